@@ -1,0 +1,1 @@
+//! Load-test harness and SMSC simulator (filled in by issue 2).
