@@ -1,0 +1,212 @@
+//! Reading and writing the body fields of SMPP 3.4 §3.1: the one place that knows the wire form
+//! of each field type. Parsing uses nom's `complete` parsers over a body that is already framed,
+//! so running out of input inside a body is an error, never "need more data".
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nom::IResult;
+use nom::Parser;
+use nom::bytes::complete::take;
+use nom::number::complete::{be_u8, be_u16, be_u32};
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::tlv::{Tlv, Tlvs};
+use crate::types::{COctetString, OctetString};
+
+/// A cursor over one PDU body. Values it yields share the body's buffer (no copies).
+pub(crate) struct Reader<'a> {
+    body: &'a Bytes,
+    rest: &'a [u8],
+}
+
+type NomError<'a> = nom::error::Error<&'a [u8]>;
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(body: &'a Bytes) -> Self {
+        Self { body, rest: body }
+    }
+
+    fn offset(&self) -> u32 {
+        // A body is at most the codec's maximum frame length, far below u32::MAX.
+        u32::try_from(self.body.len() - self.rest.len()).unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn error(&self, field: &'static str, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError {
+            field,
+            offset: self.offset(),
+            kind,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn run<T>(
+        &mut self,
+        field: &'static str,
+        parser: impl FnOnce(&'a [u8]) -> IResult<&'a [u8], T, NomError<'a>>,
+    ) -> Result<T, DecodeError> {
+        match parser(self.rest) {
+            Ok((rest, value)) => {
+                self.rest = rest;
+                Ok(value)
+            }
+            Err(_) => Err(self.error(field, DecodeErrorKind::Truncated)),
+        }
+    }
+
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        self.run(field, be_u8)
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        self.run(field, be_u32)
+    }
+
+    /// `count` octets, shared with the body.
+    pub(crate) fn octets(
+        &mut self,
+        count: usize,
+        field: &'static str,
+    ) -> Result<Bytes, DecodeError> {
+        let slice = self.run(field, |i| take(count).parse(i))?;
+        Ok(self.body.slice_ref(slice))
+    }
+
+    /// A C-Octet String whose NUL must come within `max` octets (SMPP 3.4 §3.1).
+    pub(crate) fn c_string(
+        &mut self,
+        max: usize,
+        field: &'static str,
+    ) -> Result<Bytes, DecodeError> {
+        let window = &self.rest[..self.rest.len().min(max)];
+        match window.iter().position(|&b| b == 0) {
+            Some(len) => {
+                let text = self.body.slice_ref(&self.rest[..len]);
+                self.rest = &self.rest[len + 1..];
+                Ok(text)
+            }
+            None if window.len() < max => Err(self.error(field, DecodeErrorKind::Truncated)),
+            None => Err(self.error(
+                field,
+                DecodeErrorKind::MissingNul {
+                    max: u32::try_from(max).unwrap_or(u32::MAX),
+                },
+            )),
+        }
+    }
+
+    /// Every TLV to the end of the body (SMPP 3.4 §3.2.4); TLVs are always the last fields.
+    pub(crate) fn tlvs(&mut self) -> Result<Tlvs, DecodeError> {
+        if self.rest.is_empty() {
+            return Ok(Tlvs::new());
+        }
+        let mut tlvs = Vec::new();
+        while !self.rest.is_empty() {
+            let (tag, len) = self.run("tlv", |i| (be_u16, be_u16).parse(i))?;
+            let value = self.octets(usize::from(len), "tlv")?;
+            tlvs.push(Tlv { tag, value });
+        }
+        Ok(Tlvs(tlvs))
+    }
+
+    /// Fails when octets are left after the last field.
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            let count = u32::try_from(self.rest.len()).unwrap_or(u32::MAX);
+            Err(self.error("command_length", DecodeErrorKind::TrailingBytes { count }))
+        }
+    }
+}
+
+/// A body field type: how it is read, sized and written.
+pub(crate) trait Field: Sized {
+    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError>;
+    fn encoded_len(&self) -> usize;
+    fn write(&self, dst: &mut BytesMut);
+}
+
+impl Field for u8 {
+    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+        r.u8(name)
+    }
+    fn encoded_len(&self) -> usize {
+        1
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        dst.put_u8(*self);
+    }
+}
+
+impl Field for u32 {
+    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+        r.u32(name)
+    }
+    fn encoded_len(&self) -> usize {
+        4
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        dst.put_u32(*self);
+    }
+}
+
+impl<const MAX: usize> Field for COctetString<MAX> {
+    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+        r.c_string(MAX, name).map(COctetString::from_checked)
+    }
+    fn encoded_len(&self) -> usize {
+        self.len() + 1
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        dst.put_slice(self.as_bytes());
+        dst.put_u8(0);
+    }
+}
+
+/// An Octet String preceded by its one-octet length, as `sm_length` + `short_message`
+/// (SMPP 3.4 §4.4.1). `MAX` must not exceed 255.
+impl<const MAX: usize> Field for OctetString<MAX> {
+    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+        let len = r.u8("sm_length")?;
+        if usize::from(len) > MAX {
+            return Err(r.error(
+                "sm_length",
+                DecodeErrorKind::TooLong {
+                    max: u32::try_from(MAX).unwrap_or(u32::MAX),
+                    actual: u32::from(len),
+                },
+            ));
+        }
+        r.octets(usize::from(len), name)
+            .map(OctetString::from_checked)
+    }
+    fn encoded_len(&self) -> usize {
+        1 + self.len()
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        // The constructor bounds the length by MAX <= 255.
+        dst.put_u8(u8::try_from(self.len()).unwrap_or(u8::MAX));
+        dst.put_slice(self.as_bytes());
+    }
+}
+
+impl Field for Tlvs {
+    fn read(r: &mut Reader<'_>, _name: &'static str) -> Result<Self, DecodeError> {
+        r.tlvs()
+    }
+    fn encoded_len(&self) -> usize {
+        Tlvs::encoded_len(self)
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        for tlv in self {
+            dst.put_u16(tlv.tag);
+            let value = tlv.wire_value();
+            // wire_value() is at most u16::MAX octets.
+            dst.put_u16(u16::try_from(value.len()).unwrap_or(u16::MAX));
+            dst.put_slice(value);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! submit_sm (SMPP 3.4 §4.4) and deliver_sm (§4.6), and their responses. The two requests share
+//! one wire layout; they are distinct types because their rules differ (deliver_sm leaves the
+//! scheduling fields NULL and uses `esm_class` to mark receipts).
+
+use crate::tlv::Tlvs;
+use crate::types::{COctetString, ShortMessage};
+
+macro_rules! short_message_body {
+    ($(#[$meta:meta])* $name:ident) => {
+        body! {
+            $(#[$meta])*
+            pub struct $name {
+                /// The SMS application service (max 6 with NUL); empty for the default.
+                service_type: COctetString<6>,
+                /// Type of number of `source_addr` (SMPP 3.4 §5.2.5).
+                source_addr_ton: u8,
+                /// Numbering plan of `source_addr` (SMPP 3.4 §5.2.6).
+                source_addr_npi: u8,
+                /// Originator address (max 21 with NUL).
+                source_addr: COctetString<21>,
+                /// Type of number of `destination_addr`.
+                dest_addr_ton: u8,
+                /// Numbering plan of `destination_addr`.
+                dest_addr_npi: u8,
+                /// Recipient address (max 21 with NUL).
+                destination_addr: COctetString<21>,
+                /// Message mode and type (SMPP 3.4 §5.2.12): 0x40 UDHI, 0x04 delivery receipt.
+                esm_class: u8,
+                /// GSM protocol identifier (3GPP TS 23.040 TP-PID).
+                protocol_id: u8,
+                /// Priority level, 0 (lowest) to 3.
+                priority_flag: u8,
+                /// Absolute or relative time to deliver (empty, or 16 characters).
+                schedule_delivery_time: COctetString<17>,
+                /// Expiry time (empty, or 16 characters).
+                validity_period: COctetString<17>,
+                /// Whether a delivery receipt is requested (SMPP 3.4 §5.2.17).
+                registered_delivery: u8,
+                /// Whether to replace a pending message with the same source, destination and
+                /// service_type.
+                replace_if_present_flag: u8,
+                /// Encoding of `short_message` (SMPP 3.4 §5.2.19): 0 default, 8 UCS-2, …
+                data_coding: u8,
+                /// Index of a canned message, 0 for none.
+                sm_default_msg_id: u8,
+                /// Up to 254 octets of user data; `sm_length` is always derived from it.
+                short_message: ShortMessage,
+                /// Optional parameters (SAR, `message_payload`, `receipted_message_id`, …).
+                tlvs: Tlvs,
+            }
+        }
+    };
+}
+
+short_message_body! {
+    /// submit_sm (SMPP 3.4 §4.4.1): an ESME submits one short message to the SMSC.
+    SubmitSm
+}
+
+short_message_body! {
+    /// deliver_sm (SMPP 3.4 §4.6.1): the SMSC delivers a mobile-originated message or a delivery
+    /// receipt (`esm_class` bit 0x04) to the ESME.
+    DeliverSm
+}
+
+body! {
+    /// submit_sm_resp (SMPP 3.4 §4.4.2). On an error status the body may be absent, which
+    /// decodes as an empty `message_id`.
+    pub struct SubmitSmResp {
+        /// The SMSC's id for the message (max 65 with NUL).
+        message_id: COctetString<65>,
+        /// Optional parameters (none in 3.4; SMPP 5.0 peers may add some).
+        tlvs: Tlvs,
+    }
+}
+
+body! {
+    /// deliver_sm_resp (SMPP 3.4 §4.6.2). `message_id` is unused and set to NULL; some SMSCs and
+    /// ESMEs omit the body entirely, which decodes the same.
+    pub struct DeliverSmResp {
+        /// Unused (NULL).
+        message_id: COctetString<65>,
+        /// Optional parameters (none in 3.4; SMPP 5.0 peers may add some).
+        tlvs: Tlvs,
+    }
+}
