@@ -13,6 +13,7 @@
 //! - [`text`]: GSM 03.38, UCS-2 and Latin-1, choosing an encoding, counting and splitting segments.
 //! - [`receipt`]: delivery receipt text (SMPP 3.4 Appendix B) and the receipt TLVs.
 //! - [`fuzzing`]: the decode-and-re-encode check the fuzz target and the tests share.
+//! - `testing` (feature `testing`): proptest strategies for every PDU.
 //!
 //! # Example
 //! ```
@@ -53,6 +54,8 @@ mod field;
 pub mod fuzzing;
 mod pdu;
 pub mod receipt;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 mod tlv;
 mod types;
