@@ -10,11 +10,14 @@
 //!
 //! and SMPP 3.4 adds the `receipted_message_id` (§5.3.2.12) and
 //! `message_state` (§5.3.2.35) TLVs, which are authoritative where present.
+//! [`ids_match`] correlates a receipt's id with the `submit_sm_resp` one.
 
 mod date;
+mod id;
 mod state;
 
 pub use date::ReceiptDate;
+pub use id::{id_candidates, ids_match};
 pub use state::MessageState;
 
 /// `field` without surrounding ASCII whitespace or NULs (C-octet string
