@@ -1,1 +1,0 @@
-//! Delivery receipts: SMPP 3.4 Appendix B text and the receipt TLVs.
