@@ -61,7 +61,7 @@ pub use query_cancel_replace::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 pub use submit_multi::{
     DestAddress, MAX_DESTINATIONS, SmeList, SubmitMulti, SubmitMultiResp, UnsuccessSme,
 };
-pub use submit_sm::{DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp};
+pub use submit_sm::{DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp, esm_class};
 
 /// A response body that a peer may leave out on an error status (SMPP 3.4 §4.4.2 says so of
 /// submit_sm_resp; SMSCs do it for the others too). An empty body decodes as the default, and

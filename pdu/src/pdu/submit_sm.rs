@@ -84,3 +84,98 @@ body! {
         tlvs: Tlvs,
     }
 }
+
+/// `esm_class` bits (SMPP 3.4 §5.2.12).
+pub mod esm_class {
+    /// Bits 5–2: the message type.
+    pub const MESSAGE_TYPE_MASK: u8 = 0x3C;
+    /// Message type: SMSC delivery receipt.
+    pub const DELIVERY_RECEIPT: u8 = 0x04;
+    /// Message type: SME delivery acknowledgement.
+    pub const DELIVERY_ACK: u8 = 0x08;
+    /// Message type: SME manual/user acknowledgement.
+    pub const USER_ACK: u8 = 0x10;
+    /// Message type: intermediate delivery notification.
+    pub const INTERMEDIATE_NOTIFICATION: u8 = 0x20;
+    /// GSM feature: the short message starts with a User Data Header.
+    pub const UDHI: u8 = 0x40;
+    /// GSM feature: reply path.
+    pub const REPLY_PATH: u8 = 0x80;
+}
+
+impl DeliverSm {
+    /// Whether this deliver_sm reports on an earlier submission (a delivery receipt, an
+    /// acknowledgement or an intermediate notification) rather than carrying a mobile-originated
+    /// message: by its `esm_class` message type, or by a `receipted_message_id`, which some SMSCs
+    /// send without setting the type bits.
+    pub fn is_receipt(&self) -> bool {
+        self.esm_class & esm_class::MESSAGE_TYPE_MASK != 0
+            || self.tlvs.receipted_message_id().is_some()
+    }
+
+    /// The receipt this deliver_sm carries: its text (from `short_message`, or from
+    /// `message_payload` when the short message is empty) merged with the
+    /// `receipted_message_id` and `message_state` TLVs.
+    ///
+    /// # Errors
+    /// When neither the text nor the TLVs give an id and a state.
+    pub fn receipt(&self) -> Result<crate::receipt::Receipt, crate::receipt::ReceiptError> {
+        let text = match self.tlvs.message_payload() {
+            Some(payload) if self.short_message.is_empty() => &payload[..],
+            _ => self.short_message.as_bytes(),
+        };
+        crate::receipt::Receipt::from_deliver_sm(
+            text,
+            self.tlvs.receipted_message_id(),
+            self.tlvs.message_state(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt::MessageState;
+
+    #[test]
+    fn receipts_are_told_apart_from_mobile_originated_messages() {
+        let mo = DeliverSm {
+            short_message: ShortMessage::new(&b"STOP"[..]).unwrap(),
+            ..DeliverSm::default()
+        };
+        assert!(!mo.is_receipt());
+
+        let mut by_tlv = mo.clone();
+        by_tlv.tlvs.set_receipted_message_id(b"5A01").unwrap();
+        assert!(by_tlv.is_receipt());
+
+        let receipt = DeliverSm {
+            esm_class: esm_class::DELIVERY_RECEIPT,
+            short_message: ShortMessage::new(
+                &b"id:5A01 sub:001 dlvrd:001 submit date:2611261200 done date:2611261201 \
+                   stat:DELIVRD err:000 text:Fee due"[..],
+            )
+            .unwrap(),
+            ..DeliverSm::default()
+        };
+        assert!(receipt.is_receipt());
+        let parsed = receipt.receipt().unwrap();
+        assert_eq!(parsed.id, "5A01");
+        assert_eq!(parsed.state, Some(MessageState::Delivered));
+    }
+
+    #[test]
+    fn receipt_tlvs_override_the_text() {
+        let mut receipt = DeliverSm {
+            esm_class: esm_class::DELIVERY_RECEIPT,
+            ..Default::default()
+        };
+        receipt.tlvs.set_receipted_message_id(b"77").unwrap();
+        receipt
+            .tlvs
+            .set_message_state(MessageState::Undeliverable.as_u8());
+        let parsed = receipt.receipt().unwrap();
+        assert_eq!(parsed.id, "77");
+        assert_eq!(parsed.state, Some(MessageState::Undeliverable));
+    }
+}
