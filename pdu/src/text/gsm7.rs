@@ -86,17 +86,11 @@ pub enum Septets {
 
 impl Septets {
     /// How many septets the character occupies (1 or 2).
-    pub const fn len(self) -> usize {
+    pub const fn width(self) -> usize {
         match self {
             Self::Basic(_) => 1,
             Self::Extended(_) => 2,
         }
-    }
-
-    /// Always false: every GSM character occupies at least one septet.
-    /// (Present because clippy expects `is_empty` next to `len`.)
-    pub const fn is_empty(self) -> bool {
-        false
     }
 }
 
@@ -138,7 +132,7 @@ pub fn can_encode(text: &str) -> bool {
 /// count two), or `None` if some character cannot be encoded.
 pub fn septet_count(text: &str) -> Option<usize> {
     text.chars()
-        .try_fold(0usize, |n, c| encode_char(c).map(|s| n + s.len()))
+        .try_fold(0usize, |n, c| encode_char(c).map(|s| n + s.width()))
 }
 
 /// Encodes `text` as unpacked septets, one per octet (the SMPP form for
