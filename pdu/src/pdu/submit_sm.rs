@@ -103,6 +103,35 @@ pub mod esm_class {
     pub const REPLY_PATH: u8 = 0x80;
 }
 
+impl SubmitSm {
+    /// Puts one part of [`text::split`](crate::text::split)'s output into this submit_sm: its
+    /// octets in `short_message` (or the `message_payload` TLV), the UDHI bit, `data_coding`,
+    /// and the SAR TLVs when the part has them. Other fields are left as they are.
+    ///
+    /// # Errors
+    /// When the part is too long for where it goes (only if it was not made by `split`).
+    pub fn apply_segment(
+        &mut self,
+        segment: &crate::text::Segment,
+    ) -> Result<(), crate::ValueError> {
+        let octets = bytes::Bytes::copy_from_slice(&segment.short_message);
+        if segment.message_payload {
+            self.tlvs.set_message_payload(octets)?;
+            self.short_message = ShortMessage::empty();
+        } else {
+            self.short_message = ShortMessage::new(octets)?;
+        }
+        self.esm_class = (self.esm_class & !esm_class::UDHI) | segment.esm_class_bits();
+        self.data_coding = segment.data_coding;
+        if let Some(sar) = segment.sar {
+            self.tlvs.set_sar_msg_ref_num(sar.msg_ref_num);
+            self.tlvs.set_sar_total_segments(sar.total_segments);
+            self.tlvs.set_sar_segment_seqnum(sar.segment_seqnum);
+        }
+        Ok(())
+    }
+}
+
 impl DeliverSm {
     /// Whether this deliver_sm reports on an earlier submission (a delivery receipt, an
     /// acknowledgement or an intermediate notification) rather than carrying a mobile-originated
@@ -162,6 +191,44 @@ mod tests {
         let parsed = receipt.receipt().unwrap();
         assert_eq!(parsed.id, "5A01");
         assert_eq!(parsed.state, Some(MessageState::Delivered));
+    }
+
+    #[test]
+    fn segments_apply_to_submit_sm_in_each_concatenation_mode() {
+        use crate::text::{Concatenation, SplitOptions, split};
+        let text = "x".repeat(200);
+
+        let parts = split(
+            &text,
+            &SplitOptions::new(Concatenation::Udh8 { reference: 7 }),
+        )
+        .unwrap();
+        let mut submit = SubmitSm {
+            esm_class: 0x03,
+            ..SubmitSm::default()
+        };
+        submit.apply_segment(&parts[1]).unwrap();
+        assert_eq!(submit.esm_class, 0x43, "UDHI set, messaging mode kept");
+        assert_eq!(&submit.short_message.as_bytes()[..6], &[5, 0, 3, 7, 2, 2]);
+
+        let parts = split(
+            &text,
+            &SplitOptions::new(Concatenation::Sar { reference: 0x0102 }),
+        )
+        .unwrap();
+        let mut submit = SubmitSm::default();
+        submit.apply_segment(&parts[0]).unwrap();
+        assert_eq!(submit.esm_class, 0);
+        assert_eq!(submit.tlvs.sar_msg_ref_num(), Some(0x0102));
+        assert_eq!(submit.tlvs.sar_total_segments(), Some(2));
+        assert_eq!(submit.tlvs.sar_segment_seqnum(), Some(1));
+        assert_eq!(submit.short_message.len(), 153);
+
+        let parts = split(&text, &SplitOptions::new(Concatenation::MessagePayload)).unwrap();
+        let mut submit = SubmitSm::default();
+        submit.apply_segment(&parts[0]).unwrap();
+        assert!(submit.short_message.is_empty());
+        assert_eq!(submit.tlvs.message_payload().map(|p| p.len()), Some(200));
     }
 
     #[test]

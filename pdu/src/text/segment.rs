@@ -148,6 +148,9 @@ pub struct Segment {
     /// With [`Concatenation::MessagePayload`] these are the `message_payload`
     /// TLV value instead, and `short_message` should be empty.
     pub short_message: Vec<u8>,
+    /// True when the octets belong in the `message_payload` TLV
+    /// ([`Concatenation::MessagePayload`]).
+    pub message_payload: bool,
     /// True when `esm_class` must have UDHI (0x40) set.
     pub udhi: bool,
     /// The `data_coding` value.
@@ -302,6 +305,7 @@ pub fn split(text: &str, options: &SplitOptions) -> Result<Vec<Segment>, TextErr
             }
             return Ok(vec![Segment {
                 short_message: payload,
+                message_payload: true,
                 udhi: false,
                 data_coding,
                 sar: None,
@@ -319,6 +323,7 @@ pub fn split(text: &str, options: &SplitOptions) -> Result<Vec<Segment>, TextErr
     if total <= 1 {
         return Ok(vec![Segment {
             short_message: finish(options, encoding, &body, 0),
+            message_payload: false,
             udhi: false,
             data_coding,
             sar: None,
@@ -343,6 +348,7 @@ pub fn split(text: &str, options: &SplitOptions) -> Result<Vec<Segment>, TextErr
             ),
             Tie::Sar(msg_ref_num) => Segment {
                 short_message: finish(options, encoding, chunk, 0),
+                message_payload: false,
                 udhi: false,
                 data_coding,
                 sar: Some(SarInfo {
@@ -361,6 +367,7 @@ fn with_udh(options: &SplitOptions, encoding: Encoding, udh: &[u8], chunk: &[u8]
     short_message.extend(finish(options, encoding, chunk, gsm7::fill_bits(udh.len())));
     Segment {
         short_message,
+        message_payload: false,
         udhi: true,
         data_coding: encoding.data_coding(),
         sar: None,
