@@ -59,7 +59,11 @@ const fn build_reverse() -> [u8; 256] {
     while i < BASIC.len() {
         let c = BASIC[i] as u32;
         if i != ESCAPE as usize && c < 256 {
-            table[c as usize] = i as u8;
+            // i < 128 (BASIC has 128 entries), so it fits a septet.
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                table[c as usize] = i as u8;
+            }
         }
         i += 1;
     }
@@ -224,7 +228,10 @@ pub fn decode(septets: &[u8]) -> String {
 /// boundary (3GPP TS 23.040 §9.2.3.24). Always in `0..=6`.
 pub const fn fill_bits(udh_len: usize) -> u8 {
     // udh_len * 8 mod 7 == udh_len mod 7; the fill tops that up to a multiple of 7.
-    ((7 - udh_len % 7) % 7) as u8
+    // The value is in 0..=6.
+    #[allow(clippy::cast_possible_truncation)]
+    let fill = ((7 - udh_len % 7) % 7) as u8;
+    fill
 }
 
 /// The number of septets a user data header of `udh_len` octets (UDHL
