@@ -830,6 +830,53 @@ async fn shutdown_unbinds_every_esme() {
 }
 
 #[tokio::test]
+async fn shutdown_is_not_held_up_by_an_esme_that_stops_reading() {
+    let sim = start(SimConfig {
+        connection_queue: 4,
+        unbind_timeout: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(sim.addr()).await.unwrap();
+    let mut client = Framed::new(tcp, SmppCodec::new());
+    bind_as(&mut client, Kind::Tx, "sairex", "secret").await;
+    // Submit without ever reading: the responses back up through the socket buffers into the
+    // connection's queue, and the simulator stops reading from this ESME.
+    let (_reader, mut writer) = client.into_inner().into_split();
+    let flood = tokio::spawn(async move {
+        let mut batch = BytesMut::new();
+        for seq in 2..2_000 {
+            Command::new(seq, submit_sm("1", "x", 0)).encode(&mut batch);
+        }
+        loop {
+            if writer.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+    });
+    // Stuck: the simulator has stopped taking submits from it.
+    let deadline = Instant::now() + WAIT;
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sim.stats().submits.received;
+        if now > 0 && now == seen {
+            break;
+        }
+        seen = now;
+        assert!(Instant::now() < deadline, "the simulator kept reading");
+    }
+    let started = Instant::now();
+    timeout(WAIT, sim.shutdown())
+        .await
+        .expect("shutdown despite a stuck ESME");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    flood.abort();
+}
+
+#[tokio::test]
 async fn stats_serialize_to_a_json_summary() {
     let sim = start(SimConfig {
         error_rate: 0.0,

@@ -82,6 +82,7 @@ pub(crate) async fn serve<S>(
     let unbind_timeout = shared.config.unbind_timeout;
     let mut session = Session {
         id,
+        shutdown: shutdown.clone(),
         bind_deadline: Instant::now() + shared.config.bind_timeout,
         shared,
         tx,
@@ -139,6 +140,9 @@ async fn write_loop<W>(
 
 struct Session {
     id: u64,
+    /// The simulator's shutdown, watched wherever the reader may wait on a full queue: a peer
+    /// that stops reading must not hold up shutdown.
+    shutdown: CancellationToken,
     shared: Arc<Shared>,
     tx: mpsc::Sender<Outbound>,
     outstanding: Arc<AtomicU64>,
@@ -220,11 +224,14 @@ impl Session {
             not_before: None,
             answers_request: false,
         };
-        if self.tx.send(unbind).await.is_err() {
+        let deadline = Instant::now() + self.shared.config.unbind_timeout;
+        if !matches!(
+            tokio::time::timeout_at(deadline, self.tx.send(unbind)).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
         inc(&self.shared.counters.unbinds_sent);
-        let deadline = Instant::now() + self.shared.config.unbind_timeout;
         loop {
             match tokio::time::timeout_at(deadline, frames.next()).await {
                 Ok(Some(Ok(Ok(command)))) if command.command_id() == CommandId::UNBIND_RESP => {
@@ -256,9 +263,12 @@ impl Session {
             not_before,
             answers_request: true,
         };
-        match self.tx.send(out).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+        tokio::select! {
+            sent = self.tx.send(out) => match sent {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Close,
+            },
+            () = self.shutdown.cancelled() => Flow::Close,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Counters: [`Counters`] (atomics the connections bump) and [`SimStats`], their JSON-ready
+//! Counters: the atomics the connections bump, and [`SimStats`], their JSON-ready
 //! snapshot.
 
 use std::collections::BTreeMap;
