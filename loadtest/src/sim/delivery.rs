@@ -119,7 +119,7 @@ impl Registry {
         let after = inner.last_pick;
         let pick = inner
             .sessions
-            .range(after + 1..)
+            .range(after.saturating_add(1)..)
             .chain(inner.sessions.range(..=after))
             .find(|(_, s)| s.kind.can_receive())
             .map(|(&id, s)| (id, s.clone()));
