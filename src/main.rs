@@ -1,1 +1,70 @@
-fn main() {}
+//! `sairex`: the Sairex SMS binary. Subcommands wire the library crates together; this is the
+//! only place with `anyhow`, signal handling and tracing initialisation.
+//!
+//! # Layout
+//! - `main.rs`: the command line ([`Cli`], [`Command`]), tracing set-up, exit codes.
+//! - `smsc_sim.rs`: `sairex smsc-sim`, the SMSC simulator of `sairex-loadtest`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sairex_loadtest::sim::SimError;
+use tracing_subscriber::EnvFilter;
+
+mod smsc_sim;
+
+/// Exit code for a bad setting (BSD `EX_USAGE`), as opposed to a failure while running.
+const EXIT_USAGE: u8 = 64;
+
+/// Sairex SMS: a multi-tenant SMS gateway. Logs go to stderr; set RUST_LOG (e.g.
+/// `RUST_LOG=debug`, `RUST_LOG=sairex=trace`) to change what is logged (default: info).
+#[derive(Debug, Parser)]
+#[command(name = "sairex", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an SMSC simulator: an SMPP 3.4 server that acknowledges submits, sends delivery
+    /// receipts, and can inject latency, errors and throttling. Prints its address and
+    /// credentials on stderr at start, a JSON summary line on stdout every --summary-interval,
+    /// and a final JSON summary line on stdout after Ctrl-C / SIGTERM.
+    SmscSim(smsc_sim::SmscSimArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::SmscSim(args) => smsc_sim::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            let bad_setting = error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<SimError>(),
+                    Some(SimError::InvalidConfig { .. })
+                )
+            });
+            if bad_setting {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
