@@ -66,7 +66,7 @@ async fn recv<T: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<T>) -> Comm
 /// Flushes fed PDUs. (`SmppCodec` encodes both `Command` and `&Command`, so the sink's item type
 /// must be named.)
 async fn flush<T: AsyncRead + AsyncWrite + Unpin>(client: &mut Client<T>) {
-    timeout(WAIT, SinkExt::<Command>::flush(client))
+    timeout(WAIT, client.flush())
         .await
         .expect("flush in time")
         .expect("flush");

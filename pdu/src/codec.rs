@@ -90,15 +90,8 @@ impl Decoder for SmppCodec {
     }
 }
 
-impl Encoder<&Command> for SmppCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, item: &Command, dst: &mut BytesMut) -> Result<(), Self::Error> {
-        item.encode(dst);
-        Ok(())
-    }
-}
-
+// One item type only: with a second `Encoder<&Command>` impl, `SinkExt::flush` on a `Framed`
+// could no longer infer its item type. Encode a borrowed command with `Command::encode`.
 impl Encoder<Command> for SmppCodec {
     type Error = CodecError;
 

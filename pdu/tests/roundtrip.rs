@@ -22,7 +22,7 @@ proptest! {
         let mut codec = SmppCodec::new();
         let mut wire = BytesMut::new();
         for command in &commands {
-            codec.encode(command, &mut wire).unwrap();
+            codec.encode(command.clone(), &mut wire).unwrap();
         }
         let mut decoded = Vec::new();
         while let Some(item) = codec.decode(&mut wire).unwrap() {

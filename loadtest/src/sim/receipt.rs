@@ -5,6 +5,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sairex_pdu::receipt::{MessageState, Receipt, ReceiptDate};
+use sairex_pdu::text::choose_encoding;
 use sairex_pdu::{COctetString, DeliverSm, NetworkErrorCode, ShortMessage, Tlvs};
 
 use crate::sim::config::FinalState;
@@ -13,8 +15,6 @@ use crate::sim::config::FinalState;
 pub(crate) const ESM_CLASS_RECEIPT: u8 = 0x04;
 /// `network_error_code` network type for GSM (SMPP 3.4 §5.3.2.31).
 const NETWORK_TYPE_GSM: u8 = 3;
-/// Octets of the original message quoted in a receipt's `text:` field (Appendix B).
-const RECEIPT_TEXT_LEN: usize = 20;
 
 /// What a receipt needs to know about the message it reports on.
 #[derive(Debug, Clone)]
@@ -37,10 +37,8 @@ pub(crate) struct ReceiptSource {
 
 /// The delivery receipt text of SMPP 3.4 Appendix B:
 /// `id:IIIIIIIIII sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DELIVRD
-/// err:000 text:…`, dates in UTC, `text` the first 20 octets of the original message.
-///
-/// Private stand-in for `sairex_pdu::receipt`'s formatter: swap this one function when that
-/// lands.
+/// err:000 text:…`, dates in UTC, `text` the first 20 characters of the original message, as
+/// formatted by [`sairex_pdu::receipt::Receipt::format`].
 pub(crate) fn format_receipt_text(
     message_id: &str,
     submit_date: SystemTime,
@@ -48,18 +46,19 @@ pub(crate) fn format_receipt_text(
     state: FinalState,
     text: &[u8],
 ) -> Vec<u8> {
-    let delivered = u8::from(state == FinalState::Delivered);
-    let head = format!(
-        "id:{message_id} sub:001 dlvrd:{delivered:03} submit date:{} done date:{} stat:{} \
-         err:{:03} text:",
-        yymmddhhmm(submit_date),
-        yymmddhhmm(done_date),
-        state.stat(),
-        state.error_code(),
-    );
-    let mut out = head.into_bytes();
-    out.extend_from_slice(&text[..text.len().min(RECEIPT_TEXT_LEN)]);
-    out
+    let delivered = u32::from(state == FinalState::Delivered);
+    Receipt {
+        id: message_id.to_owned(),
+        sub: Some(1),
+        dlvrd: Some(delivered),
+        submit_date: receipt_date(submit_date),
+        done_date: receipt_date(done_date),
+        stat: state.stat().to_owned(),
+        state: MessageState::from_u8(state.message_state()),
+        err: Some(format!("{:03}", state.error_code())),
+        text: text.to_vec(),
+    }
+    .format()
 }
 
 /// A receipt deliver_sm for `source` in `state`, dated `done`.
@@ -101,18 +100,13 @@ pub(crate) fn build_receipt(
     }
 }
 
-/// A mobile-originated deliver_sm. Text that is not GSM-safe ASCII goes as UCS-2 (data_coding
-/// 8); text longer than 254 octets goes in `message_payload`.
+/// A mobile-originated deliver_sm: GSM 03.38 (data_coding 0, unpacked) when every character
+/// fits, else UCS-2 (data_coding 8); text longer than 254 octets goes in `message_payload`.
 pub(crate) fn build_mo(from: COctetString<21>, to: COctetString<21>, text: &str) -> DeliverSm {
-    let (data_coding, bytes) = if text
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n')
-    {
-        (0u8, Bytes::copy_from_slice(text.as_bytes()))
-    } else {
-        let ucs2: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        (8u8, Bytes::from(ucs2))
-    };
+    let encoding = choose_encoding(text);
+    // choose_encoding picks GSM-7 only when every character fits, and UCS-2 encodes any text.
+    let bytes = Bytes::from(encoding.encode(text).unwrap_or_default());
+    let data_coding = encoding.data_coding();
     let mut tlvs = Tlvs::new();
     let short_message = match ShortMessage::new(bytes.clone()) {
         Ok(sm) => sm,
@@ -143,8 +137,8 @@ fn address(bytes: &Bytes) -> COctetString<21> {
     COctetString::new(cut).unwrap_or_default()
 }
 
-/// `YYMMDDhhmm` in UTC (Appendix B date format).
-pub(crate) fn yymmddhhmm(t: SystemTime) -> String {
+/// `t` as an Appendix B date (`YYMMDDhhmm`, UTC).
+pub(crate) fn receipt_date(t: SystemTime) -> Option<ReceiptDate> {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -152,11 +146,14 @@ pub(crate) fn yymmddhhmm(t: SystemTime) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{:02}{month:02}{day:02}{:02}{:02}",
-        year.rem_euclid(100),
-        rem / 3600,
-        (rem % 3600) / 60
+    let two = |v: i64| u8::try_from(v).ok();
+    ReceiptDate::new(
+        two(year.rem_euclid(100))?,
+        two(i64::from(month))?,
+        two(i64::from(day))?,
+        two(i64::try_from(rem / 3600).ok()?)?,
+        two(i64::try_from((rem % 3600) / 60).ok()?)?,
+        None,
     )
 }
 
@@ -189,11 +186,12 @@ mod tests {
 
     #[test]
     fn dates_are_utc_yymmddhhmm() {
-        assert_eq!(yymmddhhmm(at(0)), "7001010000");
+        let date = |secs| receipt_date(at(secs)).unwrap().to_string();
+        assert_eq!(date(0), "7001010000");
         // 2024-02-29 23:59:59 UTC: a leap day.
-        assert_eq!(yymmddhhmm(at(1_709_251_199)), "2402292359");
+        assert_eq!(date(1_709_251_199), "2402292359");
         // 2000-03-01 00:00 UTC.
-        assert_eq!(yymmddhhmm(at(951_868_800)), "0003010000");
+        assert_eq!(date(951_868_800), "0003010000");
     }
 
     #[test]

@@ -118,7 +118,7 @@ async fn write_loop<W>(
         let mut next = Some(first);
         while let Some(out) = next.take() {
             if let Some(at) = out.not_before.filter(|&at| at > Instant::now()) {
-                if SinkExt::<Command>::flush(&mut sink).await.is_err() {
+                if sink.flush().await.is_err() {
                     return;
                 }
                 tokio::time::sleep_until(at).await;
@@ -131,11 +131,11 @@ async fn write_loop<W>(
             }
             next = rx.try_recv().ok();
         }
-        if SinkExt::<Command>::flush(&mut sink).await.is_err() {
+        if sink.flush().await.is_err() {
             return;
         }
     }
-    let _ = SinkExt::<Command>::close(&mut sink).await;
+    let _ = sink.close().await;
 }
 
 struct Session {
