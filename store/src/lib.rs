@@ -1,5 +1,217 @@
-//! Durable state of the Sairex SMS gateway on sled: messages, their audit trail, the queue, and
-//! every tenant's entities (see `docs/architecture.md`).
+//! Durable state of the Sairex SMS gateway on sled: messages and their audit trail, the queue
+//! the engine works from, and every tenant's entities.
 //!
-//! This crate is filled by the store issue; until then it exports nothing, so that no other crate
-//! can come to depend on behaviour that does not exist yet.
+//! The store is the queue: a message is accepted only once its record, its QUEUED event, its
+//! indexes and its queue entry are durable together (one sled batch, flushed under the
+//! [`SyncPolicy`]). The engine leases ready messages per organization, and acks, retries or
+//! finalizes them; each of those is again one batch with the message's new event.
+//!
+//! # Layout
+//! - `keys`: every key, one keyspace per prefix byte, big-endian fields.
+//! - `value`: record encoding (format-version byte + MessagePack with named fields).
+//! - [`model`]: the records (blueprint §3.2 field names).
+//! - `writer`: the single writer thread and group commit.
+//! - `messages`: enqueue, read, list and transition messages; indexes derived from the record.
+//! - `queue`: lease, ack, retry, finalize, due promotion and crash recovery.
+//!
+//! # Example
+//! ```
+//! # tokio_test::block_on(async {
+//! use sairex_store::{Store, StoreOptions, model::{Message, Priority}};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+//! let accepted = store
+//!     .enqueue(Message { organization_id: 1, to_number: "+923001234567".into(),
+//!                        body: "Fee due Friday".into(), priority: Priority::OTP,
+//!                        ..Message::default() })
+//!     .await
+//!     .unwrap();
+//! let leased = store.lease(1, 10).await.unwrap();
+//! assert_eq!(leased[0].id, accepted.message().id);
+//! # });
+//! ```
+#![deny(missing_docs)]
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
+mod error;
+mod keys;
+mod messages;
+pub mod model;
+mod queue;
+mod value;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use error::{Result, StoreError};
+pub use messages::{Enqueued, MessageFilter, MessageUpdate, Page, PageRequest};
+pub use queue::{Recovery, RecoveryPolicy, Submitted};
+pub use value::FORMAT_VERSION;
+
+use writer::{Ctx, Writer};
+
+/// When an acknowledged write is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Flush before every acknowledgement, one operation at a time.
+    Always,
+    /// Group commit: operations that arrive while a flush runs, plus those within `window`, share
+    /// the next flush; each is acknowledged after it. The default.
+    Batch {
+        /// How long to wait for more operations before flushing a group.
+        window: Duration,
+    },
+    /// Acknowledge without waiting for a flush; sled flushes in the background every
+    /// `flush_every`. A crash loses what was acknowledged since the last flush: for tests and
+    /// benchmarks only.
+    None,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self::Batch {
+            window: Duration::from_millis(1),
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Directory of the store (created if missing).
+    pub path: PathBuf,
+    /// Durability of acknowledged writes.
+    pub sync: SyncPolicy,
+    /// sled page cache, in MiB: resident memory is bounded by it, not by the data size.
+    pub cache_mb: u64,
+    /// Background flush interval (the bound on loss under [`SyncPolicy::None`]).
+    pub flush_every: Duration,
+    /// What to do with messages that were in flight when the process stopped.
+    pub recovery: RecoveryPolicy,
+}
+
+impl StoreOptions {
+    /// Defaults for a store at `path`: batch sync, 128 MiB cache, re-queue on recovery.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            sync: SyncPolicy::default(),
+            cache_mb: 128,
+            flush_every: Duration::from_millis(500),
+            recovery: RecoveryPolicy::default(),
+        }
+    }
+}
+
+/// The store: cheap to clone, safe to share between tasks and threads.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tree: sled::Tree,
+    db: sled::Db,
+    writer: Writer,
+    recovery: Recovery,
+}
+
+impl Store {
+    /// Opens (or creates) the store, then recovers messages left in flight by a crash.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process has it open, [`StoreError::Format`] when a
+    /// newer Sairex wrote it, storage errors otherwise.
+    pub fn open(options: StoreOptions) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(&options.path)
+            .cache_capacity(options.cache_mb.saturating_mul(1024 * 1024))
+            .flush_every_ms(Some(
+                u64::try_from(options.flush_every.as_millis()).unwrap_or(500),
+            ))
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| open_error(&options.path, e))?;
+        let tree = db.open_tree("sairex")?;
+        queue::check_format(&tree)?;
+        // Recovery runs before the writer starts, on this thread: nothing else can write yet,
+        // and open() may be called from inside an async runtime.
+        let mut ctx = Ctx {
+            db: db.clone(),
+            tree: tree.clone(),
+        };
+        let recovery = queue::recover(&mut ctx, options.recovery, now_ms())?;
+        db.flush()?;
+        let writer = Writer::start(ctx, options.sync)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tree,
+                db,
+                writer,
+                recovery,
+            }),
+        })
+    }
+
+    /// What recovery did when the store was opened.
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
+    }
+
+    /// Makes everything acknowledged so far durable (useful under [`SyncPolicy::None`] and at
+    /// shutdown).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn flush(&self) -> Result<()> {
+        let db = self.inner.db.clone();
+        self.inner
+            .writer
+            .run(move |_| db.flush().map(|_| ()).map_err(StoreError::from))
+            .await
+    }
+
+    /// Size of the store on disk, in bytes.
+    ///
+    /// # Errors
+    /// A storage error.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.inner.tree
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+}
+
+fn open_error(path: &Path, err: sled::Error) -> StoreError {
+    match &err {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+        {
+            StoreError::Locked {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => err.into(),
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> model::Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

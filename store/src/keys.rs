@@ -1,0 +1,151 @@
+//! Every key the store writes, built and parsed here and nowhere else.
+//!
+//! All keyspaces share one sled tree, so that one operation's writes (record, indexes, queue
+//! entry, event) are one atomic `Batch`. A key is a one-byte keyspace prefix followed by
+//! fixed-width big-endian integers (so byte order is numeric order) and, last or NUL-terminated,
+//! variable strings.
+
+use crate::model::Id;
+
+/// Keyspace prefixes. Never renumber one: they are on disk.
+// Entity keyspaces are filled in by the entities module as it lands.
+#[allow(dead_code)]
+pub(crate) mod space {
+    /// `[META][name]` → store metadata.
+    pub const META: u8 = 0x01;
+    /// `[ORG][org]` → Organization.
+    pub const ORG: u8 = 0x10;
+    /// `[API_KEY][org][id]` → ApiKey.
+    pub const API_KEY: u8 = 0x11;
+    /// `[API_KEY_BY_HASH][sha256]` → (org, id).
+    pub const API_KEY_BY_HASH: u8 = 0x12;
+    /// `[PROVIDER][org][id]` → ProviderConfig (org 0: system-level).
+    pub const PROVIDER: u8 = 0x13;
+    /// `[CONTACT][org][id]` → Contact.
+    pub const CONTACT: u8 = 0x14;
+    /// `[CONTACT_BY_PHONE][org][phone]` → id.
+    pub const CONTACT_BY_PHONE: u8 = 0x15;
+    /// `[GROUP][org][id]` → Group.
+    pub const GROUP: u8 = 0x16;
+    /// `[GROUP_MEMBER][group][contact]` → added-at.
+    pub const GROUP_MEMBER: u8 = 0x17;
+    /// `[CONTACT_GROUP][contact][group]` → ().
+    pub const CONTACT_GROUP: u8 = 0x18;
+    /// `[TEMPLATE][org][id]` → Template.
+    pub const TEMPLATE: u8 = 0x19;
+    /// `[CAMPAIGN][org][id]` → Campaign.
+    pub const CAMPAIGN: u8 = 0x1A;
+    /// `[WEBHOOK][org][id]` → Webhook.
+    pub const WEBHOOK: u8 = 0x1B;
+    /// `[WEBHOOK_DELIVERY][org][webhook][id]` → WebhookDelivery.
+    pub const WEBHOOK_DELIVERY: u8 = 0x1C;
+    /// `[GROUP_BY_NAME][org][name]` → id.
+    pub const GROUP_BY_NAME: u8 = 0x1D;
+    /// `[TEMPLATE_BY_NAME][org][name]` → id.
+    pub const TEMPLATE_BY_NAME: u8 = 0x1E;
+
+    /// `[MESSAGE][org][id]` → Message.
+    pub const MESSAGE: u8 = 0x20;
+    /// `[EVENT][id][seq]` → MessageEvent.
+    pub const EVENT: u8 = 0x21;
+    /// `[MSG_BY_DIR][org][direction][created][id]` → ().
+    pub const MSG_BY_DIR: u8 = 0x22;
+    /// `[MSG_BY_STATUS][org][status][id]` → ().
+    pub const MSG_BY_STATUS: u8 = 0x23;
+    /// `[MSG_BY_TO][org][to]\0[created][id]` → ().
+    pub const MSG_BY_TO: u8 = 0x24;
+    /// `[MSG_BY_CAMPAIGN][org][campaign][status][id]` → ().
+    pub const MSG_BY_CAMPAIGN: u8 = 0x25;
+    /// `[MSG_BY_PROVIDER_ID][provider][provider message id]` → (org, id).
+    pub const MSG_BY_PROVIDER_ID: u8 = 0x26;
+    /// `[IDEMPOTENCY][org][key]` → id.
+    pub const IDEMPOTENCY: u8 = 0x27;
+    /// `[MSG_BY_CREATED][created][org][id]` → (), for retention.
+    pub const MSG_BY_CREATED: u8 = 0x28;
+    /// `[MSG_ID][id]` → org: finds a message's tenant from its id alone.
+    pub const MSG_ID: u8 = 0x29;
+
+    /// `[READY][org][priority][seq]` → id.
+    pub const READY: u8 = 0x30;
+    /// `[DUE][due][org][id]` → ().
+    pub const DUE: u8 = 0x31;
+    /// `[IN_FLIGHT][org][id]` → leased-at.
+    pub const IN_FLIGHT: u8 = 0x32;
+}
+
+/// A key under construction.
+#[derive(Debug, Clone)]
+pub(crate) struct Key(Vec<u8>);
+
+impl Key {
+    pub(crate) fn new(space: u8) -> Self {
+        let mut v = Vec::with_capacity(32);
+        v.push(space);
+        Self(v)
+    }
+    pub(crate) fn u64(mut self, v: u64) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub(crate) fn u32(mut self, v: u32) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub(crate) fn u8(mut self, v: u8) -> Self {
+        self.0.push(v);
+        self
+    }
+    /// A string in the middle of a key: NUL-terminated (callers reject NUL in such values).
+    pub(crate) fn str0(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(0);
+        self
+    }
+    /// A string at the end of a key.
+    pub(crate) fn tail(mut self, s: &[u8]) -> Self {
+        self.0.extend_from_slice(s);
+        self
+    }
+    pub(crate) fn build(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads big-endian integers back out of a key.
+pub(crate) fn u64_at(key: &[u8], offset: usize) -> Option<u64> {
+    key.get(offset..offset + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// The id at the end of an index key (every index key ends with the record id).
+pub(crate) fn trailing_id(key: &[u8]) -> Option<Id> {
+    key.len().checked_sub(8).and_then(|at| u64_at(key, at))
+}
+
+/// The smallest key after every key starting with `prefix` (for range ends).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xFF; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_endian_keys_sort_numerically() {
+        let a = Key::new(space::READY).u64(1).u8(5).u64(255).build();
+        let b = Key::new(space::READY).u64(1).u8(5).u64(256).build();
+        let c = Key::new(space::READY).u64(1).u8(10).u64(0).build();
+        assert!(a < b && b < c);
+        assert_eq!(trailing_id(&b), Some(256));
+        assert_eq!(prefix_end(&[1, 2, 0xFF]), vec![1, 3]);
+    }
+}

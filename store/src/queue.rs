@@ -1,0 +1,368 @@
+//! The queue: ready entries per organization in (priority, enqueue order), due entries by time,
+//! in-flight leases, and recovery of leases a crash left behind.
+//!
+//! Every move is an [`update_op`](crate::messages) or a batch built the same way: the message
+//! record's `queue` field and the queue keys change together, with the event that explains it.
+
+use sled::Batch;
+
+use crate::error::{Result, StoreError};
+use crate::keys::{Key, prefix_end, space, u64_at};
+use crate::messages::{MessageUpdate, load_message, update_op, write_message};
+use crate::model::{Id, Message, MessageStatus, Millis, QueuePlace};
+use crate::value::FORMAT_VERSION;
+use crate::writer::Ctx;
+use crate::{Store, now_ms};
+
+/// What to do on open with messages that were in flight when the process stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryPolicy {
+    /// Put them back in the ready queue (at-least-once: one may have reached the carrier before
+    /// the crash and be sent again). Their event says RESUBMITTED_AFTER_RESTART.
+    #[default]
+    Requeue,
+    /// Mark them FAILED (at-most-once).
+    Fail,
+}
+
+/// What recovery did on open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Messages put back in the ready queue.
+    pub requeued: Vec<(Id, Id)>,
+    /// Messages failed.
+    pub failed: Vec<(Id, Id)>,
+}
+
+const META_FORMAT: &[u8] = b"format";
+
+/// Refuses a store written by a newer build; stamps a new store with our format.
+pub(crate) fn check_format(tree: &sled::Tree) -> Result<()> {
+    let key = Key::new(space::META).tail(META_FORMAT).build();
+    match tree.get(&key)? {
+        Some(v) => match v.first() {
+            Some(&version) if version <= FORMAT_VERSION => Ok(()),
+            Some(&version) => Err(StoreError::Format(format!(
+                "the store was written by a newer Sairex (format {version}, this build reads up \
+                 to {FORMAT_VERSION}); upgrade Sairex or restore a backup"
+            ))),
+            None => Err(StoreError::Corrupt {
+                key: "meta/format".into(),
+                problem: "empty".into(),
+            }),
+        },
+        None => {
+            tree.insert(key, vec![FORMAT_VERSION])?;
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn recover(ctx: &mut Ctx, policy: RecoveryPolicy, now: Millis) -> Result<Recovery> {
+    let mut report = Recovery::default();
+    let prefix = Key::new(space::IN_FLIGHT).build();
+    let leased: Vec<(Id, Id)> = ctx
+        .tree
+        .scan_prefix(&prefix)
+        .keys()
+        .filter_map(|k| k.ok())
+        .filter_map(|k| Some((u64_at(&k, 1)?, u64_at(&k, 9)?)))
+        .collect();
+    for (org, id) in leased {
+        match policy {
+            RecoveryPolicy::Requeue => {
+                let update = MessageUpdate::new("RESUBMITTED_AFTER_RESTART").detail(
+                    "was in flight when the gateway stopped; it may have reached the carrier",
+                );
+                update_op(ctx, org, id, update, now, |m| {
+                    m.status = MessageStatus::Queued;
+                    m.queue = QueuePlace::Ready { seq: 0 };
+                    Ok(())
+                })?;
+                report.requeued.push((org, id));
+            }
+            RecoveryPolicy::Fail => {
+                let update = MessageUpdate::new("FAILED")
+                    .detail("was in flight when the gateway stopped (recovery policy: fail)");
+                update_op(ctx, org, id, update, now, |m| {
+                    m.status = MessageStatus::Failed;
+                    m.queue = QueuePlace::Done;
+                    Ok(())
+                })?;
+                report.failed.push((org, id));
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn lease_op(ctx: &mut Ctx, org: Id, max: usize, now: Millis) -> Result<Vec<Message>> {
+    let prefix = Key::new(space::READY).u64(org).build();
+    let ids: Vec<Id> = ctx
+        .tree
+        .scan_prefix(&prefix)
+        .values()
+        .take(max)
+        .filter_map(|v| v.ok().and_then(|v| u64_at(&v, 0)))
+        .collect();
+    let mut batch = Batch::default();
+    let mut leased = Vec::with_capacity(ids.len());
+    for id in ids {
+        let old = load_message(&ctx.tree, org, id)?;
+        let mut new = old.clone();
+        new.queue = QueuePlace::InFlight { since: now };
+        new.updated_at = now;
+        write_message(&mut batch, Some(&old), Some(&new))?;
+        leased.push(new);
+    }
+    // The whole lease is one batch: a crash leaves all of it ready or all of it in flight.
+    ctx.tree.apply_batch(batch)?;
+    Ok(leased)
+}
+
+fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
+    let start = Key::new(space::DUE).build();
+    let end = Key::new(space::DUE).u64(now.saturating_add(1)).build();
+    let due: Vec<(Id, Id)> = ctx
+        .tree
+        .range(start..end)
+        .keys()
+        .take(max)
+        .filter_map(|k| k.ok())
+        .filter_map(|k| Some((u64_at(&k, 9)?, u64_at(&k, 17)?)))
+        .collect();
+    let mut orgs = Vec::new();
+    for (org, id) in due {
+        update_op(ctx, org, id, MessageUpdate::new("READY"), now, |m| {
+            m.queue = QueuePlace::Ready { seq: 0 };
+            Ok(())
+        })?;
+        if !orgs.contains(&org) {
+            orgs.push(org);
+        }
+    }
+    Ok(orgs)
+}
+
+fn require_in_flight(m: &Message) -> Result<()> {
+    match m.queue {
+        QueuePlace::InFlight { .. } => Ok(()),
+        other => Err(StoreError::InvalidState(format!(
+            "message {} is not in flight ({other:?})",
+            m.id
+        ))),
+    }
+}
+
+/// What a provider said when it accepted a message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Submitted {
+    /// The provider configuration used.
+    pub provider_id: Id,
+    /// The provider's id for each part, in order.
+    pub provider_msg_ids: Vec<String>,
+    /// Cost of one part, when the provider says.
+    pub cost_per_segment: Option<crate::model::Micros>,
+    /// Detail for the event.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Leases up to `max` ready messages of one organization, highest priority first, then in
+    /// enqueue order; they move to in-flight atomically.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn lease(&self, org: Id, max: usize) -> Result<Vec<Message>> {
+        self.writer()
+            .run(move |ctx| lease_op(ctx, org, max, now_ms()))
+            .await
+    }
+
+    /// Acknowledges an in-flight message as SUBMITTED with the provider's ids, and indexes them
+    /// for receipt correlation.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidState`] if it is not in flight.
+    pub async fn ack_submitted(&self, org: Id, id: Id, submitted: Submitted) -> Result<Message> {
+        let now = now_ms();
+        let update = MessageUpdate {
+            event_type: "SUBMITTED".into(),
+            detail: submitted.detail.clone(),
+            metadata: None,
+        };
+        self.update_message(org, id, update, move |m| {
+            require_in_flight(m)?;
+            m.status = MessageStatus::Submitted;
+            m.queue = QueuePlace::Done;
+            m.provider_id = Some(submitted.provider_id);
+            m.provider_msg_id = submitted.provider_msg_ids.first().cloned();
+            m.provider_msg_ids = submitted.provider_msg_ids;
+            m.submitted_at = Some(now);
+            if let Some(cost) = submitted.cost_per_segment {
+                m.cost_per_segment = Some(cost);
+                m.total_cost = Some(cost.saturating_mul(i64::from(m.segments)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sends an in-flight message back to wait until `due` (a retry): QUEUED, `retryCount`
+    /// incremented, RETRY event with the reason.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidState`] if it is not in flight.
+    pub async fn retry_at(&self, org: Id, id: Id, due: Millis, reason: String) -> Result<Message> {
+        self.update_message(
+            org,
+            id,
+            MessageUpdate::new("RETRY").detail(reason),
+            move |m| {
+                require_in_flight(m)?;
+                m.status = MessageStatus::Queued;
+                m.retry_count += 1;
+                m.next_retry_at = Some(due);
+                m.queue = QueuePlace::Due { at: due };
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Puts an in-flight message back at the end of the ready queue without counting a retry
+    /// (its session died before it was sent), with an event of `event_type` saying why.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidState`] if it is not in flight.
+    pub async fn requeue(
+        &self,
+        org: Id,
+        id: Id,
+        event_type: &str,
+        reason: String,
+    ) -> Result<Message> {
+        self.update_message(
+            org,
+            id,
+            MessageUpdate::new(event_type).detail(reason),
+            |m| {
+                require_in_flight(m)?;
+                m.status = MessageStatus::Queued;
+                m.queue = QueuePlace::Ready { seq: 0 };
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Puts a message in a final status (FAILED, REJECTED, EXPIRED, DELIVERED) and out of the
+    /// queue, wherever it was.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a status that is not final.
+    pub async fn finalize(
+        &self,
+        org: Id,
+        id: Id,
+        status: MessageStatus,
+        error_code: Option<String>,
+        reason: Option<String>,
+    ) -> Result<Message> {
+        if !status.is_final() {
+            return Err(StoreError::Invalid {
+                field: "status",
+                problem: format!("{} is not final", status.as_str()),
+            });
+        }
+        let update = MessageUpdate {
+            event_type: status.as_str().into(),
+            detail: reason.clone(),
+            metadata: None,
+        };
+        let now = now_ms();
+        self.update_message(org, id, update, move |m| {
+            m.status = status;
+            m.queue = QueuePlace::Done;
+            m.status_message = reason;
+            if error_code.is_some() {
+                m.error_code = error_code;
+            }
+            if status == MessageStatus::Delivered {
+                m.delivered_at = Some(now);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves scheduled and retry messages whose time has come into the ready queue (at most
+    /// `max`); returns the organizations that got work.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn promote_due(&self, now: Millis, max: usize) -> Result<Vec<Id>> {
+        self.writer()
+            .run(move |ctx| promote_op(ctx, now, max))
+            .await
+    }
+
+    /// When the earliest due message becomes ready, if any.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn next_due(&self) -> Result<Option<Millis>> {
+        let prefix = Key::new(space::DUE).build();
+        Ok(self
+            .tree()
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .transpose()?
+            .and_then(|k| u64_at(&k, 1)))
+    }
+
+    /// Organizations that have ready messages, in id order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn ready_orgs(&self) -> Result<Vec<Id>> {
+        let mut orgs = Vec::new();
+        let mut from = Key::new(space::READY).build();
+        let end = prefix_end(&from);
+        // Skip scan: one seek per organization, however many messages each has.
+        while let Some((key, _)) = self
+            .tree()
+            .range(from.clone()..end.clone())
+            .next()
+            .transpose()?
+        {
+            let Some(org) = u64_at(&key, 1) else { break };
+            orgs.push(org);
+            from = prefix_end(&Key::new(space::READY).u64(org).build());
+        }
+        Ok(orgs)
+    }
+
+    /// Ready messages of an organization.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn ready_count(&self, org: Id) -> Result<u64> {
+        let prefix = Key::new(space::READY).u64(org).build();
+        Ok(self.tree().scan_prefix(prefix).count() as u64)
+    }
+
+    /// Messages of an organization that are in flight.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn in_flight(&self, org: Id) -> Result<Vec<Id>> {
+        let prefix = Key::new(space::IN_FLIGHT).u64(org).build();
+        self.tree()
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| Ok(u64_at(&k?, 9).unwrap_or_default()))
+            .collect()
+    }
+}

@@ -1,0 +1,169 @@
+//! The single writer: every mutation runs on one thread, in order, which makes each
+//! read-modify-write race-free without sled transactions, and lets one flush cover a whole group
+//! of operations (group commit).
+//!
+//! A caller's operation runs as soon as the writer reaches it and its batch is applied at once
+//! (so later operations see it); the caller is answered only after the flush that makes it
+//! durable, under the [`SyncPolicy`](crate::SyncPolicy).
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::SyncPolicy;
+use crate::error::{Result, StoreError};
+
+/// Most operations one flush covers: bounds the latency the last of a group sees.
+const MAX_GROUP: usize = 4096;
+
+/// Operations waiting for the writer; senders wait (back-pressure) when it is full.
+const QUEUE_CAPACITY: usize = 16 * 1024;
+
+/// What the writer thread owns.
+pub(crate) struct Ctx {
+    pub(crate) db: sled::Db,
+    pub(crate) tree: sled::Tree,
+}
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(&mut Ctx) -> Completion + Send>;
+
+pub(crate) struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn start(ctx: Ctx, policy: SyncPolicy) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("sairex-store-writer".into())
+            .spawn(move || run(ctx, rx, policy))
+            .map_err(|e| StoreError::Storage(format!("cannot start the store writer: {e}")))?;
+        Ok(Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn job<R: Send + 'static>(
+        op: impl FnOnce(&mut Ctx) -> Result<R> + Send + 'static,
+    ) -> (Job, oneshot::Receiver<Result<R>>) {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |ctx| {
+            let result = op(ctx);
+            Box::new(move |flushed: Result<()>| {
+                // A caller that gave up waiting is not an error of the store.
+                let _ = tx.send(flushed.and(result));
+            })
+        });
+        (job, rx)
+    }
+
+    /// Runs `op` on the writer and waits until it is durable.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Ctx) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
+        let (job, rx) = Self::job(op);
+        jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Writer::run`] for callers outside an async runtime.
+    pub(crate) fn run_blocking<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut Ctx) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let jobs = self.jobs.as_ref().ok_or(StoreError::Closed)?;
+        let (job, rx) = Self::job(op);
+        jobs.blocking_send(job).map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer loop after it has applied and flushed what was
+        // queued; joining makes a dropped store durable before the process moves on.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn flush(ctx: &Ctx) -> Result<()> {
+    ctx.db.flush().map(|_| ()).map_err(StoreError::from)
+}
+
+fn complete(done: &mut Vec<Completion>, flushed: &Result<()>) {
+    for completion in done.drain(..) {
+        completion(match flushed {
+            Ok(()) => Ok(()),
+            Err(StoreError::DiskFull(e)) => Err(StoreError::DiskFull(std::io::Error::new(
+                e.kind(),
+                e.to_string(),
+            ))),
+            Err(e) => Err(StoreError::Storage(format!("flush failed: {e}"))),
+        });
+    }
+}
+
+fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy) {
+    let mut done: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
+    while let Some(job) = rx.blocking_recv() {
+        done.push(job(&mut ctx));
+        match policy {
+            SyncPolicy::None => {
+                complete(&mut done, &Ok(()));
+                continue;
+            }
+            SyncPolicy::Always => {}
+            SyncPolicy::Batch { window } => gather(&mut ctx, &mut rx, &mut done, window),
+        }
+        let flushed = flush(&ctx);
+        complete(&mut done, &flushed);
+    }
+    // Queue closed: everything applied is made durable whatever the policy.
+    let _ = flush(&ctx);
+}
+
+/// Takes what queued up while the previous flush ran, then waits up to `window` for more.
+fn gather(
+    ctx: &mut Ctx,
+    rx: &mut mpsc::Receiver<Job>,
+    done: &mut Vec<Completion>,
+    window: Duration,
+) {
+    while done.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => done.push(job(ctx)),
+            Err(_) => break,
+        }
+    }
+    if window.is_zero() || done.len() >= MAX_GROUP {
+        return;
+    }
+    let deadline = std::time::SystemTime::now() + window;
+    while done.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => done.push(job(ctx)),
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if std::time::SystemTime::now() >= deadline {
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
+}

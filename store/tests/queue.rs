@@ -1,0 +1,331 @@
+//! Queue semantics: priority and enqueue order, leases, acks, retries, finals, due promotion,
+//! idempotency per organization, and recovery of leases after a reopen.
+
+use sairex_store::model::{Direction, Message, MessageStatus, Priority, QueuePlace};
+use sairex_store::{
+    Enqueued, MessageFilter, PageRequest, RecoveryPolicy, Store, StoreError, StoreOptions,
+    Submitted, now_ms,
+};
+
+fn message(org: u64, to: &str, priority: Priority) -> Message {
+    Message {
+        organization_id: org,
+        to_number: to.into(),
+        from_number: "Sairex".into(),
+        body: "hello".into(),
+        priority,
+        ..Message::default()
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(StoreOptions::new(dir)).unwrap()
+}
+
+#[tokio::test]
+async fn leases_follow_priority_then_enqueue_order_per_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bulk = store
+        .enqueue(message(1, "+1", Priority::BULK))
+        .await
+        .unwrap();
+    let tx1 = store
+        .enqueue(message(1, "+2", Priority::TRANSACTIONAL))
+        .await
+        .unwrap();
+    let other_org = store
+        .enqueue(message(2, "+3", Priority::OTP))
+        .await
+        .unwrap();
+    let otp = store
+        .enqueue(message(1, "+4", Priority::OTP))
+        .await
+        .unwrap();
+    let tx2 = store
+        .enqueue(message(1, "+5", Priority::TRANSACTIONAL))
+        .await
+        .unwrap();
+
+    assert_eq!(store.ready_orgs().unwrap(), vec![1, 2]);
+    let leased: Vec<u64> = store
+        .lease(1, 3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        leased,
+        vec![otp.message().id, tx1.message().id, tx2.message().id]
+    );
+    assert_eq!(store.ready_count(1).unwrap(), 1);
+    assert_eq!(store.in_flight(1).unwrap().len(), 3);
+    let rest: Vec<u64> = store
+        .lease(1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(rest, vec![bulk.message().id]);
+    assert!(store.lease(1, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.lease(2, 10).await.unwrap()[0].id,
+        other_org.message().id
+    );
+}
+
+#[tokio::test]
+async fn ack_retry_and_final_move_the_message_and_record_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store
+        .enqueue(message(7, "+923001234567", Priority::OTP))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(7, 1).await.unwrap();
+
+    let due = now_ms() + 30_000;
+    let retried = store
+        .retry_at(7, id, due, "ESME_RTHROTTLED".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        (retried.status, retried.retry_count, retried.queue),
+        (MessageStatus::Queued, 1, QueuePlace::Due { at: due })
+    );
+    assert_eq!(store.next_due().unwrap(), Some(due));
+    assert!(
+        store.lease(7, 1).await.unwrap().is_empty(),
+        "a retry waits for its time"
+    );
+    assert_eq!(store.promote_due(due, 100).await.unwrap(), vec![7]);
+    assert_eq!(store.lease(7, 1).await.unwrap()[0].id, id);
+
+    let acked = store
+        .ack_submitted(
+            7,
+            id,
+            Submitted {
+                provider_id: 3,
+                provider_msg_ids: vec!["5A01".into(), "5A02".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (acked.status, acked.queue),
+        (MessageStatus::Submitted, QueuePlace::Done)
+    );
+    assert_eq!(
+        store.message_by_provider_id(3, "5A02").unwrap().unwrap().id,
+        id
+    );
+    assert!(store.message_by_provider_id(4, "5A02").unwrap().is_none());
+
+    let err = store
+        .ack_submitted(7, id, Submitted::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidState(_)), "{err}");
+
+    let delivered = store
+        .finalize(7, id, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    assert!(delivered.delivered_at.is_some());
+    let events: Vec<(String, MessageStatus)> = store
+        .events(7, id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.event_type, e.status))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("QUEUED".into(), MessageStatus::Queued),
+            ("RETRY".into(), MessageStatus::Queued),
+            ("READY".into(), MessageStatus::Queued),
+            ("SUBMITTED".into(), MessageStatus::Submitted),
+            ("DELIVERED".into(), MessageStatus::Delivered),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_unique_per_organization_not_globally() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let keyed = |org| Message {
+        idempotency_key: Some("fee-2026-11".into()),
+        ..message(org, "+1", Priority::BULK)
+    };
+    let first = store.enqueue(keyed(1)).await.unwrap();
+    let again = store.enqueue(keyed(1)).await.unwrap();
+    let other = store.enqueue(keyed(2)).await.unwrap();
+    assert!(matches!(first, Enqueued::Created(_)));
+    assert_eq!(again, Enqueued::Duplicate(first.message().clone()));
+    assert!(
+        matches!(other, Enqueued::Created(_)),
+        "another tenant's key must not collide"
+    );
+    assert_eq!(store.ready_count(1).unwrap(), 1);
+}
+
+#[tokio::test]
+async fn reads_and_lists_never_cross_organizations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mine = store
+        .enqueue(message(1, "+1", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    for _ in 0..3 {
+        store
+            .enqueue(message(2, "+1", Priority::BULK))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.message(2, mine),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.events(2, mine),
+        Err(StoreError::NotFound { .. })
+    ));
+    let page = store
+        .list_messages(1, &MessageFilter::default(), PageRequest::default())
+        .unwrap();
+    assert_eq!((page.total, page.items.len()), (1, 1));
+    let to = MessageFilter {
+        to_number: Some("+1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_messages(2, &to, PageRequest::default())
+            .unwrap()
+            .total,
+        3
+    );
+    let inbound = MessageFilter {
+        direction: Some(Direction::Inbound),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_messages(2, &inbound, PageRequest::default())
+            .unwrap()
+            .total,
+        0
+    );
+}
+
+#[tokio::test]
+async fn pages_are_newest_first_and_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            store
+                .enqueue(message(1, &format!("+{i}"), Priority::BULK))
+                .await
+                .unwrap()
+                .message()
+                .id,
+        );
+    }
+    ids.reverse();
+    let queued = MessageFilter {
+        status: Some(MessageStatus::Queued),
+        ..Default::default()
+    };
+    let page = |offset| {
+        store
+            .list_messages(1, &queued, PageRequest { offset, limit: 3 })
+            .unwrap()
+    };
+    let got: Vec<u64> = [0, 3, 6]
+        .iter()
+        .flat_map(|&o| page(o).items)
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got, ids);
+    assert_eq!(page(3).total, 7);
+}
+
+#[test]
+fn in_flight_messages_are_requeued_or_failed_on_reopen() {
+    for policy in [RecoveryPolicy::Requeue, RecoveryPolicy::Fail] {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let store = open(dir.path());
+            let id = store
+                .enqueue_blocking(message(1, "+1", Priority::OTP))
+                .unwrap()
+                .message()
+                .id;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(store.lease(1, 1)).unwrap();
+            id
+        };
+        let store = Store::open(StoreOptions {
+            recovery: policy,
+            ..StoreOptions::new(dir.path())
+        })
+        .unwrap();
+        let m = store.message(1, id).unwrap();
+        let last = store.events(1, id).unwrap().pop().unwrap();
+        match policy {
+            RecoveryPolicy::Requeue => {
+                assert_eq!(store.recovery().requeued, vec![(1, id)]);
+                assert_eq!(last.event_type, "RESUBMITTED_AFTER_RESTART");
+                assert!(matches!(m.queue, QueuePlace::Ready { .. }));
+                assert_eq!(store.ready_count(1).unwrap(), 1);
+            }
+            RecoveryPolicy::Fail => {
+                assert_eq!(store.recovery().failed, vec![(1, id)]);
+                assert_eq!(m.status, MessageStatus::Failed);
+                assert_eq!(store.ready_count(1).unwrap(), 0);
+            }
+        }
+        assert!(store.in_flight(1).unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn scheduled_messages_wait_in_the_due_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let at = now_ms() + 60_000;
+    let m = store
+        .enqueue(Message {
+            scheduled_at: Some(at),
+            ..message(1, "+1", Priority::BULK)
+        })
+        .await
+        .unwrap();
+    assert_eq!(m.message().queue, QueuePlace::Due { at });
+    assert!(store.lease(1, 1).await.unwrap().is_empty());
+    assert!(store.promote_due(at - 1, 10).await.unwrap().is_empty());
+    assert_eq!(store.promote_due(at, 10).await.unwrap(), vec![1]);
+    assert_eq!(store.lease(1, 1).await.unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_open_of_the_same_store_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(dir.path());
+    let err = Store::open(StoreOptions::new(dir.path())).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
