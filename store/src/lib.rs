@@ -42,6 +42,7 @@ mod keys;
 mod messages;
 pub mod model;
 mod queue;
+mod retention;
 mod value;
 mod writer;
 
@@ -52,6 +53,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{Recovery, RecoveryPolicy, Submitted};
+pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 
 use writer::{Ctx, Writer};

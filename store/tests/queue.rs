@@ -329,3 +329,148 @@ fn a_second_open_of_the_same_store_is_refused_clearly() {
     let err = Store::open(StoreOptions::new(dir.path())).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn retention_purges_old_final_messages_with_their_events_but_never_queued_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let old = |to: &str| Message {
+        created_at: 1_000,
+        ..message(1, to, Priority::BULK)
+    };
+    let done = store.enqueue(old("+1")).await.unwrap().message().id;
+    store
+        .finalize(1, done, MessageStatus::Failed, None, None)
+        .await
+        .unwrap();
+    let queued = store.enqueue(old("+2")).await.unwrap().message().id;
+    let recent = store
+        .enqueue(message(1, "+3", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store
+        .finalize(1, recent, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    let other_org = store
+        .enqueue(Message {
+            created_at: 1_000,
+            ..message(2, "+1", Priority::BULK)
+        })
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store
+        .finalize(2, other_org, MessageStatus::Failed, None, None)
+        .await
+        .unwrap();
+
+    assert_eq!(store.purge_messages_before(1, 2_000).await.unwrap(), 1);
+    assert!(matches!(
+        store.message(1, done),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.events(1, done),
+        Err(StoreError::NotFound { .. })
+    ));
+    let failed = MessageFilter {
+        status: Some(MessageStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_messages(1, &failed, PageRequest::default())
+            .unwrap()
+            .total,
+        0
+    );
+    assert!(
+        store.message(1, queued).is_ok(),
+        "an accepted, unsent message is never purged"
+    );
+    assert!(store.message(1, recent).is_ok());
+    assert!(
+        store.message(2, other_org).is_ok(),
+        "retention is per organization"
+    );
+}
+
+#[tokio::test]
+async fn erasure_replaces_the_number_with_a_stable_salted_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = store
+        .enqueue(message(1, "+923001234567", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let b = store
+        .enqueue(message(1, "+923001234567", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let inbound = store
+        .enqueue(Message {
+            direction: Direction::Inbound,
+            from_number: "+923001234567".into(),
+            ..message(1, "8001", Priority::BULK)
+        })
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let kept = store
+        .enqueue(message(2, "+923001234567", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+
+    assert_eq!(
+        store
+            .anonymise_messages(1, "+923001234567", true)
+            .await
+            .unwrap(),
+        3
+    );
+    let (ma, mb, mi) = (
+        store.message(1, a).unwrap(),
+        store.message(1, b).unwrap(),
+        store.message(1, inbound).unwrap(),
+    );
+    assert!(ma.to_number.starts_with("erased:") && !ma.to_number.contains("923001234567"));
+    assert_eq!(
+        ma.to_number, mb.to_number,
+        "the same number maps to the same stand-in"
+    );
+    assert_eq!(mi.from_number, ma.to_number);
+    assert_eq!(mi.to_number, "8001");
+    assert!(ma.body.is_empty());
+    let by_number = MessageFilter {
+        to_number: Some("+923001234567".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_messages(1, &by_number, PageRequest::default())
+            .unwrap()
+            .total,
+        0
+    );
+    assert_eq!(
+        store.message(2, kept).unwrap().to_number,
+        "+923001234567",
+        "other tenants untouched"
+    );
+    assert_eq!(
+        store.ready_count(1).unwrap(),
+        2,
+        "erasure does not drop queued messages"
+    );
+}
