@@ -45,7 +45,7 @@ fn purge_chunk(ctx: &mut Ctx, org: Id, cutoff: Millis) -> Result<(u64, bool)> {
             .u64(cutoff)
             .build();
         for key in ctx.tree.range(prefix..end).keys() {
-            if purged as usize >= CHUNK {
+            if purged >= CHUNK as u64 {
                 more = true;
                 break;
             }
