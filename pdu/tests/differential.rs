@@ -236,8 +236,7 @@ fn submit_sm_resp() -> impl Strategy<Value = Command> {
 }
 
 fn generic_nack() -> impl Strategy<Value = Command> {
-    (sequence_number(), error_status())
-        .prop_map(|(seq, status)| Command::generic_nack(seq, status))
+    (sequence_number(), error_status()).prop_map(|(seq, status)| Command::generic_nack(seq, status))
 }
 
 // ---------------------------------------------------------------------------------------------

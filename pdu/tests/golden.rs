@@ -385,11 +385,7 @@ fn submit_sm_resp_with_error_status_and_no_body() {
         \x80\x00\x00\x04\
         \x00\x00\x00\x58\
         \x00\x00\x00\x02";
-    let expected = Command::with_status(
-        CommandStatus::ESME_RTHROTTLED,
-        2,
-        SubmitSmResp::default(),
-    );
+    let expected = Command::with_status(CommandStatus::ESME_RTHROTTLED, 2, SubmitSmResp::default());
     assert_golden(frame, &expected);
 }
 
@@ -717,7 +713,10 @@ fn alert_notification() {
         },
     );
     assert_golden(frame, &expected);
-    assert!(!expected.expects_response(), "alert_notification has no response");
+    assert!(
+        !expected.expects_response(),
+        "alert_notification has no response"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,7 +770,11 @@ fn unknown_tlv_tag_is_preserved_byte_for_byte() {
     let Pdu::SubmitSmResp(body) = &expected.pdu else {
         unreachable!()
     };
-    assert_eq!(body.tlvs.message_state(), None, "wrong length reads as absent");
+    assert_eq!(
+        body.tlvs.message_state(),
+        None,
+        "wrong length reads as absent"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1011,7 +1014,10 @@ fn trailing_bytes_in_enquire_link_are_invalid_command_length() {
         \x00\x00\x00\x26\
         \xDE\xAD\xBE\xEF";
     let invalid = invalid(frame);
-    assert_eq!(invalid.error.kind, DecodeErrorKind::TrailingBytes { count: 4 });
+    assert_eq!(
+        invalid.error.kind,
+        DecodeErrorKind::TrailingBytes { count: 4 }
+    );
     assert_eq!(
         invalid.generic_nack(),
         Command::generic_nack(0x26, CommandStatus::ESME_RINVCMDLEN)
@@ -1077,7 +1083,10 @@ fn unknown_command_id_through_the_codec_is_unknown_and_the_stream_goes_on() {
             }
         )
     );
-    assert!(second.expects_response(), "a request id: answer ESME_RINVCMDID");
+    assert!(
+        second.expects_response(),
+        "a request id: answer ESME_RINVCMDID"
+    );
 
     let third = codec.decode(&mut buf).unwrap().unwrap().unwrap();
     assert_eq!(third, Command::new(0x32, Pdu::EnquireLink));

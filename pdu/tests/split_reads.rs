@@ -7,9 +7,9 @@ use futures::StreamExt;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use sairex_pdu::{
-    Bind, BindResp, CodecError, Command, CommandId, CommandStatus, DataSm, DeliverSm,
-    DestAddress, FrameError, InvalidPdu, Pdu, ShortMessage, SmeList, SmppCodec, SubmitMulti,
-    SubmitSm, SubmitSmResp, Tlvs,
+    Bind, BindResp, CodecError, Command, CommandId, CommandStatus, DataSm, DeliverSm, DestAddress,
+    FrameError, InvalidPdu, Pdu, ShortMessage, SmeList, SmppCodec, SubmitMulti, SubmitSm,
+    SubmitSmResp, Tlvs,
 };
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Decoder, FramedRead};
@@ -21,7 +21,9 @@ type Item = Result<Command, InvalidPdu>;
 /// body does not parse (which must not disturb the frames after it).
 fn stream() -> (Bytes, Vec<Item>) {
     let mut receipt_tlvs = Tlvs::new();
-    receipt_tlvs.set_receipted_message_id(b"5f3c9a1e-0001").unwrap();
+    receipt_tlvs
+        .set_receipted_message_id(b"5f3c9a1e-0001")
+        .unwrap();
     receipt_tlvs.set_message_state(2);
     let mut payload_tlvs = Tlvs::new();
     payload_tlvs
@@ -107,7 +109,8 @@ fn stream() -> (Bytes, Vec<Item>) {
         expected.push(Ok(command));
         if i == 3 {
             // enquire_link with four stray octets: an InvalidPdu, then the stream goes on.
-            let bad = b"\x00\x00\x00\x14\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x63\xDE\xAD\xBE\xEF";
+            let bad =
+                b"\x00\x00\x00\x14\x00\x00\x00\x15\x00\x00\x00\x00\x00\x00\x00\x63\xDE\xAD\xBE\xEF";
             let invalid = SmppCodec::new()
                 .decode(&mut BytesMut::from(&bad[..]))
                 .unwrap()
@@ -236,7 +239,10 @@ fn a_framing_error_surfaces_after_the_same_pdus_however_the_stream_is_cut() {
             }
         }
     }
-    assert!(error.as_ref().is_some_and(is_corrupt_frame_error), "{error:?}");
+    assert!(
+        error.as_ref().is_some_and(is_corrupt_frame_error),
+        "{error:?}"
+    );
     assert_eq!(items, expected);
 }
 
