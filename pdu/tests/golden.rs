@@ -1050,6 +1050,89 @@ fn invalid_number_of_dests_is_answered_with_esme_rinvnumdests() {
 }
 
 #[test]
+fn time_fields_that_are_neither_empty_nor_16_characters_are_invalid() {
+    // §4.4.1: schedule_delivery_time and validity_period are "1 or 17" octets (NULL, or the
+    // 16-character format of §7.1.1). Each frame below has a 4-character time "2506".
+    #[rustfmt::skip]
+    let bad_schedule: &[u8] = b"\
+        \x00\x00\x00\x3C\
+        \x00\x00\x00\x04\
+        \x00\x00\x00\x00\
+        \x00\x00\x00\x28\
+        \x00\
+        \x05\
+        \x00\
+        Sairex\x00\
+        \x01\
+        \x01\
+        923001234567\x00\
+        \x00\
+        \x00\
+        \x00\
+        2506\x00\
+        \x00\
+        \x01\
+        \x00\
+        \x00\
+        \x00\
+        \x05\
+        Hello";
+    #[rustfmt::skip]
+    let bad_validity: &[u8] = b"\
+        \x00\x00\x00\x3C\
+        \x00\x00\x00\x04\
+        \x00\x00\x00\x00\
+        \x00\x00\x00\x29\
+        \x00\
+        \x05\
+        \x00\
+        Sairex\x00\
+        \x01\
+        \x01\
+        923001234567\x00\
+        \x00\
+        \x00\
+        \x00\
+        \x00\
+        2506\x00\
+        \x01\
+        \x00\
+        \x00\
+        \x00\
+        \x05\
+        Hello";
+    for (frame, field, status, sequence) in [
+        (
+            bad_schedule,
+            "schedule_delivery_time",
+            CommandStatus::ESME_RINVSCHED,
+            0x28,
+        ),
+        (
+            bad_validity,
+            "validity_period",
+            CommandStatus::ESME_RINVEXPIRY,
+            0x29,
+        ),
+    ] {
+        let mut buf = BytesMut::from(frame);
+        let invalid = match SmppCodec::new().decode(&mut buf).unwrap().unwrap() {
+            Ok(command) => panic!("a 4-character {field} was accepted: {command:?}"),
+            Err(invalid) => invalid,
+        };
+        assert_eq!(invalid.error.field, field);
+        assert_eq!(
+            invalid.error.kind,
+            DecodeErrorKind::InvalidLength { actual: 4 }
+        );
+        assert_eq!(
+            invalid.generic_nack(),
+            Command::generic_nack(sequence, status)
+        );
+    }
+}
+
+#[test]
 fn unknown_command_id_through_the_codec_is_unknown_and_the_stream_goes_on() {
     #[rustfmt::skip]
     let stream: &[u8] = b"\
