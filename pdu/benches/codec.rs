@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use sairex_pdu::{Command, DeliverSm, ShortMessage, SmppCodec, SubmitSm, Tlvs};
+use sairex_pdu::{Command, CommandRef, DeliverSm, ShortMessage, SmppCodec, SubmitSm, Tlvs};
 use smpp_pdu::pdu as their;
 use tokio_util::codec::Decoder;
 
@@ -91,6 +91,9 @@ fn single_pdu(c: &mut Criterion, group_name: &str, command: &Command) {
     group.bench_function("decode/sairex", |b| {
         b.iter(|| Command::from_bytes(black_box(frame.clone())).unwrap())
     });
+    group.bench_function("decode-in-place/sairex", |b| {
+        b.iter(|| black_box(CommandRef::parse(black_box(&frame[..])).unwrap()).sequence_number)
+    });
     group.bench_function("decode/smpp-pdu", |b| {
         b.iter(|| their::Pdu::parse(&mut Cursor::new(black_box(&frame[..]))).unwrap())
     });
@@ -136,6 +139,19 @@ fn submit_sm_stream(c: &mut Criterion) {
         }
         count
     };
+    let decode_ours_in_place = |mut buf: BytesMut| {
+        let mut codec = SmppCodec::new();
+        let mut count = 0usize;
+        while let Some(()) = codec
+            .decode_borrowed(&mut buf, |item| {
+                black_box(item.unwrap());
+            })
+            .unwrap()
+        {
+            count += 1;
+        }
+        count
+    };
     let decode_theirs = |bytes: &[u8]| {
         let mut cursor = Cursor::new(bytes);
         let mut count = 0usize;
@@ -146,6 +162,7 @@ fn submit_sm_stream(c: &mut Criterion) {
         count
     };
     assert_eq!(decode_ours(BytesMut::from(&wire[..])), STREAM_LEN);
+    assert_eq!(decode_ours_in_place(BytesMut::from(&wire[..])), STREAM_LEN);
     assert_eq!(decode_theirs(&wire), STREAM_LEN);
 
     let mut group = c.benchmark_group("submit_sm_stream_10k");
@@ -155,6 +172,13 @@ fn submit_sm_stream(c: &mut Criterion) {
         b.iter_batched(
             || BytesMut::from(&wire[..]),
             decode_ours,
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("decode-in-place/sairex", |b| {
+        b.iter_batched(
+            || BytesMut::from(&wire[..]),
+            decode_ours_in_place,
             BatchSize::LargeInput,
         )
     });

@@ -20,6 +20,9 @@ pub enum ValueError {
     /// A C-Octet String cannot contain NUL: it would end the string early on the wire.
     #[error("value contains a NUL octet")]
     ContainsNul,
+    /// Not in the field's format (a time field that is not `YYMMDDhhmmsstnnp`, SMPP 3.4 §7.1.1).
+    #[error("value is not in the field's format")]
+    InvalidFormat,
     /// `submit_multi` allows 1 to 254 destinations (SMPP 3.4 §4.5.1 `number_of_dests`).
     #[error("{actual} destinations; submit_multi allows 1 to 254")]
     TooManyItems {

@@ -10,19 +10,52 @@ use nom::number::complete::{be_u8, be_u16, be_u32};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::tlv::{Tlv, Tlvs};
-use crate::types::{COctetString, OctetString};
+use crate::types::{COctetString, OctetString, Octets, SmppTime, is_valid_time};
 
-/// A cursor over one PDU body. Values it yields share the body's buffer (no copies).
-pub(crate) struct Reader<'a> {
-    body: &'a Bytes,
+/// Where decoded octet strings come from: shared slices of a `Bytes` frame, or plain borrows.
+pub(crate) trait Source<'a>: Copy {
+    type Out: Octets;
+    fn make(self, slice: &'a [u8]) -> Self::Out;
+}
+
+/// Octet strings become `Bytes` sharing the frame (one reference count each).
+#[derive(Clone, Copy)]
+pub(crate) struct Shared<'a>(pub(crate) &'a Bytes);
+
+impl<'a> Source<'a> for Shared<'a> {
+    type Out = Bytes;
+    fn make(self, slice: &'a [u8]) -> Bytes {
+        self.0.slice_ref(slice)
+    }
+}
+
+/// Octet strings stay borrowed from the buffer being decoded: no counting, no copying.
+#[derive(Clone, Copy)]
+pub(crate) struct Borrowed;
+
+impl<'a> Source<'a> for Borrowed {
+    type Out = &'a [u8];
+    fn make(self, slice: &'a [u8]) -> &'a [u8] {
+        slice
+    }
+}
+
+/// A cursor over one PDU body.
+pub(crate) struct Reader<'a, S> {
+    source: S,
+    body: &'a [u8],
     rest: &'a [u8],
 }
 
 type NomError<'a> = nom::error::Error<&'a [u8]>;
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(body: &'a Bytes) -> Self {
-        Self { body, rest: body }
+impl<'a, S: Source<'a>> Reader<'a, S> {
+    pub(crate) fn new(source: S, body: &'a [u8]) -> Self {
+        Self {
+            source,
+            body,
+            rest: body,
+        }
     }
 
     fn offset(&self) -> u32 {
@@ -40,6 +73,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.rest.is_empty()
+    }
+
+    pub(crate) fn body(&self) -> S::Out {
+        self.source.make(self.body)
     }
 
     fn run<T>(
@@ -64,14 +101,14 @@ impl<'a> Reader<'a> {
         self.run(field, be_u32)
     }
 
-    /// `count` octets, shared with the body.
+    /// `count` octets.
     pub(crate) fn octets(
         &mut self,
         count: usize,
         field: &'static str,
-    ) -> Result<Bytes, DecodeError> {
+    ) -> Result<S::Out, DecodeError> {
         let slice = self.run(field, |i| take(count).parse(i))?;
-        Ok(self.body.slice_ref(slice))
+        Ok(self.source.make(slice))
     }
 
     /// A C-Octet String whose NUL must come within `max` octets (SMPP 3.4 §3.1).
@@ -79,11 +116,11 @@ impl<'a> Reader<'a> {
         &mut self,
         max: usize,
         field: &'static str,
-    ) -> Result<Bytes, DecodeError> {
+    ) -> Result<S::Out, DecodeError> {
         let window = &self.rest[..self.rest.len().min(max)];
         match window.iter().position(|&b| b == 0) {
             Some(len) => {
-                let text = self.body.slice_ref(&self.rest[..len]);
+                let text = self.source.make(&self.rest[..len]);
                 self.rest = &self.rest[len + 1..];
                 Ok(text)
             }
@@ -98,7 +135,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Every TLV to the end of the body (SMPP 3.4 §3.2.4); TLVs are always the last fields.
-    pub(crate) fn tlvs(&mut self) -> Result<Tlvs, DecodeError> {
+    pub(crate) fn tlvs(&mut self) -> Result<Tlvs<S::Out>, DecodeError> {
         if self.rest.is_empty() {
             return Ok(Tlvs::new());
         }
@@ -122,15 +159,21 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A body field type: how it is read, sized and written.
-pub(crate) trait Field: Sized {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError>;
+/// A body field type whose octet strings live in `B`: how it is read, sized and written.
+pub(crate) trait Field<B>: Sized {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError>;
     fn encoded_len(&self) -> usize;
     fn write(&self, dst: &mut BytesMut);
 }
 
-impl Field for u8 {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+impl<B> Field<B> for u8 {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
         r.u8(name)
     }
     fn encoded_len(&self) -> usize {
@@ -141,8 +184,11 @@ impl Field for u8 {
     }
 }
 
-impl Field for u32 {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+impl<B> Field<B> for u32 {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
         r.u32(name)
     }
     fn encoded_len(&self) -> usize {
@@ -153,8 +199,11 @@ impl Field for u32 {
     }
 }
 
-impl<const MAX: usize> Field for COctetString<MAX> {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+impl<const MAX: usize, B: Octets> Field<B> for COctetString<MAX, B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
         r.c_string(MAX, name).map(COctetString::from_checked)
     }
     fn encoded_len(&self) -> usize {
@@ -166,10 +215,34 @@ impl<const MAX: usize> Field for COctetString<MAX> {
     }
 }
 
+/// A time field: a C-Octet String of 1 or 17 octets in the §7.1.1 format.
+impl<B: Octets> Field<B> for SmppTime<B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let text: COctetString<17, B> = Field::read(r, name)?;
+        if !is_valid_time(text.as_bytes()) {
+            let actual = u32::try_from(text.len()).unwrap_or(u32::MAX);
+            return Err(r.error(name, DecodeErrorKind::InvalidLength { actual }));
+        }
+        Ok(SmppTime::from_checked(text))
+    }
+    fn encoded_len(&self) -> usize {
+        self.inner().encoded_len()
+    }
+    fn write(&self, dst: &mut BytesMut) {
+        self.inner().write(dst);
+    }
+}
+
 /// An Octet String preceded by its one-octet length, as `sm_length` + `short_message`
 /// (SMPP 3.4 §4.4.1). `MAX` must not exceed 255.
-impl<const MAX: usize> Field for OctetString<MAX> {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+impl<const MAX: usize, B: Octets> Field<B> for OctetString<MAX, B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
         let len = r.u8("sm_length")?;
         if usize::from(len) > MAX {
             return Err(r.error(
@@ -193,8 +266,11 @@ impl<const MAX: usize> Field for OctetString<MAX> {
     }
 }
 
-impl Field for Tlvs {
-    fn read(r: &mut Reader<'_>, _name: &'static str) -> Result<Self, DecodeError> {
+impl<B: Octets> Field<B> for Tlvs<B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        _name: &'static str,
+    ) -> Result<Self, DecodeError> {
         r.tlvs()
     }
     fn encoded_len(&self) -> usize {

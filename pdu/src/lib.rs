@@ -66,4 +66,6 @@ pub use command_status::CommandStatus;
 pub use error::{CodecError, DecodeError, DecodeErrorKind, FrameError, ValueError};
 pub use pdu::*;
 pub use tlv::{NetworkErrorCode, Tlv, Tlvs, tag};
-pub use types::{COctetString, MAX_SHORT_MESSAGE_LEN, OctetString, ShortMessage};
+pub use types::{
+    COctetString, MAX_SHORT_MESSAGE_LEN, OctetString, Octets, SMPP_TIME_LEN, ShortMessage, SmppTime,
+};

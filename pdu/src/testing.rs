@@ -9,13 +9,22 @@ use proptest::prelude::*;
 use crate::{
     AlertNotification, Bind, BindResp, COctetString, CancelSm, Command, CommandId, CommandStatus,
     DataSm, DataSmResp, DeliverSm, DeliverSmResp, DestAddress, OctetString, Outbind, Pdu, QuerySm,
-    QuerySmResp, ReplaceSm, SmeList, SubmitMulti, SubmitMultiResp, SubmitSm, SubmitSmResp, Tlv,
-    Tlvs, UnsuccessSme,
+    QuerySmResp, ReplaceSm, SmeList, SmppTime, SubmitMulti, SubmitMultiResp, SubmitSm,
+    SubmitSmResp, Tlv, Tlvs, UnsuccessSme,
 };
 
 /// Any C-Octet String that fits a field of `MAX` octets (NUL included).
 pub fn c_string<const MAX: usize>() -> impl Strategy<Value = COctetString<MAX>> {
     vec(1u8..=255, 0..MAX).prop_map(|v| COctetString::new(v).unwrap_or_default())
+}
+
+/// Any valid time field: empty, or `YYMMDDhhmmsstnnp` (SMPP 3.4 §7.1.1).
+pub fn smpp_time() -> impl Strategy<Value = SmppTime> {
+    prop_oneof![
+        Just(SmppTime::none()),
+        ("[0-9]{15}", prop_oneof![Just('+'), Just('-'), Just('R')])
+            .prop_map(|(digits, p)| SmppTime::new(&format!("{digits}{p}")).unwrap_or_default()),
+    ]
 }
 
 /// Any `short_message`.
@@ -73,7 +82,7 @@ macro_rules! short_message_strategy {
                     any::<u8>(),
                     any::<u8>(),
                 ),
-                (c_string(), any::<[u8; 3]>(), c_string(), c_string()),
+                (c_string(), any::<[u8; 3]>(), smpp_time(), smpp_time()),
                 (any::<[u8; 4]>(), short_message(), tlvs()),
             )
                 .prop_map(|(a, b, c)| $ty {
@@ -184,7 +193,7 @@ strategy!(query_sm -> QuerySm {
 
 strategy!(query_sm_resp -> QuerySmResp {
     message_id: c_string(),
-    final_date: c_string(),
+    final_date: smpp_time(),
     message_state: any::<u8>(),
     error_code: any::<u8>(),
 });
@@ -205,8 +214,8 @@ strategy!(replace_sm -> ReplaceSm {
     source_addr_ton: any::<u8>(),
     source_addr_npi: any::<u8>(),
     source_addr: c_string(),
-    schedule_delivery_time: c_string(),
-    validity_period: c_string(),
+    schedule_delivery_time: smpp_time(),
+    validity_period: smpp_time(),
     registered_delivery: any::<u8>(),
     sm_default_msg_id: any::<u8>(),
     short_message: short_message(),

@@ -28,6 +28,7 @@ use std::io::Cursor;
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use sairex_pdu::SmppTime;
 use sairex_pdu::{
     Bind, BindResp, COctetString, Command, CommandStatus, DeliverSm, Pdu, ShortMessage, SubmitSm,
     SubmitSmResp, Tlv, Tlvs,
@@ -47,9 +48,12 @@ fn c_octet<const N: usize>() -> impl Strategy<Value = COctetString<N>> {
 }
 
 /// An SMPP time (§7.1.1): empty, or `YYMMDDhhmmsstnnp`.
-fn time() -> impl Strategy<Value = COctetString<17>> {
-    prop_oneof![Just(String::new()), "[0-9]{15}[-+R]"]
-        .prop_map(|s| COctetString::try_from(s).unwrap())
+fn time() -> impl Strategy<Value = SmppTime> {
+    prop_oneof![Just(String::new()), "[0-9]{15}[-+R]"].prop_map(|s| SmppTime::new(&s).unwrap())
+}
+
+fn time_text(t: &SmppTime) -> &str {
+    std::str::from_utf8(t.as_bytes()).unwrap()
 }
 
 fn short_message() -> impl Strategy<Value = ShortMessage> {
@@ -268,8 +272,8 @@ macro_rules! their_sm {
             b.esm_class,
             b.protocol_id,
             b.priority_flag,
-            text(&b.schedule_delivery_time),
-            text(&b.validity_period),
+            time_text(&b.schedule_delivery_time),
+            time_text(&b.validity_period),
             b.registered_delivery,
             b.replace_if_present_flag,
             b.data_coding,
@@ -454,7 +458,7 @@ fn a_typical_submit_sm_agrees_both_ways() {
             dest_addr_npi: 1,
             destination_addr: "923001234567".try_into().unwrap(),
             registered_delivery: 1,
-            validity_period: "000001000000000R".try_into().unwrap(),
+            validity_period: SmppTime::new("000001000000000R").unwrap(),
             short_message: ShortMessage::new(&b"Fee due on Friday"[..]).unwrap(),
             ..SubmitSm::default()
         },

@@ -7,6 +7,7 @@
 //! command_status, sequence_number), then the body in the spec's order.
 
 use bytes::{Bytes, BytesMut};
+use sairex_pdu::SmppTime;
 use sairex_pdu::{
     AlertNotification, Bind, BindResp, COctetString, CancelSm, CodecError, Command, CommandId,
     CommandStatus, DataSm, DecodeErrorKind, DeliverSm, DestAddress, FrameError, InvalidPdu,
@@ -226,7 +227,7 @@ fn submit_sm_without_tlvs() {
     let expected = Command::new(
         2,
         SubmitSm {
-            validity_period: cs("000001000000000R"),
+            validity_period: SmppTime::new("000001000000000R").unwrap(),
             short_message: sm(b"Hello"),
             ..base_submit_sm()
         },
@@ -610,7 +611,7 @@ fn query_sm_resp() {
         11,
         QuerySmResp {
             message_id: cs("mid42"),
-            final_date: cs("250601120100004+"),
+            final_date: SmppTime::new("250601120100004+").unwrap(),
             message_state: 2,
             error_code: 0,
         },
@@ -675,8 +676,8 @@ fn replace_sm() {
             source_addr_ton: 5,
             source_addr_npi: 0,
             source_addr: cs("Sairex"),
-            schedule_delivery_time: cs(""),
-            validity_period: cs("000002000000000R"),
+            schedule_delivery_time: SmppTime::new("").unwrap(),
+            validity_period: SmppTime::new("000002000000000R").unwrap(),
             registered_delivery: 1,
             sm_default_msg_id: 0,
             short_message: sm(b"New"),

@@ -52,3 +52,41 @@ fn error_responses_without_body_are_sent_without_body() {
     let decoded = Command::from_bytes(nack.to_bytes()).unwrap();
     assert_eq!(decoded.pdu, Pdu::SubmitSmResp(SubmitSmResp::default()));
 }
+
+proptest! {
+    #[test]
+    fn borrowed_decoding_agrees_with_owned_decoding(command in testing::command()) {
+        let bytes = command.to_bytes();
+        let borrowed = sairex_pdu::CommandRef::parse(&bytes).unwrap();
+        prop_assert_eq!(borrowed.to_bytes(), bytes.clone(), "re-encoding a borrowed PDU");
+        prop_assert_eq!(borrowed.into_owned().unwrap(), command);
+    }
+
+    #[test]
+    fn the_codec_decodes_in_place_exactly_as_it_decodes_owned(
+        commands in proptest::collection::vec(testing::command(), 1..8),
+        junk in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut wire = BytesMut::new();
+        for command in &commands {
+            command.encode(&mut wire);
+        }
+        wire.extend_from_slice(&junk);
+        let mut owned_wire = wire.clone();
+        let mut codec = SmppCodec::new();
+        loop {
+            let owned = codec.decode(&mut owned_wire);
+            let borrowed = codec.decode_borrowed(&mut wire, |r| {
+                r.map(|c| c.into_owned().unwrap()).map_err(|e| e.header.sequence_number)
+            });
+            match (owned, borrowed) {
+                (Ok(Some(a)), Ok(Some(b))) => {
+                    prop_assert_eq!(a.map_err(|e| e.header.sequence_number), b)
+                }
+                (Ok(None), Ok(None)) | (Err(_), Err(_)) => break,
+                (a, b) => prop_assert!(false, "owned {:?} but borrowed {:?}", a, b),
+            }
+            prop_assert_eq!(&owned_wire, &wire, "both consume the same octets");
+        }
+    }
+}

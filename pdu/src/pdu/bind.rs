@@ -9,11 +9,11 @@ body! {
     /// §4.1.3, §4.1.5); the three differ only in `command_id`.
     pub struct Bind {
         /// Identifies the ESME to the SMSC (max 16 with NUL).
-        system_id: COctetString<16>,
+        system_id: COctetString<16, B>,
         /// The ESME's password (max 9 with NUL).
-        password: COctetString<9>,
+        password: COctetString<9, B>,
         /// The type of ESME (max 13 with NUL); often empty.
-        system_type: COctetString<13>,
+        system_type: COctetString<13, B>,
         /// SMPP version supported by the ESME: 0x34 for 3.4.
         interface_version: u8,
         /// Type of number of the ESME address range.
@@ -21,7 +21,7 @@ body! {
         /// Numbering plan of the ESME address range.
         addr_npi: u8,
         /// The addresses served by a receiver, as a regular expression (max 41 with NUL).
-        address_range: COctetString<41>,
+        address_range: COctetString<41, B>,
     }
 }
 
@@ -30,9 +30,9 @@ body! {
     /// status the SMSC may send no body at all; that decodes as the default (empty) body.
     pub struct BindResp {
         /// Identifies the SMSC to the ESME (max 16 with NUL).
-        system_id: COctetString<16>,
+        system_id: COctetString<16, B>,
         /// Optional `sc_interface_version`.
-        tlvs: Tlvs,
+        tlvs: Tlvs<B>,
     }
 }
 
@@ -40,8 +40,8 @@ body! {
     /// outbind (SMPP 3.4 §4.1.7): the SMSC asks the ESME to bind_receiver back to it.
     pub struct Outbind {
         /// Identifies the SMSC (max 16 with NUL).
-        system_id: COctetString<16>,
+        system_id: COctetString<16, B>,
         /// Password for the ESME to check (max 9 with NUL).
-        password: COctetString<9>,
+        password: COctetString<9, B>,
     }
 }

@@ -6,14 +6,17 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::command_id::CommandId;
 use crate::command_status::CommandStatus;
 use crate::error::{DecodeError, FrameError};
-use crate::field::Reader;
+use crate::field::{Borrowed, Reader, Shared, Source};
+use crate::types::Octets;
 
 /// Length of the PDU header: command_length, command_id, command_status, sequence_number.
 pub const HEADER_LEN: usize = 16;
 
 /// Reading and writing a body's fields in spec order.
-pub(crate) trait Body: Sized {
-    fn decode_fields(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+pub(crate) trait Body<B>: Sized {
+    fn decode_fields<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+    ) -> Result<Self, DecodeError>;
     fn encoded_len(&self) -> usize;
     fn encode(&self, dst: &mut BytesMut);
 }
@@ -29,21 +32,23 @@ macro_rules! body {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-        pub struct $name {
+        pub struct $name<B: crate::types::Octets = bytes::Bytes> {
             $($(#[$fmeta])* pub $field: $ty,)*
         }
 
-        impl crate::pdu::Body for $name {
-            fn decode_fields(
-                r: &mut crate::field::Reader<'_>,
+        impl<B: crate::types::Octets> crate::pdu::Body<B> for $name<B> {
+            fn decode_fields<'a, S: crate::field::Source<'a, Out = B>>(
+                r: &mut crate::field::Reader<'a, S>,
             ) -> Result<Self, crate::error::DecodeError> {
-                Ok(Self { $($field: crate::field::Field::read(r, stringify!($field))?,)* })
+                Ok(Self {
+                    $($field: <$ty as crate::field::Field<B>>::read(r, stringify!($field))?,)*
+                })
             }
             fn encoded_len(&self) -> usize {
-                0 $(+ crate::field::Field::encoded_len(&self.$field))*
+                0 $(+ <$ty as crate::field::Field<B>>::encoded_len(&self.$field))*
             }
             fn encode(&self, dst: &mut bytes::BytesMut) {
-                $(crate::field::Field::write(&self.$field, dst);)*
+                $(<$ty as crate::field::Field<B>>::write(&self.$field, dst);)*
             }
         }
     };
@@ -66,7 +71,9 @@ pub use submit_sm::{DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp, esm_class}
 /// A response body that a peer may leave out on an error status (SMPP 3.4 §4.4.2 says so of
 /// submit_sm_resp; SMSCs do it for the others too). An empty body decodes as the default, and
 /// a default body under an error status is encoded as no body at all.
-fn decode_optional<T: Body + Default>(r: &mut Reader<'_>) -> Result<T, DecodeError> {
+fn decode_optional<'a, B, S: Source<'a, Out = B>, T: Body<B> + Default>(
+    r: &mut Reader<'a, S>,
+) -> Result<T, DecodeError> {
     if r.is_empty() {
         Ok(T::default())
     } else {
@@ -74,14 +81,14 @@ fn decode_optional<T: Body + Default>(r: &mut Reader<'_>) -> Result<T, DecodeErr
     }
 }
 
-fn omits_body<T: Body + Default + PartialEq>(body: &T, status: CommandStatus) -> bool {
+fn omits_body<T: Default + PartialEq>(body: &T, status: CommandStatus) -> bool {
     !status.is_ok() && *body == T::default()
 }
 
 macro_rules! pdus {
     (
-        bodies { $($(#[$bdoc:meta])* $bvar:ident($bty:ty) = $bid:ident,)* }
-        responses { $($(#[$rdoc:meta])* $rvar:ident($rty:ty) = $rid:ident,)* }
+        bodies { $($(#[$bdoc:meta])* $bvar:ident($bty:ident) = $bid:ident,)* }
+        responses { $($(#[$rdoc:meta])* $rvar:ident($rty:ident) = $rid:ident,)* }
         empty { $($(#[$edoc:meta])* $evar:ident = $eid:ident,)* }
     ) => {
         /// One SMPP 3.4 operation. Its header fields are in [`Command`].
@@ -89,9 +96,9 @@ macro_rules! pdus {
         // Boxing the large bodies would cost an allocation per decoded PDU on the hot path.
         #[allow(clippy::large_enum_variant)]
         #[non_exhaustive]
-        pub enum Pdu {
-            $($(#[$bdoc])* $bvar($bty),)*
-            $($(#[$rdoc])* $rvar($rty),)*
+        pub enum Pdu<B: Octets = Bytes> {
+            $($(#[$bdoc])* $bvar($bty<B>),)*
+            $($(#[$rdoc])* $rvar($rty<B>),)*
             $($(#[$edoc])* $evar,)*
             /// A `command_id` SMPP 3.4 does not define, with its raw body. A session answers a
             /// request of this kind with `generic_nack` / `ESME_RINVCMDID`.
@@ -99,11 +106,11 @@ macro_rules! pdus {
                 /// The `command_id` received.
                 command_id: CommandId,
                 /// The body octets, unparsed.
-                body: Bytes,
+                body: B,
             },
         }
 
-        impl Pdu {
+        impl<B: Octets> Pdu<B> {
             /// The `command_id` of this operation.
             pub fn command_id(&self) -> CommandId {
                 match self {
@@ -114,16 +121,15 @@ macro_rules! pdus {
                 }
             }
 
-            fn decode_body(
+            fn decode_body<'a, S: Source<'a, Out = B>>(
                 command_id: CommandId,
-                r: &mut Reader<'_>,
-                body: &Bytes,
+                r: &mut Reader<'a, S>,
             ) -> Result<Self, DecodeError> {
                 let pdu = match command_id {
                     $(CommandId::$bid => Self::$bvar(Body::decode_fields(r)?),)*
                     $(CommandId::$rid => Self::$rvar(decode_optional(r)?),)*
                     $(CommandId::$eid => Self::$evar,)*
-                    _ => return Ok(Self::Unknown { command_id, body: body.clone() }),
+                    _ => return Ok(Self::Unknown { command_id, body: r.body() }),
                 };
                 r.finish()?;
                 Ok(pdu)
@@ -134,7 +140,7 @@ macro_rules! pdus {
                     $(Self::$bvar(b) => b.encoded_len(),)*
                     $(Self::$rvar(b) => if omits_body(b, status) { 0 } else { b.encoded_len() },)*
                     $(Self::$evar => 0,)*
-                    Self::Unknown { body, .. } => body.len(),
+                    Self::Unknown { body, .. } => body.as_ref().len(),
                 }
             }
 
@@ -143,7 +149,7 @@ macro_rules! pdus {
                     $(Self::$bvar(b) => b.encode(dst),)*
                     $(Self::$rvar(b) => if !omits_body(b, status) { b.encode(dst) },)*
                     $(Self::$evar => {})*
-                    Self::Unknown { body, .. } => dst.put_slice(body),
+                    Self::Unknown { body, .. } => dst.put_slice(body.as_ref()),
                 }
             }
         }
@@ -244,15 +250,22 @@ impl Header {
 }
 
 /// A PDU with its header fields: what travels on the wire.
+///
+/// `Command` (octet strings in `Bytes`, shared with the received frame) is what sessions pass
+/// around; `Command<&[u8]>` ([`CommandRef`]) is decoded in place from a buffer by
+/// [`Command::decode_borrowed`], for hot paths that read a few fields and move on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Command {
+pub struct Command<B: Octets = Bytes> {
     /// Outcome of the request this responds to; `ESME_ROK` in requests.
     pub command_status: CommandStatus,
     /// Pairs a response with its request (SMPP 3.4 §5.1.4: 0x00000001 to 0x7FFFFFFF).
     pub sequence_number: u32,
     /// The operation.
-    pub pdu: Pdu,
+    pub pdu: Pdu<B>,
 }
+
+/// A command decoded in place: its octet strings borrow from the decoded buffer.
+pub type CommandRef<'a> = Command<&'a [u8]>;
 
 /// A frame whose header parsed but whose body did not: enough to answer it properly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -311,6 +324,82 @@ impl Command {
         Self::with_status(status, sequence_number, Pdu::GenericNack)
     }
 
+    /// Decodes a body whose header has been read. The body's octet strings share `body`.
+    ///
+    /// # Errors
+    /// [`InvalidPdu`] naming the field that did not parse.
+    pub fn decode(header: Header, body: Bytes) -> Result<Self, InvalidPdu> {
+        let mut reader = Reader::new(Shared(&body), &body);
+        Self::finish_decode(header, Pdu::decode_body(header.command_id, &mut reader))
+    }
+
+    /// Decodes one complete PDU, header included; `frame` must hold exactly `command_length`
+    /// octets. For streams use [`SmppCodec`](crate::SmppCodec).
+    ///
+    /// # Errors
+    /// [`ParseError::Frame`] when the length is wrong, [`ParseError::Pdu`] when the body is.
+    pub fn from_bytes(frame: Bytes) -> Result<Self, ParseError> {
+        let header = check_frame(&frame)?;
+        Ok(Self::decode(header, frame.slice(HEADER_LEN..))?)
+    }
+}
+
+impl<'a> Command<&'a [u8]> {
+    /// Decodes a body in place: octet strings borrow from `body`, so nothing is counted,
+    /// allocated or copied except the TLV list.
+    ///
+    /// # Errors
+    /// [`InvalidPdu`] naming the field that did not parse.
+    pub fn decode_borrowed(header: Header, body: &'a [u8]) -> Result<Self, InvalidPdu> {
+        let mut reader = Reader::new(Borrowed, body);
+        Self::finish_decode(header, Pdu::decode_body(header.command_id, &mut reader))
+    }
+
+    /// [`Command::from_bytes`] for a borrowed buffer.
+    ///
+    /// # Errors
+    /// As [`Command::from_bytes`].
+    pub fn parse(frame: &'a [u8]) -> Result<Self, ParseError> {
+        let header = check_frame(frame)?;
+        Ok(Self::decode_borrowed(header, &frame[HEADER_LEN..])?)
+    }
+
+    /// An owned copy (re-encoded and decoded once into one shared buffer).
+    ///
+    /// # Errors
+    /// Never for a command that was decoded: it re-encodes to a valid frame.
+    pub fn into_owned(self) -> Result<Command, ParseError> {
+        Command::from_bytes(self.to_bytes())
+    }
+}
+
+fn check_frame(frame: &[u8]) -> Result<Header, FrameError> {
+    let actual = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    let header = Header::decode(frame).ok_or(FrameError::LengthTooShort(actual))?;
+    if (header.command_length as usize) < HEADER_LEN {
+        return Err(FrameError::LengthTooShort(header.command_length));
+    }
+    if header.command_length != actual {
+        return Err(FrameError::LengthMismatch {
+            length: header.command_length,
+            actual,
+        });
+    }
+    Ok(header)
+}
+
+impl<B: Octets> Command<B> {
+    fn finish_decode(header: Header, pdu: Result<Pdu<B>, DecodeError>) -> Result<Self, InvalidPdu> {
+        match pdu {
+            Ok(pdu) => Ok(Self {
+                command_status: header.command_status,
+                sequence_number: header.sequence_number,
+                pdu,
+            }),
+            Err(error) => Err(InvalidPdu { header, error }),
+        }
+    }
+
     /// The `command_id`.
     pub fn command_id(&self) -> CommandId {
         self.pdu.command_id()
@@ -341,45 +430,6 @@ impl Command {
         buf.freeze()
     }
 
-    /// Decodes a body whose header has been read. The body's octet strings share `body`.
-    ///
-    /// # Errors
-    /// [`InvalidPdu`] naming the field that did not parse.
-    pub fn decode(header: Header, body: Bytes) -> Result<Self, InvalidPdu> {
-        let mut reader = Reader::new(&body);
-        match Pdu::decode_body(header.command_id, &mut reader, &body) {
-            Ok(pdu) => Ok(Self {
-                command_status: header.command_status,
-                sequence_number: header.sequence_number,
-                pdu,
-            }),
-            Err(error) => Err(InvalidPdu { header, error }),
-        }
-    }
-
-    /// Decodes one complete PDU, header included; `frame` must hold exactly `command_length`
-    /// octets. For streams use [`SmppCodec`](crate::SmppCodec).
-    ///
-    /// # Errors
-    /// [`ParseError::Frame`] when the length is wrong, [`ParseError::Pdu`] when the body is.
-    pub fn from_bytes(mut frame: Bytes) -> Result<Self, ParseError> {
-        let header = Header::decode(&frame).ok_or(FrameError::LengthTooShort(
-            u32::try_from(frame.len()).unwrap_or(u32::MAX),
-        ))?;
-        if (header.command_length as usize) < HEADER_LEN {
-            return Err(FrameError::LengthTooShort(header.command_length).into());
-        }
-        if header.command_length as usize != frame.len() {
-            return Err(FrameError::LengthMismatch {
-                length: header.command_length,
-                actual: u32::try_from(frame.len()).unwrap_or(u32::MAX),
-            }
-            .into());
-        }
-        let body = frame.split_off(HEADER_LEN);
-        Ok(Self::decode(header, body)?)
-    }
-
     /// Whether this is a request the receiver must answer (not a response, not outbind or
     /// alert_notification, which have none).
     pub fn expects_response(&self) -> bool {
@@ -389,8 +439,8 @@ impl Command {
 
 macro_rules! from_bodies {
     ($($ty:ident => $var:ident,)*) => {
-        $(impl From<$ty> for Pdu {
-            fn from(body: $ty) -> Self {
+        $(impl<B: Octets> From<$ty<B>> for Pdu<B> {
+            fn from(body: $ty<B>) -> Self {
                 Self::$var(body)
             }
         })*

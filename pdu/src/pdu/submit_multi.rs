@@ -1,12 +1,12 @@
 //! submit_multi (SMPP 3.4 §4.5): one message to up to 254 destinations.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::command_status::CommandStatus;
 use crate::error::{DecodeError, DecodeErrorKind, ValueError};
-use crate::field::{Field, Reader};
+use crate::field::{Field, Reader, Source};
 use crate::tlv::Tlvs;
-use crate::types::{COctetString, ShortMessage};
+use crate::types::{COctetString, Octets, ShortMessage, SmppTime};
 
 /// Most entries a `number_of_dests` or `no_unsuccess` list may hold (SMPP 3.4 §4.5.1).
 pub const MAX_DESTINATIONS: usize = 254;
@@ -46,16 +46,29 @@ impl<T> SmeList<T> {
     }
 }
 
-impl<T: Field> Field for SmeList<T> {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
-        let count = r.u8(name)?;
+/// An entry of a counted list, and the spec's name of its count field.
+pub(crate) trait Counted {
+    /// `number_of_dests` or `no_unsuccess`: the field an error in the count is reported as.
+    const COUNT_FIELD: &'static str;
+}
+
+impl<B: Octets> Counted for DestAddress<B> {
+    const COUNT_FIELD: &'static str = "number_of_dests";
+}
+
+impl<B: Octets> Counted for UnsuccessSme<B> {
+    const COUNT_FIELD: &'static str = "no_unsuccess";
+}
+
+impl<B, T: Field<B> + Counted> Field<B> for SmeList<T> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let count = r.u8(T::COUNT_FIELD)?;
         if usize::from(count) > MAX_DESTINATIONS {
-            return Err(r.error(
-                name,
-                DecodeErrorKind::InvalidValue {
-                    value: u32::from(count),
-                },
-            ));
+            let value = u32::from(count);
+            return Err(r.error(T::COUNT_FIELD, DecodeErrorKind::InvalidValue { value }));
         }
         (0..count)
             .map(|_| T::read(r, name))
@@ -76,7 +89,7 @@ impl<T: Field> Field for SmeList<T> {
 
 /// One `dest_address` of submit_multi (SMPP 3.4 §4.5.1.1), chosen by `dest_flag`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DestAddress {
+pub enum DestAddress<B: Octets = Bytes> {
     /// `dest_flag` 1: an SME address.
     SmeAddress {
         /// Type of number.
@@ -84,25 +97,28 @@ pub enum DestAddress {
         /// Numbering plan.
         dest_addr_npi: u8,
         /// The address (max 21 with NUL).
-        destination_addr: COctetString<21>,
+        destination_addr: COctetString<21, B>,
     },
     /// `dest_flag` 2: a distribution list defined on the SMSC.
     DistributionList {
         /// The list's name (max 21 with NUL).
-        dl_name: COctetString<21>,
+        dl_name: COctetString<21, B>,
     },
 }
 
-impl Field for DestAddress {
-    fn read(r: &mut Reader<'_>, _name: &'static str) -> Result<Self, DecodeError> {
+impl<B: Octets> Field<B> for DestAddress<B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        _name: &'static str,
+    ) -> Result<Self, DecodeError> {
         match r.u8("dest_flag")? {
             1 => Ok(Self::SmeAddress {
                 dest_addr_ton: r.u8("dest_addr_ton")?,
                 dest_addr_npi: r.u8("dest_addr_npi")?,
-                destination_addr: Field::read(r, "destination_addr")?,
+                destination_addr: Field::<B>::read(r, "destination_addr")?,
             }),
             2 => Ok(Self::DistributionList {
-                dl_name: Field::read(r, "dl_name")?,
+                dl_name: Field::<B>::read(r, "dl_name")?,
             }),
             other => Err(r.error(
                 "dest_flag",
@@ -140,8 +156,11 @@ impl Field for DestAddress {
     }
 }
 
-impl Field for CommandStatus {
-    fn read(r: &mut Reader<'_>, name: &'static str) -> Result<Self, DecodeError> {
+impl<B> Field<B> for CommandStatus {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        name: &'static str,
+    ) -> Result<Self, DecodeError> {
         r.u32(name).map(CommandStatus)
     }
     fn encoded_len(&self) -> usize {
@@ -161,14 +180,17 @@ body! {
         /// Numbering plan.
         dest_addr_npi: u8,
         /// The address (max 21 with NUL).
-        destination_addr: COctetString<21>,
+        destination_addr: COctetString<21, B>,
         /// Why this destination failed.
         error_status_code: CommandStatus,
     }
 }
 
-impl Field for UnsuccessSme {
-    fn read(r: &mut Reader<'_>, _name: &'static str) -> Result<Self, DecodeError> {
+impl<B: Octets> Field<B> for UnsuccessSme<B> {
+    fn read<'a, S: Source<'a, Out = B>>(
+        r: &mut Reader<'a, S>,
+        _name: &'static str,
+    ) -> Result<Self, DecodeError> {
         crate::pdu::Body::decode_fields(r)
     }
     fn encoded_len(&self) -> usize {
@@ -183,15 +205,15 @@ body! {
     /// submit_multi (SMPP 3.4 §4.5.1).
     pub struct SubmitMulti {
         /// The SMS application service (max 6 with NUL).
-        service_type: COctetString<6>,
+        service_type: COctetString<6, B>,
         /// Type of number of `source_addr`.
         source_addr_ton: u8,
         /// Numbering plan of `source_addr`.
         source_addr_npi: u8,
         /// Originator address (max 21 with NUL).
-        source_addr: COctetString<21>,
+        source_addr: COctetString<21, B>,
         /// `number_of_dests` and the `dest_address` list.
-        dest_addresses: SmeList<DestAddress>,
+        dest_addresses: SmeList<DestAddress<B>>,
         /// Message mode and type (SMPP 3.4 §5.2.12).
         esm_class: u8,
         /// GSM protocol identifier.
@@ -199,9 +221,9 @@ body! {
         /// Priority level, 0 to 3.
         priority_flag: u8,
         /// Scheduled delivery time (empty, or 16 characters).
-        schedule_delivery_time: COctetString<17>,
+        schedule_delivery_time: SmppTime<B>,
         /// Expiry (empty, or 16 characters).
-        validity_period: COctetString<17>,
+        validity_period: SmppTime<B>,
         /// Whether a delivery receipt is requested.
         registered_delivery: u8,
         /// Whether to replace a pending message.
@@ -211,9 +233,9 @@ body! {
         /// Index of a canned message, 0 for none.
         sm_default_msg_id: u8,
         /// Up to 254 octets of user data.
-        short_message: ShortMessage,
+        short_message: ShortMessage<B>,
         /// Optional parameters.
-        tlvs: Tlvs,
+        tlvs: Tlvs<B>,
     }
 }
 
@@ -221,10 +243,10 @@ body! {
     /// submit_multi_resp (SMPP 3.4 §4.5.2).
     pub struct SubmitMultiResp {
         /// The SMSC's id for the message (max 65 with NUL).
-        message_id: COctetString<65>,
+        message_id: COctetString<65, B>,
         /// `no_unsuccess` and the destinations that failed.
-        unsuccess_smes: SmeList<UnsuccessSme>,
+        unsuccess_smes: SmeList<UnsuccessSme<B>>,
         /// Optional parameters (none in 3.4; SMPP 5.0 peers may add some).
-        tlvs: Tlvs,
+        tlvs: Tlvs<B>,
     }
 }

@@ -3,7 +3,7 @@
 //! scheduling fields NULL and uses `esm_class` to mark receipts).
 
 use crate::tlv::Tlvs;
-use crate::types::{COctetString, ShortMessage};
+use crate::types::{COctetString, ShortMessage, SmppTime};
 
 macro_rules! short_message_body {
     ($(#[$meta:meta])* $name:ident) => {
@@ -11,19 +11,19 @@ macro_rules! short_message_body {
             $(#[$meta])*
             pub struct $name {
                 /// The SMS application service (max 6 with NUL); empty for the default.
-                service_type: COctetString<6>,
+                service_type: COctetString<6, B>,
                 /// Type of number of `source_addr` (SMPP 3.4 §5.2.5).
                 source_addr_ton: u8,
                 /// Numbering plan of `source_addr` (SMPP 3.4 §5.2.6).
                 source_addr_npi: u8,
                 /// Originator address (max 21 with NUL).
-                source_addr: COctetString<21>,
+                source_addr: COctetString<21, B>,
                 /// Type of number of `destination_addr`.
                 dest_addr_ton: u8,
                 /// Numbering plan of `destination_addr`.
                 dest_addr_npi: u8,
                 /// Recipient address (max 21 with NUL).
-                destination_addr: COctetString<21>,
+                destination_addr: COctetString<21, B>,
                 /// Message mode and type (SMPP 3.4 §5.2.12): 0x40 UDHI, 0x04 delivery receipt.
                 esm_class: u8,
                 /// GSM protocol identifier (3GPP TS 23.040 TP-PID).
@@ -31,9 +31,9 @@ macro_rules! short_message_body {
                 /// Priority level, 0 (lowest) to 3.
                 priority_flag: u8,
                 /// Absolute or relative time to deliver (empty, or 16 characters).
-                schedule_delivery_time: COctetString<17>,
+                schedule_delivery_time: SmppTime<B>,
                 /// Expiry time (empty, or 16 characters).
-                validity_period: COctetString<17>,
+                validity_period: SmppTime<B>,
                 /// Whether a delivery receipt is requested (SMPP 3.4 §5.2.17).
                 registered_delivery: u8,
                 /// Whether to replace a pending message with the same source, destination and
@@ -44,9 +44,9 @@ macro_rules! short_message_body {
                 /// Index of a canned message, 0 for none.
                 sm_default_msg_id: u8,
                 /// Up to 254 octets of user data; `sm_length` is always derived from it.
-                short_message: ShortMessage,
+                short_message: ShortMessage<B>,
                 /// Optional parameters (SAR, `message_payload`, `receipted_message_id`, …).
-                tlvs: Tlvs,
+                tlvs: Tlvs<B>,
             }
         }
     };
@@ -68,9 +68,9 @@ body! {
     /// decodes as an empty `message_id`.
     pub struct SubmitSmResp {
         /// The SMSC's id for the message (max 65 with NUL).
-        message_id: COctetString<65>,
+        message_id: COctetString<65, B>,
         /// Optional parameters (none in 3.4; SMPP 5.0 peers may add some).
-        tlvs: Tlvs,
+        tlvs: Tlvs<B>,
     }
 }
 
@@ -79,9 +79,9 @@ body! {
     /// ESMEs omit the body entirely, which decodes the same.
     pub struct DeliverSmResp {
         /// Unused (NULL).
-        message_id: COctetString<65>,
+        message_id: COctetString<65, B>,
         /// Optional parameters (none in 3.4; SMPP 5.0 peers may add some).
-        tlvs: Tlvs,
+        tlvs: Tlvs<B>,
     }
 }
 
