@@ -5,8 +5,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::IResult;
 use nom::Parser;
-use nom::bytes::complete::take;
-use nom::number::complete::{be_u8, be_u16, be_u32};
+use nom::number::complete::{be_u16, be_u32};
 
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::tlv::{Tlv, Tlvs};
@@ -24,6 +23,7 @@ pub(crate) struct Shared<'a>(pub(crate) &'a Bytes);
 
 impl<'a> Source<'a> for Shared<'a> {
     type Out = Bytes;
+    #[inline]
     fn make(self, slice: &'a [u8]) -> Bytes {
         self.0.slice_ref(slice)
     }
@@ -35,6 +35,7 @@ pub(crate) struct Borrowed;
 
 impl<'a> Source<'a> for Borrowed {
     type Out = &'a [u8];
+    #[inline]
     fn make(self, slice: &'a [u8]) -> &'a [u8] {
         slice
     }
@@ -47,9 +48,12 @@ pub(crate) struct Reader<'a, S> {
     rest: &'a [u8],
 }
 
-type NomError<'a> = nom::error::Error<&'a [u8]>;
+/// nom's error carries the input and an error kind we never look at; `()` keeps every parser
+/// result two words wide, which measurably speeds up the per-field path.
+type NomError = ();
 
 impl<'a, S: Source<'a>> Reader<'a, S> {
+    #[inline]
     pub(crate) fn new(source: S, body: &'a [u8]) -> Self {
         Self {
             source,
@@ -58,11 +62,13 @@ impl<'a, S: Source<'a>> Reader<'a, S> {
         }
     }
 
+    #[inline]
     fn offset(&self) -> u32 {
         // A body is at most the codec's maximum frame length, far below u32::MAX.
         u32::try_from(self.body.len() - self.rest.len()).unwrap_or(u32::MAX)
     }
 
+    #[inline]
     pub(crate) fn error(&self, field: &'static str, kind: DecodeErrorKind) -> DecodeError {
         DecodeError {
             field,
@@ -71,18 +77,21 @@ impl<'a, S: Source<'a>> Reader<'a, S> {
         }
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
 
+    #[inline]
     pub(crate) fn body(&self) -> S::Out {
         self.source.make(self.body)
     }
 
+    #[inline(always)]
     fn run<T>(
         &mut self,
         field: &'static str,
-        parser: impl FnOnce(&'a [u8]) -> IResult<&'a [u8], T, NomError<'a>>,
+        parser: impl FnOnce(&'a [u8]) -> IResult<&'a [u8], T, NomError>,
     ) -> Result<T, DecodeError> {
         match parser(self.rest) {
             Ok((rest, value)) => {
@@ -93,25 +102,42 @@ impl<'a, S: Source<'a>> Reader<'a, S> {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
-        self.run(field, be_u8)
+        // The commonest field by far: a plain split, since nom's be_u8 did not inline here.
+        match self.rest.split_first() {
+            Some((&value, rest)) => {
+                self.rest = rest;
+                Ok(value)
+            }
+            None => Err(self.error(field, DecodeErrorKind::Truncated)),
+        }
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         self.run(field, be_u32)
     }
 
-    /// `count` octets.
+    /// `count` octets. A plain split rather than nom's `take`, which did not inline here and
+    /// cost ~10% of an in-place decode.
+    #[inline(always)]
     pub(crate) fn octets(
         &mut self,
         count: usize,
         field: &'static str,
     ) -> Result<S::Out, DecodeError> {
-        let slice = self.run(field, |i| take(count).parse(i))?;
-        Ok(self.source.make(slice))
+        match self.rest.split_at_checked(count) {
+            Some((slice, rest)) => {
+                self.rest = rest;
+                Ok(self.source.make(slice))
+            }
+            None => Err(self.error(field, DecodeErrorKind::Truncated)),
+        }
     }
 
     /// A C-Octet String whose NUL must come within `max` octets (SMPP 3.4 §3.1).
+    #[inline]
     pub(crate) fn c_string(
         &mut self,
         max: usize,
@@ -135,6 +161,7 @@ impl<'a, S: Source<'a>> Reader<'a, S> {
     }
 
     /// Every TLV to the end of the body (SMPP 3.4 §3.2.4); TLVs are always the last fields.
+    #[inline]
     pub(crate) fn tlvs(&mut self) -> Result<Tlvs<S::Out>, DecodeError> {
         if self.rest.is_empty() {
             return Ok(Tlvs::new());
@@ -149,6 +176,7 @@ impl<'a, S: Source<'a>> Reader<'a, S> {
     }
 
     /// Fails when octets are left after the last field.
+    #[inline]
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         if self.rest.is_empty() {
             Ok(())
@@ -170,45 +198,54 @@ pub(crate) trait Field<B>: Sized {
 }
 
 impl<B> Field<B> for u8 {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         name: &'static str,
     ) -> Result<Self, DecodeError> {
         r.u8(name)
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         1
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         dst.put_u8(*self);
     }
 }
 
 impl<B> Field<B> for u32 {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         name: &'static str,
     ) -> Result<Self, DecodeError> {
         r.u32(name)
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         4
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         dst.put_u32(*self);
     }
 }
 
 impl<const MAX: usize, B: Octets> Field<B> for COctetString<MAX, B> {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         name: &'static str,
     ) -> Result<Self, DecodeError> {
         r.c_string(MAX, name).map(COctetString::from_checked)
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         self.len() + 1
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         dst.put_slice(self.as_bytes());
         dst.put_u8(0);
@@ -217,6 +254,7 @@ impl<const MAX: usize, B: Octets> Field<B> for COctetString<MAX, B> {
 
 /// A time field: a C-Octet String of 1 or 17 octets in the §7.1.1 format.
 impl<B: Octets> Field<B> for SmppTime<B> {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         name: &'static str,
@@ -228,9 +266,11 @@ impl<B: Octets> Field<B> for SmppTime<B> {
         }
         Ok(SmppTime::from_checked(text))
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         self.inner().encoded_len()
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         self.inner().write(dst);
     }
@@ -239,6 +279,7 @@ impl<B: Octets> Field<B> for SmppTime<B> {
 /// An Octet String preceded by its one-octet length, as `sm_length` + `short_message`
 /// (SMPP 3.4 §4.4.1). `MAX` must not exceed 255.
 impl<const MAX: usize, B: Octets> Field<B> for OctetString<MAX, B> {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         name: &'static str,
@@ -256,9 +297,11 @@ impl<const MAX: usize, B: Octets> Field<B> for OctetString<MAX, B> {
         r.octets(usize::from(len), name)
             .map(OctetString::from_checked)
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         1 + self.len()
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         // The constructor bounds the length by MAX <= 255.
         dst.put_u8(u8::try_from(self.len()).unwrap_or(u8::MAX));
@@ -267,15 +310,18 @@ impl<const MAX: usize, B: Octets> Field<B> for OctetString<MAX, B> {
 }
 
 impl<B: Octets> Field<B> for Tlvs<B> {
+    #[inline]
     fn read<'a, S: Source<'a, Out = B>>(
         r: &mut Reader<'a, S>,
         _name: &'static str,
     ) -> Result<Self, DecodeError> {
         r.tlvs()
     }
+    #[inline]
     fn encoded_len(&self) -> usize {
         Tlvs::encoded_len(self)
     }
+    #[inline]
     fn write(&self, dst: &mut BytesMut) {
         for tlv in self {
             dst.put_u16(tlv.tag);

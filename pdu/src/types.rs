@@ -48,6 +48,7 @@ impl<const MAX: usize, B: Octets> COctetString<MAX, B> {
     }
 
     /// Wraps octets already checked by the decoder.
+    #[inline]
     pub(crate) fn from_checked(value: B) -> Self {
         debug_assert!(value.as_ref().len() < MAX && !value.as_ref().contains(&0));
         Self(value)
@@ -161,6 +162,7 @@ impl<const MAX: usize, B: Octets> OctetString<MAX, B> {
         Self(B::default())
     }
 
+    #[inline]
     pub(crate) fn from_checked(value: B) -> Self {
         debug_assert!(value.as_ref().len() <= MAX);
         Self(value)
@@ -228,6 +230,7 @@ pub const SMPP_TIME_LEN: usize = 16;
 
 /// Whether `value` is a valid time field: empty, or 16 characters of digits ending in `+`, `-`
 /// or `R`.
+#[inline]
 pub(crate) fn is_valid_time(value: &[u8]) -> bool {
     match value.split_last() {
         None => true,

@@ -37,6 +37,7 @@ macro_rules! body {
         }
 
         impl<B: crate::types::Octets> crate::pdu::Body<B> for $name<B> {
+            #[inline(always)]
             fn decode_fields<'a, S: crate::field::Source<'a, Out = B>>(
                 r: &mut crate::field::Reader<'a, S>,
             ) -> Result<Self, crate::error::DecodeError> {
@@ -71,6 +72,7 @@ pub use submit_sm::{DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp, esm_class}
 /// A response body that a peer may leave out on an error status (SMPP 3.4 §4.4.2 says so of
 /// submit_sm_resp; SMSCs do it for the others too). An empty body decodes as the default, and
 /// a default body under an error status is encoded as no body at all.
+#[inline]
 fn decode_optional<'a, B, S: Source<'a, Out = B>, T: Body<B> + Default>(
     r: &mut Reader<'a, S>,
 ) -> Result<T, DecodeError> {
@@ -121,6 +123,7 @@ macro_rules! pdus {
                 }
             }
 
+            #[inline(always)]
             fn decode_body<'a, S: Source<'a, Out = B>>(
                 command_id: CommandId,
                 r: &mut Reader<'a, S>,
@@ -234,6 +237,7 @@ pub struct Header {
 
 impl Header {
     /// Reads a header from the first 16 octets, or `None` if there are fewer.
+    #[inline]
     pub fn decode(src: &[u8]) -> Option<Self> {
         let word = |i: usize| -> Option<u32> {
             src.get(i..i + 4)
@@ -350,6 +354,7 @@ impl<'a> Command<&'a [u8]> {
     ///
     /// # Errors
     /// [`InvalidPdu`] naming the field that did not parse.
+    #[inline]
     pub fn decode_borrowed(header: Header, body: &'a [u8]) -> Result<Self, InvalidPdu> {
         let mut reader = Reader::new(Borrowed, body);
         Self::finish_decode(header, Pdu::decode_body(header.command_id, &mut reader))
@@ -359,6 +364,7 @@ impl<'a> Command<&'a [u8]> {
     ///
     /// # Errors
     /// As [`Command::from_bytes`].
+    #[inline]
     pub fn parse(frame: &'a [u8]) -> Result<Self, ParseError> {
         let header = check_frame(frame)?;
         Ok(Self::decode_borrowed(header, &frame[HEADER_LEN..])?)
@@ -373,6 +379,7 @@ impl<'a> Command<&'a [u8]> {
     }
 }
 
+#[inline]
 fn check_frame(frame: &[u8]) -> Result<Header, FrameError> {
     let actual = u32::try_from(frame.len()).unwrap_or(u32::MAX);
     let header = Header::decode(frame).ok_or(FrameError::LengthTooShort(actual))?;
@@ -389,6 +396,7 @@ fn check_frame(frame: &[u8]) -> Result<Header, FrameError> {
 }
 
 impl<B: Octets> Command<B> {
+    #[inline(always)]
     fn finish_decode(header: Header, pdu: Result<Pdu<B>, DecodeError>) -> Result<Self, InvalidPdu> {
         match pdu {
             Ok(pdu) => Ok(Self {
