@@ -13,6 +13,13 @@
 //! - `writer`: the single writer thread and group commit.
 //! - `messages`: enqueue, read, list and transition messages; indexes derived from the record.
 //! - `queue`: lease, ack, retry, finalize, due promotion and crash recovery.
+//! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
+//!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
+//! - `crypto`: the [`MasterKey`] and the sealing of provider credentials and webhook secrets.
+//!
+//! # Tenancy
+//! Every read and list of a tenant's record takes the organization; another organization's
+//! record is [`StoreError::NotFound`], exactly like one that does not exist.
 //!
 //! # Example
 //! ```
@@ -37,6 +44,8 @@
     clippy::cast_possible_wrap
 )]
 
+mod crypto;
+mod entities;
 mod error;
 mod keys;
 mod messages;
@@ -45,15 +54,22 @@ mod queue;
 mod value;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use crypto::MasterKey;
+pub use entities::{
+    CampaignStats, ContactFilter, MAX_MEMBERS_PER_CALL, MembershipChange, ProviderHealth, Upserted,
+    api_key_hash,
+};
 pub use error::{Result, StoreError};
-pub use messages::{Enqueued, MessageFilter, MessageUpdate, Page, PageRequest};
+pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{Recovery, RecoveryPolicy, Submitted};
 pub use value::FORMAT_VERSION;
 
+use crypto::Sealer;
 use writer::{Ctx, Writer};
 
 /// When an acknowledged write is on disk.
@@ -94,6 +110,9 @@ pub struct StoreOptions {
     pub flush_every: Duration,
     /// What to do with messages that were in flight when the process stopped.
     pub recovery: RecoveryPolicy,
+    /// Seals provider credentials and webhook secrets at rest. A store that holds secrets
+    /// cannot be opened without the key it was created with.
+    pub master_key: Option<MasterKey>,
 }
 
 impl StoreOptions {
@@ -105,7 +124,15 @@ impl StoreOptions {
             cache_mb: 128,
             flush_every: Duration::from_millis(500),
             recovery: RecoveryPolicy::default(),
+            master_key: None,
         }
+    }
+
+    /// With the master key that seals secrets.
+    #[must_use]
+    pub fn with_master_key(mut self, key: MasterKey) -> Self {
+        self.master_key = Some(key);
+        self
     }
 }
 
@@ -121,6 +148,9 @@ struct Inner {
     db: sled::Db,
     writer: Writer,
     recovery: Recovery,
+    sealer: Option<Sealer>,
+    /// When each API key's `lastUsedAt` was last written (see [`Store::touch_last_used`]).
+    touched: Mutex<HashMap<model::Id, model::Millis>>,
 }
 
 impl Store {
@@ -128,7 +158,9 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open, [`StoreError::Format`] when a
-    /// newer Sairex wrote it, storage errors otherwise.
+    /// newer Sairex wrote it, [`StoreError::WrongMasterKey`] when the master key is not the one
+    /// the store was created with, [`StoreError::MasterKeyRequired`] when the store holds
+    /// secrets and no key was given, storage errors otherwise.
     pub fn open(options: StoreOptions) -> Result<Self> {
         let db = sled::Config::new()
             .path(&options.path)
@@ -141,6 +173,8 @@ impl Store {
             .map_err(|e| open_error(&options.path, e))?;
         let tree = db.open_tree("sairex")?;
         queue::check_format(&tree)?;
+        // The key is checked before recovery or the writer touch anything.
+        let sealer = crypto::open_secrets(&tree, options.master_key.as_ref())?;
         // Recovery runs before the writer starts, on this thread: nothing else can write yet,
         // and open() may be called from inside an async runtime.
         let mut ctx = Ctx {
@@ -156,6 +190,8 @@ impl Store {
                 db,
                 writer,
                 recovery,
+                sealer,
+                touched: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -192,6 +228,14 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &Writer {
         &self.inner.writer
+    }
+
+    pub(crate) fn sealer(&self) -> Option<&Sealer> {
+        self.inner.sealer.as_ref()
+    }
+
+    pub(crate) fn touched(&self) -> &Mutex<HashMap<model::Id, model::Millis>> {
+        &self.inner.touched
     }
 }
 
