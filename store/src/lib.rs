@@ -72,6 +72,11 @@ pub use value::FORMAT_VERSION;
 use crypto::Sealer;
 use writer::{Ctx, Writer};
 
+/// How often, and how long apart, [`Store::open`] retries a lock that a just-closed store of
+/// this process may still hold (2 s in all).
+const LOCK_WAITS: u32 = 200;
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
 /// When an acknowledged write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
@@ -162,19 +167,36 @@ impl Store {
     /// the store was created with, [`StoreError::MasterKeyRequired`] when the store holds
     /// secrets and no key was given, storage errors otherwise.
     pub fn open(options: StoreOptions) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&options.path)
             .cache_capacity(options.cache_mb.saturating_mul(1024 * 1024))
             .flush_every_ms(Some(
                 u64::try_from(options.flush_every.as_millis()).unwrap_or(500),
             ))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| open_error(&options.path, e))?;
+            .mode(sled::Mode::HighThroughput);
+        // sled lets go of its file lock from background threads a moment after the last handle
+        // is dropped, so a store closed in this process may still look locked: wait a little
+        // for that before reporting another process.
+        let mut waits = LOCK_WAITS;
+        let db = loop {
+            match config.open().map_err(|e| open_error(&options.path, e)) {
+                Err(StoreError::Locked { .. }) if waits > 0 => {
+                    waits -= 1;
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("sairex")?;
         queue::check_format(&tree)?;
         // The key is checked before recovery or the writer touch anything.
-        let sealer = crypto::open_secrets(&tree, options.master_key.as_ref())?;
+        let sealer = match crypto::open_secrets(&tree, options.master_key.as_ref()) {
+            Ok(sealer) => sealer,
+            Err(e) => {
+                close(tree, db);
+                return Err(e);
+            }
+        };
         // Recovery runs before the writer starts, on this thread: nothing else can write yet,
         // and open() may be called from inside an async runtime.
         let mut ctx = Ctx {
@@ -237,6 +259,14 @@ impl Store {
     pub(crate) fn touched(&self) -> &Mutex<HashMap<model::Id, model::Millis>> {
         &self.inner.touched
     }
+}
+
+/// Closes a store that failed to open so that its lock is released when this returns: sled
+/// finishes writes on background threads that hold the files, and a flush waits for them.
+fn close(tree: sled::Tree, db: sled::Db) {
+    drop(tree);
+    let _ = db.flush();
+    drop(db);
 }
 
 fn open_error(path: &Path, err: sled::Error) -> StoreError {
