@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use sairex_store::model::{ProviderConfig, ProviderKind, Webhook};
+use sairex_store::model::{ApiKey, ProviderConfig, ProviderKind, Webhook};
 use sairex_store::{MasterKey, Store, StoreError, StoreOptions, SyncPolicy};
 use serde_json::json;
 
 const PASSWORD: &str = "hunter2-PLAINTEXT-smpp-password";
 const WEBHOOK_SECRET: &str = "whsec-PLAINTEXT-signing-secret";
 const VISIBLE: &str = "VisibleProviderLabel";
+const RAW_API_KEY: &str = "sk_live_Z9y8X7w6V5u4T3s2R1q0PLAINTEXT";
 
 fn key(byte: u8) -> MasterKey {
     MasterKey::from_bytes([byte; 32])
@@ -75,6 +76,18 @@ async fn secrets_are_never_on_disk_in_clear() {
     let store = Store::open(options(dir.path(), Some(key(1)))).unwrap();
     let p = store.create_provider(provider(1)).await.unwrap();
     let w = store.create_webhook(webhook(1)).await.unwrap();
+    let api_key = store
+        .create_api_key(
+            ApiKey {
+                organization_id: 1,
+                name: "prod".into(),
+                ..ApiKey::default()
+            },
+            RAW_API_KEY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(api_key.key_prefix, &RAW_API_KEY[..12]);
     // Updating seals the new value too.
     store
         .update_provider(1, p.id, |p| {
@@ -94,6 +107,10 @@ async fn secrets_are_never_on_disk_in_clear() {
     for file in &on_disk {
         assert!(!contains(file, PASSWORD.as_bytes()));
         assert!(!contains(file, WEBHOOK_SECRET.as_bytes()));
+        assert!(
+            !contains(file, RAW_API_KEY.as_bytes()),
+            "only the key's hash is stored"
+        );
     }
 
     // And no value of the tree holds them either (sled could compress or move pages).
@@ -116,6 +133,7 @@ async fn secrets_are_never_on_disk_in_clear() {
         seen_visible |= contains(&value, VISIBLE.as_bytes());
         assert!(!contains(&value, PASSWORD.as_bytes()));
         assert!(!contains(&value, WEBHOOK_SECRET.as_bytes()));
+        assert!(!contains(&value, RAW_API_KEY.as_bytes()));
     }
     assert!(seen_visible);
     drop(tree);
