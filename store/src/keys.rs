@@ -8,16 +8,14 @@
 use crate::model::Id;
 
 /// Keyspace prefixes. Never renumber one: they are on disk.
-// Entity keyspaces are filled in by the entities module as it lands.
-#[allow(dead_code)]
 pub(crate) mod space {
     /// `[META][name]` → store metadata.
     pub const META: u8 = 0x01;
     /// `[ORG][org]` → Organization.
     pub const ORG: u8 = 0x10;
-    /// `[API_KEY][org][id]` → ApiKey.
+    /// `[API_KEY][org][id]` → sha256 of the key (the record is under its hash).
     pub const API_KEY: u8 = 0x11;
-    /// `[API_KEY_BY_HASH][sha256]` → (org, id).
+    /// `[API_KEY_BY_HASH][sha256]` → ApiKey: authentication is one point read.
     pub const API_KEY_BY_HASH: u8 = 0x12;
     /// `[PROVIDER][org][id]` → ProviderConfig (org 0: system-level).
     pub const PROVIDER: u8 = 0x13;
@@ -27,7 +25,7 @@ pub(crate) mod space {
     pub const CONTACT_BY_PHONE: u8 = 0x15;
     /// `[GROUP][org][id]` → Group.
     pub const GROUP: u8 = 0x16;
-    /// `[GROUP_MEMBER][group][contact]` → added-at.
+    /// `[GROUP_MEMBER][group][contact]` → added-at (group ids are global, never reused).
     pub const GROUP_MEMBER: u8 = 0x17;
     /// `[CONTACT_GROUP][contact][group]` → ().
     pub const CONTACT_GROUP: u8 = 0x18;
@@ -61,8 +59,10 @@ pub(crate) mod space {
     /// `[IDEMPOTENCY][org][key]` → id.
     pub const IDEMPOTENCY: u8 = 0x27;
     /// `[MSG_BY_CREATED][created][org][id]` → (), for retention.
+    #[allow(dead_code)] // Reserved on disk; no code reads or writes it yet.
     pub const MSG_BY_CREATED: u8 = 0x28;
     /// `[MSG_ID][id]` → org: finds a message's tenant from its id alone.
+    #[allow(dead_code)] // Reserved on disk; no code reads or writes it yet.
     pub const MSG_ID: u8 = 0x29;
 
     /// `[READY][org][priority][seq]` → id.
@@ -109,6 +109,74 @@ impl Key {
     pub(crate) fn build(self) -> Vec<u8> {
         self.0
     }
+}
+
+/// `[space][org][id]`: an organization's record.
+pub(crate) fn scoped(space: u8, org: Id, id: Id) -> Vec<u8> {
+    Key::new(space).u64(org).u64(id).build()
+}
+
+/// `[space][org]`: every record of an organization in a keyspace.
+pub(crate) fn scoped_prefix(space: u8, org: Id) -> Vec<u8> {
+    Key::new(space).u64(org).build()
+}
+
+/// `[space][org][name]`: a per-organization unique index entry.
+pub(crate) fn unique(space: u8, org: Id, name: &str) -> Vec<u8> {
+    Key::new(space).u64(org).tail(name.as_bytes()).build()
+}
+
+/// `[ORG][id]`.
+pub(crate) fn organization(id: Id) -> Vec<u8> {
+    Key::new(space::ORG).u64(id).build()
+}
+
+/// `[API_KEY_BY_HASH][sha256]`.
+pub(crate) fn api_key_by_hash(hash: &[u8; 32]) -> Vec<u8> {
+    Key::new(space::API_KEY_BY_HASH).tail(hash).build()
+}
+
+/// `[GROUP_MEMBER][group][contact]`.
+pub(crate) fn group_member(group: Id, contact: Id) -> Vec<u8> {
+    Key::new(space::GROUP_MEMBER)
+        .u64(group)
+        .u64(contact)
+        .build()
+}
+
+/// `[GROUP_MEMBER][group]`.
+pub(crate) fn group_members(group: Id) -> Vec<u8> {
+    Key::new(space::GROUP_MEMBER).u64(group).build()
+}
+
+/// `[CONTACT_GROUP][contact][group]`.
+pub(crate) fn contact_group(contact: Id, group: Id) -> Vec<u8> {
+    Key::new(space::CONTACT_GROUP)
+        .u64(contact)
+        .u64(group)
+        .build()
+}
+
+/// `[CONTACT_GROUP][contact]`.
+pub(crate) fn contact_groups(contact: Id) -> Vec<u8> {
+    Key::new(space::CONTACT_GROUP).u64(contact).build()
+}
+
+/// `[WEBHOOK_DELIVERY][org][webhook][id]`.
+pub(crate) fn webhook_delivery(org: Id, webhook: Id, id: Id) -> Vec<u8> {
+    Key::new(space::WEBHOOK_DELIVERY)
+        .u64(org)
+        .u64(webhook)
+        .u64(id)
+        .build()
+}
+
+/// `[WEBHOOK_DELIVERY][org][webhook]`.
+pub(crate) fn webhook_deliveries(org: Id, webhook: Id) -> Vec<u8> {
+    Key::new(space::WEBHOOK_DELIVERY)
+        .u64(org)
+        .u64(webhook)
+        .build()
 }
 
 /// Reads big-endian integers back out of a key.

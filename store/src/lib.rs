@@ -13,6 +13,13 @@
 //! - `writer`: the single writer thread and group commit.
 //! - `messages`: enqueue, read, list and transition messages; indexes derived from the record.
 //! - `queue`: lease, ack, retry, finalize, due promotion and crash recovery.
+//! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
+//!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
+//! - `crypto`: the [`MasterKey`] and the sealing of provider credentials and webhook secrets.
+//!
+//! # Tenancy
+//! Every read and list of a tenant's record takes the organization; another organization's
+//! record is [`StoreError::NotFound`], exactly like one that does not exist.
 //!
 //! # Example
 //! ```
@@ -37,6 +44,8 @@
     clippy::cast_possible_wrap
 )]
 
+mod crypto;
+mod entities;
 mod error;
 mod keys;
 mod messages;
@@ -46,17 +55,29 @@ mod retention;
 mod value;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use crypto::MasterKey;
+pub use entities::{
+    CampaignStats, ContactFilter, MAX_MEMBERS_PER_CALL, MembershipChange, ProviderHealth, Upserted,
+    api_key_hash,
+};
 pub use error::{Result, StoreError};
-pub use messages::{Enqueued, MessageFilter, MessageUpdate, Page, PageRequest};
+pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{Recovery, RecoveryPolicy, Submitted};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 
+use crypto::Sealer;
 use writer::{Ctx, Writer};
+
+/// How often, and how long apart, [`Store::open`] retries a lock that a just-closed store of
+/// this process may still hold (2 s in all).
+const LOCK_WAITS: u32 = 200;
+const LOCK_RETRY: Duration = Duration::from_millis(10);
 
 /// When an acknowledged write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +117,9 @@ pub struct StoreOptions {
     pub flush_every: Duration,
     /// What to do with messages that were in flight when the process stopped.
     pub recovery: RecoveryPolicy,
+    /// Seals provider credentials and webhook secrets at rest. A store that holds secrets
+    /// cannot be opened without the key it was created with.
+    pub master_key: Option<MasterKey>,
 }
 
 impl StoreOptions {
@@ -107,7 +131,15 @@ impl StoreOptions {
             cache_mb: 128,
             flush_every: Duration::from_millis(500),
             recovery: RecoveryPolicy::default(),
+            master_key: None,
         }
+    }
+
+    /// With the master key that seals secrets.
+    #[must_use]
+    pub fn with_master_key(mut self, key: MasterKey) -> Self {
+        self.master_key = Some(key);
+        self
     }
 }
 
@@ -123,6 +155,9 @@ struct Inner {
     db: sled::Db,
     writer: Writer,
     recovery: Recovery,
+    sealer: Option<Sealer>,
+    /// When each API key's `lastUsedAt` was last written (see [`Store::touch_last_used`]).
+    touched: Mutex<HashMap<model::Id, model::Millis>>,
 }
 
 impl Store {
@@ -130,19 +165,40 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open, [`StoreError::Format`] when a
-    /// newer Sairex wrote it, storage errors otherwise.
+    /// newer Sairex wrote it, [`StoreError::WrongMasterKey`] when the master key is not the one
+    /// the store was created with, [`StoreError::MasterKeyRequired`] when the store holds
+    /// secrets and no key was given, storage errors otherwise.
     pub fn open(options: StoreOptions) -> Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&options.path)
             .cache_capacity(options.cache_mb.saturating_mul(1024 * 1024))
             .flush_every_ms(Some(
                 u64::try_from(options.flush_every.as_millis()).unwrap_or(500),
             ))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| open_error(&options.path, e))?;
+            .mode(sled::Mode::HighThroughput);
+        // sled lets go of its file lock from background threads a moment after the last handle
+        // is dropped, so a store closed in this process may still look locked: wait a little
+        // for that before reporting another process.
+        let mut waits = LOCK_WAITS;
+        let db = loop {
+            match config.open().map_err(|e| open_error(&options.path, e)) {
+                Err(StoreError::Locked { .. }) if waits > 0 => {
+                    waits -= 1;
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                other => break other?,
+            }
+        };
         let tree = db.open_tree("sairex")?;
         queue::check_format(&tree)?;
+        // The key is checked before recovery or the writer touch anything.
+        let sealer = match crypto::open_secrets(&tree, options.master_key.as_ref()) {
+            Ok(sealer) => sealer,
+            Err(e) => {
+                close(tree, db);
+                return Err(e);
+            }
+        };
         // Recovery runs before the writer starts, on this thread: nothing else can write yet,
         // and open() may be called from inside an async runtime.
         let mut ctx = Ctx {
@@ -158,6 +214,8 @@ impl Store {
                 db,
                 writer,
                 recovery,
+                sealer,
+                touched: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -195,6 +253,22 @@ impl Store {
     pub(crate) fn writer(&self) -> &Writer {
         &self.inner.writer
     }
+
+    pub(crate) fn sealer(&self) -> Option<&Sealer> {
+        self.inner.sealer.as_ref()
+    }
+
+    pub(crate) fn touched(&self) -> &Mutex<HashMap<model::Id, model::Millis>> {
+        &self.inner.touched
+    }
+}
+
+/// Closes a store that failed to open so that its lock is released when this returns: sled
+/// finishes writes on background threads that hold the files, and a flush waits for them.
+fn close(tree: sled::Tree, db: sled::Db) {
+    drop(tree);
+    let _ = db.flush();
+    drop(db);
 }
 
 fn open_error(path: &Path, err: sled::Error) -> StoreError {

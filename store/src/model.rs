@@ -318,7 +318,7 @@ pub struct QuietHours {
 }
 
 /// A tenant (blueprint `Organization`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Organization {
     /// Its id.
@@ -344,7 +344,7 @@ pub struct Organization {
 }
 
 /// An API key (blueprint `SmsApiKey`). Only the SHA-256 of the key is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiKey {
     /// Its id.
@@ -409,7 +409,9 @@ pub enum HealthStatus {
 ///
 /// `credentials` is a JSON object (Twilio `{accountSid, authToken}`, SMPP `{host, port,
 /// systemId, password, …}`); the store encrypts it at rest and it is never logged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+///
+/// Its `Debug` masks `credentials`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProviderConfig {
     /// Its id.
@@ -520,7 +522,7 @@ pub enum TemplateCategory {
 }
 
 /// A message template (blueprint `SmsTemplate`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Template {
     /// Its id.
@@ -618,8 +620,9 @@ pub struct Campaign {
     pub updated_at: Millis,
 }
 
-/// An outbound webhook (blueprint `SmsWebhook`); `secret` is encrypted at rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// An outbound webhook (blueprint `SmsWebhook`); `secret` is encrypted at rest and masked by
+/// `Debug`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Webhook {
     /// Its id.
@@ -670,4 +673,156 @@ pub struct WebhookDelivery {
     pub success: bool,
     /// When.
     pub created_at: Millis,
+}
+
+// Defaults follow the blueprint's column defaults: a new organization, key, provider or webhook
+// is active; a key allows 60 requests a minute and 10,000 a day; a template is in English.
+
+impl Default for Organization {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            name: String::new(),
+            default_country: "PK".to_owned(),
+            credit_balance: None,
+            currency: None,
+            retention_days: None,
+            quiet_hours: None,
+            is_active: true,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+impl Default for ApiKey {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            organization_id: 0,
+            name: String::new(),
+            key_prefix: String::new(),
+            key_hash: [0; 32],
+            scopes: Vec::new(),
+            rate_limit_per_min: 60,
+            rate_limit_per_day: 10_000,
+            is_active: true,
+            last_used_at: None,
+            expires_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            organization_id: 0,
+            provider_kind: ProviderKind::default(),
+            display_name: String::new(),
+            settings: serde_json::Value::Null,
+            credentials: serde_json::Value::Null,
+            priority: 0,
+            is_active: true,
+            is_default: false,
+            last_health_check: None,
+            health_status: HealthStatus::default(),
+            failure_count: 0,
+            tps: None,
+            cost_per_segment: None,
+            cost_currency: None,
+            registered_sender_ids: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+impl Default for Template {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            organization_id: 0,
+            name: String::new(),
+            body: String::new(),
+            variables: Vec::new(),
+            dlt_template_id: None,
+            dlt_entity_id: None,
+            is_approved: false,
+            category: TemplateCategory::default(),
+            language: "en".to_owned(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            organization_id: 0,
+            url: String::new(),
+            secret: String::new(),
+            events: Vec::new(),
+            is_active: true,
+            last_triggered_at: None,
+            consecutive_fails: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
+/// What `Debug` shows in place of a secret that is set.
+const MASK: &str = "***";
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let credentials = if self.credentials.is_null() {
+            "null"
+        } else {
+            MASK
+        };
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("provider_kind", &self.provider_kind)
+            .field("display_name", &self.display_name)
+            .field("settings", &self.settings)
+            .field("credentials", &format_args!("{credentials}"))
+            .field("priority", &self.priority)
+            .field("is_active", &self.is_active)
+            .field("is_default", &self.is_default)
+            .field("last_health_check", &self.last_health_check)
+            .field("health_status", &self.health_status)
+            .field("failure_count", &self.failure_count)
+            .field("tps", &self.tps)
+            .field("cost_per_segment", &self.cost_per_segment)
+            .field("cost_currency", &self.cost_currency)
+            .field("registered_sender_ids", &self.registered_sender_ids)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.secret.is_empty() { "" } else { MASK };
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("url", &self.url)
+            .field("secret", &format_args!("{secret:?}"))
+            .field("events", &self.events)
+            .field("is_active", &self.is_active)
+            .field("last_triggered_at", &self.last_triggered_at)
+            .field("consecutive_fails", &self.consecutive_fails)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }

@@ -78,6 +78,21 @@ impl Writer {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `op` without waiting for it or its flush, for writes that may be lost (a key's
+    /// last-used time). Returns false, dropping `op`, when the queue is full or closed: such a
+    /// write never adds back-pressure.
+    pub(crate) fn submit(&self, op: impl FnOnce(&mut Ctx) -> Result<()> + Send + 'static) -> bool {
+        let Some(jobs) = self.jobs.as_ref() else {
+            return false;
+        };
+        let job: Job = Box::new(move |ctx| {
+            // Nobody waits for the outcome: a failed best-effort write is just not made.
+            let _ = op(ctx);
+            Box::new(|_flushed: Result<()>| {})
+        });
+        jobs.try_send(job).is_ok()
+    }
+
     /// [`Writer::run`] for callers outside an async runtime.
     pub(crate) fn run_blocking<R: Send + 'static>(
         &self,

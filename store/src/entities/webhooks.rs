@@ -1,0 +1,231 @@
+//! Outbound webhooks, their secrets sealed at rest, and the log of their deliveries
+//! (`[WEBHOOK_DELIVERY][org][webhook][id]`, listed newest first).
+
+use sled::Batch;
+
+use crate::error::Result;
+use crate::keys::{self, prefix_end, space};
+use crate::messages::{Page, PageRequest, next_id};
+use crate::model::{Id, Millis, Webhook, WebhookDelivery};
+use crate::value::{decode, encode};
+use crate::writer::Ctx;
+use crate::{Store, now_ms};
+
+use super::{
+    Record, all, create_op, delete_op, encode_record, invalid, list, load, page_of, record_fields,
+    update_op,
+};
+
+/// Longest webhook URL, in bytes.
+const MAX_URL: usize = 2048;
+/// Most of a response body a delivery keeps, in bytes.
+const MAX_RESPONSE_BODY: usize = 1024;
+
+impl Record for Webhook {
+    const ENTITY: &'static str = "webhook";
+    const SPACE: u8 = space::WEBHOOK;
+    const SEALED: bool = true;
+
+    record_fields!();
+
+    fn keep_owned(&mut self, old: &Self) {
+        self.last_triggered_at = old.last_triggered_at;
+        self.consecutive_fails = old.consecutive_fails;
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        self.url = self.url.trim().to_owned();
+        let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
+        if !scheme_ok || self.url.len() > MAX_URL || self.url.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "url",
+                format!("must be an http(s) URL of at most {MAX_URL} bytes"),
+            ));
+        }
+        if self.events.iter().any(|e| e.trim().is_empty()) {
+            return Err(invalid("events", "contains an empty event name"));
+        }
+        Ok(())
+    }
+
+    fn take_secret(&mut self) -> Result<Option<Vec<u8>>> {
+        let secret = std::mem::take(&mut self.secret);
+        Ok((!secret.is_empty()).then(|| secret.into_bytes()))
+    }
+
+    fn put_secret(&mut self, plain: Vec<u8>) -> Result<()> {
+        self.secret = String::from_utf8(plain).map_err(|_| crate::StoreError::Corrupt {
+            key: format!("webhook {}", self.id),
+            problem: "the secret is not UTF-8".into(),
+        })?;
+        Ok(())
+    }
+}
+
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+fn forget_deliveries(tree: &sled::Tree, batch: &mut Batch, org: Id, webhook: Id) -> Result<()> {
+    let prefix = keys::webhook_deliveries(org, webhook);
+    for entry in tree.range(prefix.clone()..prefix_end(&prefix)) {
+        let (key, _) = entry?;
+        batch.remove(key);
+    }
+    Ok(())
+}
+
+fn delivery_op(
+    ctx: &mut Ctx,
+    sealer: Option<&crate::crypto::Sealer>,
+    mut delivery: WebhookDelivery,
+    now: Millis,
+) -> Result<WebhookDelivery> {
+    let org = delivery.organization_id;
+    let mut webhook: Webhook = load(&ctx.tree, sealer, org, delivery.webhook_id)?;
+    delivery.id = next_id(ctx)?;
+    if delivery.created_at == 0 {
+        delivery.created_at = now;
+    }
+    if let Some(body) = &mut delivery.response_body {
+        truncate(body, MAX_RESPONSE_BODY);
+    }
+    // The webhook's failure streak moves with the delivery that changes it, in one batch.
+    webhook.last_triggered_at = Some(delivery.created_at);
+    webhook.consecutive_fails = if delivery.success {
+        0
+    } else {
+        webhook.consecutive_fails.saturating_add(1)
+    };
+    webhook.updated_at = now;
+    let mut batch = Batch::default();
+    batch.insert(
+        keys::webhook_delivery(org, webhook.id, delivery.id),
+        encode(&delivery)?,
+    );
+    let key = Webhook::key(org, webhook.id);
+    batch.insert(key.as_slice(), encode_record(sealer, &key, &webhook)?);
+    ctx.tree.apply_batch(batch)?;
+    Ok(delivery)
+}
+
+impl Store {
+    /// Creates a webhook; its `secret` is sealed under the master key.
+    ///
+    /// # Errors
+    /// [`StoreError::MasterKeyRequired`](crate::StoreError::MasterKeyRequired) when it has a
+    /// secret and the store has no master key; [`StoreError::Invalid`](crate::StoreError::Invalid)
+    /// for a URL that is not http(s); storage errors.
+    pub async fn create_webhook(&self, webhook: Webhook) -> Result<Webhook> {
+        let sealer = self.sealer().cloned();
+        self.writer()
+            .run(move |ctx| create_op(ctx, sealer.as_ref(), webhook, now_ms()))
+            .await
+    }
+
+    /// A webhook of the organization, secret in clear.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound), also for another organization's.
+    pub fn webhook(&self, org: Id, id: Id) -> Result<Webhook> {
+        load(self.tree(), self.sealer(), org, id)
+    }
+
+    /// Changes a webhook; `lastTriggeredAt` and `consecutiveFails` are kept (deliveries move
+    /// them). A changed secret is sealed anew.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound), validation errors, or what
+    /// `change` returns.
+    pub async fn update_webhook(
+        &self,
+        org: Id,
+        id: Id,
+        change: impl FnOnce(&mut Webhook) -> Result<()> + Send + 'static,
+    ) -> Result<Webhook> {
+        let sealer = self.sealer().cloned();
+        self.writer()
+            .run(move |ctx| update_op(ctx, sealer.as_ref(), org, id, now_ms(), change))
+            .await
+    }
+
+    /// Deletes a webhook and its delivery log.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound), storage errors.
+    pub async fn delete_webhook(&self, org: Id, id: Id) -> Result<Webhook> {
+        let sealer = self.sealer().cloned();
+        self.writer()
+            .run(move |ctx| {
+                delete_op(ctx, sealer.as_ref(), org, id, |tree, batch, _: &Webhook| {
+                    forget_deliveries(tree, batch, org, id)
+                })
+            })
+            .await
+    }
+
+    /// The organization's webhooks, newest first.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list_webhooks(&self, org: Id, page: PageRequest) -> Result<Page<Webhook>> {
+        list(self.tree(), self.sealer(), org, page, None)
+    }
+
+    /// The organization's active webhooks, oldest first (what the dispatcher fans out to).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn active_webhooks(&self, org: Id) -> Result<Vec<Webhook>> {
+        let mut hooks: Vec<Webhook> = all(self.tree(), self.sealer(), org)?;
+        hooks.retain(|w| w.is_active);
+        Ok(hooks)
+    }
+
+    /// Appends a delivery attempt to a webhook's log (the store assigns `id`, and `createdAt`
+    /// when 0; a long response body is cut to 1 KiB), and in the same batch sets the webhook's
+    /// `lastTriggeredAt` and its `consecutiveFails` (0 after a success, one more after a
+    /// failure).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound) when the organization has no such
+    /// webhook, storage errors.
+    pub async fn record_webhook_delivery(
+        &self,
+        delivery: WebhookDelivery,
+    ) -> Result<WebhookDelivery> {
+        let sealer = self.sealer().cloned();
+        self.writer()
+            .run(move |ctx| delivery_op(ctx, sealer.as_ref(), delivery, now_ms()))
+            .await
+    }
+
+    /// One page of a webhook's deliveries, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound) for the webhook (also another
+    /// organization's), storage errors.
+    pub fn webhook_deliveries(
+        &self,
+        org: Id,
+        webhook: Id,
+        page: PageRequest,
+    ) -> Result<Page<WebhookDelivery>> {
+        if !self.tree().contains_key(Webhook::key(org, webhook))? {
+            return Err(super::not_found(Webhook::ENTITY, webhook));
+        }
+        page_of(
+            self.tree(),
+            &keys::webhook_deliveries(org, webhook),
+            page,
+            decode,
+            None,
+        )
+    }
+}
