@@ -62,8 +62,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crypto::MasterKey;
 pub use entities::{
-    CampaignStats, ContactFilter, MAX_MEMBERS_PER_CALL, MembershipChange, ProviderHealth, Upserted,
-    api_key_hash,
+    CONTACT_CSV_HEADER, CampaignStats, ContactFilter, Erasure, MAX_MEMBERS_PER_CALL,
+    MembershipChange, ProviderHealth, Upserted, api_key_hash,
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};

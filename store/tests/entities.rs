@@ -1223,3 +1223,88 @@ proptest! {
         runtime.block_on(membership_matches_model(ops));
     }
 }
+
+#[tokio::test]
+async fn erasing_a_contact_anonymises_its_messages_and_deletes_it() {
+    use sairex_store::model::{Contact, Message};
+    let dir = tempfile::tempdir().unwrap();
+    let store = sairex_store::Store::open(sairex_store::StoreOptions::new(dir.path())).unwrap();
+    let contact = store
+        .create_contact(Contact {
+            organization_id: 1,
+            phone_number: "+923001234567".into(),
+            ..Contact::default()
+        })
+        .await
+        .unwrap();
+    let group = store
+        .create_group(sairex_store::model::Group {
+            organization_id: 1,
+            name: "Parents".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store
+        .add_group_members(1, group.id, vec![contact.id])
+        .await
+        .unwrap();
+    let message = store
+        .enqueue(Message {
+            organization_id: 1,
+            to_number: contact.phone_number.clone(),
+            body: "Fee due".into(),
+            ..Message::default()
+        })
+        .await
+        .unwrap()
+        .message()
+        .id;
+
+    let erased = store.erase_contact(1, contact.id, false).await.unwrap();
+    assert_eq!(erased.messages_anonymised, 1);
+    assert!(store.contact(1, contact.id).is_err());
+    assert!(
+        store
+            .contact_by_phone(1, "+923001234567")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.group(1, group.id).unwrap().member_count, 0);
+    let m = store.message(1, message).unwrap();
+    assert!(m.to_number.starts_with("erased:"));
+    assert_eq!(
+        m.body, "Fee due",
+        "the body is kept unless asked to clear it"
+    );
+    assert!(
+        store.erase_contact(2, contact.id, true).await.is_err(),
+        "another tenant cannot erase it"
+    );
+}
+
+#[tokio::test]
+async fn contacts_export_lazily_as_csv_rows_of_one_tenant() {
+    use sairex_store::model::Contact;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sairex_store::Store::open(sairex_store::StoreOptions::new(dir.path())).unwrap();
+    for (org, phone) in [(1, "+1"), (2, "+2"), (1, "+3")] {
+        store
+            .create_contact(Contact {
+                organization_id: org,
+                phone_number: phone.into(),
+                display_name: Some("A, B".into()),
+                ..Contact::default()
+            })
+            .await
+            .unwrap();
+    }
+    let rows: Vec<Vec<String>> = store
+        .export_contacts(1)
+        .map(|c| c.unwrap().to_csv_row())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].len(), sairex_store::CONTACT_CSV_HEADER.len());
+    assert_eq!((rows[0][1].as_str(), rows[1][1].as_str()), ("+1", "+3"));
+    assert_eq!(rows[0][3], "A, B");
+}

@@ -369,3 +369,79 @@ impl Store {
             .await
     }
 }
+
+/// Column names of [`Contact::to_csv_row`], in order.
+pub const CONTACT_CSV_HEADER: [&str; 9] = [
+    "id",
+    "phoneNumber",
+    "countryCode",
+    "displayName",
+    "email",
+    "isOptedOut",
+    "optedOutAt",
+    "createdAt",
+    "metadata",
+];
+
+impl Contact {
+    /// The contact as CSV fields, in [`CONTACT_CSV_HEADER`] order (times in ms since the
+    /// epoch, metadata as JSON). Quoting is the CSV writer's job.
+    pub fn to_csv_row(&self) -> Vec<String> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        vec![
+            self.id.to_string(),
+            self.phone_number.clone(),
+            self.country_code.clone(),
+            opt(&self.display_name),
+            opt(&self.email),
+            self.is_opted_out.to_string(),
+            self.opted_out_at.map(|t| t.to_string()).unwrap_or_default(),
+            self.created_at.to_string(),
+            self.metadata
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        ]
+    }
+}
+
+/// What erasing a contact did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erasure {
+    /// The deleted contact.
+    pub contact: Contact,
+    /// Messages whose number was replaced by its salted hash.
+    pub messages_anonymised: u64,
+}
+
+impl Store {
+    /// Every contact of the organization, oldest first, read lazily from the store (for CSV
+    /// export: nothing is held in memory but the current record).
+    pub fn export_contacts(&self, org: Id) -> impl Iterator<Item = Result<Contact>> + '_ {
+        let prefix = crate::keys::scoped_prefix(space::CONTACT, org);
+        let end = crate::keys::prefix_end(&prefix);
+        self.tree().range(prefix..end).map(|entry| {
+            let (key, value) = entry?;
+            crate::entities::decode_record(None, &key, &value)
+        })
+    }
+
+    /// The right to erasure: anonymises the organization's messages to and from the contact's
+    /// number (see [`Store::anonymise_messages`]; the body too when `clear_body`), then deletes
+    /// the contact and its group memberships. Safe to repeat after a crash between the steps.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound) when the organization has no such
+    /// contact.
+    pub async fn erase_contact(&self, org: Id, id: Id, clear_body: bool) -> Result<Erasure> {
+        let contact = self.contact(org, id)?;
+        let messages_anonymised = self
+            .anonymise_messages(org, &contact.phone_number, clear_body)
+            .await?;
+        let contact = self.delete_contact(org, id).await?;
+        Ok(Erasure {
+            contact,
+            messages_anonymised,
+        })
+    }
+}

@@ -25,7 +25,7 @@ use sled::Batch;
 
 pub use api_keys::api_key_hash;
 pub use campaigns::CampaignStats;
-pub use contacts::{ContactFilter, Upserted};
+pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
 pub use providers::ProviderHealth;
 
