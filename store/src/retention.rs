@@ -194,6 +194,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Applies every organization's retention (its `retentionDays`, else `default_days`): purges
+    /// messages created more than that many days before `now`. Returns the number purged.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn apply_retention(&self, now: Millis, default_days: u32) -> Result<u64> {
+        let mut purged = 0;
+        let mut offset = 0;
+        loop {
+            let page = self.list_organizations(crate::PageRequest {
+                offset,
+                limit: crate::MAX_PAGE,
+            })?;
+            for org in &page.items {
+                let days = org.retention_days.unwrap_or(default_days);
+                purged += self
+                    .purge_messages_before(org.id, now.saturating_sub(days_ms(days)))
+                    .await?;
+            }
+            offset += page.items.len() as u64;
+            if page.items.is_empty() || offset >= page.total {
+                return Ok(purged);
+            }
+        }
+    }
+}
+
 /// Milliseconds in `days` days.
 pub fn days_ms(days: u32) -> Millis {
     u64::from(days) * 86_400_000

@@ -474,3 +474,58 @@ async fn erasure_replaces_the_number_with_a_stable_salted_hash() {
         "erasure does not drop queued messages"
     );
 }
+
+#[tokio::test]
+async fn retention_uses_each_organizations_days_or_the_default() {
+    use sairex_store::model::Organization;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let short = store
+        .create_organization(Organization {
+            name: "short".into(),
+            retention_days: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let default = store
+        .create_organization(Organization {
+            name: "default".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let now = 400 * sairex_store::days_ms(1);
+    let at = |days_ago: u32| now - sairex_store::days_ms(days_ago);
+    let mut ids = Vec::new();
+    for (org, days_ago) in [(short.id, 2), (default.id, 2), (default.id, 366)] {
+        let m = store
+            .enqueue(Message {
+                created_at: at(days_ago),
+                ..message(org, "+1", Priority::BULK)
+            })
+            .await
+            .unwrap();
+        store
+            .finalize(org, m.message().id, MessageStatus::Delivered, None, None)
+            .await
+            .unwrap();
+        ids.push((org, m.message().id));
+    }
+    assert_eq!(
+        store
+            .apply_retention(now, sairex_store::DEFAULT_RETENTION_DAYS)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        store.message(ids[0].0, ids[0].1).is_err(),
+        "1-day retention purges a 2-day-old message"
+    );
+    assert!(
+        store.message(ids[1].0, ids[1].1).is_ok(),
+        "365-day default keeps it"
+    );
+    assert!(store.message(ids[2].0, ids[2].1).is_err());
+}
