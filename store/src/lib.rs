@@ -13,6 +13,7 @@
 //! - `writer`: the single writer thread and group commit.
 //! - `messages`: enqueue, read, list and transition messages; indexes derived from the record.
 //! - `queue`: lease, ack, retry, finalize, due promotion and crash recovery.
+//! - `verify`: [`Store::check_consistency`], records against indexes, events and the queue.
 //!
 //! # Example
 //! ```
@@ -43,6 +44,7 @@ mod messages;
 pub mod model;
 mod queue;
 mod value;
+mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,7 @@ pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{Recovery, RecoveryPolicy, Submitted};
 pub use value::FORMAT_VERSION;
+pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};
 
 use writer::{Ctx, Writer};
 
