@@ -13,8 +13,8 @@
 //!     opens the store, prints `open`, and keeps it open until stdin closes.
 //! sairex-store-crash-child fill <dir>
 //!     enqueues 4 KiB messages until the store refuses one, printing `ack <org> <id>` for each;
-//!     then `error <kind> <message>`, then `readback <ok> <total>` after reading every acked
-//!     message back, and exits 0.
+//!     then `error <kind> <message>`, then `unreadable <id> <why>` for each acked message it
+//!     cannot read back and `readback <ok> <total>`, and exits 0.
 //! ```
 //!
 //! A line is written with one `write` call, so a kill never leaves a torn line the parent
@@ -282,9 +282,13 @@ fn fill(dir: &str) -> Result<(), String> {
         _ => "Other",
     };
     emit(&format!("error {kind} {error}"))?;
-    let ok = acked
-        .iter()
-        .filter(|&&id| store.message(1, id).is_ok_and(|m| m.body.len() == 4096))
-        .count();
+    let mut ok = 0;
+    for &id in &acked {
+        match store.message(1, id) {
+            Ok(m) if m.body.len() == 4096 => ok += 1,
+            Ok(m) => emit(&format!("unreadable {id} body of {} bytes", m.body.len()))?,
+            Err(e) => emit(&format!("unreadable {id} {e}"))?,
+        }
+    }
     emit(&format!("readback {ok} {}", acked.len()))
 }
