@@ -202,7 +202,11 @@ impl Store {
                 QueuePlace::Done => {}
             }
             check_status_queue(&message, &key, report);
-            for (entry_key, expected) in derived_entries(&message) {
+            let mut entries = derived_entries(&message);
+            // provider_msg_id repeats the first of provider_msg_ids: one key, checked once.
+            entries.sort_unstable();
+            entries.dedup();
+            for (entry_key, expected) in entries {
                 match tree.get(&entry_key)? {
                     None => report.problem(
                         ProblemKind::MissingEntry,
