@@ -79,7 +79,14 @@ pub enum StoreError {
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> Self {
         match err {
-            sled::Error::Io(io) if io.raw_os_error() == Some(28) => StoreError::DiskFull(io),
+            // sled hands out clones of the error that stopped its flusher, which keep the kind
+            // but not the OS code: match both, or a full disk surfaces as a generic error.
+            sled::Error::Io(io)
+                if io.raw_os_error() == Some(28)
+                    || io.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                StoreError::DiskFull(io)
+            }
             sled::Error::Io(io) => StoreError::Storage(io.to_string()),
             sled::Error::Corruption { at, .. } => StoreError::Corrupt {
                 key: format!("{at:?}"),

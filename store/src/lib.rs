@@ -16,6 +16,8 @@
 //! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
 //!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
 //! - `crypto`: the [`MasterKey`] and the sealing of provider credentials and webhook secrets.
+//! - `retention`: retention purge, erasure of a number's messages.
+//! - `verify`: [`Store::check_consistency`], records against indexes, events and the queue.
 //!
 //! # Tenancy
 //! Every read and list of a tenant's record takes the organization; another organization's
@@ -53,6 +55,7 @@ pub mod model;
 mod queue;
 mod retention;
 mod value;
+mod verify;
 mod writer;
 
 use std::collections::HashMap;
@@ -70,14 +73,10 @@ pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageR
 pub use queue::{Recovery, RecoveryPolicy, Submitted};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
+pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};
 
 use crypto::Sealer;
 use writer::{Ctx, Writer};
-
-/// How often, and how long apart, [`Store::open`] retries a lock that a just-closed store of
-/// this process may still hold (2 s in all).
-const LOCK_WAITS: u32 = 200;
-const LOCK_RETRY: Duration = Duration::from_millis(10);
 
 /// When an acknowledged write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,19 +175,7 @@ impl Store {
                 u64::try_from(options.flush_every.as_millis()).unwrap_or(500),
             ))
             .mode(sled::Mode::HighThroughput);
-        // sled lets go of its file lock from background threads a moment after the last handle
-        // is dropped, so a store closed in this process may still look locked: wait a little
-        // for that before reporting another process.
-        let mut waits = LOCK_WAITS;
-        let db = loop {
-            match config.open().map_err(|e| open_error(&options.path, e)) {
-                Err(StoreError::Locked { .. }) if waits > 0 => {
-                    waits -= 1;
-                    std::thread::sleep(LOCK_RETRY);
-                }
-                other => break other?,
-            }
-        };
+        let db = open_db(&config, &options.path)?;
         let tree = db.open_tree("sairex")?;
         queue::check_format(&tree)?;
         // The key is checked before recovery or the writer touch anything.
@@ -269,6 +256,30 @@ fn close(tree: sled::Tree, db: sled::Db) {
     drop(tree);
     let _ = db.flush();
     drop(db);
+}
+
+/// How long [`Store::open`] waits for a lock this process itself may still hold.
+///
+/// sled releases its file lock when the last reference to the file goes, and its background
+/// threads (segment truncation, log writes) hold one for some milliseconds after the last
+/// `Db` is dropped (up to 36 ms measured). So a store dropped and reopened in the same process
+/// could fail with [`StoreError::Locked`]; another process holding it is reported after this.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+
+/// Pause between attempts while waiting for the lock.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
+
+fn open_db(config: &sled::Config, path: &Path) -> Result<sled::Db> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match config.open().map_err(|e| open_error(path, e)) {
+            Err(StoreError::Locked { .. }) if waited < LOCK_WAIT => {
+                std::thread::sleep(LOCK_RETRY);
+                waited += LOCK_RETRY;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn open_error(path: &Path, err: sled::Error) -> StoreError {
