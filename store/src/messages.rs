@@ -220,32 +220,50 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
     out
 }
 
-/// Writes the change from `old` to `new` (either may be absent) into `batch`.
+/// Writes the change from `old` to `new` (either may be absent) into `batch`: only the entries
+/// that change, so an update that leaves an index alone does not rewrite it.
+///
+/// A provider message id belongs to the latest message submitted with it (carriers reuse ids):
+/// a submission takes the id over, an older message's later changes leave it alone, and an
+/// entry is removed only by the message it points to.
 pub(crate) fn write_message(
+    tree: &sled::Tree,
     batch: &mut Batch,
     old: Option<&Message>,
     new: Option<&Message>,
 ) -> Result<()> {
+    let old_entries: BTreeMap<Vec<u8>, Vec<u8>> = old
+        .map(derived_entries)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let new_entries: BTreeMap<Vec<u8>, Vec<u8>> = new
         .map(derived_entries)
         .unwrap_or_default()
         .into_iter()
         .collect();
-    if let Some(old) = old {
-        for (key, _) in derived_entries(old) {
-            if !new_entries.contains_key(&key) {
-                batch.remove(key);
-            }
+    for (key, value) in &old_entries {
+        if new_entries.contains_key(key) {
+            continue;
         }
-        if new.is_none() {
-            batch.remove(message_key(old.organization_id, old.id));
+        if key.first() == Some(&space::MSG_BY_PROVIDER_ID)
+            && tree
+                .get(key)?
+                .is_some_and(|owner| owner.as_ref() != value.as_slice())
+        {
+            continue;
         }
+        batch.remove(key.as_slice());
     }
-    if let Some(new) = new {
-        for (key, value) in new_entries {
+    for (key, value) in new_entries {
+        if old_entries.get(&key) != Some(&value) {
             batch.insert(key, value);
         }
-        batch.insert(message_key(new.organization_id, new.id), encode(new)?);
+    }
+    match (old, new) {
+        (Some(old), None) => batch.remove(message_key(old.organization_id, old.id)),
+        (_, Some(new)) => batch.insert(message_key(new.organization_id, new.id), encode(new)?),
+        (None, None) => {}
     }
     Ok(())
 }
@@ -352,7 +370,7 @@ fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<Enqueued> {
     };
     let mut batch = Batch::default();
     push_event(&mut batch, &mut m, event, now)?;
-    write_message(&mut batch, None, Some(&m))?;
+    write_message(&ctx.tree, &mut batch, None, Some(&m))?;
     ctx.tree.apply_batch(batch)?;
     Ok(Enqueued::Created(m))
 }
@@ -377,7 +395,7 @@ pub(crate) fn update_op(
     validate(&new)?;
     let mut batch = Batch::default();
     push_event(&mut batch, &mut new, update, now)?;
-    write_message(&mut batch, Some(&old), Some(&new))?;
+    write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
     ctx.tree.apply_batch(batch)?;
     Ok(new)
 }

@@ -112,7 +112,7 @@ fn lease_op(ctx: &mut Ctx, org: Id, max: usize, now: Millis) -> Result<Vec<Messa
         let mut new = old.clone();
         new.queue = QueuePlace::InFlight { since: now };
         new.updated_at = now;
-        write_message(&mut batch, Some(&old), Some(&new))?;
+        write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
         leased.push(new);
     }
     // The whole lease is one batch: a crash leaves all of it ready or all of it in flight.

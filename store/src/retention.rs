@@ -59,7 +59,7 @@ fn purge_chunk(ctx: &mut Ctx, org: Id, cutoff: Millis) -> Result<(u64, bool)> {
                 continue;
             }
             remove_events(ctx, &mut batch, &m)?;
-            write_message(&mut batch, Some(&m), None)?;
+            write_message(&ctx.tree, &mut batch, Some(&m), None)?;
             purged += 1;
         }
     }
@@ -144,7 +144,7 @@ fn anonymise_chunk(
             new.metadata = None;
         }
         new.updated_at = now;
-        write_message(&mut batch, Some(&old), Some(&new))?;
+        write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
         changed += 1;
     }
     ctx.tree.apply_batch(batch)?;

@@ -100,3 +100,64 @@ fn model_bug_00_a_lock_released_while_opening_is_waited_for() {
     holder.wait().unwrap();
     assert!(store.is_ok(), "{:?}", store.err());
 }
+
+/// Postmortem: carriers reuse message ids. When two messages were submitted with the same
+/// (provider, id), every later change of the older one rewrote the index entry back to it, so a
+/// receipt meant for the newer message updated the older one; purging the older one deleted the
+/// newer one's entry. Now the latest submission owns the id, only changed entries are written,
+/// and an entry is removed only by the message it names.
+#[tokio::test]
+async fn a_reused_provider_message_id_stays_with_the_latest_submission() {
+    use sairex_store::model::{Message, MessageStatus};
+    use sairex_store::{Store, StoreOptions, Submitted};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let new = |to: &str| Message {
+        organization_id: 1,
+        to_number: to.into(),
+        created_at: 1_000,
+        ..Message::default()
+    };
+    let a = store.enqueue(new("+1")).await.unwrap().message().id;
+    let b = store
+        .enqueue(Message {
+            created_at: 5_000,
+            ..new("+2")
+        })
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(1, 2).await.unwrap();
+    let x = || Submitted {
+        provider_id: 9,
+        provider_msg_ids: vec!["X".into()],
+        ..Default::default()
+    };
+    store.ack_submitted(1, a, x()).await.unwrap();
+    store.ack_submitted(1, b, x()).await.unwrap();
+    assert_eq!(store.message_by_provider_id(9, "X").unwrap().unwrap().id, b);
+
+    store
+        .finalize(1, a, MessageStatus::Expired, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.message_by_provider_id(9, "X").unwrap().unwrap().id,
+        b,
+        "older message's change"
+    );
+    assert!(store.check_consistency().unwrap().is_consistent());
+
+    assert_eq!(
+        store.purge_messages_before(1, 2_000).await.unwrap(),
+        1,
+        "only A is old enough"
+    );
+    assert_eq!(
+        store.message_by_provider_id(9, "X").unwrap().unwrap().id,
+        b,
+        "purging A keeps B's entry"
+    );
+    assert!(store.check_consistency().unwrap().is_consistent());
+}
