@@ -120,93 +120,105 @@ impl<B> Default for Tlvs<B> {
 }
 
 macro_rules! u8_tlvs {
-    (get $($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $get(&self) -> Option<u8> {
-                self.fixed::<1>(tag::$get).map(|[b]| b)
-            }
-        )*
-    };
-    (set $($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
-        $(
-            #[doc = concat!("Sets `", stringify!($get), "`, replacing any earlier value.")]
-            pub fn $set(&mut self, value: u8) {
-                self.set(tag::$get, Bytes::copy_from_slice(&[value]));
-            }
-        )*
+    ($($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
+        impl<B: Octets> Tlvs<B> {
+            $(
+                $(#[$doc])*
+                pub fn $get(&self) -> Option<u8> {
+                    self.fixed::<1>(tag::$get).map(|[b]| b)
+                }
+            )*
+        }
+
+        impl Tlvs {
+            $(
+                #[doc = concat!("Sets `", stringify!($get), "`, replacing any earlier value.")]
+                pub fn $set(&mut self, value: u8) {
+                    self.set(tag::$get, Bytes::copy_from_slice(&[value]));
+                }
+            )*
+        }
     };
 }
 
 macro_rules! u16_tlvs {
-    (get $($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $get(&self) -> Option<u16> {
-                self.fixed::<2>(tag::$get).map(u16::from_be_bytes)
-            }
-        )*
-    };
-    (set $($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
-        $(
-            #[doc = concat!("Sets `", stringify!($get), "`, replacing any earlier value.")]
-            pub fn $set(&mut self, value: u16) {
-                self.set(tag::$get, Bytes::copy_from_slice(&value.to_be_bytes()));
-            }
-        )*
+    ($($(#[$doc:meta])* $get:ident, $set:ident;)*) => {
+        impl<B: Octets> Tlvs<B> {
+            $(
+                $(#[$doc])*
+                pub fn $get(&self) -> Option<u16> {
+                    self.fixed::<2>(tag::$get).map(u16::from_be_bytes)
+                }
+            )*
+        }
+
+        impl Tlvs {
+            $(
+                #[doc = concat!("Sets `", stringify!($get), "`, replacing any earlier value.")]
+                pub fn $set(&mut self, value: u16) {
+                    self.set(tag::$get, Bytes::copy_from_slice(&value.to_be_bytes()));
+                }
+            )*
+        }
     };
 }
 
 macro_rules! octet_tlvs {
-    (get $($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $get(&self) -> Option<&B> {
-                self.get(tag::$get).filter(|v| v.as_ref().len() <= $max)
-            }
-        )*
-    };
-    (set $($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
-        $(
-            #[doc = concat!("Sets `", stringify!($get), "` (at most ", stringify!($max),
-                " octets), replacing any earlier value.")]
-            ///
-            /// # Errors
-            /// When the value is longer than the spec allows.
-            pub fn $set(&mut self, value: impl Into<Bytes>) -> Result<(), crate::ValueError> {
-                let value = value.into();
-                if value.len() > $max {
-                    return Err(crate::ValueError::TooLong { max: $max, actual: value.len() });
+    ($($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
+        impl<B: Octets> Tlvs<B> {
+            $(
+                $(#[$doc])*
+                pub fn $get(&self) -> Option<&B> {
+                    self.get(tag::$get).filter(|v| v.as_ref().len() <= $max)
                 }
-                self.set(tag::$get, value);
-                Ok(())
-            }
-        )*
+            )*
+        }
+
+        impl Tlvs {
+            $(
+                #[doc = concat!("Sets `", stringify!($get), "` (at most ", stringify!($max),
+                    " octets), replacing any earlier value.")]
+                ///
+                /// # Errors
+                /// When the value is longer than the spec allows.
+                pub fn $set(&mut self, value: impl Into<Bytes>) -> Result<(), crate::ValueError> {
+                    let value = value.into();
+                    if value.len() > $max {
+                        return Err(crate::ValueError::TooLong { max: $max, actual: value.len() });
+                    }
+                    self.set(tag::$get, value);
+                    Ok(())
+                }
+            )*
+        }
     };
 }
 
 macro_rules! c_string_tlvs {
-    (get $($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
-        $(
-            $(#[$doc])*
-            ///
-            /// Returned without its NUL; `None` if absent, unterminated or over the maximum.
-            pub fn $get(&self) -> Option<&[u8]> {
-                self.c_string(tag::$get, $max)
-            }
-        )*
-    };
-    (set $($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
-        $(
-            #[doc = concat!("Sets `", stringify!($get), "` (at most ", stringify!($max),
-                " octets with its NUL), replacing any earlier value.")]
-            ///
-            /// # Errors
-            /// When the value is too long or contains NUL.
-            pub fn $set(&mut self, value: &[u8]) -> Result<(), crate::ValueError> {
-                self.set_c_string(tag::$get, value, $max)
-            }
-        )*
+    ($($(#[$doc:meta])* $get:ident, $set:ident, $max:literal;)*) => {
+        impl<B: Octets> Tlvs<B> {
+            $(
+                $(#[$doc])*
+                ///
+                /// Returned without its NUL; `None` if absent, unterminated or over the maximum.
+                pub fn $get(&self) -> Option<&[u8]> {
+                    self.c_string(tag::$get, $max)
+                }
+            )*
+        }
+
+        impl Tlvs {
+            $(
+                #[doc = concat!("Sets `", stringify!($get), "` (at most ", stringify!($max),
+                    " octets with its NUL), replacing any earlier value.")]
+                ///
+                /// # Errors
+                /// When the value is too long or contains NUL.
+                pub fn $set(&mut self, value: &[u8]) -> Result<(), crate::ValueError> {
+                    self.set_c_string(tag::$get, value, $max)
+                }
+            )*
+        }
     };
 }
 
@@ -253,98 +265,6 @@ impl<B: Octets> Tlvs<B> {
             _ => None,
         }
     }
-
-    u8_tlvs! { get
-    /// `dest_addr_subunit` (§5.3.2.1): the subcomponent of the destination MS.
-    dest_addr_subunit, set_dest_addr_subunit;
-    /// `source_addr_subunit` (§5.3.2.2).
-    source_addr_subunit, set_source_addr_subunit;
-    /// `dest_network_type` (§5.3.2.3).
-    dest_network_type, set_dest_network_type;
-    /// `source_network_type` (§5.3.2.4).
-    source_network_type, set_source_network_type;
-    /// `dest_bearer_type` (§5.3.2.5).
-    dest_bearer_type, set_dest_bearer_type;
-    /// `source_bearer_type` (§5.3.2.6).
-    source_bearer_type, set_source_bearer_type;
-    /// `source_telematics_id` (§5.3.2.8).
-    source_telematics_id, set_source_telematics_id;
-    /// `payload_type` (§5.3.2.10): 0 default, 1 WCMP.
-    payload_type, set_payload_type;
-    /// `ms_msg_wait_facilities` (§5.3.2.13).
-    ms_msg_wait_facilities, set_ms_msg_wait_facilities;
-    /// `privacy_indicator` (§5.3.2.14): 0 not restricted … 3 secret.
-    privacy_indicator, set_privacy_indicator;
-    /// `user_response_code` (§5.3.2.18).
-    user_response_code, set_user_response_code;
-    /// `language_indicator` (§5.3.2.19).
-    language_indicator, set_language_indicator;
-    /// `sar_total_segments` (§5.3.2.23): parts in the concatenated message (1–255).
-    sar_total_segments, set_sar_total_segments;
-    /// `sar_segment_seqnum` (§5.3.2.24): this part's number (1–255).
-    sar_segment_seqnum, set_sar_segment_seqnum;
-    /// `sc_interface_version` (§5.3.2.25): the SMSC's SMPP version, in bind responses.
-    sc_interface_version, set_sc_interface_version;
-    /// `display_time` (§5.3.2.26).
-    display_time, set_display_time;
-    /// `ms_validity` (§5.3.2.27).
-    ms_validity, set_ms_validity;
-    /// `dpf_result` (§5.3.2.28).
-    dpf_result, set_dpf_result;
-    /// `set_dpf` (§5.3.2.29).
-    set_dpf, set_set_dpf;
-    /// `ms_availability_status` (§5.3.2.30).
-    ms_availability_status, set_ms_availability_status;
-    /// `delivery_failure_reason` (§5.3.2.33).
-    delivery_failure_reason, set_delivery_failure_reason;
-    /// `more_messages_to_send` (§5.3.2.34): 1 when more messages follow.
-    more_messages_to_send, set_more_messages_to_send;
-    /// `message_state` (§5.3.2.35) as its raw value; 2 is DELIVERED.
-    message_state, set_message_state;
-    /// `callback_num_pres_ind` (§5.3.2.37).
-    callback_num_pres_ind, set_callback_num_pres_ind;
-    /// `number_of_messages` (§5.3.2.39).
-    number_of_messages, set_number_of_messages;
-    /// `its_reply_type` (§5.3.2.42).
-    its_reply_type, set_its_reply_type;
-    /// `ussd_service_op` (§5.3.2.44).
-    ussd_service_op, set_ussd_service_op;
-    /// `congestion_state` (SMPP 5.0 §4.8.4.19): 0–100, the peer's load.
-    congestion_state, set_congestion_state;}
-
-    u16_tlvs! { get
-    /// `dest_telematics_id` (§5.3.2.7).
-    dest_telematics_id, set_dest_telematics_id;
-    /// `user_message_reference` (§5.3.2.17): the ESME's own reference.
-    user_message_reference, set_user_message_reference;
-    /// `source_port` (§5.3.2.20): application port of the source (WAP, …).
-    source_port, set_source_port;
-    /// `destination_port` (§5.3.2.21).
-    destination_port, set_destination_port;
-    /// `sar_msg_ref_num` (§5.3.2.22): reference shared by all parts of one message.
-    sar_msg_ref_num, set_sar_msg_ref_num;
-    /// `sms_signal` (§5.3.2.40).
-    sms_signal, set_sms_signal;
-    /// `its_session_info` (§5.3.2.43), as its two octets big-endian.
-    its_session_info, set_its_session_info;}
-
-    octet_tlvs! { get
-    /// `message_payload` (§5.3.2.32): the whole message, instead of `short_message`.
-    message_payload, set_message_payload, 65535;
-    /// `source_subaddress` (§5.3.2.15), 2–23 octets.
-    source_subaddress, set_source_subaddress, 23;
-    /// `dest_subaddress` (§5.3.2.16), 2–23 octets.
-    dest_subaddress, set_dest_subaddress, 23;
-    /// `callback_num` (§5.3.2.36), 4–19 octets.
-    callback_num, set_callback_num, 19;
-    /// `callback_num_atag` (§5.3.2.38), at most 65 octets.
-    callback_num_atag, set_callback_num_atag, 65;}
-
-    c_string_tlvs! { get
-    /// `receipted_message_id` (§5.3.2.12): the SMSC message id a receipt is about.
-    receipted_message_id, set_receipted_message_id, 65;
-    /// `additional_status_info_text` (§5.3.2.11): free text about an error.
-    additional_status_info_text, set_additional_status_info_text, 256;}
 
     /// `qos_time_to_live` (§5.3.2.9): seconds the message stays valid.
     pub fn qos_time_to_live(&self) -> Option<u32> {
@@ -398,7 +318,34 @@ impl Tlvs {
         Ok(())
     }
 
-    u8_tlvs! { set
+    /// Sets `qos_time_to_live`, replacing any earlier value.
+    pub fn set_qos_time_to_live(&mut self, seconds: u32) {
+        self.set(
+            tag::qos_time_to_live,
+            Bytes::copy_from_slice(&seconds.to_be_bytes()),
+        );
+    }
+
+    /// Sets `network_error_code`, replacing any earlier value.
+    pub fn set_network_error_code(&mut self, code: NetworkErrorCode) {
+        let [hi, lo] = code.error_code.to_be_bytes();
+        self.set(
+            tag::network_error_code,
+            Bytes::copy_from_slice(&[code.network_type, hi, lo]),
+        );
+    }
+
+    /// Sets or clears `alert_on_message_delivery`.
+    pub fn set_alert_on_message_delivery(&mut self, on: bool) {
+        if on {
+            self.set(tag::alert_on_message_delivery, Bytes::new());
+        } else {
+            self.remove(tag::alert_on_message_delivery);
+        }
+    }
+}
+
+u8_tlvs! {
     /// `dest_addr_subunit` (§5.3.2.1): the subcomponent of the destination MS.
     dest_addr_subunit, set_dest_addr_subunit;
     /// `source_addr_subunit` (§5.3.2.2).
@@ -454,9 +401,10 @@ impl Tlvs {
     /// `ussd_service_op` (§5.3.2.44).
     ussd_service_op, set_ussd_service_op;
     /// `congestion_state` (SMPP 5.0 §4.8.4.19): 0–100, the peer's load.
-    congestion_state, set_congestion_state;}
+    congestion_state, set_congestion_state;
+}
 
-    u16_tlvs! { set
+u16_tlvs! {
     /// `dest_telematics_id` (§5.3.2.7).
     dest_telematics_id, set_dest_telematics_id;
     /// `user_message_reference` (§5.3.2.17): the ESME's own reference.
@@ -470,9 +418,10 @@ impl Tlvs {
     /// `sms_signal` (§5.3.2.40).
     sms_signal, set_sms_signal;
     /// `its_session_info` (§5.3.2.43), as its two octets big-endian.
-    its_session_info, set_its_session_info;}
+    its_session_info, set_its_session_info;
+}
 
-    octet_tlvs! { set
+octet_tlvs! {
     /// `message_payload` (§5.3.2.32): the whole message, instead of `short_message`.
     message_payload, set_message_payload, 65535;
     /// `source_subaddress` (§5.3.2.15), 2–23 octets.
@@ -482,39 +431,14 @@ impl Tlvs {
     /// `callback_num` (§5.3.2.36), 4–19 octets.
     callback_num, set_callback_num, 19;
     /// `callback_num_atag` (§5.3.2.38), at most 65 octets.
-    callback_num_atag, set_callback_num_atag, 65;}
+    callback_num_atag, set_callback_num_atag, 65;
+}
 
-    c_string_tlvs! { set
+c_string_tlvs! {
     /// `receipted_message_id` (§5.3.2.12): the SMSC message id a receipt is about.
     receipted_message_id, set_receipted_message_id, 65;
     /// `additional_status_info_text` (§5.3.2.11): free text about an error.
-    additional_status_info_text, set_additional_status_info_text, 256;}
-
-    /// Sets `qos_time_to_live`, replacing any earlier value.
-    pub fn set_qos_time_to_live(&mut self, seconds: u32) {
-        self.set(
-            tag::qos_time_to_live,
-            Bytes::copy_from_slice(&seconds.to_be_bytes()),
-        );
-    }
-
-    /// Sets `network_error_code`, replacing any earlier value.
-    pub fn set_network_error_code(&mut self, code: NetworkErrorCode) {
-        let [hi, lo] = code.error_code.to_be_bytes();
-        self.set(
-            tag::network_error_code,
-            Bytes::copy_from_slice(&[code.network_type, hi, lo]),
-        );
-    }
-
-    /// Sets or clears `alert_on_message_delivery`.
-    pub fn set_alert_on_message_delivery(&mut self, on: bool) {
-        if on {
-            self.set(tag::alert_on_message_delivery, Bytes::new());
-        } else {
-            self.remove(tag::alert_on_message_delivery);
-        }
-    }
+    additional_status_info_text, set_additional_status_info_text, 256;
 }
 
 impl<B> FromIterator<Tlv<B>> for Tlvs<B> {
