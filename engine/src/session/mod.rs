@@ -303,6 +303,8 @@ pub struct SessionState {
     events: mpsc::Sender<SessionEvent>,
     owner_gone: bool,
     phase: Phase,
+    /// The bind asked for on the current connection (a receiver after an outbind).
+    mode: BindMode,
     /// Id of the current connection attempt; messages of older ones are ignored.
     conn: u64,
     link: Option<Link>,
@@ -365,6 +367,7 @@ impl Actor for SessionActor {
             events: args.events,
             owner_gone: false,
             phase: Phase::Backoff,
+            mode: config.bind_mode,
             conn: 0,
             link: None,
             requests_queued: 0,
@@ -446,7 +449,7 @@ impl SessionState {
         self.granted = self.granted.saturating_sub(1);
         let refuse = if self.draining.is_some() || self.owner_gone {
             Some(NotSentReason::Draining)
-        } else if !self.config.bind_mode.can_submit() {
+        } else if !self.mode.can_submit() {
             Some(NotSentReason::ReceiveOnly)
         } else if self.phase != Phase::Bound || self.link.is_none() {
             Some(NotSentReason::NotBound)
@@ -773,10 +776,7 @@ impl SessionState {
     }
 
     async fn grant(&mut self) {
-        if self.phase != Phase::Bound
-            || self.draining.is_some()
-            || !self.config.bind_mode.can_submit()
-        {
+        if self.phase != Phase::Bound || self.draining.is_some() || !self.mode.can_submit() {
             return;
         }
         let used = self.window.len() + self.backlog.len() + self.granted;
@@ -822,6 +822,7 @@ impl SessionState {
             BindMode::Transmitter => Pdu::BindTransmitter(body),
             BindMode::Receiver => Pdu::BindReceiver(body),
         };
+        self.mode = mode;
         if let Some(seq) = self.send_request(pdu) {
             self.phase = Phase::Binding {
                 seq,
