@@ -20,7 +20,7 @@
 //!   a careless owner nor the unbounded ractor mailbox can grow memory without bound.
 //! - **Back-pressure on incoming traffic.** Events are sent with `send().await`: while the
 //!   owner's channel is full the actor waits, the reader stops after
-//!   [`READ_AHEAD_PDUS`](io::READ_AHEAD_PDUS) PDUs, and TCP pushes back on the SMSC. The owner
+//!   [`READ_AHEAD_PDUS`] PDUs, and TCP pushes back on the SMSC. The owner
 //!   must keep receiving.
 //! - **deliver_sm** (receipts and MOs) is handed on as [`SessionEvent::Deliver`] and answered
 //!   with deliver_sm_resp *after* the event is in the owner's channel: a full channel delays the
