@@ -18,6 +18,22 @@ pub struct ExponentialBackoff {
     max: Duration,
 }
 
+/// Default first reconnect delay.
+pub const DEFAULT_MIN: Duration = Duration::from_millis(500);
+/// Default longest reconnect delay: long enough not to hammer a carrier that is down for
+/// maintenance, short enough to be back within a minute of it returning.
+pub const DEFAULT_MAX: Duration = Duration::from_secs(60);
+
+impl Default for ExponentialBackoff {
+    /// [`DEFAULT_MIN`] doubling to [`DEFAULT_MAX`].
+    fn default() -> Self {
+        Self {
+            min: DEFAULT_MIN,
+            max: DEFAULT_MAX,
+        }
+    }
+}
+
 impl ExponentialBackoff {
     /// A back-off from `min` to `max`.
     ///

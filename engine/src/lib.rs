@@ -2,10 +2,13 @@
 //! carriers over SMPP and HTTP, and brings receipts and inbound messages back
 //! (see `docs/architecture.md`).
 //!
-//! The actor tree itself is being built (issue 4). What is here are its pure building blocks,
-//! each tested on its own with time passed in:
+//! The actor tree itself is being built (issue 4). What is here: the SMPP client session actor,
+//! and the pure building blocks, each tested on its own with time passed in.
 //!
 //! # Layout
+//! - [`session`]: [`session::SessionActor`], one SMPP bind (connect, bind, window, keepalive,
+//!   reconnect, drain), with its config and I/O tasks.
+//! - [`session::keepalive`]: when to send enquire_link, when its absence is fatal.
 //! - [`session::sequence`]: sequence numbers with the spec's wrap.
 //! - [`session::window`]: outstanding requests per bind, matched by sequence, with deadlines.
 //! - [`provider::token_bucket`]: TPS limits.
@@ -18,11 +21,7 @@ pub mod backoff;
 pub mod classify;
 pub mod retry;
 
-/// SMPP session building blocks.
-pub mod session {
-    pub mod sequence;
-    pub mod window;
-}
+pub mod session;
 
 /// Provider building blocks.
 pub mod provider {
