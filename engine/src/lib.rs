@@ -11,6 +11,7 @@
 //! - [`session::keepalive`]: when to send enquire_link, when its absence is fatal.
 //! - [`session::sequence`]: sequence numbers with the spec's wrap.
 //! - [`session::window`]: outstanding requests per bind, matched by sequence, with deadlines.
+//! - [`provider`]: the credit-based interface between the dispatcher and providers.
 //! - [`provider::token_bucket`]: TPS limits.
 //! - [`backoff`]: jittered exponential reconnect back-off.
 //! - [`retry`]: the blueprint's retry schedule.
@@ -23,7 +24,4 @@ pub mod retry;
 
 pub mod session;
 
-/// Provider building blocks.
-pub mod provider {
-    pub mod token_bucket;
-}
+pub mod provider;

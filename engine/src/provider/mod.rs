@@ -1,0 +1,134 @@
+//! Providers: where the dispatcher sends messages. One provider is one configured route to a
+//! carrier (an SMPP account with its binds, or an HTTP API). Whatever its kind, the dispatcher
+//! talks to it the same way, by credit:
+//!
+//! - the provider announces how many messages it can take now ([`ProviderEvent::Credit`]),
+//!   combining free window slots and its TPS bucket;
+//! - the dispatcher hands it at most that many [`Outbound`] messages through a
+//!   [`ProviderLink`];
+//! - the provider answers every one, exactly once, with [`ProviderEvent::Done`], and reports
+//!   incoming receipts and mobile-originated messages as [`ProviderEvent::Deliver`].
+//!
+//! The message text travels as text: each provider encodes and splits it its own way (an SMPP
+//! provider by its data_coding and concatenation settings; an HTTP API takes text).
+
+use std::sync::Arc;
+
+use sairex_pdu::CommandStatus;
+use sairex_store::model::Id;
+use tokio::sync::mpsc;
+
+use crate::classify::SubmitOutcome;
+
+pub mod token_bucket;
+
+/// One message for a provider to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The dispatcher's handle for this attempt; [`ProviderEvent::Done`] carries it back.
+    pub token: u64,
+    /// The organization.
+    pub organization_id: Id,
+    /// The message.
+    pub message_id: Id,
+    /// Sender ID or number.
+    pub from: String,
+    /// Recipient, E.164.
+    pub to: String,
+    /// The text.
+    pub body: String,
+    /// Whether to ask for a delivery receipt.
+    pub receipt: bool,
+}
+
+/// How a send ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Every part was accepted; the provider's id of each part, in order.
+    Accepted {
+        /// Provider message ids, one per part.
+        provider_msg_ids: Vec<String>,
+    },
+    /// A part was refused; earlier parts may have been accepted (their ids are given).
+    Refused {
+        /// The status the provider gave (for HTTP providers, the closest SMPP status).
+        status: CommandStatus,
+        /// What it means for the message.
+        outcome: SubmitOutcome,
+        /// The provider's own error code, when it has one (HTTP providers).
+        error_code: Option<String>,
+        /// Ids of parts accepted before the refusal.
+        accepted: Vec<String>,
+    },
+    /// A part may or may not have reached the carrier (a response never came).
+    InDoubt {
+        /// Ids of parts known to be accepted.
+        accepted: Vec<String>,
+    },
+    /// Nothing was sent (no bind up, draining, overloaded): safe to send again anywhere.
+    NotSent {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a provider reports to the dispatcher.
+#[derive(Debug, Clone)]
+pub enum ProviderEvent {
+    /// The provider can take `n` more messages now (in addition to earlier credit not used).
+    Credit {
+        /// The provider.
+        provider_id: Id,
+        /// Messages.
+        n: u32,
+    },
+    /// The provider can take nothing now (all binds down): credit given before is void.
+    Unavailable {
+        /// The provider.
+        provider_id: Id,
+    },
+    /// The answer for one [`Outbound`].
+    Done {
+        /// The provider.
+        provider_id: Id,
+        /// The token of the [`Outbound`].
+        token: u64,
+        /// How it ended.
+        outcome: SendOutcome,
+    },
+    /// A delivery receipt or a mobile-originated message arrived.
+    Deliver {
+        /// The provider it came through.
+        provider_id: Id,
+        /// The message as received.
+        deliver: Box<sairex_pdu::DeliverSm>,
+    },
+}
+
+/// Why a provider did not take a message handed to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The provider is stopping or gone; the message was not taken.
+    #[error("provider {0} is not accepting messages")]
+    Closed(Id),
+}
+
+/// The dispatcher's handle to a provider.
+pub trait ProviderLink: Send + Sync + std::fmt::Debug {
+    /// The provider configuration's id.
+    fn provider_id(&self) -> Id;
+
+    /// Hands over one message. Only call it with credit; the answer comes as
+    /// [`ProviderEvent::Done`].
+    ///
+    /// # Errors
+    /// [`LinkError::Closed`] when the provider no longer takes messages: the message is the
+    /// caller's again.
+    fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)>;
+}
+
+/// Where providers report to: one bounded channel for the dispatcher.
+pub type ProviderEvents = mpsc::Sender<ProviderEvent>;
+
+/// A shared provider handle.
+pub type SharedLink = Arc<dyn ProviderLink>;
