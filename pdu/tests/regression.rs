@@ -2,9 +2,10 @@
 //! that decodes must re-encode to a frame that decodes to the same PDU, without panicking) run
 //! on stable by proptest, so CI exercises it without nightly or libFuzzer.
 //!
-//! Crashing inputs from `fuzz/` go here as plain tests, each with a postmortem. None so far: a
-//! 10-minute `cargo +nightly fuzz run decode_frames` (6.9 million executions from a seed
-//! corpus of valid frames) found no crash.
+//! Crashing inputs from `fuzz/` go here as plain tests, each with a postmortem. None so far:
+//! `cargo +nightly fuzz run decode_frames` found no crash in 6.9 million executions (first
+//! codec), 14 million (after the in-place decode and time-field validation), and 4.2 million
+//! with the check that owned and in-place decoding agree (2026-11-26).
 
 use bytes::{Bytes, BytesMut};
 use proptest::collection::vec;
