@@ -3,7 +3,8 @@
 //! (see `docs/architecture.md`).
 //!
 //! The actor tree itself is being built (issue 4). What is here: the SMPP client session actor,
-//! the SMPP provider actor over it, and the pure building blocks, each tested on its own with time passed in.
+//! the SMPP provider actor over it, and the pure building blocks, each tested on its own with
+//! time passed in.
 //!
 //! # Layout
 //! - [`session`]: [`session::SessionActor`], one SMPP bind (connect, bind, window, keepalive,

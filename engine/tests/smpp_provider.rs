@@ -398,8 +398,11 @@ async fn a_receipt_from_the_smsc_arrives_as_deliver() {
 
 #[tokio::test]
 async fn a_simulator_restart_answers_what_was_in_flight_and_the_provider_recovers() {
+    // The simulator's shutdown waits `unbind_timeout` for responses still due; keep it well
+    // below the latency so the submits are cut off unanswered.
     let first = sim(SimConfig {
-        response_latency: ms(2_000),
+        response_latency: ms(3_000),
+        unbind_timeout: ms(100),
         ..SimConfig::default()
     })
     .await;

@@ -779,6 +779,12 @@ impl Actor for SmppProvider {
         message: SmppProviderMsg,
         state: &mut SmppProviderState,
     ) -> Result<(), ActorProcessingErr> {
+        // An announcement changes nothing that calls for another one; scheduling one after it
+        // would keep the actor spinning on its own messages.
+        let was_announce = matches!(
+            message,
+            SmppProviderMsg::Internal(Internal(Inner::Announce))
+        );
         match message {
             SmppProviderMsg::Send(outbound) => state.on_send(outbound).await,
             SmppProviderMsg::Drain => state.on_drain().await,
@@ -799,7 +805,7 @@ impl Actor for SmppProvider {
         if state.draining && state.slots.iter().all(|s| s.session.is_none()) {
             state.finish_drain().await;
             myself.stop(None);
-        } else {
+        } else if !was_announce {
             state.request_announce();
         }
         Ok(())
