@@ -3,7 +3,8 @@
 //! (see `docs/architecture.md`).
 //!
 //! The actor tree itself is being built (issue 4). What is here: the SMPP client session actor,
-//! and the pure building blocks, each tested on its own with time passed in.
+//! the SMPP provider actor over it, and the pure building blocks, each tested on its own with
+//! time passed in.
 //!
 //! # Layout
 //! - [`session`]: [`session::SessionActor`], one SMPP bind (connect, bind, window, keepalive,
@@ -12,6 +13,8 @@
 //! - [`session::sequence`]: sequence numbers with the spec's wrap.
 //! - [`session::window`]: outstanding requests per bind, matched by sequence, with deadlines.
 //! - [`provider`]: the credit-based interface between the dispatcher and providers.
+//! - [`provider::smpp`]: [`provider::smpp::SmppProvider`], one SMPP account: N sessions, a TPS
+//!   bucket with throttle back-off, splitting, per-message aggregation, supervision, drain.
 //! - [`provider::token_bucket`]: TPS limits.
 //! - [`backoff`]: jittered exponential reconnect back-off.
 //! - [`retry`]: the blueprint's retry schedule.

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::classify::SubmitOutcome;
 
+pub mod smpp;
 pub mod token_bucket;
 
 /// One message for a provider to send.
@@ -60,7 +61,12 @@ pub enum SendOutcome {
         /// Ids of parts accepted before the refusal.
         accepted: Vec<String>,
     },
-    /// A part may or may not have reached the carrier (a response never came).
+    /// A part may or may not have reached the carrier (a response never came). What the
+    /// dispatcher does next is the provider's [`InDoubtPolicy`], asked through
+    /// [`ProviderLink::in_doubt_policy`]: resend (possibly a duplicate) or fail it.
+    ///
+    /// A multipart message whose later parts could not be sent at all after earlier ones were
+    /// accepted is also reported here: sending it again may duplicate the accepted parts.
     InDoubt {
         /// Ids of parts known to be accepted.
         accepted: Vec<String>,
@@ -125,6 +131,29 @@ pub trait ProviderLink: Send + Sync + std::fmt::Debug {
     /// [`LinkError::Closed`] when the provider no longer takes messages: the message is the
     /// caller's again.
     fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)>;
+
+    /// What to do with this provider's [`SendOutcome::InDoubt`] answers.
+    ///
+    /// A trait method with a default rather than a field of the outcome or of
+    /// [`ProviderEvent::Done`]: the policy is per provider configuration, the dispatcher already
+    /// holds the link of every provider, and adding a field would break every existing
+    /// constructor and pattern of those types.
+    fn in_doubt_policy(&self) -> InDoubtPolicy {
+        InDoubtPolicy::Resubmit
+    }
+}
+
+/// What the dispatcher does with a message whose outcome is [`SendOutcome::InDoubt`]
+/// (issue 4: "the provider's policy decides").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InDoubtPolicy {
+    /// Send it again. The carrier may then deliver it twice: the dispatcher counts such resends
+    /// as possible duplicates.
+    #[default]
+    Resubmit,
+    /// Fail it without resending: no duplicate, but possibly a message lost that in fact went
+    /// through (its receipt, if one comes, still tells).
+    Fail,
 }
 
 /// Where providers report to: one bounded channel for the dispatcher.
