@@ -497,6 +497,35 @@ async fn a_temporary_refusal_fails_over_to_the_next_provider_by_priority() {
 }
 
 #[tokio::test]
+async fn a_failover_waits_for_credit_on_the_next_provider() {
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), spec(ORG, 2)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].script([Answer::Refuse(CommandStatus::ESME_RSYSERR)]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    h.wait_counters(|c| c.provider_errors == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = h.message(ORG, id);
+    assert!(matches!(m.queue, QueuePlace::InFlight { .. }), "{m:?}");
+    assert_eq!(
+        h.fakes[0].sent_count(),
+        1,
+        "not sent to the refusing provider again"
+    );
+
+    h.fakes[1].grant(1).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(h.fakes[1].id));
+    assert_eq!(m.retry_count, 0);
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn a_not_sent_answer_goes_to_another_provider_without_a_retry() {
     let mut h = Harness::start(
         vec![spec(ORG, 1), spec(ORG, 2)],

@@ -282,7 +282,8 @@ struct Attempt {
     route: String,
     /// Why the previous provider did not take it, when this is a failover.
     failover: Option<String>,
-    /// When it started waiting for credit on a failover provider.
+    /// When its failover began: it waits for credit on an untried provider until
+    /// [`DispatcherConfig::failover_wait`] after this.
     waiting_since: Millis,
 }
 
@@ -709,7 +710,6 @@ impl Dispatcher {
             let (index, reason) = match self.providers.choose(attempt.org, &attempt.tried) {
                 Choice::Send { slot, reason } => (slot, reason),
                 Choice::NoCredit if on_none == OnNone::WaitThenRetry => {
-                    attempt.waiting_since = self.clock.now_ms();
                     self.pending.push_back(attempt);
                     return;
                 }
@@ -795,12 +795,7 @@ impl Dispatcher {
                     .unwrap_or_else(|| "no provider had credit".into());
                 self.retry_or_fail(attempt, &reason).await;
             } else {
-                let since = attempt.waiting_since;
                 self.route(attempt, OnNone::WaitThenRetry).await;
-                // route() stamps a new waiting time; keep the first one.
-                if let Some(back) = self.pending.back_mut() {
-                    back.waiting_since = back.waiting_since.min(since);
-                }
             }
         }
     }
@@ -936,6 +931,8 @@ impl Dispatcher {
                         let detail = format!("{error}; it was {}", attempt.route);
                         if self.note(&attempt, "PROVIDER_ERROR", detail).await {
                             attempt.failover = Some(format!("failover after {error}"));
+                            // If the next provider has no credit, the wait starts now.
+                            attempt.waiting_since = self.clock.now_ms();
                             self.route(attempt, OnNone::WaitThenRetry).await;
                         }
                     }
