@@ -12,6 +12,9 @@
 //! - [`session::keepalive`]: when to send enquire_link, when its absence is fatal.
 //! - [`session::sequence`]: sequence numbers with the spec's wrap.
 //! - [`session::window`]: outstanding requests per bind, matched by sequence, with deadlines.
+//! - [`dispatch`]: [`dispatch::Dispatcher`], which leases messages by credit, fairly across
+//!   organizations, routes and fails them over, retries, applies receipts and stores inbound
+//!   messages; its module docs state the at-least-once contract on shutdown.
 //! - [`provider`]: the credit-based interface between the dispatcher and providers.
 //! - [`provider::smpp`]: [`provider::smpp::SmppProvider`], one SMPP account: N sessions, a TPS
 //!   bucket with throttle back-off, splitting, per-message aggregation, supervision, drain.
@@ -23,6 +26,7 @@
 
 pub mod backoff;
 pub mod classify;
+pub mod dispatch;
 pub mod retry;
 
 pub mod session;

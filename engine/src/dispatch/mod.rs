@@ -1,0 +1,1376 @@
+//! The dispatcher: moves ready messages from the store to providers by credit, applies their
+//! answers, correlates delivery receipts and stores inbound messages. For now it is one task
+//! that plays the OrgRouter, Scheduler and DlrProcessor of `docs/architecture.md`.
+//!
+//! # Sending
+//! Providers announce credit ([`ProviderEvent::Credit`]); the dispatcher leases only what that
+//! credit allows, round-robin over the organizations with ready messages, each getting at most
+//! an equal share of the credit and at most [`DispatcherConfig::batch_per_org`] per turn (the
+//! store orders each organization's messages by priority). So a bulk campaign of one
+//! organization never holds back another's OTP for more than one turn, and leased messages
+//! almost never have to be put back. Each message goes to the first provider of its
+//! organization's chain (own and shared providers, by priority, DOWN ones left out) that has
+//! credit; the choice and its reason are written with the outcome's event (SUBMITTED,
+//! PROVIDER_ERROR) in the message's timeline. A provider is never handed more than its credit.
+//!
+//! Before sending, an expired message becomes EXPIRED and a message to an opted-out contact
+//! REJECTED.
+//!
+//! # Outcomes ([`ProviderEvent::Done`])
+//! - Accepted: SUBMITTED with the provider's ids; receipts held for those ids are applied.
+//! - Throttled: back to the ready queue, no retry counted.
+//! - Temporary: a PROVIDER_ERROR event, then the next provider of the chain not tried in this
+//!   attempt (waiting up to [`DispatcherConfig::failover_wait`] for its credit); with none left,
+//!   a retry after `30 s × 4^n` (`crate::retry`), or FAILED when retries are used up.
+//! - Rejected: REJECTED; Failed: FAILED; both with the provider's error code.
+//! - In doubt: an IN_DOUBT event and, by [`InDoubtPolicy`], a retry (counted; the message may
+//!   reach the handset twice) or FAILED.
+//! - Not sent: another provider, or back to the ready queue.
+//!
+//! # Receipts
+//! Found by (provider, id) under the id's spellings in decimal and hex, confirmed with
+//! `ids_match`. SENT is intermediate; a final status applies once, so a duplicate changes
+//! nothing. A message of several parts is DELIVERED once every part's receipt said so, FAILED
+//! as soon as one part failed. A receipt for an unknown id is held (bounded, with a TTL) and
+//! applied when an ack records that id.
+//!
+//! # Inbound
+//! Stored as INBOUND for the provider's organization, or for a shared provider the one the
+//! routing table names for the destination. Concatenated parts are reassembled (bounded; parts
+//! that never complete are stored as they are, with a note). The sender's contact is linked;
+//! a whole-message STOP, UNSUBSCRIBE, CANCEL, END or QUIT opts it out, START or UNSTOP back in.
+//!
+//! # Events
+//! Every status change the dispatcher makes, and every inbound message, is published as an
+//! [`EngineEvent`] on a broadcast channel ([`DispatcherHandle::subscribe`]).
+//!
+//! # Shutdown and the at-least-once contract
+//! [`DispatcherHandle::shutdown`] stops leasing and sending. The dispatcher then waits, up to
+//! [`DispatcherConfig::shutdown_grace`], for the answers of messages already handed to
+//! providers, applying them (and any receipts and inbound messages) as usual. Messages still
+//! unanswered after that stay in flight in the store: on the next start the store's recovery
+//! puts them back in the queue (RESUBMITTED_AFTER_RESTART). One of them may have reached the
+//! carrier already and be sent again: delivery is at least once, never lost.
+
+mod clock;
+mod inbound;
+mod receipts;
+mod route;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sairex_pdu::DeliverSm;
+use sairex_pdu::receipt::{Receipt, ids_match};
+use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, QueuePlace};
+use sairex_store::{MessageUpdate, Store, StoreError, Submitted};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+use crate::classify::{SubmitOutcome, receipt_status};
+use crate::provider::{LinkError, Outbound, ProviderEvent, SendOutcome};
+use crate::retry::{Next, next_retry};
+
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use route::ProviderEntry;
+
+use inbound::{Keyword, PartsKey, Reassembly};
+use receipts::EarlyReceipts;
+use route::{Choice, Providers};
+
+/// What to do with a message whose submit response never came (it may have been sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InDoubtPolicy {
+    /// Send it again through the retry schedule (counted in [`Counters::in_doubt`]; the
+    /// recipient may get it twice).
+    #[default]
+    Resubmit,
+    /// Mark it FAILED without resending.
+    Fail,
+}
+
+/// The dispatcher's settings.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Most messages leased for one organization per turn.
+    pub batch_per_org: usize,
+    /// How often to look for new ready messages while there is credit (a
+    /// [`DispatcherHandle::nudge`] looks at once).
+    pub poll_interval: Duration,
+    /// Most due messages promoted per store call.
+    pub promote_batch: usize,
+    /// How often provider configurations (priority, health, active) are re-read from the store.
+    pub provider_refresh: Duration,
+    /// How long a message refused by one provider waits for credit on the next one before it
+    /// goes to the retry schedule instead.
+    pub failover_wait: Duration,
+    /// Most receipts held for ids not known yet.
+    pub early_receipt_capacity: usize,
+    /// How long such a receipt is held.
+    pub early_receipt_ttl: Duration,
+    /// Most concatenated inbound messages being reassembled.
+    pub inbound_parts_capacity: usize,
+    /// How long the parts of an inbound message wait for the rest.
+    pub inbound_parts_ttl: Duration,
+    /// For shared (system) providers: destination number or short code → organization.
+    pub inbound_routes: HashMap<String, Id>,
+    /// What to do with in-doubt messages.
+    pub in_doubt: InDoubtPolicy,
+    /// How long shutdown waits for answers of messages handed to providers.
+    pub shutdown_grace: Duration,
+    /// Capacity of the [`EngineEvent`] broadcast channel (slow subscribers lag, see
+    /// [`broadcast`]).
+    pub event_capacity: usize,
+    /// Whether to ask providers for delivery receipts.
+    pub request_receipts: bool,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            batch_per_org: 64,
+            poll_interval: Duration::from_millis(100),
+            promote_batch: 1_000,
+            provider_refresh: Duration::from_secs(5),
+            failover_wait: Duration::from_secs(30),
+            early_receipt_capacity: 100_000,
+            early_receipt_ttl: Duration::from_secs(600),
+            inbound_parts_capacity: 10_000,
+            inbound_parts_ttl: Duration::from_secs(300),
+            inbound_routes: HashMap::new(),
+            in_doubt: InDoubtPolicy::default(),
+            shutdown_grace: Duration::from_secs(10),
+            event_capacity: 4_096,
+            request_receipts: true,
+        }
+    }
+}
+
+/// What the dispatcher publishes for webhooks and the event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineEvent {
+    /// A message's status changed.
+    StatusChanged {
+        /// The organization.
+        org: Id,
+        /// The message.
+        message_id: Id,
+        /// Its new status.
+        status: MessageStatus,
+        /// The provider involved, if any.
+        provider_id: Option<Id>,
+        /// The provider's or the gateway's error code, if any.
+        error_code: Option<String>,
+    },
+    /// An inbound message was stored.
+    Inbound {
+        /// The organization.
+        org: Id,
+        /// The stored message.
+        message_id: Id,
+    },
+}
+
+/// Counts of what the dispatcher did, since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Messages handed to providers.
+    pub sent: u64,
+    /// Accepted by a provider (SUBMITTED).
+    pub submitted: u64,
+    /// Throttled answers (requeued without a retry).
+    pub throttled: u64,
+    /// Temporary refusals.
+    pub provider_errors: u64,
+    /// Sends to another provider after a refusal or a not-sent answer.
+    pub failovers: u64,
+    /// Retries scheduled.
+    pub retries: u64,
+    /// Put back in the ready queue without a retry.
+    pub requeued: u64,
+    /// FAILED by the dispatcher or a receipt.
+    pub failed: u64,
+    /// REJECTED by a provider or a receipt.
+    pub rejected: u64,
+    /// REJECTED before sending: the recipient opted out.
+    pub rejected_opted_out: u64,
+    /// EXPIRED before sending.
+    pub expired: u64,
+    /// In-doubt answers (possible duplicates when resubmitted).
+    pub in_doubt: u64,
+    /// Delivery receipts received.
+    pub receipts: u64,
+    /// Receipts that changed nothing (the status was already final).
+    pub receipts_duplicate: u64,
+    /// Receipts for an id not known yet, held.
+    pub receipts_held: u64,
+    /// Held receipts applied once their id was recorded.
+    pub receipts_early_matched: u64,
+    /// Held receipts dropped (capacity or TTL).
+    pub receipts_dropped: u64,
+    /// Receipts that could not be read or had an unknown state.
+    pub receipts_unreadable: u64,
+    /// Inbound messages stored.
+    pub inbound: u64,
+    /// Inbound messages no organization could be found for.
+    pub inbound_unroutable: u64,
+    /// Opt-outs by keyword.
+    pub opt_outs: u64,
+    /// Opt-ins by keyword.
+    pub opt_ins: u64,
+    /// Store operations that failed (the message stays where it was; recovery covers it).
+    pub store_errors: u64,
+}
+
+/// What shutdown left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrainReport {
+    /// Messages handed to providers whose answer did not come within the grace period: still
+    /// in flight in the store, requeued by recovery on the next start.
+    pub unanswered: usize,
+}
+
+/// A cheap, cloneable handle to a running dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatcherHandle {
+    cancel: CancellationToken,
+    nudge: Arc<Notify>,
+    events: broadcast::Sender<EngineEvent>,
+    counters: Arc<Mutex<Counters>>,
+}
+
+impl DispatcherHandle {
+    /// Receives every [`EngineEvent`] published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.subscribe()
+    }
+
+    /// Tells the dispatcher new messages are ready (it also looks on its own every
+    /// [`DispatcherConfig::poll_interval`]).
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    /// Starts the shutdown: no more leases; `run` returns after the drain.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    /// What the dispatcher did so far.
+    pub fn counters(&self) -> Counters {
+        *self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One message handed to (or about to be handed to) a provider.
+#[derive(Debug)]
+struct Attempt {
+    org: Id,
+    id: Id,
+    retry_count: u32,
+    max_retries: u32,
+    from: String,
+    to: String,
+    body: String,
+    /// Providers tried in this attempt.
+    tried: Vec<Id>,
+    /// The provider it was last handed to.
+    provider: Id,
+    /// Why that provider.
+    route: String,
+    /// Why the previous provider did not take it, when this is a failover.
+    failover: Option<String>,
+    /// When its failover began: it waits for credit on an untried provider until
+    /// [`DispatcherConfig::failover_wait`] after this.
+    waiting_since: Millis,
+}
+
+/// What to do when no provider can take a message now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnNone {
+    /// Back to the ready queue (nothing went wrong with the message).
+    Requeue,
+    /// A provider refused it: wait for credit on an untried one, else the retry schedule.
+    WaitThenRetry,
+}
+
+/// Most passes over the ready organizations in one turn before events are looked at again.
+const MAX_PASSES: usize = 4;
+/// Most provider events handled in one turn before the queue is looked at again.
+const MAX_EVENTS_PER_TURN: usize = 256;
+/// Most promotion calls in one turn.
+const MAX_PROMOTIONS_PER_TURN: usize = 16;
+/// How often receipts and inbound parts are swept and due times re-read.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+fn millis(d: Duration) -> Millis {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The dispatcher task. Build it with [`Dispatcher::new`], keep a [`Dispatcher::handle`],
+/// then spawn [`Dispatcher::run`].
+#[derive(Debug)]
+pub struct Dispatcher {
+    store: Store,
+    providers: Providers,
+    events: mpsc::Receiver<ProviderEvent>,
+    events_closed: bool,
+    config: DispatcherConfig,
+    clock: Arc<dyn Clock>,
+    handle: DispatcherHandle,
+    inflight: HashMap<u64, Attempt>,
+    pending: VecDeque<Attempt>,
+    early: EarlyReceipts,
+    parts: Reassembly,
+    next_token: u64,
+    rr_after: Id,
+    due_at: Option<Millis>,
+    more_work: bool,
+    draining: bool,
+    last_refresh: Millis,
+    last_housekeeping: Millis,
+}
+
+impl Dispatcher {
+    /// A dispatcher over `store`, sending through `providers`, hearing from them on `events`
+    /// (the receiving end of the channel whose sender, [`crate::provider::ProviderEvents`],
+    /// the providers hold).
+    pub fn new(
+        store: Store,
+        providers: Vec<ProviderEntry>,
+        events: mpsc::Receiver<ProviderEvent>,
+        config: DispatcherConfig,
+    ) -> Self {
+        let (tx, _) = broadcast::channel(config.event_capacity.max(1));
+        let handle = DispatcherHandle {
+            cancel: CancellationToken::new(),
+            nudge: Arc::new(Notify::new()),
+            events: tx,
+            counters: Arc::new(Mutex::new(Counters::default())),
+        };
+        Self {
+            store,
+            providers: Providers::new(providers),
+            events,
+            events_closed: false,
+            early: EarlyReceipts::new(
+                config.early_receipt_capacity,
+                millis(config.early_receipt_ttl),
+            ),
+            parts: Reassembly::new(
+                config.inbound_parts_capacity,
+                millis(config.inbound_parts_ttl),
+            ),
+            config,
+            clock: Arc::new(SystemClock),
+            handle,
+            inflight: HashMap::new(),
+            pending: VecDeque::new(),
+            next_token: 1,
+            rr_after: 0,
+            due_at: None,
+            more_work: true,
+            draining: false,
+            last_refresh: 0,
+            last_housekeeping: 0,
+        }
+    }
+
+    /// With another clock (tests use [`TokioClock`] under paused time).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A handle to subscribe, nudge, read counters and shut down.
+    pub fn handle(&self) -> DispatcherHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until [`DispatcherHandle::shutdown`], then drains (see the module docs).
+    pub async fn run(mut self) -> DrainReport {
+        let now = self.clock.now_ms();
+        self.last_refresh = now;
+        self.last_housekeeping = now;
+        self.due_at = self.next_due();
+        let cancel = self.handle.cancel.clone();
+        let nudge = Arc::clone(&self.handle.nudge);
+        loop {
+            let wait = self.wait();
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                event = self.events.recv(), if !self.events_closed => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => {
+                        tracing::warn!("every provider is gone; the dispatcher only schedules now");
+                        self.events_closed = true;
+                    }
+                },
+                () = nudge.notified() => self.more_work = true,
+                () = tokio::time::sleep(wait) => {}
+            }
+            for _ in 0..MAX_EVENTS_PER_TURN {
+                match self.events.try_recv() {
+                    Ok(event) => self.on_event(event).await,
+                    Err(_) => break,
+                }
+            }
+            self.timers().await;
+            self.dispatch().await;
+        }
+        self.drain().await
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self
+            .handle
+            .counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn store_error(&self, what: &str, org: Id, id: Id, e: &StoreError) {
+        self.count(|c| c.store_errors += 1);
+        match e {
+            StoreError::InvalidState(_) | StoreError::NotFound { .. } => {
+                tracing::debug!(org, message = id, error = %e, "{what}: message moved on");
+            }
+            _ => tracing::error!(org, message = id, error = %e, "{what} failed"),
+        }
+    }
+
+    fn publish(&self, event: EngineEvent) {
+        // No subscriber is fine: nobody is listening yet.
+        let _ = self.handle.events.send(event);
+    }
+
+    fn publish_status(&self, m: &Message) {
+        self.publish(EngineEvent::StatusChanged {
+            org: m.organization_id,
+            message_id: m.id,
+            status: m.status,
+            provider_id: m.provider_id,
+            error_code: m.error_code.clone(),
+        });
+    }
+
+    fn next_due(&self) -> Option<Millis> {
+        match self.store.next_due() {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the next due time failed");
+                None
+            }
+        }
+    }
+
+    /// How long to sleep before looking again.
+    fn wait(&self) -> Duration {
+        if self.more_work {
+            return Duration::ZERO;
+        }
+        let now = self.clock.now_ms();
+        let mut wait = HOUSEKEEPING;
+        if let Some(due) = self.due_at {
+            wait = wait.min(Duration::from_millis(due.saturating_sub(now)));
+        }
+        if self.providers.total_credit() > 0 || !self.pending.is_empty() {
+            wait = wait.min(self.config.poll_interval);
+        }
+        wait
+    }
+
+    async fn timers(&mut self) {
+        let now = self.clock.now_ms();
+        if self.due_at.is_some_and(|due| due <= now) {
+            self.promote(now).await;
+        }
+        if now.saturating_sub(self.last_housekeeping) >= millis(HOUSEKEEPING) {
+            self.last_housekeeping = now;
+            let dropped = self.early.sweep(now);
+            if dropped > 0 {
+                self.count(|c| c.receipts_dropped += dropped as u64);
+            }
+            for partial in self.parts.sweep(now) {
+                self.store_partial(partial).await;
+            }
+            // Scheduled messages enqueued since: the store does not tell us.
+            self.due_at = self.next_due();
+            if self.due_at.is_some_and(|due| due <= now) {
+                self.promote(now).await;
+            }
+        }
+        if now.saturating_sub(self.last_refresh) >= millis(self.config.provider_refresh) {
+            self.last_refresh = now;
+            self.refresh_providers();
+        }
+    }
+
+    async fn promote(&mut self, now: Millis) {
+        for _ in 0..MAX_PROMOTIONS_PER_TURN {
+            match self.store.promote_due(now, self.config.promote_batch).await {
+                Ok(orgs) if orgs.is_empty() => break,
+                Ok(_) => self.more_work = true,
+                Err(e) => {
+                    tracing::error!(error = %e, "promoting due messages failed");
+                    break;
+                }
+            }
+        }
+        self.due_at = self.next_due();
+    }
+
+    fn refresh_providers(&mut self) {
+        let keys: Vec<(Id, Id)> = self
+            .providers
+            .configs()
+            .map(|c| (c.organization_id, c.id))
+            .collect();
+        for (org, id) in keys {
+            match self.store.provider(org, id) {
+                Ok(config) => self.providers.set_config(config),
+                Err(e) => tracing::warn!(provider = id, error = %e, "provider config not re-read"),
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: ProviderEvent) {
+        match event {
+            ProviderEvent::Credit { provider_id, n } => {
+                if self.providers.add_credit(provider_id, n) {
+                    self.more_work = true;
+                } else {
+                    tracing::warn!(provider = provider_id, "credit from an unknown provider");
+                }
+            }
+            ProviderEvent::Unavailable { provider_id } => self.providers.unavailable(provider_id),
+            ProviderEvent::Done {
+                provider_id,
+                token,
+                outcome,
+            } => self.on_done(provider_id, token, outcome).await,
+            ProviderEvent::Deliver {
+                provider_id,
+                deliver,
+            } => {
+                if deliver.is_receipt() {
+                    self.on_receipt(provider_id, &deliver).await;
+                } else {
+                    self.on_inbound(provider_id, &deliver).await;
+                }
+            }
+        }
+    }
+
+    // ---- sending -------------------------------------------------------------------------
+
+    async fn dispatch(&mut self) {
+        self.more_work = false;
+        if self.draining {
+            return;
+        }
+        self.serve_pending().await;
+        for pass in 0..MAX_PASSES {
+            let total = self.providers.total_credit();
+            if total == 0 {
+                return;
+            }
+            let orgs = match self.store.ready_orgs() {
+                Ok(orgs) => orgs,
+                Err(e) => {
+                    tracing::error!(error = %e, "listing ready organizations failed");
+                    return;
+                }
+            };
+            // Round-robin: start after the organization served last.
+            let (after, upto): (Vec<Id>, Vec<Id>) =
+                orgs.into_iter().partition(|&org| org > self.rr_after);
+            let turn: Vec<Id> = after
+                .into_iter()
+                .chain(upto)
+                .filter(|&org| self.providers.usable_credit(org) > 0)
+                .collect();
+            if turn.is_empty() {
+                return;
+            }
+            let orgs = turn.len() as u64;
+            let share = total.div_ceil(orgs).max(1);
+            let mut leased_any = false;
+            for org in turn {
+                let n = share
+                    .min(self.providers.usable_credit(org))
+                    .min(self.config.batch_per_org as u64);
+                if n == 0 {
+                    continue;
+                }
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                let leased = match self.store.lease(org, n).await {
+                    Ok(leased) => leased,
+                    Err(e) => {
+                        tracing::error!(org, error = %e, "lease failed");
+                        continue;
+                    }
+                };
+                self.rr_after = org;
+                leased_any |= !leased.is_empty();
+                for message in leased {
+                    self.start(message).await;
+                }
+            }
+            if !leased_any {
+                return;
+            }
+            if pass + 1 == MAX_PASSES {
+                self.more_work = true;
+            }
+        }
+    }
+
+    /// First look at a leased message: expiry, opt-out, then a provider.
+    async fn start(&mut self, m: Message) {
+        let now = self.clock.now_ms();
+        let (org, id) = (m.organization_id, m.id);
+        if m.expires_at.is_some_and(|at| at <= now) {
+            self.count(|c| c.expired += 1);
+            self.finalize(
+                org,
+                id,
+                MessageStatus::Expired,
+                None,
+                "its validity ended before it could be sent".into(),
+            )
+            .await;
+            return;
+        }
+        match self.opted_out(&m) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.count(|c| c.rejected_opted_out += 1);
+                self.finalize(
+                    org,
+                    id,
+                    MessageStatus::Rejected,
+                    Some("OPTED_OUT".into()),
+                    "the recipient opted out".into(),
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(org, message = id, error = %e, "opt-out check failed; requeued");
+                self.requeue(org, id, "REQUEUED", "opt-out check failed".into())
+                    .await;
+                return;
+            }
+        }
+        let attempt = Attempt {
+            org,
+            id,
+            retry_count: m.retry_count,
+            max_retries: m.max_retries,
+            from: m.from_number,
+            to: m.to_number,
+            body: m.body,
+            tried: Vec::new(),
+            provider: 0,
+            route: String::new(),
+            failover: None,
+            waiting_since: now,
+        };
+        self.route(attempt, OnNone::Requeue).await;
+    }
+
+    fn opted_out(&self, m: &Message) -> sairex_store::Result<bool> {
+        let org = m.organization_id;
+        if let Some(contact) = m.contact_id {
+            match self.store.contact(org, contact) {
+                Ok(c) => return Ok(c.is_opted_out),
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self
+            .store
+            .contact_by_phone(org, &m.to_number)?
+            .is_some_and(|c| c.is_opted_out))
+    }
+
+    /// Hands the attempt to the first provider of its chain with credit, or does `on_none`.
+    async fn route(&mut self, mut attempt: Attempt, on_none: OnNone) {
+        if self.draining {
+            return self
+                .no_provider(attempt, on_none, "the gateway is stopping")
+                .await;
+        }
+        loop {
+            let (index, reason) = match self.providers.choose(attempt.org, &attempt.tried) {
+                Choice::Send { slot, reason } => (slot, reason),
+                Choice::NoCredit if on_none == OnNone::WaitThenRetry => {
+                    self.pending.push_back(attempt);
+                    return;
+                }
+                Choice::NoCredit => {
+                    return self
+                        .no_provider(attempt, on_none, "no provider has credit")
+                        .await;
+                }
+                Choice::Exhausted => {
+                    return self
+                        .no_provider(attempt, on_none, "no provider left to try")
+                        .await;
+                }
+            };
+            let Some(slot) = self.providers.slot_mut(index) else {
+                return;
+            };
+            slot.credit = slot.credit.saturating_sub(1);
+            let link = Arc::clone(&slot.link);
+            let provider = slot.id();
+            let token = self.next_token;
+            self.next_token += 1;
+            let outbound = Outbound {
+                token,
+                organization_id: attempt.org,
+                message_id: attempt.id,
+                from: attempt.from.clone(),
+                to: attempt.to.clone(),
+                body: attempt.body.clone(),
+                receipt: self.config.request_receipts,
+            };
+            match link.send(outbound) {
+                Ok(()) => {
+                    let failover = attempt.failover.is_some();
+                    attempt.route = match &attempt.failover {
+                        Some(why) => format!("{reason}; {why}"),
+                        None => reason,
+                    };
+                    attempt.provider = provider;
+                    attempt.tried.push(provider);
+                    self.inflight.insert(token, attempt);
+                    self.count(|c| {
+                        c.sent += 1;
+                        if failover {
+                            c.failovers += 1;
+                        }
+                    });
+                    return;
+                }
+                Err((LinkError::Closed(_), _)) => {
+                    tracing::info!(provider, "provider closed; its credit is void");
+                    self.providers.unavailable(provider);
+                }
+            }
+        }
+    }
+
+    async fn no_provider(&mut self, attempt: Attempt, on_none: OnNone, why: &str) {
+        match on_none {
+            OnNone::Requeue => {
+                let reason = match &attempt.failover {
+                    Some(f) => format!("{why} ({f})"),
+                    None => why.to_owned(),
+                };
+                self.requeue(attempt.org, attempt.id, "REQUEUED", reason)
+                    .await;
+            }
+            OnNone::WaitThenRetry => {
+                let reason = attempt.failover.clone().unwrap_or_else(|| why.to_owned());
+                self.retry_or_fail(attempt, &reason).await;
+            }
+        }
+    }
+
+    async fn serve_pending(&mut self) {
+        let now = self.clock.now_ms();
+        let waiting = std::mem::take(&mut self.pending);
+        for attempt in waiting {
+            if now.saturating_sub(attempt.waiting_since) > millis(self.config.failover_wait) {
+                let reason = attempt
+                    .failover
+                    .clone()
+                    .unwrap_or_else(|| "no provider had credit".into());
+                self.retry_or_fail(attempt, &reason).await;
+            } else {
+                self.route(attempt, OnNone::WaitThenRetry).await;
+            }
+        }
+    }
+
+    async fn requeue(&mut self, org: Id, id: Id, event: &str, reason: String) {
+        match self.store.requeue(org, id, event, reason).await {
+            Ok(_) => {
+                self.count(|c| c.requeued += 1);
+                self.more_work = true;
+            }
+            Err(e) => self.store_error("requeue", org, id, &e),
+        }
+    }
+
+    async fn retry_or_fail(&mut self, attempt: Attempt, reason: &str) {
+        let (org, id) = (attempt.org, attempt.id);
+        match next_retry(attempt.retry_count, attempt.max_retries) {
+            Next::RetryAfter(delay) => {
+                let due = self.clock.now_ms().saturating_add(millis(delay));
+                let detail = format!(
+                    "retry {}/{} in {}s: {reason}",
+                    attempt.retry_count + 1,
+                    attempt.max_retries,
+                    delay.as_secs()
+                );
+                match self.store.retry_at(org, id, due, detail).await {
+                    Ok(_) => {
+                        self.count(|c| c.retries += 1);
+                        self.due_at = Some(self.due_at.map_or(due, |d| d.min(due)));
+                    }
+                    Err(e) => self.store_error("retry", org, id, &e),
+                }
+            }
+            Next::GiveUp => {
+                self.count(|c| c.failed += 1);
+                self.finalize(
+                    org,
+                    id,
+                    MessageStatus::Failed,
+                    None,
+                    format!(
+                        "all providers exhausted after {} retries: {reason}",
+                        attempt.retry_count
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+
+    async fn finalize(
+        &mut self,
+        org: Id,
+        id: Id,
+        status: MessageStatus,
+        error_code: Option<String>,
+        reason: String,
+    ) {
+        match self
+            .store
+            .finalize(org, id, status, error_code, Some(reason))
+            .await
+        {
+            Ok(m) => self.publish_status(&m),
+            Err(e) => self.store_error("finalize", org, id, &e),
+        }
+    }
+
+    /// Writes an event without changing the status (the message must still be in flight).
+    async fn note(&mut self, attempt: &Attempt, event: &str, detail: String) -> bool {
+        let update = MessageUpdate::new(event).detail(detail);
+        let result = self
+            .store
+            .update_message(attempt.org, attempt.id, update, |m| {
+                if matches!(m.queue, QueuePlace::InFlight { .. }) {
+                    Ok(())
+                } else {
+                    Err(StoreError::InvalidState(format!(
+                        "message {} is not in flight",
+                        m.id
+                    )))
+                }
+            })
+            .await;
+        match result {
+            Ok(_) => true,
+            Err(e) => {
+                self.store_error(event, attempt.org, attempt.id, &e);
+                false
+            }
+        }
+    }
+
+    // ---- outcomes ------------------------------------------------------------------------
+
+    async fn on_done(&mut self, provider_id: Id, token: u64, outcome: SendOutcome) {
+        let Some(mut attempt) = self.inflight.remove(&token) else {
+            tracing::warn!(provider = provider_id, token, "answer for an unknown token");
+            return;
+        };
+        if attempt.provider != provider_id {
+            tracing::warn!(
+                provider = provider_id,
+                expected = attempt.provider,
+                token,
+                "answer from another provider than the one the message was handed to"
+            );
+        }
+        let provider = attempt.provider;
+        let name = self.providers.describe(provider);
+        match outcome {
+            SendOutcome::Accepted { provider_msg_ids } => {
+                self.accepted(attempt, provider_msg_ids).await;
+            }
+            SendOutcome::Refused {
+                status,
+                outcome,
+                error_code,
+                accepted,
+            } => {
+                let code = error_code.unwrap_or_else(|| format!("{:#x}", status.0));
+                match outcome {
+                    SubmitOutcome::Accepted => self.accepted(attempt, accepted).await,
+                    SubmitOutcome::Throttled => {
+                        self.count(|c| c.throttled += 1);
+                        let reason = format!("{name} throttled ({status}); no retry counted");
+                        self.requeue(attempt.org, attempt.id, "THROTTLED", reason)
+                            .await;
+                    }
+                    SubmitOutcome::Temporary => {
+                        self.count(|c| c.provider_errors += 1);
+                        let error = format!("{name} refused it: {status} (temporary)");
+                        let detail = format!("{error}; it was {}", attempt.route);
+                        if self.note(&attempt, "PROVIDER_ERROR", detail).await {
+                            attempt.failover = Some(format!("failover after {error}"));
+                            // If the next provider has no credit, the wait starts now.
+                            attempt.waiting_since = self.clock.now_ms();
+                            self.route(attempt, OnNone::WaitThenRetry).await;
+                        }
+                    }
+                    SubmitOutcome::Rejected => {
+                        self.count(|c| c.rejected += 1);
+                        let reason = format!("{name} rejected it: {status}");
+                        self.finalize(
+                            attempt.org,
+                            attempt.id,
+                            MessageStatus::Rejected,
+                            Some(code),
+                            reason,
+                        )
+                        .await;
+                    }
+                    SubmitOutcome::Failed => {
+                        self.count(|c| c.failed += 1);
+                        let reason = format!("{name} failed it permanently: {status}");
+                        self.finalize(
+                            attempt.org,
+                            attempt.id,
+                            MessageStatus::Failed,
+                            Some(code),
+                            reason,
+                        )
+                        .await;
+                    }
+                }
+            }
+            SendOutcome::InDoubt { accepted } => {
+                self.count(|c| c.in_doubt += 1);
+                let detail = format!(
+                    "no answer from {name} ({} part(s) known accepted); it may have reached \
+                     the carrier",
+                    accepted.len()
+                );
+                if !self.note(&attempt, "IN_DOUBT", detail).await {
+                    return;
+                }
+                match self.config.in_doubt {
+                    InDoubtPolicy::Resubmit => {
+                        let reason =
+                            format!("in doubt on {name}; resubmitted (possible duplicate)");
+                        self.retry_or_fail(attempt, &reason).await;
+                    }
+                    InDoubtPolicy::Fail => {
+                        self.count(|c| c.failed += 1);
+                        self.finalize(
+                            attempt.org,
+                            attempt.id,
+                            MessageStatus::Failed,
+                            Some("IN_DOUBT".into()),
+                            format!("in doubt on {name}; policy: do not resend"),
+                        )
+                        .await;
+                    }
+                }
+            }
+            SendOutcome::NotSent { reason } => {
+                attempt.failover = Some(format!("{name} did not send it: {reason}"));
+                self.route(attempt, OnNone::Requeue).await;
+            }
+        }
+    }
+
+    async fn accepted(&mut self, attempt: Attempt, ids: Vec<String>) {
+        let (org, id, provider) = (attempt.org, attempt.id, attempt.provider);
+        let cost = self
+            .providers
+            .by_id(provider)
+            .and_then(|s| s.config.cost_per_segment);
+        let submitted = Submitted {
+            provider_id: provider,
+            provider_msg_ids: ids.clone(),
+            cost_per_segment: cost,
+            detail: Some(attempt.route),
+        };
+        match self.store.ack_submitted(org, id, submitted).await {
+            Ok(m) => {
+                self.count(|c| c.submitted += 1);
+                self.publish_status(&m);
+            }
+            Err(e) => return self.store_error("ack", org, id, &e),
+        }
+        for msg_id in &ids {
+            for receipt in self.early.take(provider, msg_id) {
+                self.count(|c| c.receipts_early_matched += 1);
+                match self.store.message(org, id) {
+                    Ok(m) => self.apply_receipt(provider, &receipt, m).await,
+                    Err(e) => self.store_error("early receipt", org, id, &e),
+                }
+            }
+        }
+    }
+
+    // ---- receipts ------------------------------------------------------------------------
+
+    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) {
+        self.count(|c| c.receipts += 1);
+        let receipt = match deliver.receipt() {
+            Ok(r) => r,
+            Err(e) => {
+                self.count(|c| c.receipts_unreadable += 1);
+                tracing::warn!(provider, error = %e, "unreadable delivery receipt");
+                return;
+            }
+        };
+        match self.find_by_provider_id(provider, &receipt.id) {
+            Ok(Some(m)) => self.apply_receipt(provider, &receipt, m).await,
+            Ok(None) => {
+                tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
+                let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
+                self.count(|c| {
+                    c.receipts_held += 1;
+                    c.receipts_dropped += dropped as u64;
+                });
+            }
+            Err(e) => {
+                self.count(|c| c.store_errors += 1);
+                tracing::error!(provider, error = %e, "receipt lookup failed");
+            }
+        }
+    }
+
+    fn find_by_provider_id(
+        &self,
+        provider: Id,
+        receipt_id: &str,
+    ) -> sairex_store::Result<Option<Message>> {
+        for spelling in receipts::spellings(receipt_id) {
+            if let Some(m) = self.store.message_by_provider_id(provider, &spelling)? {
+                if m.provider_msg_ids
+                    .iter()
+                    .chain(m.provider_msg_id.iter())
+                    .any(|id| ids_match(id, receipt_id))
+                {
+                    return Ok(Some(m));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn apply_receipt(&mut self, provider: Id, receipt: &Receipt, m: Message) {
+        let (org, id) = (m.organization_id, m.id);
+        let Some(state) = receipt.state else {
+            self.count(|c| c.receipts_unreadable += 1);
+            tracing::warn!(provider, message = id, stat = %receipt.stat, "receipt with an unknown stat");
+            return;
+        };
+        let status = receipt_status(state);
+        if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
+            self.count(|c| c.receipts_duplicate += 1);
+            return;
+        }
+        let err = receipt.err.clone().unwrap_or_default();
+        let detail = format!(
+            "receipt from {}: stat:{} err:{err}",
+            self.providers.describe(provider),
+            receipt.stat
+        );
+        let parts = m.provider_msg_ids.len();
+        let part = m
+            .provider_msg_ids
+            .iter()
+            .position(|p| ids_match(p, &receipt.id))
+            .unwrap_or(0);
+        if status == MessageStatus::Delivered && parts > 1 {
+            let delivered = match self.delivered_parts(org, id) {
+                Ok(d) => d,
+                Err(e) => return self.store_error("receipt", org, id, &e),
+            };
+            if delivered.contains(&part) {
+                self.count(|c| c.receipts_duplicate += 1);
+                return;
+            }
+            if delivered.len() + 1 < parts {
+                let update = MessageUpdate {
+                    event_type: "PART_DELIVERED".into(),
+                    detail: Some(format!("part {} of {parts}: {detail}", part + 1)),
+                    metadata: Some(serde_json::json!({ "part": part })),
+                };
+                if let Err(e) = self.store.update_message(org, id, update, |_| Ok(())).await {
+                    self.store_error("receipt", org, id, &e);
+                }
+                return;
+            }
+        }
+        let error_code = (status != MessageStatus::Delivered && !err.is_empty()).then_some(err);
+        let now = self.clock.now_ms();
+        let update = MessageUpdate::new(status.as_str()).detail(detail.clone());
+        let result = self
+            .store
+            .update_message(org, id, update, move |m| {
+                if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
+                    return Err(StoreError::InvalidState("receipt already applied".into()));
+                }
+                m.status = status;
+                if status.is_final() {
+                    m.queue = QueuePlace::Done;
+                    m.status_message = Some(detail);
+                    if error_code.is_some() {
+                        m.error_code = error_code;
+                    }
+                    if status == MessageStatus::Delivered {
+                        m.delivered_at = Some(now);
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(m) => {
+                self.count(|c| match m.status {
+                    MessageStatus::Failed => c.failed += 1,
+                    MessageStatus::Rejected => c.rejected += 1,
+                    _ => {}
+                });
+                self.publish_status(&m);
+            }
+            Err(StoreError::InvalidState(_)) => self.count(|c| c.receipts_duplicate += 1),
+            Err(e) => self.store_error("receipt", org, id, &e),
+        }
+    }
+
+    /// Parts (0-based) of a message already reported delivered.
+    fn delivered_parts(&self, org: Id, id: Id) -> sairex_store::Result<HashSet<usize>> {
+        Ok(self
+            .store
+            .events(org, id)?
+            .into_iter()
+            .filter(|e| e.event_type == "PART_DELIVERED")
+            .filter_map(|e| e.metadata?.get("part")?.as_u64())
+            .filter_map(|p| usize::try_from(p).ok())
+            .collect())
+    }
+
+    // ---- inbound -------------------------------------------------------------------------
+
+    async fn on_inbound(&mut self, provider: Id, deliver: &DeliverSm) {
+        let from = inbound::normalize_address(
+            deliver.source_addr_ton,
+            &deliver.source_addr.to_string_lossy(),
+        );
+        let to = inbound::normalize_address(
+            deliver.dest_addr_ton,
+            &deliver.destination_addr.to_string_lossy(),
+        );
+        let org = match self.providers.by_id(provider) {
+            Some(slot) if slot.config.organization_id != 0 => Some(slot.config.organization_id),
+            Some(_) => inbound::route(&self.config.inbound_routes, &to),
+            None => None,
+        };
+        let Some(org) = org else {
+            self.count(|c| c.inbound_unroutable += 1);
+            tracing::warn!(provider, to = %to, "inbound message with no organization; dropped");
+            return;
+        };
+        let decoded = inbound::decode(deliver);
+        match decoded.concat {
+            Some(concat) if concat.total > 1 => {
+                let key = PartsKey {
+                    provider,
+                    from,
+                    to,
+                    reference: concat.reference,
+                    wide: concat.wide,
+                };
+                let now = self.clock.now_ms();
+                let added = self
+                    .parts
+                    .add(key, concat, decoded.text, decoded.encoding, now);
+                for partial in added.evicted {
+                    self.store_partial(partial).await;
+                }
+                if let Some(whole) = added.complete {
+                    let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
+                    let body = whole.text();
+                    self.store_inbound(
+                        org,
+                        provider,
+                        whole.key.from,
+                        whole.key.to,
+                        body,
+                        whole.encoding,
+                        segments,
+                        None,
+                    )
+                    .await;
+                }
+            }
+            _ => {
+                self.store_inbound(
+                    org,
+                    provider,
+                    from,
+                    to,
+                    decoded.text,
+                    decoded.encoding,
+                    1,
+                    decoded.note,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Stores the parts of an inbound message that never completed.
+    async fn store_partial(&mut self, partial: inbound::Partial) {
+        let org = match self.providers.by_id(partial.key.provider) {
+            Some(slot) if slot.config.organization_id != 0 => Some(slot.config.organization_id),
+            _ => inbound::route(&self.config.inbound_routes, &partial.key.to),
+        };
+        let Some(org) = org else { return };
+        let missing = partial.missing();
+        let note = format!(
+            "incomplete: parts {missing:?} of {} never arrived",
+            partial.parts.len()
+        );
+        let segments = u32::try_from(partial.parts.len() - missing.len()).unwrap_or(u32::MAX);
+        let body = partial.text();
+        self.store_inbound(
+            org,
+            partial.key.provider,
+            partial.key.from,
+            partial.key.to,
+            body,
+            partial.encoding,
+            segments,
+            Some(note),
+        )
+        .await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn store_inbound(
+        &mut self,
+        org: Id,
+        provider: Id,
+        from: String,
+        to: String,
+        body: String,
+        encoding: &str,
+        segments: u32,
+        note: Option<String>,
+    ) {
+        let contact_id = match inbound::keyword(&body) {
+            Some(keyword) => {
+                let out = keyword == Keyword::OptOut;
+                match self.store.set_phone_opt_out(org, &from, out).await {
+                    Ok(contact) => {
+                        self.count(|c| {
+                            if out {
+                                c.opt_outs += 1;
+                            } else {
+                                c.opt_ins += 1;
+                            }
+                        });
+                        Some(contact.id)
+                    }
+                    Err(e) => {
+                        tracing::warn!(org, error = %e, "opt-out keyword not applied");
+                        None
+                    }
+                }
+            }
+            None => match self.store.contact_by_phone(org, &from) {
+                Ok(contact) => contact.map(|c| c.id),
+                Err(e) => {
+                    tracing::warn!(org, error = %e, "contact lookup failed");
+                    None
+                }
+            },
+        };
+        let message = Message {
+            organization_id: org,
+            direction: Direction::Inbound,
+            from_number: from,
+            to_number: to,
+            contact_id,
+            body,
+            encoding: encoding.to_owned(),
+            segments,
+            provider_id: Some(provider),
+            status_message: note,
+            ..Message::default()
+        };
+        match self.store.enqueue(message).await {
+            Ok(stored) => {
+                self.count(|c| c.inbound += 1);
+                self.publish(EngineEvent::Inbound {
+                    org,
+                    message_id: stored.message().id,
+                });
+            }
+            Err(e) => {
+                self.count(|c| c.store_errors += 1);
+                tracing::error!(org, error = %e, "storing an inbound message failed");
+            }
+        }
+    }
+
+    // ---- shutdown ------------------------------------------------------------------------
+
+    async fn drain(mut self) -> DrainReport {
+        self.draining = true;
+        let deadline = Instant::now() + self.config.shutdown_grace;
+        for attempt in std::mem::take(&mut self.pending) {
+            self.requeue(
+                attempt.org,
+                attempt.id,
+                "REQUEUED",
+                "the gateway stopped before a failover".into(),
+            )
+            .await;
+        }
+        while !self.inflight.is_empty() && !self.events_closed {
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => self.events_closed = true,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        for partial in self.parts.drain() {
+            self.store_partial(partial).await;
+        }
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "flushing the store at shutdown failed");
+        }
+        let unanswered = self.inflight.len();
+        if unanswered > 0 {
+            tracing::warn!(
+                unanswered,
+                "messages left in flight; recovery requeues them on the next start"
+            );
+        }
+        DrainReport { unanswered }
+    }
+}

@@ -1,0 +1,247 @@
+//! The provider table: credit per provider, and the failover chain of an organization.
+
+use sairex_store::model::{HealthStatus, Id, ProviderConfig};
+
+use crate::provider::SharedLink;
+
+/// A provider the dispatcher may send through: its link and its configuration.
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    /// The running provider.
+    pub link: SharedLink,
+    /// Its configuration from the store: organization (0 = shared system provider), priority,
+    /// active flag and health. Refreshed from the store while the dispatcher runs.
+    pub config: ProviderConfig,
+}
+
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) link: SharedLink,
+    pub(crate) config: ProviderConfig,
+    /// Messages the provider said it can take and has not been handed yet.
+    pub(crate) credit: u32,
+}
+
+impl Slot {
+    pub(crate) fn id(&self) -> Id {
+        self.config.id
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "provider {} \"{}\" (priority {})",
+            self.config.id, self.config.display_name, self.config.priority
+        )
+    }
+}
+
+/// Where a message can go now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// This slot (index into the table), and why it was chosen.
+    Send { slot: usize, reason: String },
+    /// Providers not yet tried exist and are up, but none has credit now.
+    NoCredit,
+    /// Every usable provider of the chain was tried (or there is none).
+    Exhausted,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Providers {
+    slots: Vec<Slot>,
+}
+
+impl Providers {
+    pub(crate) fn new(entries: Vec<ProviderEntry>) -> Self {
+        Self {
+            slots: entries
+                .into_iter()
+                .map(|e| Slot {
+                    link: e.link,
+                    config: e.config,
+                    credit: 0,
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn slot_mut(&mut self, index: usize) -> Option<&mut Slot> {
+        self.slots.get_mut(index)
+    }
+
+    pub(crate) fn by_id(&self, id: Id) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.id() == id)
+    }
+
+    fn by_id_mut(&mut self, id: Id) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.id() == id)
+    }
+
+    pub(crate) fn configs(&self) -> impl Iterator<Item = &ProviderConfig> {
+        self.slots.iter().map(|s| &s.config)
+    }
+
+    /// Replaces a provider's configuration (a refresh from the store), keeping its credit.
+    pub(crate) fn set_config(&mut self, config: ProviderConfig) {
+        if let Some(slot) = self.by_id_mut(config.id) {
+            slot.config = config;
+        }
+    }
+
+    /// More credit from a provider (unknown providers are ignored).
+    pub(crate) fn add_credit(&mut self, id: Id, n: u32) -> bool {
+        match self.by_id_mut(id) {
+            Some(slot) => {
+                slot.credit = slot.credit.saturating_add(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The provider can take nothing now: its credit is void.
+    pub(crate) fn unavailable(&mut self, id: Id) {
+        if let Some(slot) = self.by_id_mut(id) {
+            slot.credit = 0;
+        }
+    }
+
+    /// Credit of all providers together.
+    pub(crate) fn total_credit(&self) -> u64 {
+        self.slots.iter().map(|s| u64::from(s.credit)).sum()
+    }
+
+    /// The organization's failover chain: its own active providers and the shared ones, by
+    /// priority; at equal priority HEALTHY/unknown before DEGRADED, own before shared, then id.
+    /// DOWN providers are left out.
+    pub(crate) fn chain(&self, org: Id) -> Vec<usize> {
+        let mut chain: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                let c = &self.slots[i].config;
+                c.is_active
+                    && c.health_status != HealthStatus::Down
+                    && (c.organization_id == org || c.organization_id == 0)
+            })
+            .collect();
+        chain.sort_by_key(|&i| {
+            let c = &self.slots[i].config;
+            (
+                c.priority,
+                c.health_status == HealthStatus::Degraded,
+                c.organization_id == 0,
+                c.id,
+            )
+        });
+        chain
+    }
+
+    /// Credit the organization can use now.
+    pub(crate) fn usable_credit(&self, org: Id) -> u64 {
+        self.chain(org)
+            .into_iter()
+            .map(|i| u64::from(self.slots[i].credit))
+            .sum()
+    }
+
+    /// The first provider of the organization's chain not in `tried` that has credit, with the
+    /// reason for the timeline.
+    pub(crate) fn choose(&self, org: Id, tried: &[Id]) -> Choice {
+        let mut skipped = Vec::new();
+        let mut untried = false;
+        for i in self.chain(org) {
+            let slot = &self.slots[i];
+            if tried.contains(&slot.id()) {
+                continue;
+            }
+            untried = true;
+            if slot.credit == 0 {
+                skipped.push(format!("{} has no credit", slot.id()));
+                continue;
+            }
+            let mut reason = format!("routed to {}", slot.describe());
+            if slot.config.health_status == HealthStatus::Degraded {
+                reason.push_str(", DEGRADED");
+            }
+            if !skipped.is_empty() {
+                reason.push_str("; skipped: ");
+                reason.push_str(&skipped.join(", "));
+            }
+            return Choice::Send { slot: i, reason };
+        }
+        if untried {
+            Choice::NoCredit
+        } else {
+            Choice::Exhausted
+        }
+    }
+
+    pub(crate) fn describe(&self, id: Id) -> String {
+        self.by_id(id)
+            .map_or_else(|| format!("provider {id}"), Slot::describe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{LinkError, Outbound, ProviderLink};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct Null(Id);
+    impl ProviderLink for Null {
+        fn provider_id(&self) -> Id {
+            self.0
+        }
+        fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
+            Err((LinkError::Closed(self.0), message))
+        }
+    }
+
+    fn entry(id: Id, org: Id, priority: i32, health: HealthStatus) -> ProviderEntry {
+        ProviderEntry {
+            link: Arc::new(Null(id)),
+            config: ProviderConfig {
+                id,
+                organization_id: org,
+                priority,
+                health_status: health,
+                ..ProviderConfig::default()
+            },
+        }
+    }
+
+    #[test]
+    fn chain_orders_by_priority_skips_down_and_other_orgs() {
+        let p = Providers::new(vec![
+            entry(1, 7, 2, HealthStatus::Healthy),
+            entry(2, 0, 1, HealthStatus::Healthy),
+            entry(3, 7, 1, HealthStatus::Down),
+            entry(4, 8, 0, HealthStatus::Healthy),
+            entry(5, 7, 1, HealthStatus::Degraded),
+            entry(6, 7, 1, HealthStatus::Unknown),
+        ]);
+        let ids: Vec<Id> = p.chain(7).iter().map(|&i| p.slots[i].id()).collect();
+        assert_eq!(ids, vec![6, 2, 5, 1]);
+    }
+
+    #[test]
+    fn choose_takes_the_first_untried_with_credit() {
+        let mut p = Providers::new(vec![
+            entry(1, 7, 1, HealthStatus::Healthy),
+            entry(2, 7, 2, HealthStatus::Healthy),
+        ]);
+        assert_eq!(p.choose(7, &[]), Choice::NoCredit);
+        p.add_credit(2, 1);
+        assert!(
+            matches!(p.choose(7, &[]), Choice::Send { slot: 1, ref reason } if reason.contains("1 has no credit"))
+        );
+        p.add_credit(1, 1);
+        assert!(matches!(p.choose(7, &[]), Choice::Send { slot: 0, .. }));
+        assert!(matches!(p.choose(7, &[1]), Choice::Send { slot: 1, .. }));
+        assert_eq!(p.choose(7, &[1, 2]), Choice::Exhausted);
+        assert_eq!(p.usable_credit(7), 2);
+        p.unavailable(1);
+        assert_eq!(p.usable_credit(7), 1);
+    }
+}

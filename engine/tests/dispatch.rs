@@ -1,0 +1,1010 @@
+//! The dispatcher against a temporary store and scripted fake providers: routing, failover,
+//! the retry schedule (under paused time), throttling, rejection, fairness between
+//! organizations, credit, receipts (early, duplicate, hex/decimal ids), inbound routing and
+//! opt-out, expiry and shutdown.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sairex_engine::classify::classify_submit_status;
+use sairex_engine::dispatch::{
+    Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent,
+    ProviderEntry, TokioClock,
+};
+use sairex_engine::provider::{LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome};
+use sairex_pdu::receipt::{MessageState, Receipt};
+use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
+use sairex_store::model::{
+    HealthStatus, Id, Message, MessageStatus, Priority, ProviderConfig, QueuePlace,
+};
+use sairex_store::{Store, StoreOptions, SyncPolicy};
+use tempfile::TempDir;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Upper bound on any wait (tokio time: under paused time it passes instantly).
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What a fake provider answers to the next message.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// Accepted with a generated id.
+    Accept,
+    /// Accepted with these ids.
+    AcceptWith(Vec<&'static str>),
+    /// Refused with this status (classified by the engine's table).
+    Refuse(CommandStatus),
+    /// No answer ever came.
+    InDoubt,
+    /// Not sent.
+    NotSent,
+    /// Keep it; the test answers by hand.
+    Hold,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    /// Credit granted and not used yet.
+    credit: u32,
+    /// Sends beyond the credit granted.
+    violations: u32,
+    /// What was handed over, with when.
+    sent: Vec<(Outbound, Instant)>,
+    script: VecDeque<Answer>,
+    next_id: u64,
+}
+
+/// A provider that answers per script, gives credit on demand and, with `refill`, one more
+/// credit after each answer (a window of constant size).
+#[derive(Debug)]
+struct Fake {
+    id: Id,
+    tx: mpsc::Sender<ProviderEvent>,
+    refill: bool,
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl Fake {
+    fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.state.lock().expect("fake state")
+    }
+
+    async fn grant(&self, n: u32) {
+        self.state().credit += n;
+        self.tx
+            .send(ProviderEvent::Credit {
+                provider_id: self.id,
+                n,
+            })
+            .await
+            .expect("dispatcher gone");
+    }
+
+    fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.state().script.extend(answers);
+    }
+
+    fn sent(&self) -> Vec<Outbound> {
+        self.state().sent.iter().map(|(o, _)| o.clone()).collect()
+    }
+
+    fn sent_count(&self) -> usize {
+        self.state().sent.len()
+    }
+
+    fn violations(&self) -> u32 {
+        self.state().violations
+    }
+}
+
+impl ProviderLink for Fake {
+    fn provider_id(&self) -> Id {
+        self.id
+    }
+
+    fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
+        let (answer, generated) = {
+            let mut state = self.state();
+            if state.credit == 0 {
+                state.violations += 1;
+            } else {
+                state.credit -= 1;
+            }
+            state.sent.push((message.clone(), Instant::now()));
+            state.next_id += 1;
+            let answer = state.script.pop_front().unwrap_or(Answer::Accept);
+            (answer, format!("{}-{}", self.id, state.next_id))
+        };
+        let outcome = match answer {
+            Answer::Accept => SendOutcome::Accepted {
+                provider_msg_ids: vec![generated],
+            },
+            Answer::AcceptWith(ids) => SendOutcome::Accepted {
+                provider_msg_ids: ids.into_iter().map(str::to_owned).collect(),
+            },
+            Answer::Refuse(status) => SendOutcome::Refused {
+                status,
+                outcome: classify_submit_status(status),
+                error_code: None,
+                accepted: Vec::new(),
+            },
+            Answer::InDoubt => SendOutcome::InDoubt {
+                accepted: Vec::new(),
+            },
+            Answer::NotSent => SendOutcome::NotSent {
+                reason: "no bind up".into(),
+            },
+            Answer::Hold => return Ok(()),
+        };
+        let (tx, id, refill, state) = (
+            self.tx.clone(),
+            self.id,
+            self.refill,
+            Arc::clone(&self.state),
+        );
+        tokio::spawn(async move {
+            let done = ProviderEvent::Done {
+                provider_id: id,
+                token: message.token,
+                outcome,
+            };
+            if tx.send(done).await.is_err() {
+                return;
+            }
+            if refill {
+                state.lock().expect("fake state").credit += 1;
+                let _ = tx
+                    .send(ProviderEvent::Credit {
+                        provider_id: id,
+                        n: 1,
+                    })
+                    .await;
+            }
+        });
+        Ok(())
+    }
+}
+
+struct Harness {
+    _dir: TempDir,
+    store: Store,
+    tx: mpsc::Sender<ProviderEvent>,
+    handle: DispatcherHandle,
+    events: broadcast::Receiver<EngineEvent>,
+    fakes: Vec<Arc<Fake>>,
+    join: Option<JoinHandle<DrainReport>>,
+    /// Bound on waits: [`WAIT`], or an hour of virtual time under paused time.
+    wait: Duration,
+}
+
+/// A provider to set up: organization (0 = shared), priority, whether it refills credit.
+struct Spec {
+    org: Id,
+    priority: i32,
+    refill: bool,
+    health: HealthStatus,
+}
+
+fn spec(org: Id, priority: i32) -> Spec {
+    Spec {
+        org,
+        priority,
+        refill: true,
+        health: HealthStatus::Healthy,
+    }
+}
+
+impl Harness {
+    async fn start(specs: Vec<Spec>, config: DispatcherConfig, paused: bool) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut options = StoreOptions::new(dir.path());
+        options.sync = SyncPolicy::None;
+        let store = Store::open(options).expect("store");
+        let (tx, rx) = mpsc::channel(10_000);
+        let mut entries = Vec::new();
+        let mut fakes = Vec::new();
+        for (i, s) in specs.into_iter().enumerate() {
+            let config = store
+                .create_provider(ProviderConfig {
+                    organization_id: s.org,
+                    display_name: format!("fake{}", i + 1),
+                    priority: s.priority,
+                    health_status: s.health,
+                    ..ProviderConfig::default()
+                })
+                .await
+                .expect("provider");
+            let fake = Arc::new(Fake {
+                id: config.id,
+                tx: tx.clone(),
+                refill: s.refill,
+                state: Arc::default(),
+            });
+            entries.push(ProviderEntry {
+                link: fake.clone(),
+                config,
+            });
+            fakes.push(fake);
+        }
+        let mut dispatcher = Dispatcher::new(store.clone(), entries, rx, config);
+        if paused {
+            dispatcher = dispatcher.with_clock(Arc::new(TokioClock::new()));
+        }
+        let handle = dispatcher.handle();
+        let events = handle.subscribe();
+        let join = tokio::spawn(dispatcher.run());
+        Self {
+            _dir: dir,
+            store,
+            tx,
+            handle,
+            events,
+            fakes,
+            join: Some(join),
+            wait: if paused {
+                Duration::from_secs(3_600)
+            } else {
+                WAIT
+            },
+        }
+    }
+
+    async fn send(&self, org: Id, to: &str, priority: Priority) -> Id {
+        self.enqueue(Message {
+            organization_id: org,
+            to_number: to.into(),
+            from_number: "Sairex".into(),
+            body: format!("hello {to}"),
+            priority,
+            ..Message::default()
+        })
+        .await
+    }
+
+    async fn enqueue(&self, message: Message) -> Id {
+        let id = self
+            .store
+            .enqueue(message)
+            .await
+            .expect("enqueue")
+            .message()
+            .id;
+        self.handle.nudge();
+        id
+    }
+
+    fn message(&self, org: Id, id: Id) -> Message {
+        self.store.message(org, id).expect("message")
+    }
+
+    fn event_types(&self, org: Id, id: Id) -> Vec<String> {
+        self.store
+            .events(org, id)
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+    }
+
+    fn event_detail(&self, org: Id, id: Id, event_type: &str) -> String {
+        self.store
+            .events(org, id)
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.event_type == event_type)
+            .filter_map(|e| e.detail)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// Waits until the message has `status`.
+    async fn wait_status(&self, org: Id, id: Id, status: MessageStatus) -> Message {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            let m = self.message(org, id);
+            if m.status == status {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "message {id} is {:?}, expected {status:?}; events {:?}",
+                m.status,
+                self.event_types(org, id)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until `check` holds for the counters.
+    async fn wait_counters(&self, check: impl Fn(&Counters) -> bool) -> Counters {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            let c = self.handle.counters();
+            if check(&c) {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "counters never matched: {c:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn wait_sent(&self, fake: usize, n: usize) {
+        let deadline = Instant::now() + self.wait;
+        while self.fakes[fake].sent_count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "provider {fake} got {} messages, expected {n}",
+                self.fakes[fake].sent_count()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn deliver(&self, fake: usize, deliver: DeliverSm) {
+        self.tx
+            .send(ProviderEvent::Deliver {
+                provider_id: self.fakes[fake].id,
+                deliver: Box::new(deliver),
+            })
+            .await
+            .expect("dispatcher gone");
+    }
+
+    async fn receipt(&self, fake: usize, id: &str, state: MessageState) {
+        self.deliver(fake, receipt_pdu(id, state)).await;
+    }
+
+    async fn stop(&mut self) -> DrainReport {
+        self.handle.shutdown();
+        let join = self.join.take().expect("running");
+        // Polled rather than `timeout`: under paused time a timeout would fire while the
+        // dispatcher waits for the store's writer thread (tokio advances time when idle).
+        let deadline = Instant::now() + self.wait;
+        while !join.is_finished() {
+            assert!(Instant::now() < deadline, "shutdown took too long");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        join.await.expect("dispatcher task")
+    }
+
+    fn assert_no_credit_violation(&self) {
+        for (i, fake) in self.fakes.iter().enumerate() {
+            assert_eq!(
+                fake.violations(),
+                0,
+                "provider {i} got more than its credit"
+            );
+        }
+    }
+}
+
+fn receipt_pdu(id: &str, state: MessageState) -> DeliverSm {
+    let mut receipt = Receipt::new(id, state);
+    receipt.err = Some(if state == MessageState::Delivered {
+        "000".into()
+    } else {
+        "0x0B".into()
+    });
+    DeliverSm {
+        esm_class: esm_class::DELIVERY_RECEIPT,
+        short_message: ShortMessage::new(receipt.format()).expect("receipt text"),
+        ..DeliverSm::default()
+    }
+}
+
+fn mo(from: &str, to: &str, body: &[u8]) -> DeliverSm {
+    DeliverSm {
+        source_addr_ton: 1,
+        source_addr: from.try_into().expect("from"),
+        destination_addr: to.try_into().expect("to"),
+        short_message: ShortMessage::new(body.to_vec()).expect("body"),
+        ..DeliverSm::default()
+    }
+}
+
+const ORG: Id = 1;
+const TO: &str = "+923001234567";
+
+#[tokio::test]
+async fn happy_path_queued_submitted_delivered_by_receipt() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::AcceptWith(vec!["abc1"])]);
+    h.fakes[0].grant(5).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(h.fakes[0].id));
+    assert_eq!(m.provider_msg_ids, vec!["abc1".to_owned()]);
+    let sent = h.fakes[0].sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].message_id, sent[0].to.as_str()), (id, TO));
+    assert!(sent[0].receipt);
+    assert!(
+        h.event_detail(ORG, id, "SUBMITTED")
+            .contains("routed to provider")
+    );
+
+    h.receipt(0, "abc1", MessageState::Delivered).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert!(m.delivered_at.is_some());
+    assert_eq!(m.queue, QueuePlace::Done);
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec!["QUEUED", "SUBMITTED", "DELIVERED"]
+    );
+
+    let mut statuses = Vec::new();
+    while let Ok(event) = h.events.try_recv() {
+        if let EngineEvent::StatusChanged {
+            message_id, status, ..
+        } = event
+        {
+            assert_eq!(message_id, id);
+            statuses.push(status);
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![MessageStatus::Submitted, MessageStatus::Delivered]
+    );
+    h.assert_no_credit_violation();
+    assert_eq!(h.stop().await.unanswered, 0);
+}
+
+#[tokio::test]
+async fn a_temporary_refusal_fails_over_to_the_next_provider_by_priority() {
+    // Listed out of order on purpose: priority decides, not position.
+    let mut h = Harness::start(
+        vec![spec(ORG, 2), spec(ORG, 1), spec(0, 3)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[1].script([Answer::Refuse(CommandStatus::ESME_RSYSERR)]);
+    for fake in &h.fakes {
+        fake.grant(1).await;
+    }
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(
+        m.provider_id,
+        Some(h.fakes[0].id),
+        "the priority-2 provider"
+    );
+    assert_eq!(m.retry_count, 0, "a failover is not a retry");
+    assert_eq!(h.fakes[1].sent_count(), 1);
+    assert_eq!(h.fakes[0].sent_count(), 1);
+    assert_eq!(h.fakes[2].sent_count(), 0);
+
+    let error = h.event_detail(ORG, id, "PROVIDER_ERROR");
+    assert!(
+        error.contains(&format!("provider {}", h.fakes[1].id)),
+        "{error}"
+    );
+    assert!(error.contains("ESME_RSYSERR"), "{error}");
+    let submitted = h.event_detail(ORG, id, "SUBMITTED");
+    assert!(
+        submitted.contains(&format!("routed to provider {}", h.fakes[0].id))
+            && submitted.contains("priority 2")
+            && submitted.contains("failover after")
+            && submitted.contains("ESME_RSYSERR"),
+        "{submitted}"
+    );
+    assert_eq!(h.handle.counters().failovers, 1);
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_failover_waits_for_credit_on_the_next_provider() {
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), spec(ORG, 2)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].script([Answer::Refuse(CommandStatus::ESME_RSYSERR)]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    h.wait_counters(|c| c.provider_errors == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = h.message(ORG, id);
+    assert!(matches!(m.queue, QueuePlace::InFlight { .. }), "{m:?}");
+    assert_eq!(
+        h.fakes[0].sent_count(),
+        1,
+        "not sent to the refusing provider again"
+    );
+
+    h.fakes[1].grant(1).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(h.fakes[1].id));
+    assert_eq!(m.retry_count, 0);
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_not_sent_answer_goes_to_another_provider_without_a_retry() {
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), spec(ORG, 2)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].script([Answer::NotSent]);
+    h.fakes[0].grant(1).await;
+    h.fakes[1].grant(1).await;
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(h.fakes[1].id));
+    assert_eq!(m.retry_count, 0);
+    assert!(
+        h.event_detail(ORG, id, "SUBMITTED")
+            .contains("did not send")
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_follow_30s_2min_8min_then_failed() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].script(vec![Answer::Refuse(CommandStatus::ESME_RSYSERR); 4]);
+    h.fakes[0].grant(1).await;
+    let start = Instant::now();
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Failed).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(700),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(m.retry_count, 3);
+
+    let times: Vec<Instant> = h.fakes[0].state().sent.iter().map(|(_, t)| *t).collect();
+    assert_eq!(times.len(), 4, "first try and three retries");
+    for (gap, expected) in times.windows(2).zip([30, 120, 480]) {
+        let gap = gap[1] - gap[0];
+        let expected = Duration::from_secs(expected);
+        assert!(
+            gap >= expected && gap < expected + Duration::from_secs(3),
+            "retry after {gap:?}, expected {expected:?}"
+        );
+    }
+    let types = h.event_types(ORG, id);
+    assert_eq!(
+        types.iter().filter(|t| *t == "RETRY").count(),
+        3,
+        "{types:?}"
+    );
+    assert_eq!(types.iter().filter(|t| *t == "PROVIDER_ERROR").count(), 4);
+    assert_eq!(types.last().map(String::as_str), Some("FAILED"));
+    assert!(
+        m.status_message
+            .as_deref()
+            .is_some_and(|s| s.contains("exhausted after 3 retries"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_doubt_is_resubmitted_through_the_retry_schedule_and_counted() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].script([Answer::InDoubt, Answer::Accept]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.retry_count, 1);
+    assert_eq!(h.fakes[0].sent_count(), 2);
+    let types = h.event_types(ORG, id);
+    assert!(
+        types.windows(2).any(|w| w == ["IN_DOUBT", "RETRY"]),
+        "{types:?}"
+    );
+    assert_eq!(h.handle.counters().in_doubt, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn throttled_goes_back_to_the_queue_without_counting_a_retry() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([
+        Answer::Refuse(CommandStatus::ESME_RTHROTTLED),
+        Answer::Refuse(CommandStatus::ESME_RMSGQFUL),
+        Answer::Accept,
+    ]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.retry_count, 0);
+    assert_eq!(m.next_retry_at, None);
+    assert_eq!(h.fakes[0].sent_count(), 3);
+    let types = h.event_types(ORG, id);
+    assert_eq!(types.iter().filter(|t| *t == "THROTTLED").count(), 2);
+    assert!(!types.iter().any(|t| t == "RETRY"), "{types:?}");
+    assert_eq!(h.handle.counters().throttled, 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_rejected_message_is_rejected_with_its_code_and_not_failed_over() {
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), spec(ORG, 2)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].script([Answer::Refuse(CommandStatus::ESME_RINVDSTADR)]);
+    h.fakes[0].grant(1).await;
+    h.fakes[1].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Rejected).await;
+    assert_eq!(m.error_code.as_deref(), Some("0xb"));
+    assert!(
+        m.status_message
+            .as_deref()
+            .is_some_and(|s| s.contains("ESME_RINVDSTADR"))
+    );
+    assert_eq!(h.fakes[1].sent_count(), 0);
+
+    h.fakes[0].script([Answer::Refuse(CommandStatus::ESME_RX_P_APPN)]);
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Failed).await;
+    assert_eq!(m.retry_count, 0, "a permanent failure is not retried");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_otp_of_one_organization_is_not_held_back_by_another_ones_bulk() {
+    const BULK_ORG: Id = 1;
+    const OTP_ORG: Id = 2;
+    // Credit 10 and a batch of 64: leasing "as much as credit allows" for the first
+    // organization would send ten bulk messages before the OTP.
+    let mut h = Harness::start(vec![spec(0, 1)], DispatcherConfig::default(), false).await;
+    for i in 0..1_000 {
+        h.send(BULK_ORG, &format!("+9230000{i:05}"), Priority::BULK)
+            .await;
+    }
+    let otp = h.send(OTP_ORG, TO, Priority::OTP).await;
+    h.fakes[0].grant(10).await;
+    h.wait_status(OTP_ORG, otp, MessageStatus::Submitted).await;
+    let order = h.fakes[0].sent();
+    let position = order
+        .iter()
+        .position(|o| o.message_id == otp)
+        .expect("otp sent");
+    assert!(
+        position < 10,
+        "the OTP went out as message {position}, after {position} bulk messages"
+    );
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn only_what_credit_allows_is_leased_and_sent() {
+    let spec = Spec {
+        refill: false,
+        ..spec(ORG, 1)
+    };
+    let mut h = Harness::start(vec![spec], DispatcherConfig::default(), false).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(
+            h.send(ORG, &format!("+92300000000{i}"), Priority::BULK)
+                .await,
+        );
+    }
+    h.fakes[0].grant(3).await;
+    h.wait_sent(0, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.fakes[0].sent_count(), 3);
+    assert_eq!(h.store.ready_count(ORG).expect("ready"), 7);
+    assert_eq!(h.store.in_flight(ORG).expect("in flight").len(), 0);
+
+    h.fakes[0].grant(2).await;
+    h.wait_sent(0, 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.fakes[0].sent_count(), 5);
+    assert_eq!(h.store.ready_count(ORG).expect("ready"), 5);
+    assert_eq!(h.handle.counters().requeued, 0, "no lease/requeue churn");
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_receipt_before_the_ack_is_held_and_applied_once_the_ack_is_recorded() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::Hold]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 1).await;
+    let token = h.fakes[0].sent()[0].token;
+
+    h.receipt(0, "77", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts_held == 1).await;
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Queued);
+
+    h.tx.send(ProviderEvent::Done {
+        provider_id: h.fakes[0].id,
+        token,
+        outcome: SendOutcome::Accepted {
+            provider_msg_ids: vec!["77".into()],
+        },
+    })
+    .await
+    .expect("send");
+    h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec!["QUEUED", "SUBMITTED", "DELIVERED"]
+    );
+    assert_eq!(h.handle.counters().receipts_early_matched, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_receipt_changes_nothing() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::AcceptWith(vec!["d1"])]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    h.receipt(0, "d1", MessageState::Enroute).await;
+    h.wait_status(ORG, id, MessageStatus::Sent).await;
+    h.receipt(0, "d1", MessageState::Enroute).await;
+    h.receipt(0, "d1", MessageState::Delivered).await;
+    let delivered = h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    h.receipt(0, "d1", MessageState::Delivered).await;
+    h.receipt(0, "d1", MessageState::Undeliverable).await;
+    h.wait_counters(|c| c.receipts == 5).await;
+    let after = h.message(ORG, id);
+    assert_eq!(after.status, MessageStatus::Delivered);
+    assert_eq!(after.event_count, delivered.event_count);
+    assert_eq!(after.error_code, None);
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec!["QUEUED", "SUBMITTED", "SENT", "DELIVERED"]
+    );
+    assert_eq!(h.handle.counters().receipts_duplicate, 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn receipt_ids_match_across_hex_and_decimal() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    // submit_sm_resp in padded hex, receipt in decimal; then the other way round.
+    h.fakes[0].script([
+        Answer::AcceptWith(vec!["000004D2"]),
+        Answer::AcceptWith(vec!["3735928559"]),
+    ]);
+    h.fakes[0].grant(2).await;
+    let a = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, a, MessageStatus::Submitted).await;
+    let b = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, b, MessageStatus::Submitted).await;
+
+    h.receipt(0, "1234", MessageState::Delivered).await;
+    h.receipt(0, "deadbeef", MessageState::Undeliverable).await;
+    h.wait_status(ORG, a, MessageStatus::Delivered).await;
+    let b = h.wait_status(ORG, b, MessageStatus::Failed).await;
+    assert_eq!(b.error_code.as_deref(), Some("0x0B"));
+    assert_eq!(h.handle.counters().receipts_held, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_of_several_parts_is_delivered_when_every_part_is() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::AcceptWith(vec!["p1", "p2"])]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    h.receipt(0, "p2", MessageState::Delivered).await;
+    h.receipt(0, "p2", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts == 2).await;
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Submitted);
+    h.receipt(0, "p1", MessageState::Delivered).await;
+    h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn inbound_is_routed_and_stop_start_opt_out_and_back_in() {
+    const SHORT_CODE_ORG: Id = 7;
+    const OWN_ORG: Id = 9;
+    let config = DispatcherConfig {
+        inbound_routes: HashMap::from([("8080".to_owned(), SHORT_CODE_ORG)]),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(0, 1), spec(OWN_ORG, 1)], config, false).await;
+
+    let mut inbound = Vec::new();
+    async fn next_inbound(h: &mut Harness) -> (Id, Id) {
+        loop {
+            match tokio::time::timeout(WAIT, h.events.recv()).await {
+                Ok(Ok(EngineEvent::Inbound { org, message_id })) => return (org, message_id),
+                Ok(Ok(_)) => {}
+                other => panic!("no inbound event: {other:?}"),
+            }
+        }
+    }
+
+    // On the shared provider, the short code decides the organization.
+    h.deliver(0, mo("923001234567", "8080", b"Hello")).await;
+    let (org, id) = next_inbound(&mut h).await;
+    assert_eq!(org, SHORT_CODE_ORG);
+    let m = h.message(org, id);
+    assert_eq!(m.status, MessageStatus::Received);
+    assert_eq!((m.from_number.as_str(), m.body.as_str()), (TO, "Hello"));
+    assert_eq!(m.provider_id, Some(h.fakes[0].id));
+    inbound.push(id);
+
+    // On an organization's own provider, that organization.
+    h.deliver(1, mo("923001234567", "1111", b"Hi")).await;
+    assert_eq!(next_inbound(&mut h).await.0, OWN_ORG);
+
+    // Unroutable: counted, not stored.
+    h.deliver(0, mo("923001234567", "9999", b"lost")).await;
+    h.wait_counters(|c| c.inbound_unroutable == 1).await;
+
+    // Two UDH parts, out of order, become one message.
+    let part = |seq: u8, text: &[u8]| {
+        let mut sm = text::concat_udh8(42, 2, seq).to_vec();
+        sm.extend_from_slice(text);
+        DeliverSm {
+            esm_class: esm_class::UDHI,
+            ..mo("923001234567", "8080", &sm)
+        }
+    };
+    h.deliver(0, part(2, b"world")).await;
+    h.deliver(0, part(1, b"hello ")).await;
+    let (org, id) = next_inbound(&mut h).await;
+    let m = h.message(org, id);
+    assert_eq!((m.body.as_str(), m.segments), ("hello world", 2));
+
+    // STOP, in any case and with spaces, opts the sender out.
+    h.deliver(0, mo("923001234567", "8080", b"  Stop ")).await;
+    let (org, id) = next_inbound(&mut h).await;
+    let contact = h
+        .store
+        .contact_by_phone(org, TO)
+        .expect("lookup")
+        .expect("contact created");
+    assert!(contact.is_opted_out);
+    assert_eq!(h.message(org, id).contact_id, Some(contact.id));
+
+    // A message to them is rejected, not sent.
+    h.fakes[0].grant(5).await;
+    let out = h.send(SHORT_CODE_ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h
+        .wait_status(SHORT_CODE_ORG, out, MessageStatus::Rejected)
+        .await;
+    assert_eq!(m.error_code.as_deref(), Some("OPTED_OUT"));
+    assert!(h.fakes[0].sent().iter().all(|o| o.message_id != out));
+
+    // START opts them back in; sending works again.
+    h.deliver(0, mo("923001234567", "8080", b"start")).await;
+    next_inbound(&mut h).await;
+    assert!(
+        !h.store
+            .contact_by_phone(SHORT_CODE_ORG, TO)
+            .expect("lookup")
+            .expect("contact")
+            .is_opted_out
+    );
+    let out = h.send(SHORT_CODE_ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(SHORT_CODE_ORG, out, MessageStatus::Submitted)
+        .await;
+
+    // "please stop" is not a keyword.
+    h.deliver(0, mo("923001234567", "8080", b"please stop"))
+        .await;
+    next_inbound(&mut h).await;
+    let c = h.handle.counters();
+    assert_eq!((c.opt_outs, c.opt_ins), (1, 1));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_to_an_opted_out_contact_is_rejected() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.store
+        .set_phone_opt_out(ORG, TO, true)
+        .await
+        .expect("opt out");
+    h.fakes[0].grant(5).await;
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Rejected).await;
+    assert!(
+        m.status_message
+            .as_deref()
+            .is_some_and(|s| s.contains("opted out"))
+    );
+    assert_eq!(h.fakes[0].sent_count(), 0);
+    let other = h.send(ORG, "+923009999999", Priority::OTP).await;
+    h.wait_status(ORG, other, MessageStatus::Submitted).await;
+    assert_eq!(h.handle.counters().rejected_opted_out, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_message_is_not_sent() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].grant(5).await;
+    let id = h
+        .enqueue(Message {
+            organization_id: ORG,
+            to_number: TO.into(),
+            body: "too late".into(),
+            expires_at: Some(sairex_store::now_ms().saturating_sub(1_000)),
+            ..Message::default()
+        })
+        .await;
+    h.wait_status(ORG, id, MessageStatus::Expired).await;
+    assert_eq!(h.fakes[0].sent_count(), 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_down_provider_is_skipped() {
+    let down = Spec {
+        health: HealthStatus::Down,
+        ..spec(ORG, 1)
+    };
+    let mut h = Harness::start(vec![down, spec(ORG, 2)], DispatcherConfig::default(), false).await;
+    h.fakes[0].grant(5).await;
+    h.fakes[1].grant(5).await;
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(h.fakes[1].id));
+    assert_eq!(h.fakes[0].sent_count(), 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_answers_then_leaves_the_rest_in_flight() {
+    let config = DispatcherConfig {
+        shutdown_grace: Duration::from_millis(300),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config, false).await;
+    h.fakes[0].script([Answer::Hold, Answer::Hold]);
+    h.fakes[0].grant(2).await;
+    let answered = h.send(ORG, TO, Priority::OTP).await;
+    let unanswered = h.send(ORG, TO, Priority::OTP).await;
+    h.wait_sent(0, 2).await;
+    let sent = h.fakes[0].sent();
+    let token = sent
+        .iter()
+        .find(|o| o.message_id == answered)
+        .expect("sent")
+        .token;
+
+    h.handle.shutdown();
+    // An answer arriving during the drain is still applied.
+    h.tx.send(ProviderEvent::Done {
+        provider_id: h.fakes[0].id,
+        token,
+        outcome: SendOutcome::Accepted {
+            provider_msg_ids: vec!["x".into()],
+        },
+    })
+    .await
+    .expect("send");
+    // A message enqueued now is not leased.
+    let late = h.send(ORG, TO, Priority::OTP).await;
+    let report = h.stop().await;
+    assert_eq!(report.unanswered, 1);
+    assert_eq!(h.message(ORG, answered).status, MessageStatus::Submitted);
+    assert!(matches!(
+        h.message(ORG, unanswered).queue,
+        QueuePlace::InFlight { .. }
+    ));
+    assert!(matches!(
+        h.message(ORG, late).queue,
+        QueuePlace::Ready { .. }
+    ));
+    assert_eq!(h.fakes[0].sent_count(), 2);
+}
