@@ -12,7 +12,9 @@ use sairex_engine::dispatch::{
     Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent,
     ProviderEntry, TokioClock,
 };
-use sairex_engine::provider::{LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome};
+use sairex_engine::provider::{
+    InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
+};
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
 use sairex_store::model::{
@@ -54,6 +56,8 @@ struct FakeState {
     sent: Vec<(Outbound, Instant)>,
     script: VecDeque<Answer>,
     next_id: u64,
+    /// The provider's in-doubt policy is "fail, do not resend".
+    fail_in_doubt: bool,
 }
 
 /// A provider that answers per script, gives credit on demand and, with `refill`, one more
@@ -102,6 +106,14 @@ impl Fake {
 impl ProviderLink for Fake {
     fn provider_id(&self) -> Id {
         self.id
+    }
+
+    fn in_doubt_policy(&self) -> InDoubtPolicy {
+        if self.state().fail_in_doubt {
+            InDoubtPolicy::Fail
+        } else {
+            InDoubtPolicy::Resubmit
+        }
     }
 
     fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
@@ -603,6 +615,20 @@ async fn in_doubt_is_resubmitted_through_the_retry_schedule_and_counted() {
         "{types:?}"
     );
     assert_eq!(h.handle.counters().in_doubt, 1);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_doubt_on_a_provider_whose_policy_is_fail_is_failed_without_resending() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].state().fail_in_doubt = true;
+    h.fakes[0].script([Answer::InDoubt]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Failed).await;
+    assert_eq!(m.retry_count, 0);
+    assert_eq!(h.fakes[0].sent_count(), 1, "not resent");
+    assert_eq!(m.error_code.as_deref(), Some("IN_DOUBT"));
     h.stop().await;
 }
 

@@ -23,7 +23,7 @@
 //!   attempt (waiting up to [`DispatcherConfig::failover_wait`] for its credit); with none left,
 //!   a retry after `30 s × 4^n` (`crate::retry`), or FAILED when retries are used up.
 //! - Rejected: REJECTED; Failed: FAILED; both with the provider's error code.
-//! - In doubt: an IN_DOUBT event and, by [`InDoubtPolicy`], a retry (counted; the message may
+//! - In doubt: an IN_DOUBT event and, by the provider's [`InDoubtPolicy`], a retry (counted; the message may
 //!   reach the handset twice) or FAILED.
 //! - Not sent: another provider, or back to the ready queue.
 //!
@@ -69,7 +69,7 @@ use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
-use crate::provider::{LinkError, Outbound, ProviderEvent, SendOutcome};
+use crate::provider::{InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome};
 use crate::retry::{Next, next_retry};
 
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -78,17 +78,6 @@ pub use route::ProviderEntry;
 use inbound::{Keyword, PartsKey, Reassembly};
 use receipts::EarlyReceipts;
 use route::{Choice, Providers};
-
-/// What to do with a message whose submit response never came (it may have been sent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InDoubtPolicy {
-    /// Send it again through the retry schedule (counted in [`Counters::in_doubt`]; the
-    /// recipient may get it twice).
-    #[default]
-    Resubmit,
-    /// Mark it FAILED without resending.
-    Fail,
-}
 
 /// The dispatcher's settings.
 #[derive(Debug, Clone)]
@@ -115,8 +104,6 @@ pub struct DispatcherConfig {
     pub inbound_parts_ttl: Duration,
     /// For shared (system) providers: destination number or short code → organization.
     pub inbound_routes: HashMap<String, Id>,
-    /// What to do with in-doubt messages.
-    pub in_doubt: InDoubtPolicy,
     /// How long shutdown waits for answers of messages handed to providers.
     pub shutdown_grace: Duration,
     /// Capacity of the [`EngineEvent`] broadcast channel (slow subscribers lag, see
@@ -139,7 +126,6 @@ impl Default for DispatcherConfig {
             inbound_parts_capacity: 10_000,
             inbound_parts_ttl: Duration::from_secs(300),
             inbound_routes: HashMap::new(),
-            in_doubt: InDoubtPolicy::default(),
             shutdown_grace: Duration::from_secs(10),
             event_capacity: 4_096,
             request_receipts: true,
@@ -972,7 +958,12 @@ impl Dispatcher {
                 if !self.note(&attempt, "IN_DOUBT", detail).await {
                     return;
                 }
-                match self.config.in_doubt {
+                // Each provider's own policy decides (issue 4), as its link reports it.
+                let policy = self
+                    .providers
+                    .by_id(provider_id)
+                    .map_or(InDoubtPolicy::default(), |slot| slot.link.in_doubt_policy());
+                match policy {
                     InDoubtPolicy::Resubmit => {
                         let reason =
                             format!("in doubt on {name}; resubmitted (possible duplicate)");
