@@ -15,6 +15,7 @@
 //! - [`dispatch`]: [`dispatch::Dispatcher`], which leases messages by credit, fairly across
 //!   organizations, routes and fails them over, retries, applies receipts and stores inbound
 //!   messages; its module docs state the at-least-once contract on shutdown.
+//! - [`gateway`]: [`gateway::Engine`], providers and dispatcher started and stopped together.
 //! - [`provider`]: the credit-based interface between the dispatcher and providers.
 //! - [`provider::smpp`]: [`provider::smpp::SmppProvider`], one SMPP account: N sessions, a TPS
 //!   bucket with throttle back-off, splitting, per-message aggregation, supervision, drain.
@@ -27,6 +28,7 @@
 pub mod backoff;
 pub mod classify;
 pub mod dispatch;
+pub mod gateway;
 pub mod retry;
 
 pub mod session;
