@@ -13,7 +13,7 @@ use sairex_engine::dispatch::{
     ProviderEntry, TokioClock,
 };
 use sairex_engine::provider::{
-    InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
+    DeliverAck, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
@@ -359,6 +359,7 @@ impl Harness {
             .send(ProviderEvent::Deliver {
                 provider_id: self.fakes[fake].id,
                 deliver: Box::new(deliver),
+                ack: DeliverAck::detached(),
             })
             .await
             .expect("dispatcher gone");

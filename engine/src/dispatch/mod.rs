@@ -40,6 +40,16 @@
 //! that never complete are stored as they are, with a note). The sender's contact is linked;
 //! a whole-message STOP, UNSUBSCRIBE, CANCEL, END or QUIT opts it out, START or UNSTOP back in.
 //!
+//! # Acknowledgements
+//! Every [`ProviderEvent::Deliver`] carries a [`DeliverAck`](crate::provider::DeliverAck) that
+//! is completed only after the store write: `Done` once the receipt is applied (or changed
+//! nothing: a duplicate, a message that moved on) or the inbound message stored; `Retry` when
+//! the store failed, so the carrier redelivers (`ESME_RX_T_APPN`); `Reject` when it can never be
+//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). Two
+//! cases are acknowledged while still only in memory, a crash losing them: a receipt held for
+//! an id not recorded yet, and one part of a concatenated inbound message waiting for the
+//! others (holding the carrier's ack for those could stall its window).
+//!
 //! # Events
 //! Every status change the dispatcher makes, and every inbound message, is published as an
 //! [`EngineEvent`] on a broadcast channel ([`DispatcherHandle::subscribe`]).
@@ -69,7 +79,9 @@ use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
-use crate::provider::{InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome};
+use crate::provider::{
+    DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
+};
 use crate::retry::{Next, next_retry};
 
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -542,12 +554,14 @@ impl Dispatcher {
             ProviderEvent::Deliver {
                 provider_id,
                 deliver,
+                ack,
             } => {
-                if deliver.is_receipt() {
-                    self.on_receipt(provider_id, &deliver).await;
+                let status = if deliver.is_receipt() {
+                    self.on_receipt(provider_id, &deliver).await
                 } else {
-                    self.on_inbound(provider_id, &deliver).await;
-                }
+                    self.on_inbound(provider_id, &deliver).await
+                };
+                ack.complete(status);
             }
         }
     }
@@ -1012,7 +1026,9 @@ impl Dispatcher {
             for receipt in self.early.take(provider, msg_id) {
                 self.count(|c| c.receipts_early_matched += 1);
                 match self.store.message(org, id) {
-                    Ok(m) => self.apply_receipt(provider, &receipt, m).await,
+                    Ok(m) => {
+                        self.apply_receipt(provider, &receipt, m).await;
+                    }
                     Err(e) => self.store_error("early receipt", org, id, &e),
                 }
             }
@@ -1021,30 +1037,44 @@ impl Dispatcher {
 
     // ---- receipts ------------------------------------------------------------------------
 
-    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) {
+    /// Applies a receipt; the status answers its deliver_sm.
+    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) -> DeliverStatus {
         self.count(|c| c.receipts += 1);
         let receipt = match deliver.receipt() {
             Ok(r) => r,
             Err(e) => {
                 self.count(|c| c.receipts_unreadable += 1);
                 tracing::warn!(provider, error = %e, "unreadable delivery receipt");
-                return;
+                return DeliverStatus::Reject;
             }
         };
         match self.find_by_provider_id(provider, &receipt.id) {
             Ok(Some(m)) => self.apply_receipt(provider, &receipt, m).await,
             Ok(None) => {
+                // Held in memory only: acknowledged now, so a crash before its id is recorded
+                // loses it (holding the carrier's ack for up to the TTL would stall its window).
                 tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
                 let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
                 self.count(|c| {
                     c.receipts_held += 1;
                     c.receipts_dropped += dropped as u64;
                 });
+                DeliverStatus::Done
             }
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
                 tracing::error!(provider, error = %e, "receipt lookup failed");
+                DeliverStatus::Retry
             }
+        }
+    }
+
+    /// The deliver_sm answer after a store error on a message: the message having moved on
+    /// (not found, already final) is no reason for the carrier to resend.
+    fn store_error_status(e: &StoreError) -> DeliverStatus {
+        match e {
+            StoreError::InvalidState(_) | StoreError::NotFound { .. } => DeliverStatus::Done,
+            _ => DeliverStatus::Retry,
         }
     }
 
@@ -1067,17 +1097,22 @@ impl Dispatcher {
         Ok(None)
     }
 
-    async fn apply_receipt(&mut self, provider: Id, receipt: &Receipt, m: Message) {
+    async fn apply_receipt(
+        &mut self,
+        provider: Id,
+        receipt: &Receipt,
+        m: Message,
+    ) -> DeliverStatus {
         let (org, id) = (m.organization_id, m.id);
         let Some(state) = receipt.state else {
             self.count(|c| c.receipts_unreadable += 1);
             tracing::warn!(provider, message = id, stat = %receipt.stat, "receipt with an unknown stat");
-            return;
+            return DeliverStatus::Reject;
         };
         let status = receipt_status(state);
         if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
             self.count(|c| c.receipts_duplicate += 1);
-            return;
+            return DeliverStatus::Done;
         }
         let err = receipt.err.clone().unwrap_or_default();
         let detail = format!(
@@ -1094,11 +1129,14 @@ impl Dispatcher {
         if status == MessageStatus::Delivered && parts > 1 {
             let delivered = match self.delivered_parts(org, id) {
                 Ok(d) => d,
-                Err(e) => return self.store_error("receipt", org, id, &e),
+                Err(e) => {
+                    self.store_error("receipt", org, id, &e);
+                    return Self::store_error_status(&e);
+                }
             };
             if delivered.contains(&part) {
                 self.count(|c| c.receipts_duplicate += 1);
-                return;
+                return DeliverStatus::Done;
             }
             if delivered.len() + 1 < parts {
                 let update = MessageUpdate {
@@ -1108,8 +1146,9 @@ impl Dispatcher {
                 };
                 if let Err(e) = self.store.update_message(org, id, update, |_| Ok(())).await {
                     self.store_error("receipt", org, id, &e);
+                    return Self::store_error_status(&e);
                 }
-                return;
+                return DeliverStatus::Done;
             }
         }
         let error_code = (status != MessageStatus::Delivered && !err.is_empty()).then_some(err);
@@ -1143,9 +1182,16 @@ impl Dispatcher {
                     _ => {}
                 });
                 self.publish_status(&m);
+                DeliverStatus::Done
             }
-            Err(StoreError::InvalidState(_)) => self.count(|c| c.receipts_duplicate += 1),
-            Err(e) => self.store_error("receipt", org, id, &e),
+            Err(StoreError::InvalidState(_)) => {
+                self.count(|c| c.receipts_duplicate += 1);
+                DeliverStatus::Done
+            }
+            Err(e) => {
+                self.store_error("receipt", org, id, &e);
+                Self::store_error_status(&e)
+            }
         }
     }
 
@@ -1163,7 +1209,8 @@ impl Dispatcher {
 
     // ---- inbound -------------------------------------------------------------------------
 
-    async fn on_inbound(&mut self, provider: Id, deliver: &DeliverSm) {
+    /// Stores an inbound message; the status answers its deliver_sm.
+    async fn on_inbound(&mut self, provider: Id, deliver: &DeliverSm) -> DeliverStatus {
         let from = inbound::normalize_address(
             deliver.source_addr_ton,
             &deliver.source_addr.to_string_lossy(),
@@ -1180,7 +1227,7 @@ impl Dispatcher {
         let Some(org) = org else {
             self.count(|c| c.inbound_unroutable += 1);
             tracing::warn!(provider, to = %to, "inbound message with no organization; dropped");
-            return;
+            return DeliverStatus::Reject;
         };
         let decoded = inbound::decode(deliver);
         match decoded.concat {
@@ -1199,20 +1246,25 @@ impl Dispatcher {
                 for partial in added.evicted {
                     self.store_partial(partial).await;
                 }
-                if let Some(whole) = added.complete {
-                    let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
-                    let body = whole.text();
-                    self.store_inbound(
-                        org,
-                        provider,
-                        whole.key.from,
-                        whole.key.to,
-                        body,
-                        whole.encoding,
-                        segments,
-                        None,
-                    )
-                    .await;
+                match added.complete {
+                    Some(whole) => {
+                        let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
+                        let body = whole.text();
+                        self.store_inbound(
+                            org,
+                            provider,
+                            whole.key.from,
+                            whole.key.to,
+                            body,
+                            whole.encoding,
+                            segments,
+                            None,
+                        )
+                        .await
+                    }
+                    // Buffered in memory until its siblings come: acknowledged now (holding
+                    // the carrier's ack could stall a small window that must send the rest).
+                    None => DeliverStatus::Done,
                 }
             }
             _ => {
@@ -1226,7 +1278,7 @@ impl Dispatcher {
                     1,
                     decoded.note,
                 )
-                .await;
+                .await
             }
         }
     }
@@ -1258,6 +1310,8 @@ impl Dispatcher {
         .await;
     }
 
+    /// Stores one inbound message: [`DeliverStatus::Done`] once it is in the store,
+    /// [`DeliverStatus::Retry`] when the store failed.
     #[allow(clippy::too_many_arguments)]
     async fn store_inbound(
         &mut self,
@@ -1269,7 +1323,7 @@ impl Dispatcher {
         encoding: &str,
         segments: u32,
         note: Option<String>,
-    ) {
+    ) -> DeliverStatus {
         let contact_id = match inbound::keyword(&body) {
             Some(keyword) => {
                 let out = keyword == Keyword::OptOut;
@@ -1318,10 +1372,12 @@ impl Dispatcher {
                     org,
                     message_id: stored.message().id,
                 });
+                DeliverStatus::Done
             }
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
                 tracing::error!(org, error = %e, "storing an inbound message failed");
+                DeliverStatus::Retry
             }
         }
     }
