@@ -323,6 +323,7 @@ async fn an_inbound_message_the_store_refuses_is_nacked_and_redelivered() {
         .insert("Sairex".to_owned(), 0);
     let engine = Engine::start(store.clone(), config).await.unwrap();
 
+    sim_until(&sim, "the bind", |s| s.binds.bound >= 1).await;
     sim.send_mo("923001234567", "Sairex", "hello school")
         .await
         .unwrap();
