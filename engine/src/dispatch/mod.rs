@@ -13,6 +13,13 @@
 //! credit; the choice and its reason are written with the outcome's event (SUBMITTED,
 //! PROVIDER_ERROR) in the message's timeline. A provider is never handed more than its credit.
 //!
+//! Rate limits ([`RateLimits`], blueprint §4.4 layers 2 and 4) cap what is leased: the global
+//! token bucket bounds the messages handed to all providers together per second, and each
+//! organization's per-minute and per-day limits bound its own. They count messages leased, not
+//! segments. A message is never failed for lack of a token: an organization over its limit is
+//! simply not leased for (its messages stay queued) while others go on, and the dispatcher looks
+//! again every [`DispatcherConfig::poll_interval`] while providers have credit.
+//!
 //! Before sending, an expired message becomes EXPIRED and a message to an opted-out contact
 //! REJECTED.
 //!
@@ -64,6 +71,7 @@
 
 mod clock;
 mod inbound;
+mod limits;
 mod receipts;
 mod route;
 
@@ -85,9 +93,11 @@ use crate::provider::{
 use crate::retry::{Next, next_retry};
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use limits::{OrgLimits, RateLimits};
 pub use route::ProviderEntry;
 
 use inbound::{Keyword, PartsKey, Reassembly};
+use limits::Limiter;
 use receipts::EarlyReceipts;
 use route::{Choice, Providers};
 
@@ -123,6 +133,8 @@ pub struct DispatcherConfig {
     pub event_capacity: usize,
     /// Whether to ask providers for delivery receipts.
     pub request_receipts: bool,
+    /// The global TPS and per-organization limits (see [`RateLimits`]); none by default.
+    pub limits: RateLimits,
 }
 
 impl Default for DispatcherConfig {
@@ -141,6 +153,7 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             event_capacity: 4_096,
             request_receipts: true,
+            limits: RateLimits::default(),
         }
     }
 }
@@ -322,6 +335,7 @@ pub struct Dispatcher {
     pending: VecDeque<Attempt>,
     early: EarlyReceipts,
     parts: Reassembly,
+    limiter: Limiter,
     next_token: u64,
     rr_after: Id,
     due_at: Option<Millis>,
@@ -361,6 +375,7 @@ impl Dispatcher {
                 config.inbound_parts_capacity,
                 millis(config.inbound_parts_ttl),
             ),
+            limiter: Limiter::new(&config.limits),
             config,
             clock: Arc::new(SystemClock),
             handle,
@@ -575,10 +590,14 @@ impl Dispatcher {
         }
         self.serve_pending().await;
         for pass in 0..MAX_PASSES {
-            let total = self.providers.total_credit();
+            let total = self
+                .providers
+                .total_credit()
+                .min(self.limiter.global_available());
             if total == 0 {
                 return;
             }
+            let now = self.clock.now_ms();
             let orgs = match self.store.ready_orgs() {
                 Ok(orgs) => orgs,
                 Err(e) => {
@@ -589,11 +608,14 @@ impl Dispatcher {
             // Round-robin: start after the organization served last.
             let (after, upto): (Vec<Id>, Vec<Id>) =
                 orgs.into_iter().partition(|&org| org > self.rr_after);
-            let turn: Vec<Id> = after
-                .into_iter()
-                .chain(upto)
-                .filter(|&org| self.providers.usable_credit(org) > 0)
-                .collect();
+            let mut turn: Vec<Id> = Vec::new();
+            for org in after.into_iter().chain(upto) {
+                // An organization over its limit is left out: its messages stay queued.
+                if self.providers.usable_credit(org) > 0 && self.limiter.org_available(org, now) > 0
+                {
+                    turn.push(org);
+                }
+            }
             if turn.is_empty() {
                 return;
             }
@@ -603,7 +625,9 @@ impl Dispatcher {
             for org in turn {
                 let n = share
                     .min(self.providers.usable_credit(org))
-                    .min(self.config.batch_per_org as u64);
+                    .min(self.config.batch_per_org as u64)
+                    .min(self.limiter.org_available(org, now))
+                    .min(self.limiter.global_available());
                 if n == 0 {
                     continue;
                 }
@@ -616,6 +640,8 @@ impl Dispatcher {
                     }
                 };
                 self.rr_after = org;
+                let count = u32::try_from(leased.len()).unwrap_or(u32::MAX);
+                self.limiter.charge(org, count, now);
                 leased_any |= !leased.is_empty();
                 for message in leased {
                     self.start(message).await;
