@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use sairex_engine::classify::classify_submit_status;
 use sairex_engine::dispatch::{
-    Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent,
-    ProviderEntry, TokioClock,
+    Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent, OrgLimits,
+    ProviderEntry, RateLimits, TokioClock,
 };
 use sairex_engine::provider::{
-    InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
+    DeliverAck, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
@@ -359,6 +359,7 @@ impl Harness {
             .send(ProviderEvent::Deliver {
                 provider_id: self.fakes[fake].id,
                 deliver: Box::new(deliver),
+                ack: DeliverAck::detached(),
             })
             .await
             .expect("dispatcher gone");
@@ -1033,4 +1034,150 @@ async fn shutdown_waits_for_answers_then_leaves_the_rest_in_flight() {
         QueuePlace::Ready { .. }
     ));
     assert_eq!(h.fakes[0].sent_count(), 2);
+}
+
+// ---- rate limits -------------------------------------------------------------------------
+
+/// Send times of every fake, sorted.
+fn send_times(h: &Harness) -> Vec<Instant> {
+    let mut times: Vec<Instant> = h
+        .fakes
+        .iter()
+        .flat_map(|f| f.state().sent.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+        .collect();
+    times.sort();
+    times
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_global_tps_caps_sends_across_providers() {
+    const ORG2: Id = 2;
+    let config = DispatcherConfig {
+        limits: RateLimits {
+            global_tps: Some(10),
+            ..RateLimits::default()
+        },
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1), spec(ORG2, 1)], config, true).await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push((
+            ORG,
+            h.send(ORG, &format!("+92300100{i:04}"), Priority::BULK)
+                .await,
+        ));
+        ids.push((
+            ORG2,
+            h.send(ORG2, &format!("+92300200{i:04}"), Priority::BULK)
+                .await,
+        ));
+    }
+    // Everything queued first: sending starts with the credit.
+    let start = Instant::now();
+    h.fakes[0].grant(1_000).await;
+    h.fakes[1].grant(1_000).await;
+    for (org, id) in &ids {
+        h.wait_status(*org, *id, MessageStatus::Submitted).await;
+    }
+    let times = send_times(&h);
+    assert_eq!(times.len(), 60, "each sent once");
+    assert!(h.fakes[0].sent_count() == 30 && h.fakes[1].sent_count() == 30);
+    // A bucket of 10 per second with a burst of 10: by time t, at most 10 + 10·t sends.
+    for (k, t) in times.iter().enumerate() {
+        let allowed = 10.0 + 10.0 * (*t - start).as_secs_f64();
+        assert!(
+            (k + 1) as f64 <= allowed + 1e-6,
+            "send {} at {:?}: over the global limit",
+            k + 1,
+            *t - start
+        );
+    }
+    // No second holds more than the burst plus a second's rate (the store's writes let paused
+    // time run on, so how long it took overall says little).
+    for w in times.windows(21) {
+        assert!(
+            w[20] - w[0] >= Duration::from_secs(1),
+            "21 sends within {:?}",
+            w[20] - w[0]
+        );
+    }
+    assert!(times[59] - start >= Duration::from_secs(5));
+    let c = h.handle.counters();
+    assert_eq!((c.failed, c.retries, c.requeued), (0, 0, 0), "{c:?}");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_organization_over_its_per_minute_limit_waits_while_another_sends() {
+    const ORG2: Id = 2;
+    let config = DispatcherConfig {
+        limits: RateLimits {
+            per_org: HashMap::from([(
+                ORG,
+                OrgLimits {
+                    per_minute: Some(5),
+                    per_day: None,
+                },
+            )]),
+            ..RateLimits::default()
+        },
+        ..DispatcherConfig::default()
+    };
+    // One shared provider for both organizations.
+    let mut h = Harness::start(vec![spec(0, 1)], config, true).await;
+    h.fakes[0].grant(1_000).await;
+    let mut limited = Vec::new();
+    let mut free = Vec::new();
+    for i in 0..20 {
+        limited.push(
+            h.send(ORG, &format!("+92300100{i:04}"), Priority::BULK)
+                .await,
+        );
+        free.push(
+            h.send(ORG2, &format!("+92300200{i:04}"), Priority::BULK)
+                .await,
+        );
+    }
+    for id in &free {
+        h.wait_status(ORG2, *id, MessageStatus::Submitted).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let status = |h: &Harness, s: MessageStatus| {
+        limited
+            .iter()
+            .filter(|id| h.message(ORG, **id).status == s)
+            .count()
+    };
+    let sent = status(&h, MessageStatus::Submitted);
+    // 5 per calendar minute: 5, or 10 if a minute began during these few seconds.
+    assert!(sent == 5 || sent == 10, "{sent} sent");
+    assert_eq!(
+        status(&h, MessageStatus::Queued),
+        20 - sent,
+        "the rest wait"
+    );
+
+    // Minutes later every message went out, never more than 5 in one calendar minute.
+    for id in &limited {
+        h.wait_status(ORG, *id, MessageStatus::Submitted).await;
+    }
+    let times: Vec<Instant> = h.fakes[0]
+        .state()
+        .sent
+        .iter()
+        .filter(|(o, _)| o.organization_id == ORG)
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(times.len(), 20);
+    for w in times.windows(11) {
+        assert!(
+            w[10] - w[0] > Duration::from_secs(60),
+            "11 sends within {:?}",
+            w[10] - w[0]
+        );
+    }
+    let c = h.handle.counters();
+    assert_eq!((c.failed, c.retries), (0, 0), "{c:?}");
+    h.stop().await;
 }

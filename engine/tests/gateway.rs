@@ -9,11 +9,11 @@ use sairex_engine::dispatch::DispatcherConfig;
 use sairex_engine::gateway::{Engine, EngineConfig};
 use sairex_engine::provider::smpp::SmppProviderConfig;
 use sairex_engine::session::SessionConfig;
-use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer};
+use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer, SimStats};
 use sairex_store::model::{
-    Message, MessageStatus, Organization, Priority, ProviderConfig, QueuePlace,
+    Direction, Message, MessageStatus, Organization, Priority, ProviderConfig, QueuePlace,
 };
-use sairex_store::{Store, StoreOptions};
+use sairex_store::{MessageFilter, PageRequest, Store, StoreOptions};
 use tokio::time::{Instant, sleep};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -237,4 +237,102 @@ async fn shutdown_under_load_loses_nothing_and_recovery_requeues_the_rest() {
         accepted_by_sim >= submitted,
         "every SUBMITTED message was received by the carrier"
     );
+}
+
+fn inbound(store: &Store, org: u64) -> Vec<Message> {
+    let filter = MessageFilter {
+        direction: Some(Direction::Inbound),
+        ..MessageFilter::default()
+    };
+    store
+        .list_messages(org, &filter, PageRequest::default())
+        .unwrap()
+        .items
+}
+
+/// Polls the simulator closely until `check` holds, returning the stats that satisfied it.
+async fn sim_until(sim: &SimHandle, what: &str, check: impl Fn(&SimStats) -> bool) -> SimStats {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stats = sim.stats();
+        if check(&stats) {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {stats:?}"
+        );
+        sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_and_inbound_are_acknowledged_only_once_stored() {
+    let sim = SimServer::start(SimConfig {
+        receipt_delay: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let (org, config) = setup(&store, &sim, 1).await;
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+
+    let id = store
+        .enqueue(message(org, 1, "Fee due Friday"))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    engine.handle().nudge();
+    sim_until(&sim, "the receipt's ack", |s| s.receipts.acked == 1).await;
+    // The receipt was answered ESME_ROK: its status change is already in the store.
+    assert_eq!(
+        store.message(org, id).unwrap().status,
+        MessageStatus::Delivered
+    );
+
+    sim.send_mo("923001234567", "Sairex", "hello school")
+        .await
+        .unwrap();
+    sim_until(&sim, "the MO's ack", |s| s.mo.acked == 1).await;
+    let stored = inbound(&store, org);
+    assert_eq!(stored.len(), 1, "acknowledged before it was stored");
+    assert_eq!(stored[0].body, "hello school");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_message_the_store_refuses_is_nacked_and_redelivered() {
+    let sim = SimServer::start(SimConfig {
+        delivery_retry_interval: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let (org, mut config) = setup(&store, &sim, 1).await;
+    // A shared provider whose routing table names organization 0: the store refuses to write
+    // the message (organizationId must be set), which stands in for a store failure.
+    config.smpp[0].0.organization_id = 0;
+    config
+        .dispatcher
+        .inbound_routes
+        .insert("Sairex".to_owned(), 0);
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+
+    sim_until(&sim, "the bind", |s| s.binds.bound >= 1).await;
+    sim.send_mo("923001234567", "Sairex", "hello school")
+        .await
+        .unwrap();
+    let stats = sim_until(&sim, "nacks and a retry", |s| {
+        s.mo.nacked >= 2 && s.mo.retried >= 1
+    })
+    .await;
+    assert_eq!(stats.mo.acked, 0, "{stats:?}");
+    assert!(inbound(&store, org).is_empty());
+    assert!(engine.handle().counters().store_errors >= 2);
+    engine.shutdown().await;
 }

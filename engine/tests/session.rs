@@ -12,13 +12,13 @@ use futures::{SinkExt, StreamExt};
 use sairex_engine::backoff::ExponentialBackoff;
 use sairex_engine::classify::SubmitOutcome;
 use sairex_engine::session::{
-    DisconnectReason, NotSentReason, SessionActor, SessionArgs, SessionConfig, SessionEvent,
-    SessionMsg, SessionRef, SubmitResult, TlsSettings,
+    DeliverAck, DeliverStatus, DisconnectReason, NotSentReason, SessionActor, SessionArgs,
+    SessionConfig, SessionEvent, SessionMsg, SessionRef, SubmitResult, TlsSettings,
 };
 use sairex_loadtest::sim::{ReceiptPolicy, SimConfig, SimHandle, SimServer, TlsConfig};
 use sairex_pdu::{
-    BindResp, COctetString, Command, CommandId, CommandStatus, Outbind, Pdu, ShortMessage,
-    SmppCodec, SubmitSm, SubmitSmResp,
+    BindResp, COctetString, Command, CommandId, CommandStatus, DeliverSm, Outbind, Pdu,
+    ShortMessage, SmppCodec, SubmitSm, SubmitSmResp,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -92,6 +92,20 @@ impl Owner {
             .await
             .expect("an event in time")
             .expect("the session keeps its channel open")
+    }
+
+    /// Skips events until a deliver_sm, returned with its ack.
+    async fn deliver(&mut self, what: &str) -> (DeliverSm, DeliverAck) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let event = timeout(deadline - Instant::now(), self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .expect("channel open");
+            if let SessionEvent::Deliver { deliver, ack } = event {
+                return (deliver, ack);
+            }
+        }
     }
 
     /// Skips events until `pick` accepts one.
@@ -312,12 +326,12 @@ async fn throttling_is_refused_as_throttled_with_an_event() {
     let mut owner = Owner::start(config_for(sim.addr())).await;
     owner.bound().await;
     owner.submit(1, submit_sm("slow down", 0));
-    assert_eq!(
+    assert!(matches!(
         owner.next().await,
         SessionEvent::Throttled {
             status: CommandStatus::ESME_RTHROTTLED
         }
-    );
+    ));
     assert_eq!(
         owner.result(1).await,
         SubmitResult::Refused {
@@ -347,7 +361,7 @@ async fn a_response_timeout_leaves_the_submit_in_doubt_and_the_bind_up() {
     assert!(waited >= ms(200) && waited < ms(1000), "{waited:?}");
     // The slot comes back as credit, and the late response (for a sequence number no longer
     // outstanding) is ignored: no further result, no disconnect.
-    assert_eq!(owner.next().await, SessionEvent::WindowFree(1));
+    assert!(matches!(owner.next().await, SessionEvent::WindowFree(1)));
     eventually(&sim, "the late response", |s| {
         s.submits.responses.get("ESME_ROK") == Some(&1)
     })
@@ -371,26 +385,54 @@ async fn receipts_and_mos_arrive_as_deliver_events_and_are_acknowledged() {
     let SubmitResult::Accepted { message_id } = owner.result(1).await else {
         panic!("not accepted");
     };
-    let receipt = owner
-        .until("the receipt", |e| match e {
-            SessionEvent::Deliver(sm) => Some(sm.clone()),
-            _ => None,
-        })
-        .await;
+    let (receipt, receipt_ack) = owner.deliver("the receipt").await;
     assert!(receipt.is_receipt());
     assert_eq!(receipt.receipt().unwrap().id, message_id.to_str().unwrap());
 
     sim.send_mo("923001234567", "Sairex", "STOP").await.unwrap();
-    let mo = owner
-        .until("the MO", |e| match e {
-            SessionEvent::Deliver(sm) => Some(sm.clone()),
-            _ => None,
-        })
-        .await;
+    let (mo, mo_ack) = owner.deliver("the MO").await;
     assert!(!mo.is_receipt());
     assert_eq!(mo.short_message.as_bytes(), b"STOP");
+
+    // Nothing is answered before the owner completes the acks (after its store write).
+    tokio::time::sleep(ms(100)).await;
+    let s = sim.stats();
+    assert_eq!(
+        (s.receipts.acked, s.mo.acked),
+        (0, 0),
+        "answered early: {s:?}"
+    );
+    receipt_ack.complete(DeliverStatus::Done);
+    mo_ack.complete(DeliverStatus::Done);
     eventually(&sim, "both acknowledged", |s| {
         s.receipts.acked == 1 && s.mo.acked == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deliver_not_made_durable_is_answered_with_a_temporary_error_and_redelivered() {
+    let sim = SimServer::start(SimConfig {
+        delivery_retry_interval: ms(50),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut owner = Owner::start(config_for(sim.addr())).await;
+    owner.bound().await;
+    sim.send_mo("923001234567", "Sairex", "hello")
+        .await
+        .unwrap();
+    let (_, ack) = owner.deliver("the MO").await;
+    ack.complete(DeliverStatus::Retry);
+    let (again, ack) = owner.deliver("the MO again").await;
+    assert_eq!(again.short_message.as_bytes(), b"hello");
+    // Dropped without an answer: also a temporary error.
+    drop(ack);
+    let (_, ack) = owner.deliver("the MO a third time").await;
+    ack.complete(DeliverStatus::Done);
+    eventually(&sim, "nacked twice, then acknowledged", |s| {
+        s.mo.nacked == 2 && s.mo.acked == 1
     })
     .await;
 }
@@ -764,7 +806,7 @@ async fn outbind_is_answered_with_a_receiver_bind() {
         .await;
     // A receiver bind grants no credit and refuses submits.
     owner.submit(1, submit_sm("no", 0));
-    assert_eq!(
+    assert!(matches!(
         owner.next().await,
         SessionEvent::Submitted {
             token: 1,
@@ -772,5 +814,5 @@ async fn outbind_is_answered_with_a_receiver_bind() {
                 reason: NotSentReason::ReceiveOnly
             }
         }
-    );
+    ));
 }

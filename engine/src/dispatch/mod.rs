@@ -13,6 +13,13 @@
 //! credit; the choice and its reason are written with the outcome's event (SUBMITTED,
 //! PROVIDER_ERROR) in the message's timeline. A provider is never handed more than its credit.
 //!
+//! Rate limits ([`RateLimits`], blueprint §4.4 layers 2 and 4) cap what is leased: the global
+//! token bucket bounds the messages handed to all providers together per second, and each
+//! organization's per-minute and per-day limits bound its own. They count messages leased, not
+//! segments. A message is never failed for lack of a token: an organization over its limit is
+//! simply not leased for (its messages stay queued) while others go on, and the dispatcher looks
+//! again every [`DispatcherConfig::poll_interval`] while providers have credit.
+//!
 //! Before sending, an expired message becomes EXPIRED and a message to an opted-out contact
 //! REJECTED.
 //!
@@ -40,6 +47,16 @@
 //! that never complete are stored as they are, with a note). The sender's contact is linked;
 //! a whole-message STOP, UNSUBSCRIBE, CANCEL, END or QUIT opts it out, START or UNSTOP back in.
 //!
+//! # Acknowledgements
+//! Every [`ProviderEvent::Deliver`] carries a [`DeliverAck`](crate::provider::DeliverAck) that
+//! is completed only after the store write: `Done` once the receipt is applied (or changed
+//! nothing: a duplicate, a message that moved on) or the inbound message stored; `Retry` when
+//! the store failed, so the carrier redelivers (`ESME_RX_T_APPN`); `Reject` when it can never be
+//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). Two
+//! cases are acknowledged while still only in memory, a crash losing them: a receipt held for
+//! an id not recorded yet, and one part of a concatenated inbound message waiting for the
+//! others (holding the carrier's ack for those could stall its window).
+//!
 //! # Events
 //! Every status change the dispatcher makes, and every inbound message, is published as an
 //! [`EngineEvent`] on a broadcast channel ([`DispatcherHandle::subscribe`]).
@@ -54,6 +71,7 @@
 
 mod clock;
 mod inbound;
+mod limits;
 mod receipts;
 mod route;
 
@@ -69,13 +87,17 @@ use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
-use crate::provider::{InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome};
+use crate::provider::{
+    DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
+};
 use crate::retry::{Next, next_retry};
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use limits::{OrgLimits, RateLimits};
 pub use route::ProviderEntry;
 
 use inbound::{Keyword, PartsKey, Reassembly};
+use limits::Limiter;
 use receipts::EarlyReceipts;
 use route::{Choice, Providers};
 
@@ -111,6 +133,8 @@ pub struct DispatcherConfig {
     pub event_capacity: usize,
     /// Whether to ask providers for delivery receipts.
     pub request_receipts: bool,
+    /// The global TPS and per-organization limits (see [`RateLimits`]); none by default.
+    pub limits: RateLimits,
 }
 
 impl Default for DispatcherConfig {
@@ -129,6 +153,7 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             event_capacity: 4_096,
             request_receipts: true,
+            limits: RateLimits::default(),
         }
     }
 }
@@ -310,6 +335,7 @@ pub struct Dispatcher {
     pending: VecDeque<Attempt>,
     early: EarlyReceipts,
     parts: Reassembly,
+    limiter: Limiter,
     next_token: u64,
     rr_after: Id,
     due_at: Option<Millis>,
@@ -349,6 +375,7 @@ impl Dispatcher {
                 config.inbound_parts_capacity,
                 millis(config.inbound_parts_ttl),
             ),
+            limiter: Limiter::new(&config.limits),
             config,
             clock: Arc::new(SystemClock),
             handle,
@@ -542,12 +569,14 @@ impl Dispatcher {
             ProviderEvent::Deliver {
                 provider_id,
                 deliver,
+                ack,
             } => {
-                if deliver.is_receipt() {
-                    self.on_receipt(provider_id, &deliver).await;
+                let status = if deliver.is_receipt() {
+                    self.on_receipt(provider_id, &deliver).await
                 } else {
-                    self.on_inbound(provider_id, &deliver).await;
-                }
+                    self.on_inbound(provider_id, &deliver).await
+                };
+                ack.complete(status);
             }
         }
     }
@@ -561,10 +590,14 @@ impl Dispatcher {
         }
         self.serve_pending().await;
         for pass in 0..MAX_PASSES {
-            let total = self.providers.total_credit();
+            let total = self
+                .providers
+                .total_credit()
+                .min(self.limiter.global_available());
             if total == 0 {
                 return;
             }
+            let now = self.clock.now_ms();
             let orgs = match self.store.ready_orgs() {
                 Ok(orgs) => orgs,
                 Err(e) => {
@@ -575,11 +608,14 @@ impl Dispatcher {
             // Round-robin: start after the organization served last.
             let (after, upto): (Vec<Id>, Vec<Id>) =
                 orgs.into_iter().partition(|&org| org > self.rr_after);
-            let turn: Vec<Id> = after
-                .into_iter()
-                .chain(upto)
-                .filter(|&org| self.providers.usable_credit(org) > 0)
-                .collect();
+            let mut turn: Vec<Id> = Vec::new();
+            for org in after.into_iter().chain(upto) {
+                // An organization over its limit is left out: its messages stay queued.
+                if self.providers.usable_credit(org) > 0 && self.limiter.org_available(org, now) > 0
+                {
+                    turn.push(org);
+                }
+            }
             if turn.is_empty() {
                 return;
             }
@@ -589,7 +625,9 @@ impl Dispatcher {
             for org in turn {
                 let n = share
                     .min(self.providers.usable_credit(org))
-                    .min(self.config.batch_per_org as u64);
+                    .min(self.config.batch_per_org as u64)
+                    .min(self.limiter.org_available(org, now))
+                    .min(self.limiter.global_available());
                 if n == 0 {
                     continue;
                 }
@@ -602,6 +640,8 @@ impl Dispatcher {
                     }
                 };
                 self.rr_after = org;
+                let count = u32::try_from(leased.len()).unwrap_or(u32::MAX);
+                self.limiter.charge(org, count, now);
                 leased_any |= !leased.is_empty();
                 for message in leased {
                     self.start(message).await;
@@ -1012,7 +1052,9 @@ impl Dispatcher {
             for receipt in self.early.take(provider, msg_id) {
                 self.count(|c| c.receipts_early_matched += 1);
                 match self.store.message(org, id) {
-                    Ok(m) => self.apply_receipt(provider, &receipt, m).await,
+                    Ok(m) => {
+                        self.apply_receipt(provider, &receipt, m).await;
+                    }
                     Err(e) => self.store_error("early receipt", org, id, &e),
                 }
             }
@@ -1021,30 +1063,44 @@ impl Dispatcher {
 
     // ---- receipts ------------------------------------------------------------------------
 
-    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) {
+    /// Applies a receipt; the status answers its deliver_sm.
+    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) -> DeliverStatus {
         self.count(|c| c.receipts += 1);
         let receipt = match deliver.receipt() {
             Ok(r) => r,
             Err(e) => {
                 self.count(|c| c.receipts_unreadable += 1);
                 tracing::warn!(provider, error = %e, "unreadable delivery receipt");
-                return;
+                return DeliverStatus::Reject;
             }
         };
         match self.find_by_provider_id(provider, &receipt.id) {
             Ok(Some(m)) => self.apply_receipt(provider, &receipt, m).await,
             Ok(None) => {
+                // Held in memory only: acknowledged now, so a crash before its id is recorded
+                // loses it (holding the carrier's ack for up to the TTL would stall its window).
                 tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
                 let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
                 self.count(|c| {
                     c.receipts_held += 1;
                     c.receipts_dropped += dropped as u64;
                 });
+                DeliverStatus::Done
             }
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
                 tracing::error!(provider, error = %e, "receipt lookup failed");
+                DeliverStatus::Retry
             }
+        }
+    }
+
+    /// The deliver_sm answer after a store error on a message: the message having moved on
+    /// (not found, already final) is no reason for the carrier to resend.
+    fn store_error_status(e: &StoreError) -> DeliverStatus {
+        match e {
+            StoreError::InvalidState(_) | StoreError::NotFound { .. } => DeliverStatus::Done,
+            _ => DeliverStatus::Retry,
         }
     }
 
@@ -1067,17 +1123,22 @@ impl Dispatcher {
         Ok(None)
     }
 
-    async fn apply_receipt(&mut self, provider: Id, receipt: &Receipt, m: Message) {
+    async fn apply_receipt(
+        &mut self,
+        provider: Id,
+        receipt: &Receipt,
+        m: Message,
+    ) -> DeliverStatus {
         let (org, id) = (m.organization_id, m.id);
         let Some(state) = receipt.state else {
             self.count(|c| c.receipts_unreadable += 1);
             tracing::warn!(provider, message = id, stat = %receipt.stat, "receipt with an unknown stat");
-            return;
+            return DeliverStatus::Reject;
         };
         let status = receipt_status(state);
         if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
             self.count(|c| c.receipts_duplicate += 1);
-            return;
+            return DeliverStatus::Done;
         }
         let err = receipt.err.clone().unwrap_or_default();
         let detail = format!(
@@ -1094,11 +1155,14 @@ impl Dispatcher {
         if status == MessageStatus::Delivered && parts > 1 {
             let delivered = match self.delivered_parts(org, id) {
                 Ok(d) => d,
-                Err(e) => return self.store_error("receipt", org, id, &e),
+                Err(e) => {
+                    self.store_error("receipt", org, id, &e);
+                    return Self::store_error_status(&e);
+                }
             };
             if delivered.contains(&part) {
                 self.count(|c| c.receipts_duplicate += 1);
-                return;
+                return DeliverStatus::Done;
             }
             if delivered.len() + 1 < parts {
                 let update = MessageUpdate {
@@ -1108,8 +1172,9 @@ impl Dispatcher {
                 };
                 if let Err(e) = self.store.update_message(org, id, update, |_| Ok(())).await {
                     self.store_error("receipt", org, id, &e);
+                    return Self::store_error_status(&e);
                 }
-                return;
+                return DeliverStatus::Done;
             }
         }
         let error_code = (status != MessageStatus::Delivered && !err.is_empty()).then_some(err);
@@ -1143,9 +1208,16 @@ impl Dispatcher {
                     _ => {}
                 });
                 self.publish_status(&m);
+                DeliverStatus::Done
             }
-            Err(StoreError::InvalidState(_)) => self.count(|c| c.receipts_duplicate += 1),
-            Err(e) => self.store_error("receipt", org, id, &e),
+            Err(StoreError::InvalidState(_)) => {
+                self.count(|c| c.receipts_duplicate += 1);
+                DeliverStatus::Done
+            }
+            Err(e) => {
+                self.store_error("receipt", org, id, &e);
+                Self::store_error_status(&e)
+            }
         }
     }
 
@@ -1163,7 +1235,8 @@ impl Dispatcher {
 
     // ---- inbound -------------------------------------------------------------------------
 
-    async fn on_inbound(&mut self, provider: Id, deliver: &DeliverSm) {
+    /// Stores an inbound message; the status answers its deliver_sm.
+    async fn on_inbound(&mut self, provider: Id, deliver: &DeliverSm) -> DeliverStatus {
         let from = inbound::normalize_address(
             deliver.source_addr_ton,
             &deliver.source_addr.to_string_lossy(),
@@ -1180,7 +1253,7 @@ impl Dispatcher {
         let Some(org) = org else {
             self.count(|c| c.inbound_unroutable += 1);
             tracing::warn!(provider, to = %to, "inbound message with no organization; dropped");
-            return;
+            return DeliverStatus::Reject;
         };
         let decoded = inbound::decode(deliver);
         match decoded.concat {
@@ -1199,20 +1272,25 @@ impl Dispatcher {
                 for partial in added.evicted {
                     self.store_partial(partial).await;
                 }
-                if let Some(whole) = added.complete {
-                    let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
-                    let body = whole.text();
-                    self.store_inbound(
-                        org,
-                        provider,
-                        whole.key.from,
-                        whole.key.to,
-                        body,
-                        whole.encoding,
-                        segments,
-                        None,
-                    )
-                    .await;
+                match added.complete {
+                    Some(whole) => {
+                        let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
+                        let body = whole.text();
+                        self.store_inbound(
+                            org,
+                            provider,
+                            whole.key.from,
+                            whole.key.to,
+                            body,
+                            whole.encoding,
+                            segments,
+                            None,
+                        )
+                        .await
+                    }
+                    // Buffered in memory until its siblings come: acknowledged now (holding
+                    // the carrier's ack could stall a small window that must send the rest).
+                    None => DeliverStatus::Done,
                 }
             }
             _ => {
@@ -1226,7 +1304,7 @@ impl Dispatcher {
                     1,
                     decoded.note,
                 )
-                .await;
+                .await
             }
         }
     }
@@ -1258,6 +1336,8 @@ impl Dispatcher {
         .await;
     }
 
+    /// Stores one inbound message: [`DeliverStatus::Done`] once it is in the store,
+    /// [`DeliverStatus::Retry`] when the store failed.
     #[allow(clippy::too_many_arguments)]
     async fn store_inbound(
         &mut self,
@@ -1269,7 +1349,7 @@ impl Dispatcher {
         encoding: &str,
         segments: u32,
         note: Option<String>,
-    ) {
+    ) -> DeliverStatus {
         let contact_id = match inbound::keyword(&body) {
             Some(keyword) => {
                 let out = keyword == Keyword::OptOut;
@@ -1318,10 +1398,12 @@ impl Dispatcher {
                     org,
                     message_id: stored.message().id,
                 });
+                DeliverStatus::Done
             }
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
                 tracing::error!(org, error = %e, "storing an inbound message failed");
+                DeliverStatus::Retry
             }
         }
     }

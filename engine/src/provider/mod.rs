@@ -7,7 +7,8 @@
 //! - the dispatcher hands it at most that many [`Outbound`] messages through a
 //!   [`ProviderLink`];
 //! - the provider answers every one, exactly once, with [`ProviderEvent::Done`], and reports
-//!   incoming receipts and mobile-originated messages as [`ProviderEvent::Deliver`].
+//!   incoming receipts and mobile-originated messages as [`ProviderEvent::Deliver`], each with
+//!   a [`DeliverAck`] the dispatcher completes once it is durable.
 //!
 //! The message text travels as text: each provider encodes and splits it its own way (an SMPP
 //! provider by its data_coding and concatenation settings; an HTTP API takes text).
@@ -22,6 +23,8 @@ use crate::classify::SubmitOutcome;
 
 pub mod smpp;
 pub mod token_bucket;
+
+pub use crate::session::{DeliverAck, DeliverStatus};
 
 /// One message for a provider to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +82,7 @@ pub enum SendOutcome {
 }
 
 /// What a provider reports to the dispatcher.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum ProviderEvent {
     /// The provider can take `n` more messages now (in addition to earlier credit not used).
     Credit {
@@ -108,6 +111,11 @@ pub enum ProviderEvent {
         provider_id: Id,
         /// The message as received.
         deliver: Box<sairex_pdu::DeliverSm>,
+        /// Completed by the dispatcher once the receipt is applied or the message stored
+        /// ([`DeliverStatus::Done`]), when the store failed ([`DeliverStatus::Retry`]: the
+        /// carrier redelivers), or when it can never be used ([`DeliverStatus::Reject`]). The
+        /// provider answers the carrier only then. Dropping it means `Retry`.
+        ack: DeliverAck,
     },
 }
 

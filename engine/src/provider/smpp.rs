@@ -33,7 +33,9 @@
 //!   re-queues the message without counting a retry.
 //! - **In doubt.** [`InDoubtPolicy`] is the provider's; the dispatcher asks
 //!   [`ProviderLink::in_doubt_policy`]. With `Resubmit` (the default) a resend may duplicate.
-//! - **Receipts and MOs** are handed on as [`ProviderEvent::Deliver`].
+//! - **Receipts and MOs** are handed on as [`ProviderEvent::Deliver`] with the session's
+//!   [`DeliverAck`](crate::provider::DeliverAck): the carrier gets its deliver_sm_resp once the
+//!   dispatcher completes it.
 //! - **Drain** ([`SmppProviderHandle::drain`]): the link refuses new messages
 //!   ([`LinkError::Closed`]), parts not yet written are answered `NotSent`, every session
 //!   drains (waits for its window, unbinds), what sessions still hold comes back in doubt, and
@@ -1102,10 +1104,12 @@ impl SmppProviderState {
                 debug!(target: TARGET, provider = self.config.provider_id, %status, "throttled");
                 self.rate.throttled(Instant::now());
             }
-            SessionEvent::Deliver(deliver) => {
+            SessionEvent::Deliver { deliver, ack } => {
+                // The ack travels on: the session answers once the dispatcher stored it.
                 self.emit(ProviderEvent::Deliver {
                     provider_id: self.config.provider_id,
                     deliver: Box::new(deliver),
+                    ack,
                 })
                 .await;
             }

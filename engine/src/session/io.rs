@@ -109,6 +109,12 @@ impl Link {
         }
     }
 
+    /// A handle that queues on the writer while the link lives, and does not keep it alive
+    /// (the deliver_sm_resp that follows an ack).
+    pub(crate) fn writer(&self) -> Option<mpsc::WeakSender<Command>> {
+        self.tx.as_ref().map(mpsc::Sender::downgrade)
+    }
+
     /// Stops both tasks at once and returns how many requests the writer handed to the socket
     /// on this connection: the first that many requests queued may have reached the SMSC, the
     /// rest certainly did not.
@@ -200,11 +206,7 @@ where
         };
         match frames.next().await {
             Some(Ok(item)) => {
-                let msg = internal(Inner::PduReceived {
-                    conn,
-                    item,
-                    _permit: permit,
-                });
+                let msg = internal(Inner::PduReceived { conn, item, permit });
                 if actor.cast(msg).is_err() {
                     return;
                 }

@@ -22,12 +22,16 @@
 //!   owner's channel is full the actor waits, the reader stops after
 //!   [`READ_AHEAD_PDUS`] PDUs, and TCP pushes back on the SMSC. The owner
 //!   must keep receiving.
-//! - **deliver_sm** (receipts and MOs) is handed on as [`SessionEvent::Deliver`] and answered
-//!   with deliver_sm_resp *after* the event is in the owner's channel: a full channel delays the
-//!   acknowledgement, which slows the SMSC down (its own window fills) instead of piling
-//!   messages up here. The ack means "queued with the owner", not "stored": a crash in between
-//!   loses it unless the SMSC resends; acknowledging after the store write is a later step.
-//!   When the owner is gone, deliver_sm is answered `ESME_RX_T_APPN` so the SMSC tries again.
+//! - **deliver_sm** (receipts and MOs) is handed on as [`SessionEvent::Deliver`] with a
+//!   [`DeliverAck`], and answered with deliver_sm_resp only once the owner completes that ack
+//!   (after its store write): the status is the ack's [`DeliverStatus`] (`ESME_ROK`,
+//!   `ESME_RX_T_APPN` so the SMSC tries again, `ESME_RX_P_APPN`); an ack dropped uncompleted
+//!   answers `ESME_RX_T_APPN`. The session does not wait for it: a small task per deliver_sm
+//!   awaits the ack and queues the resp on the writer, holding the read-ahead permit of that
+//!   PDU meanwhile, so at most [`READ_AHEAD_PDUS`] deliver_sm of a connection are unanswered
+//!   and past that the reader stops (TCP pushes back on the SMSC). If the connection is gone
+//!   when the ack comes, nothing is answered and the SMSC redelivers. A full owner channel also
+//!   delays the answer. When the owner is gone, deliver_sm is answered `ESME_RX_T_APPN`.
 //! - **Throttling.** `ESME_RTHROTTLED` / `ESME_RMSGQFUL` give a `Refused { outcome: Throttled }`
 //!   and, just before it, [`SessionEvent::Throttled`], so the owner can slow the provider down.
 //!
@@ -50,6 +54,7 @@
 //! - [`sequence`], [`window`]: sequence numbers and the outstanding-request window (pure).
 //! - `io`: connect, reader task, writer task.
 
+mod ack;
 pub mod config;
 mod io;
 pub mod keepalive;
@@ -73,6 +78,7 @@ use tracing::{debug, info, warn};
 
 use crate::classify::{SubmitOutcome, classify_submit_status};
 
+pub use ack::{DeliverAck, DeliverStatus};
 pub use config::{BindMode, SessionConfig, SessionConfigError, TlsSettings};
 pub use io::READ_AHEAD_PDUS;
 use io::{Link, Transport};
@@ -148,7 +154,7 @@ enum Inner {
     PduReceived {
         conn: u64,
         item: Result<Command, InvalidPdu>,
-        _permit: OwnedSemaphorePermit,
+        permit: OwnedSemaphorePermit,
     },
     /// The reader or the writer stopped.
     ConnectionLost { conn: u64, reason: DisconnectReason },
@@ -165,7 +171,7 @@ fn internal(inner: Inner) -> SessionMsg {
 /// What a session tells its owner.
 // A deliver_sm is the largest variant; boxing it would cost an allocation per receipt.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum SessionEvent {
     /// The bind succeeded; credit follows as [`SessionEvent::WindowFree`].
@@ -188,8 +194,13 @@ pub enum SessionEvent {
         status: CommandStatus,
     },
     /// A deliver_sm: a receipt ([`DeliverSm::is_receipt`]) or a mobile-originated message.
-    /// The session answers it with deliver_sm_resp once this event is queued.
-    Deliver(DeliverSm),
+    /// The session answers it with deliver_sm_resp once `ack` is completed (or dropped).
+    Deliver {
+        /// The PDU as received.
+        deliver: DeliverSm,
+        /// Complete it once the deliver_sm is durable (or will never be).
+        ack: DeliverAck,
+    },
     /// The connection ended (all credit is void); unless the reason is `Drained` or `Stopped`,
     /// a reconnect follows after the back-off.
     Disconnected {
@@ -520,13 +531,13 @@ impl SessionState {
                         .await;
                 }
             }
-            Inner::PduReceived { conn, item, .. } => {
+            Inner::PduReceived { conn, item, permit } => {
                 if conn != self.conn || self.link.is_none() {
                     return;
                 }
                 self.keepalive.on_received(Instant::now());
                 match item {
-                    Ok(command) => self.on_command(command).await,
+                    Ok(command) => self.on_command(command, permit).await,
                     Err(invalid) => self.on_invalid(invalid).await,
                 }
             }
@@ -545,7 +556,7 @@ impl SessionState {
         }
     }
 
-    async fn on_command(&mut self, command: Command) {
+    async fn on_command(&mut self, command: Command, permit: OwnedSemaphorePermit) {
         let Command {
             command_status: status,
             sequence_number: seq,
@@ -579,13 +590,33 @@ impl SessionState {
             Pdu::EnquireLink => self.reply(Command::new(seq, Pdu::EnquireLinkResp)),
             Pdu::DeliverSm(sm) => match self.phase {
                 Phase::Bound | Phase::Unbinding { .. } => {
-                    // Acknowledged only once the owner's channel took it: back-pressure.
-                    let status = if self.emit(SessionEvent::Deliver(sm)).await {
-                        CommandStatus::ESME_ROK
-                    } else {
-                        CommandStatus::ESME_RX_T_APPN
+                    // Answered once the owner completes the ack (after its store write).
+                    let (ack, answer) = DeliverAck::channel();
+                    let event = SessionEvent::Deliver { deliver: sm, ack };
+                    if !self.emit(event).await {
+                        let status = CommandStatus::ESME_RX_T_APPN;
+                        return self.reply(Command::with_status(
+                            status,
+                            seq,
+                            DeliverSmResp::default(),
+                        ));
+                    }
+                    let Some(writer) = self.link.as_ref().and_then(Link::writer) else {
+                        return;
                     };
-                    self.reply(Command::with_status(status, seq, DeliverSmResp::default()));
+                    tokio::spawn(async move {
+                        let status = answer.await.unwrap_or(DeliverStatus::Retry);
+                        if let Some(tx) = writer.upgrade() {
+                            let resp = Command::with_status(
+                                status.command_status(),
+                                seq,
+                                DeliverSmResp::default(),
+                            );
+                            // A full queue means the peer is not reading: it will redeliver.
+                            let _ = tx.try_send(resp);
+                        }
+                        drop(permit);
+                    });
                 }
                 _ => self.reply(Command::generic_nack(seq, CommandStatus::ESME_RINVBNDSTS)),
             },
