@@ -4,7 +4,7 @@
 //!
 //! | name | type | labels | what |
 //! |---|---|---|---|
-//! | [`MESSAGES_TOTAL`] | counter | `status`, `direction`, `provider` | each status change (outbound) and each inbound message stored (`INBOUND`) |
+//! | [`MESSAGES_TOTAL`] | counter | `status`, `direction`, `provider` | each status change the dispatcher makes (outbound) and each inbound message stored (`RECEIVED`, `inbound`) |
 //! | [`QUEUE_DEPTH`] | gauge | `org` | ready messages, read from the store by the dispatcher every second |
 //! | [`DISPATCH_DURATION`] | histogram | `provider` | handed to a provider → its answer (seconds) |
 //! | [`DELIVERY_RATE`] | gauge | | delivered / (delivered + failed) over the last [`DELIVERY_RATE_WINDOW`] |
