@@ -23,12 +23,14 @@
 //! - [`backoff`]: jittered exponential reconnect back-off.
 //! - [`retry`]: the blueprint's retry schedule.
 //! - [`classify`]: what a submit status or a receipt state means for the message.
+//! - [`metrics`]: metric names and recording functions (no exporter here).
 #![warn(missing_docs)]
 
 pub mod backoff;
 pub mod classify;
 pub mod dispatch;
 pub mod gateway;
+pub mod metrics;
 pub mod retry;
 
 pub mod session;

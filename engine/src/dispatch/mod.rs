@@ -343,6 +343,7 @@ pub struct Dispatcher {
     draining: bool,
     last_refresh: Millis,
     last_housekeeping: Millis,
+    metrics: crate::metrics::DispatchMetrics,
 }
 
 impl Dispatcher {
@@ -388,6 +389,7 @@ impl Dispatcher {
             draining: false,
             last_refresh: 0,
             last_housekeeping: 0,
+            metrics: crate::metrics::DispatchMetrics::default(),
         }
     }
 
@@ -462,6 +464,7 @@ impl Dispatcher {
     }
 
     fn publish_status(&self, m: &Message) {
+        self.metrics.status_changed(m);
         self.publish(EngineEvent::StatusChanged {
             org: m.organization_id,
             message_id: m.id,
@@ -504,6 +507,7 @@ impl Dispatcher {
         }
         if now.saturating_sub(self.last_housekeeping) >= millis(HOUSEKEEPING) {
             self.last_housekeeping = now;
+            self.metrics.read_queue_depths(&self.store);
             let dropped = self.early.sweep(now);
             if dropped > 0 {
                 self.count(|c| c.receipts_dropped += dropped as u64);
@@ -777,6 +781,7 @@ impl Dispatcher {
                     attempt.provider = provider;
                     attempt.tried.push(provider);
                     self.inflight.insert(token, attempt);
+                    self.metrics.sent(token);
                     self.count(|c| {
                         c.sent += 1;
                         if failover {
@@ -922,6 +927,7 @@ impl Dispatcher {
             tracing::warn!(provider = provider_id, token, "answer for an unknown token");
             return;
         };
+        self.metrics.answered(token, provider_id);
         if attempt.provider != provider_id {
             tracing::warn!(
                 provider = provider_id,
@@ -1005,6 +1011,7 @@ impl Dispatcher {
                     .map_or(InDoubtPolicy::default(), |slot| slot.link.in_doubt_policy());
                 match policy {
                     InDoubtPolicy::Resubmit => {
+                        crate::metrics::possible_duplicate(provider_id);
                         let reason =
                             format!("in doubt on {name}; resubmitted (possible duplicate)");
                         self.retry_or_fail(attempt, &reason).await;
@@ -1044,6 +1051,7 @@ impl Dispatcher {
         match self.store.ack_submitted(org, id, submitted).await {
             Ok(m) => {
                 self.count(|c| c.submitted += 1);
+                crate::metrics::submitted(&m);
                 self.publish_status(&m);
             }
             Err(e) => return self.store_error("ack", org, id, &e),
@@ -1202,6 +1210,9 @@ impl Dispatcher {
             .await;
         match result {
             Ok(m) => {
+                if m.status.is_final() {
+                    crate::metrics::receipt_final(&m, now);
+                }
                 self.count(|c| match m.status {
                     MessageStatus::Failed => c.failed += 1,
                     MessageStatus::Rejected => c.rejected += 1,
@@ -1394,6 +1405,7 @@ impl Dispatcher {
         match self.store.enqueue(message).await {
             Ok(stored) => {
                 self.count(|c| c.inbound += 1);
+                crate::metrics::status_changed(stored.message());
                 self.publish(EngineEvent::Inbound {
                     org,
                     message_id: stored.message().id,

@@ -59,8 +59,8 @@
 //!
 //! # Not yet
 //! No restart budget with escalation (a session is restarted forever, with back-off capped by
-//! the template's reconnect maximum), no metrics export (see [`SmppProviderStats`]), no
-//! global token bucket.
+//! the template's reconnect maximum), no global token bucket. Metrics: [`crate::metrics`]
+//! (and [`SmppProviderStats`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -698,6 +698,7 @@ pub struct SmppProviderState {
     draining: bool,
     ticker: Option<JoinHandle<()>>,
     stats: SmppProviderStats,
+    metrics: crate::metrics::ProviderMetrics,
 }
 
 impl fmt::Debug for SmppProviderState {
@@ -725,6 +726,7 @@ impl Actor for SmppProvider {
     ) -> Result<SmppProviderState, ActorProcessingErr> {
         args.config.validate()?;
         let binds = usize::try_from(args.config.binds).unwrap_or(1);
+        let metrics = crate::metrics::ProviderMetrics::new(args.config.provider_id);
         let now = Instant::now();
         Ok(SmppProviderState {
             myself,
@@ -757,6 +759,7 @@ impl Actor for SmppProvider {
             draining: false,
             ticker: None,
             stats: SmppProviderStats::default(),
+            metrics,
         })
     }
 
@@ -804,6 +807,8 @@ impl Actor for SmppProvider {
             SmppProviderMsg::Internal(Internal(inner)) => state.on_internal(inner).await,
         }
         state.pump().await;
+        let bound = state.slots.iter().any(|s| s.bound);
+        state.metrics.state(state.in_flight.len(), bound);
         if state.draining && state.slots.iter().all(|s| s.session.is_none()) {
             state.finish_drain().await;
             myself.stop(None);
@@ -1059,6 +1064,7 @@ impl SmppProviderState {
                 });
                 if idle && !self.draining {
                     self.stats.session_restarts += 1;
+                    self.metrics.reconnect();
                     info!(target: TARGET, provider = self.config.provider_id, slot, "restarting session");
                     if let Err(e) = self.spawn_session(slot).await {
                         warn!(target: TARGET, provider = self.config.provider_id, slot, error = %e, "session restart failed");
@@ -1101,6 +1107,7 @@ impl SmppProviderState {
             }
             SessionEvent::Throttled { status } => {
                 self.stats.throttle_events += 1;
+                self.metrics.throttled();
                 debug!(target: TARGET, provider = self.config.provider_id, %status, "throttled");
                 self.rate.throttled(Instant::now());
             }
