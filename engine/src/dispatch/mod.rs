@@ -413,13 +413,14 @@ impl Dispatcher {
         self.due_at = self.next_due();
         let cancel = self.handle.cancel.clone();
         let nudge = Arc::clone(&self.handle.nudge);
+        let mut batch = Vec::with_capacity(MAX_EVENTS_PER_TURN);
         loop {
             let wait = self.wait();
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
                 event = self.events.recv(), if !self.events_closed => match event {
-                    Some(event) => self.on_event(event).await,
+                    Some(event) => batch.push(event),
                     None => {
                         tracing::warn!("every provider is gone; the dispatcher only schedules now");
                         self.events_closed = true;
@@ -428,12 +429,13 @@ impl Dispatcher {
                 () = nudge.notified() => self.more_work = true,
                 () = tokio::time::sleep(wait) => {}
             }
-            for _ in 0..MAX_EVENTS_PER_TURN {
+            while batch.len() < MAX_EVENTS_PER_TURN {
                 match self.events.try_recv() {
-                    Ok(event) => self.on_event(event).await,
+                    Ok(event) => batch.push(event),
                     Err(_) => break,
                 }
             }
+            self.on_events(&mut batch).await;
             self.timers().await;
             self.dispatch().await;
         }
@@ -553,6 +555,31 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(provider = id, error = %e, "provider config not re-read"),
             }
         }
+    }
+
+    /// Handles a burst of provider events in order, except that a run of consecutive
+    /// acceptances is written to the store concurrently: each store write waits for a group
+    /// commit, and awaiting them one by one made the dispatcher wait a commit per message.
+    async fn on_events(&mut self, batch: &mut Vec<ProviderEvent>) {
+        let mut acks = Vec::new();
+        for event in batch.drain(..) {
+            match event {
+                ProviderEvent::Done {
+                    provider_id,
+                    token,
+                    outcome: SendOutcome::Accepted { provider_msg_ids },
+                } => {
+                    if let Some(attempt) = self.take_attempt(provider_id, token) {
+                        acks.push((attempt, provider_msg_ids));
+                    }
+                }
+                other => {
+                    self.accept_all(&mut acks).await;
+                    self.on_event(other).await;
+                }
+            }
+        }
+        self.accept_all(&mut acks).await;
     }
 
     async fn on_event(&mut self, event: ProviderEvent) {
@@ -922,10 +949,11 @@ impl Dispatcher {
 
     // ---- outcomes ------------------------------------------------------------------------
 
-    async fn on_done(&mut self, provider_id: Id, token: u64, outcome: SendOutcome) {
-        let Some(mut attempt) = self.inflight.remove(&token) else {
+    /// The attempt a provider's answer is for, taken out of the in-flight set.
+    fn take_attempt(&mut self, provider_id: Id, token: u64) -> Option<Attempt> {
+        let Some(attempt) = self.inflight.remove(&token) else {
             tracing::warn!(provider = provider_id, token, "answer for an unknown token");
-            return;
+            return None;
         };
         self.metrics.answered(token, provider_id);
         if attempt.provider != provider_id {
@@ -936,6 +964,13 @@ impl Dispatcher {
                 "answer from another provider than the one the message was handed to"
             );
         }
+        Some(attempt)
+    }
+
+    async fn on_done(&mut self, provider_id: Id, token: u64, outcome: SendOutcome) {
+        let Some(mut attempt) = self.take_attempt(provider_id, token) else {
+            return;
+        };
         let provider = attempt.provider;
         let name = self.providers.describe(provider);
         match outcome {
@@ -1037,33 +1072,51 @@ impl Dispatcher {
     }
 
     async fn accepted(&mut self, attempt: Attempt, ids: Vec<String>) {
-        let (org, id, provider) = (attempt.org, attempt.id, attempt.provider);
-        let cost = self
-            .providers
-            .by_id(provider)
-            .and_then(|s| s.config.cost_per_segment);
-        let submitted = Submitted {
-            provider_id: provider,
-            provider_msg_ids: ids.clone(),
-            cost_per_segment: cost,
-            detail: Some(attempt.route),
-        };
-        match self.store.ack_submitted(org, id, submitted).await {
-            Ok(m) => {
-                self.count(|c| c.submitted += 1);
-                crate::metrics::submitted(&m);
-                self.publish_status(&m);
-            }
-            Err(e) => return self.store_error("ack", org, id, &e),
+        let mut one = vec![(attempt, ids)];
+        self.accept_all(&mut one).await;
+    }
+
+    /// Records acceptances: the store writes run concurrently (they share group commits), then
+    /// each result is applied in order, with any receipt that arrived before its acceptance.
+    async fn accept_all(&mut self, acks: &mut Vec<(Attempt, Vec<String>)>) {
+        if acks.is_empty() {
+            return;
         }
-        for msg_id in &ids {
-            for receipt in self.early.take(provider, msg_id) {
-                self.count(|c| c.receipts_early_matched += 1);
-                match self.store.message(org, id) {
-                    Ok(m) => {
-                        self.apply_receipt(provider, &receipt, m).await;
+        let writes = acks.iter().map(|(attempt, ids)| {
+            let submitted = Submitted {
+                provider_id: attempt.provider,
+                provider_msg_ids: ids.clone(),
+                cost_per_segment: self
+                    .providers
+                    .by_id(attempt.provider)
+                    .and_then(|s| s.config.cost_per_segment),
+                detail: Some(attempt.route.clone()),
+            };
+            self.store.ack_submitted(attempt.org, attempt.id, submitted)
+        });
+        let results = futures::future::join_all(writes).await;
+        for ((attempt, ids), result) in acks.drain(..).zip(results) {
+            let (org, id, provider) = (attempt.org, attempt.id, attempt.provider);
+            match result {
+                Ok(m) => {
+                    self.count(|c| c.submitted += 1);
+                    crate::metrics::submitted(&m);
+                    self.publish_status(&m);
+                }
+                Err(e) => {
+                    self.store_error("ack", org, id, &e);
+                    continue;
+                }
+            }
+            for msg_id in &ids {
+                for receipt in self.early.take(provider, msg_id) {
+                    self.count(|c| c.receipts_early_matched += 1);
+                    match self.store.message(org, id) {
+                        Ok(m) => {
+                            self.apply_receipt(provider, &receipt, m).await;
+                        }
+                        Err(e) => self.store_error("early receipt", org, id, &e),
                     }
-                    Err(e) => self.store_error("early receipt", org, id, &e),
                 }
             }
         }
