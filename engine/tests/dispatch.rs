@@ -1150,8 +1150,11 @@ async fn an_organization_over_its_per_minute_limit_waits_while_another_sends() {
             .count()
     };
     let sent = status(&h, MessageStatus::Submitted);
-    // 5 per calendar minute: 5, or 10 if a minute began during these few seconds.
-    assert!(sent == 5 || sent == 10, "{sent} sent");
+    // 5 per calendar minute. Paused time also jumps ahead while the test awaits the store's
+    // writer thread (real time), so more than one minute may have passed on the dispatcher's
+    // clock by now: only "some sent, the limit held the rest" is certain here; the per-window
+    // bound is checked exactly below.
+    assert!((5..20).contains(&sent), "{sent} sent");
     assert_eq!(
         status(&h, MessageStatus::Queued),
         20 - sent,

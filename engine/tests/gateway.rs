@@ -4,17 +4,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sairex_engine::backoff::ExponentialBackoff;
 use sairex_engine::dispatch::DispatcherConfig;
 use sairex_engine::gateway::{Engine, EngineConfig};
 use sairex_engine::provider::smpp::SmppProviderConfig;
-use sairex_engine::session::SessionConfig;
 use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer, SimStats};
 use sairex_store::model::{
     Direction, Message, MessageStatus, Organization, Priority, ProviderConfig, QueuePlace,
 };
 use sairex_store::{MessageFilter, PageRequest, Store, StoreOptions};
 use tokio::time::{Instant, sleep};
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -35,16 +35,7 @@ async fn setup(store: &Store, sim: &SimHandle, binds: u32) -> (u64, EngineConfig
         .await
         .unwrap();
     let addr = sim.addr();
-    let session = SessionConfig {
-        system_id: "sairex".try_into().unwrap(),
-        password: "secret".try_into().unwrap(),
-        reconnect: ExponentialBackoff::try_new(
-            Duration::from_millis(50),
-            Duration::from_millis(200),
-        )
-        .unwrap(),
-        ..SessionConfig::new(addr.ip().to_string(), addr.port())
-    };
+    let session = common::sim_session(addr);
     let smpp = SmppProviderConfig {
         binds,
         ..SmppProviderConfig::new(record.id, session)

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
-use sairex_engine::backoff::ExponentialBackoff;
 use sairex_engine::dispatch::DispatcherConfig;
 use sairex_engine::gateway::{Engine, EngineConfig};
 use sairex_engine::metrics as m;
 use sairex_engine::provider::smpp::SmppProviderConfig;
-use sairex_engine::session::SessionConfig;
 use sairex_loadtest::sim::{SimConfig, SimServer};
 use sairex_store::model::{Message, MessageStatus, Organization, ProviderConfig};
 use sairex_store::{Store, StoreOptions};
 use tokio::time::{Instant, sleep};
+
+mod common;
 
 const N: usize = 25;
 
@@ -71,16 +71,7 @@ async fn the_end_to_end_path_records_the_blueprint_metrics() {
         .unwrap();
     let provider = record.id.to_string();
     let addr = sim.addr();
-    let session = SessionConfig {
-        system_id: "sairex".try_into().unwrap(),
-        password: "secret".try_into().unwrap(),
-        reconnect: ExponentialBackoff::try_new(
-            Duration::from_millis(50),
-            Duration::from_millis(200),
-        )
-        .unwrap(),
-        ..SessionConfig::new(addr.ip().to_string(), addr.port())
-    };
+    let session = common::sim_session(addr);
     let smpp = SmppProviderConfig {
         binds: 2,
         ..SmppProviderConfig::new(record.id, session)

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use sairex_engine::backoff::ExponentialBackoff;
 use sairex_engine::classify::SubmitOutcome;
 use sairex_engine::session::{
     DeliverAck, DeliverStatus, DisconnectReason, NotSentReason, SessionActor, SessionArgs,
@@ -30,18 +29,11 @@ use tokio_util::codec::Framed;
 /// Upper bound on any single wait.
 const WAIT: Duration = Duration::from_secs(10);
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod common;
+use common::ms;
 
 fn config_for(addr: SocketAddr) -> SessionConfig {
-    SessionConfig {
-        system_id: "sairex".try_into().unwrap(),
-        password: "secret".try_into().unwrap(),
-        reconnect: ExponentialBackoff::try_new(ms(50), ms(200)).unwrap(),
-        response_timeout: Duration::from_secs(2),
-        ..SessionConfig::new(addr.ip().to_string(), addr.port())
-    }
+    common::sim_session(addr)
 }
 
 async fn sim(config: SimConfig) -> SimHandle {

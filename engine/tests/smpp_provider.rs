@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use sairex_engine::backoff::ExponentialBackoff;
 use sairex_engine::classify::SubmitOutcome;
 use sairex_engine::provider::smpp::{SmppProvider, SmppProviderConfig, SmppProviderHandle};
 use sairex_engine::provider::{
@@ -23,18 +22,11 @@ use tokio::time::{Instant, timeout};
 const WAIT: Duration = Duration::from_secs(15);
 const PROVIDER: u64 = 7;
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod common;
+use common::ms;
 
 fn session_config(addr: SocketAddr) -> SessionConfig {
-    SessionConfig {
-        system_id: "sairex".try_into().unwrap(),
-        password: "secret".try_into().unwrap(),
-        reconnect: ExponentialBackoff::try_new(ms(50), ms(200)).unwrap(),
-        response_timeout: Duration::from_secs(2),
-        ..SessionConfig::new(addr.ip().to_string(), addr.port())
-    }
+    common::sim_session(addr)
 }
 
 fn provider_config(addr: SocketAddr, binds: u32) -> SmppProviderConfig {
