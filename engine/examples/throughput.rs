@@ -230,11 +230,11 @@ async fn main() {
     }
     let mut handed = Histogram::<u64>::new(3).expect("histogram");
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        if key.key().name() == DISPATCH_DURATION {
-            if let DebugValue::Histogram(values) = value {
-                for v in values {
-                    let _ = handed.record((v.0 * 1e6) as u64);
-                }
+        if key.key().name() == DISPATCH_DURATION
+            && let DebugValue::Histogram(values) = value
+        {
+            for v in values {
+                let _ = handed.record((v.0 * 1e6) as u64);
             }
         }
     }

@@ -54,7 +54,7 @@ fn message(org: u64, i: usize, body: &str) -> Message {
         from_number: "Sairex".into(),
         to_number: format!("+9230012{i:05}"),
         body: body.into(),
-        priority: if i % 10 == 0 {
+        priority: if i.is_multiple_of(10) {
             Priority::OTP
         } else {
             Priority::BULK

@@ -244,10 +244,10 @@ pub(crate) fn open_secrets(tree: &sled::Tree, key: Option<&MasterKey>) -> Result
         None => {
             // No check yet: a new store, or one that only ever ran without a key. Should it
             // somehow hold secrets, they must open under this key before it is adopted.
-            if let Some((record_key, sealed)) = first_sealed(tree)? {
-                if sealer.open(&record_key, &sealed).is_none() {
-                    return Err(StoreError::WrongMasterKey);
-                }
+            if let Some((record_key, sealed)) = first_sealed(tree)?
+                && sealer.open(&record_key, &sealed).is_none()
+            {
+                return Err(StoreError::WrongMasterKey);
             }
             tree.insert(check_key, sealer.seal(CHECK_PLAIN, CHECK_PLAIN)?)?;
         }

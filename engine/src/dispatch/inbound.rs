@@ -96,21 +96,22 @@ pub(crate) fn decode(deliver: &DeliverSm) -> Decoded {
             Err(e) => note = Some(format!("malformed UDH kept in the body: {e}")),
         }
     }
-    if concat.is_none() {
-        if let (Some(reference), Some(total), Some(seq)) = (
+    if concat.is_none()
+        && let (Some(reference), Some(total), Some(seq)) = (
             deliver.tlvs.sar_msg_ref_num(),
             deliver.tlvs.sar_total_segments(),
             deliver.tlvs.sar_segment_seqnum(),
-        ) {
-            if total > 1 && seq >= 1 && seq <= total {
-                concat = Some(Concat {
-                    reference,
-                    wide: true,
-                    total,
-                    seq,
-                });
-            }
-        }
+        )
+        && total > 1
+        && seq >= 1
+        && seq <= total
+    {
+        concat = Some(Concat {
+            reference,
+            wide: true,
+            total,
+            seq,
+        });
     }
     let encoding = match text::Alphabet::from_data_coding(deliver.data_coding) {
         Ok(text::Alphabet::Ucs2) => "UCS-2",

@@ -1171,14 +1171,13 @@ impl Dispatcher {
         receipt_id: &str,
     ) -> sairex_store::Result<Option<Message>> {
         for spelling in receipts::spellings(receipt_id) {
-            if let Some(m) = self.store.message_by_provider_id(provider, &spelling)? {
-                if m.provider_msg_ids
+            if let Some(m) = self.store.message_by_provider_id(provider, &spelling)?
+                && m.provider_msg_ids
                     .iter()
                     .chain(m.provider_msg_id.iter())
                     .any(|id| ids_match(id, receipt_id))
-                {
-                    return Ok(Some(m));
-                }
+            {
+                return Ok(Some(m));
             }
         }
         Ok(None)

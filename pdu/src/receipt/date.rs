@@ -131,7 +131,7 @@ impl fmt::Display for ReceiptDate {
 /// year (2000 included), so the century rules never apply.
 const fn days_in_month(yy: u8, month: u8) -> u8 {
     match month {
-        2 if yy % 4 == 0 => 29,
+        2 if yy.is_multiple_of(4) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,

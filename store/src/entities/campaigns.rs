@@ -48,15 +48,15 @@ impl Record for Campaign {
         // Another organization's template or group would leak its text or its members into
         // this campaign's messages: it is "not found", like one that does not exist.
         let org = self.organization_id;
-        if let Some(template) = self.template_id {
-            if !tree.contains_key(Template::key(org, template))? {
-                return Err(not_found(Template::ENTITY, template));
-            }
+        if let Some(template) = self.template_id
+            && !tree.contains_key(Template::key(org, template))?
+        {
+            return Err(not_found(Template::ENTITY, template));
         }
-        if let Some(group) = self.group_id {
-            if !tree.contains_key(Group::key(org, group))? {
-                return Err(not_found(Group::ENTITY, group));
-            }
+        if let Some(group) = self.group_id
+            && !tree.contains_key(Group::key(org, group))?
+        {
+            return Err(not_found(Group::ENTITY, group));
         }
         Ok(())
     }
