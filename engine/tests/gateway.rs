@@ -48,6 +48,22 @@ async fn setup(store: &Store, sim: &SimHandle, binds: u32) -> (u64, EngineConfig
     (org.id, config)
 }
 
+/// The simulator (receipts 20 ms after each submit), a fresh store and a running engine with
+/// `binds` binds to it. The temporary directory must outlive the store.
+async fn start_with_receipts(binds: u32) -> (SimHandle, tempfile::TempDir, Store, u64, Engine) {
+    let sim = SimServer::start(SimConfig {
+        receipt_delay: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let (org, config) = setup(&store, &sim, binds).await;
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    (sim, dir, store, org, engine)
+}
+
 fn message(org: u64, i: usize, body: &str) -> Message {
     Message {
         organization_id: org,
@@ -89,16 +105,7 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_messages_reach_delivered_through_real_binds() {
-    let sim = SimServer::start(SimConfig {
-        receipt_delay: Duration::from_millis(20),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
-    let (org, config) = setup(&store, &sim, 2).await;
-    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let (sim, _dir, store, org, engine) = start_with_receipts(2).await;
 
     let long = "Dear parent, the fee for November is due on Friday. ".repeat(4);
     let mut ids = Vec::new();
@@ -259,16 +266,7 @@ async fn sim_until(sim: &SimHandle, what: &str, check: impl Fn(&SimStats) -> boo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_and_inbound_are_acknowledged_only_once_stored() {
-    let sim = SimServer::start(SimConfig {
-        receipt_delay: Duration::from_millis(20),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
-    let (org, config) = setup(&store, &sim, 1).await;
-    let engine = Engine::start(store.clone(), config).await.unwrap();
+    let (sim, _dir, store, org, engine) = start_with_receipts(1).await;
 
     let id = store
         .enqueue(message(org, 1, "Fee due Friday"))
