@@ -89,6 +89,10 @@ fn line(name: &str, h: &Histogram<u64>, unit: &str) {
     );
 }
 
+// The binary's allocator, so the figures match what `sairex serve` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();

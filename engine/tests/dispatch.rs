@@ -837,6 +837,45 @@ async fn a_message_of_several_parts_is_delivered_when_every_part_is() {
     h.stop().await;
 }
 
+/// Receipts sent back to back reach the dispatcher as one run, applied concurrently: the parts
+/// of one message must still be applied one after another (each reads what the previous one
+/// wrote), and a duplicate in the same run must change nothing.
+#[tokio::test]
+async fn a_burst_of_receipts_for_parts_and_other_messages_is_applied_exactly_once() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([
+        Answer::AcceptWith(vec!["q1", "q2", "q3"]),
+        Answer::AcceptWith(vec!["r1"]),
+    ]);
+    h.fakes[0].grant(2).await;
+    let long = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, long, MessageStatus::Submitted).await;
+    let short = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, short, MessageStatus::Submitted).await;
+    for id in ["q3", "r1", "q1", "q3", "r1", "q2"] {
+        h.receipt(0, id, MessageState::Delivered).await;
+    }
+    h.wait_status(ORG, long, MessageStatus::Delivered).await;
+    h.wait_status(ORG, short, MessageStatus::Delivered).await;
+    h.wait_counters(|c| c.receipts == 6).await;
+    assert_eq!(
+        h.event_types(ORG, long),
+        vec![
+            "QUEUED",
+            "SUBMITTED",
+            "PART_DELIVERED",
+            "PART_DELIVERED",
+            "DELIVERED"
+        ]
+    );
+    assert_eq!(
+        h.event_types(ORG, short),
+        vec!["QUEUED", "SUBMITTED", "DELIVERED"]
+    );
+    assert_eq!(h.handle.counters().receipts_duplicate, 2);
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn inbound_is_routed_and_stop_start_opt_out_and_back_in() {
     const SHORT_CODE_ORG: Id = 7;

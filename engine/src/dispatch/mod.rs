@@ -88,7 +88,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
 use crate::provider::{
-    DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
+    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
 };
 use crate::retry::{Next, next_retry};
 
@@ -305,6 +305,17 @@ enum OnNone {
     Requeue,
     /// A provider refused it: wait for credit on an untried one, else the retry schedule.
     WaitThenRetry,
+}
+
+/// What a receipt's lookup found.
+#[derive(Debug)]
+enum Lookup {
+    /// Its message.
+    Found(Receipt, Message),
+    /// No message has its id (yet).
+    Unknown(Receipt),
+    /// Nothing to apply: answer the deliver_sm with this.
+    Answer(DeliverStatus),
 }
 
 /// Most passes over the ready organizations in one turn before events are looked at again.
@@ -557,11 +568,14 @@ impl Dispatcher {
         }
     }
 
-    /// Handles a burst of provider events in order, except that a run of consecutive
-    /// acceptances is written to the store concurrently: each store write waits for a group
-    /// commit, and awaiting them one by one made the dispatcher wait a commit per message.
+    /// Handles a burst of provider events in order, except that runs of consecutive
+    /// acceptances and receipts are written to the store concurrently: each store write waits
+    /// for a group commit, and awaiting them one by one made the dispatcher wait a commit per
+    /// message (~600 messages/s). Within a run, acceptances are applied before receipts, so a
+    /// receipt whose acceptance is in the same run finds its id.
     async fn on_events(&mut self, batch: &mut Vec<ProviderEvent>) {
         let mut acks = Vec::new();
+        let mut receipts = Vec::new();
         for event in batch.drain(..) {
             match event {
                 ProviderEvent::Done {
@@ -573,13 +587,20 @@ impl Dispatcher {
                         acks.push((attempt, provider_msg_ids));
                     }
                 }
+                ProviderEvent::Deliver {
+                    provider_id,
+                    deliver,
+                    ack,
+                } if deliver.is_receipt() => receipts.push((provider_id, deliver, ack)),
                 other => {
                     self.accept_all(&mut acks).await;
+                    self.receipts_all(&mut receipts).await;
                     self.on_event(other).await;
                 }
             }
         }
         self.accept_all(&mut acks).await;
+        self.receipts_all(&mut receipts).await;
     }
 
     async fn on_event(&mut self, event: ProviderEvent) {
@@ -602,12 +623,13 @@ impl Dispatcher {
                 deliver,
                 ack,
             } => {
-                let status = if deliver.is_receipt() {
-                    self.on_receipt(provider_id, &deliver).await
+                if deliver.is_receipt() {
+                    self.receipts_all(&mut vec![(provider_id, deliver, ack)])
+                        .await;
                 } else {
-                    self.on_inbound(provider_id, &deliver).await
-                };
-                ack.complete(status);
+                    let status = self.on_inbound(provider_id, &deliver).await;
+                    ack.complete(status);
+                }
             }
         }
     }
@@ -1124,34 +1146,70 @@ impl Dispatcher {
 
     // ---- receipts ------------------------------------------------------------------------
 
-    /// Applies a receipt; the status answers its deliver_sm.
-    async fn on_receipt(&mut self, provider: Id, deliver: &DeliverSm) -> DeliverStatus {
-        self.count(|c| c.receipts += 1);
+    /// Applies a run of receipts, each answering its deliver_sm: their store writes run
+    /// concurrently (they share group commits). Receipts for the same message (the parts of a
+    /// long message, duplicates) are applied one after another, in arrival order, because each
+    /// depends on what the previous one wrote.
+    async fn receipts_all(&mut self, receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>) {
+        let mut wave: Vec<(Id, Receipt, Message, DeliverAck)> = Vec::new();
+        let mut later: Vec<(Id, Box<DeliverSm>, DeliverAck)> = Vec::new();
+        let arrived = receipts.len() as u64;
+        self.count(|c| c.receipts += arrived);
+        while !receipts.is_empty() {
+            let mut seen = HashSet::new();
+            for (provider, deliver, ack) in receipts.drain(..) {
+                match self.lookup_receipt(provider, &deliver) {
+                    Lookup::Found(receipt, m) => {
+                        if seen.insert((m.organization_id, m.id)) {
+                            wave.push((provider, receipt, m, ack));
+                        } else {
+                            later.push((provider, deliver, ack));
+                        }
+                    }
+                    Lookup::Unknown(receipt) => {
+                        // Held in memory only: acknowledged now, so a crash before its id is
+                        // recorded loses it (holding the carrier's ack for up to the TTL would
+                        // stall its window).
+                        tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
+                        let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
+                        self.count(|c| {
+                            c.receipts_held += 1;
+                            c.receipts_dropped += dropped as u64;
+                        });
+                        ack.complete(DeliverStatus::Done);
+                    }
+                    Lookup::Answer(status) => ack.complete(status),
+                }
+            }
+            let applied =
+                futures::future::join_all(wave.iter().map(|(provider, receipt, m, _)| {
+                    self.apply_receipt(*provider, receipt, m.clone())
+                }))
+                .await;
+            for ((_, _, _, ack), status) in wave.drain(..).zip(applied) {
+                ack.complete(status);
+            }
+            std::mem::swap(receipts, &mut later);
+        }
+    }
+
+    /// Reads a receipt and finds its message.
+    fn lookup_receipt(&self, provider: Id, deliver: &DeliverSm) -> Lookup {
         let receipt = match deliver.receipt() {
             Ok(r) => r,
             Err(e) => {
                 self.count(|c| c.receipts_unreadable += 1);
                 tracing::warn!(provider, error = %e, "unreadable delivery receipt");
-                return DeliverStatus::Reject;
+                return Lookup::Answer(DeliverStatus::Reject);
             }
         };
         match self.find_by_provider_id(provider, &receipt.id) {
-            Ok(Some(m)) => self.apply_receipt(provider, &receipt, m).await,
-            Ok(None) => {
-                // Held in memory only: acknowledged now, so a crash before its id is recorded
-                // loses it (holding the carrier's ack for up to the TTL would stall its window).
-                tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
-                let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
-                self.count(|c| {
-                    c.receipts_held += 1;
-                    c.receipts_dropped += dropped as u64;
-                });
-                DeliverStatus::Done
-            }
+            Ok(Some(m)) => Lookup::Found(receipt, m),
+            Ok(None) => Lookup::Unknown(receipt),
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
                 tracing::error!(provider, error = %e, "receipt lookup failed");
-                DeliverStatus::Retry
+                Lookup::Answer(DeliverStatus::Retry)
             }
         }
     }
@@ -1183,12 +1241,7 @@ impl Dispatcher {
         Ok(None)
     }
 
-    async fn apply_receipt(
-        &mut self,
-        provider: Id,
-        receipt: &Receipt,
-        m: Message,
-    ) -> DeliverStatus {
+    async fn apply_receipt(&self, provider: Id, receipt: &Receipt, m: Message) -> DeliverStatus {
         let (org, id) = (m.organization_id, m.id);
         let Some(state) = receipt.state else {
             self.count(|c| c.receipts_unreadable += 1);
