@@ -311,7 +311,7 @@ enum OnNone {
 #[derive(Debug)]
 enum Lookup {
     /// Its message.
-    Found(Receipt, Message),
+    Found(Receipt, Box<Message>),
     /// No message has its id (yet).
     Unknown(Receipt),
     /// Nothing to apply: answer the deliver_sm with this.
@@ -1151,7 +1151,7 @@ impl Dispatcher {
     /// long message, duplicates) are applied one after another, in arrival order, because each
     /// depends on what the previous one wrote.
     async fn receipts_all(&mut self, receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>) {
-        let mut wave: Vec<(Id, Receipt, Message, DeliverAck)> = Vec::new();
+        let mut wave: Vec<(Id, Receipt, Box<Message>, DeliverAck)> = Vec::new();
         let mut later: Vec<(Id, Box<DeliverSm>, DeliverAck)> = Vec::new();
         let arrived = receipts.len() as u64;
         self.count(|c| c.receipts += arrived);
@@ -1181,12 +1181,18 @@ impl Dispatcher {
                     Lookup::Answer(status) => ack.complete(status),
                 }
             }
-            let applied =
-                futures::future::join_all(wave.iter().map(|(provider, receipt, m, _)| {
-                    self.apply_receipt(*provider, receipt, m.clone())
-                }))
-                .await;
-            for ((_, _, _, ack), status) in wave.drain(..).zip(applied) {
+            let (work, acks): (Vec<_>, Vec<_>) = wave
+                .drain(..)
+                .map(|(provider, receipt, m, ack)| ((provider, receipt, m), ack))
+                .unzip();
+            let this = &*self;
+            let applied = futures::future::join_all(
+                work.into_iter().map(|(provider, receipt, m)| async move {
+                    this.apply_receipt(provider, &receipt, *m).await
+                }),
+            )
+            .await;
+            for (ack, status) in acks.into_iter().zip(applied) {
                 ack.complete(status);
             }
             std::mem::swap(receipts, &mut later);
@@ -1204,7 +1210,7 @@ impl Dispatcher {
             }
         };
         match self.find_by_provider_id(provider, &receipt.id) {
-            Ok(Some(m)) => Lookup::Found(receipt, m),
+            Ok(Some(m)) => Lookup::Found(receipt, Box::new(m)),
             Ok(None) => Lookup::Unknown(receipt),
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
