@@ -23,6 +23,8 @@ pub fn run(args: &CheckConfigArgs) -> ExitCode {
     let env: HashMap<String, String> = sairex_config::ENV_VARS
         .iter()
         .filter_map(|&name| std::env::var(name).ok().map(|v| (name.to_owned(), v)))
+        // Empty counts as unset, as in the configuration crate.
+        .filter(|(_, value)| !value.is_empty())
         .collect();
     match sairex_config::load(&args.file, &env) {
         Ok(config) => {

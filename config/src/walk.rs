@@ -89,10 +89,20 @@ impl<'a, 'i> Section<'a, 'i> {
         self.span.as_ref()
     }
 
-    /// Dotted path of one of its keys.
+    /// Dotted path of one of its keys; a key that is not a bare TOML key is quoted, so the
+    /// path stays unambiguous (`server."a.b"`).
     pub(crate) fn key(&self, name: &str) -> String {
-        if self.path.is_empty() {
+        let bare = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let name = if bare {
             name.to_owned()
+        } else {
+            format!("{name:?}")
+        };
+        if self.path.is_empty() {
+            name
         } else {
             format!("{}.{name}", self.path)
         }

@@ -319,6 +319,15 @@ tls = { enabled = false, ca_fle = "x" }
 }
 
 #[test]
+fn odd_keys_are_quoted_in_paths() {
+    let text = "[server]\n\"a.b\" = 1\n\"\" = 2\n";
+    assert_eq!(
+        places(text),
+        vec![place("server.\"a.b\"", 2), place("server.\"\"", 3)]
+    );
+}
+
+#[test]
 fn wrong_types() {
     let text = r#"[server]
 listen = 8080
