@@ -4,6 +4,7 @@
 //! # Layout
 //! - `main.rs`: the command line ([`Cli`], [`Command`]), tracing set-up, exit codes.
 //! - `smsc_sim.rs`: `sairex smsc-sim`, the SMSC simulator of `sairex-loadtest`.
+//! - `check_config.rs`: `sairex check-config`, the configuration check.
 
 use std::process::ExitCode;
 
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 use sairex_loadtest::sim::SimError;
 use tracing_subscriber::EnvFilter;
 
+mod check_config;
 mod smsc_sim;
 
 /// Exit code for a bad setting (BSD `EX_USAGE`), as opposed to a failure while running.
@@ -27,12 +29,18 @@ struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the largest arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run an SMSC simulator: an SMPP 3.4 server that acknowledges submits, sends delivery
     /// receipts, and can inject latency, errors and throttling. Prints its address and
     /// credentials on stderr at start, a JSON summary line on stdout every --summary-interval,
     /// and a final JSON summary line on stdout after Ctrl-C / SIGTERM.
     SmscSim(smsc_sim::SmscSimArgs),
+    /// Check a configuration file: prints "FILE: OK" and a summary, or every problem (unknown
+    /// key, wrong type, bad value, missing secret, ...) as FILE:LINE: KEY: PROBLEM on stderr
+    /// and exits with 64. Reads SAIREX_ADMIN_TOKEN and SAIREX_MASTER_KEY like `serve`.
+    CheckConfig(check_config::CheckConfigArgs),
 }
 
 #[tokio::main]
@@ -41,6 +49,7 @@ async fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::SmscSim(args) => smsc_sim::run(args).await,
+        Command::CheckConfig(args) => return check_config::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
