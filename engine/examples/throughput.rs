@@ -189,6 +189,7 @@ async fn main() {
         },
         smpp: vec![(record, smpp)],
         provider_drain: Duration::from_secs(5),
+        providers_from_store: false,
     };
     let start_ms = now_ms();
     let start = Instant::now();

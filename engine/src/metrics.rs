@@ -8,7 +8,8 @@
 //! | [`QUEUE_DEPTH`] | gauge | `org` | ready messages, read from the store by the dispatcher every second |
 //! | [`DISPATCH_DURATION`] | histogram | `provider` | handed to a provider → its answer (seconds) |
 //! | [`DELIVERY_RATE`] | gauge | | delivered / (delivered + failed) over the last [`DELIVERY_RATE_WINDOW`] |
-//! | [`PROVIDER_HEALTH`] | gauge | `provider` | 1 while at least one bind is bound, else 0 |
+//! | [`PROVIDER_HEALTH`] | gauge | `provider` | the health monitor's status: 1 HEALTHY, 0.5 DEGRADED, 0 DOWN |
+//! | [`BINDS_UP`] | gauge | `provider` | SMPP binds bound now |
 //! | [`WINDOW_OCCUPANCY`] | gauge | `provider` | parts outstanding (sent, not answered) over all binds |
 //! | [`RECONNECTS`] | counter | `provider` | sessions restarted after they died |
 //! | [`THROTTLE_EVENTS`] | counter | `provider` | `ESME_RTHROTTLED` / `ESME_RMSGQFUL` answers |
@@ -34,8 +35,10 @@ pub const QUEUE_DEPTH: &str = "sms_queue_depth";
 pub const DISPATCH_DURATION: &str = "sms_dispatch_duration_seconds";
 /// Rolling delivered / (delivered + failed) (gauge, 0–1).
 pub const DELIVERY_RATE: &str = "sms_delivery_rate";
-/// 1 = a bind is up, 0 = none (gauge).
+/// Provider health: 1 HEALTHY, 0.5 DEGRADED, 0 DOWN (gauge).
 pub const PROVIDER_HEALTH: &str = "sms_provider_health";
+/// SMPP binds bound now (gauge).
+pub const BINDS_UP: &str = "sms_smpp_binds_up";
 /// Parts outstanding on a provider's binds (gauge).
 pub const WINDOW_OCCUPANCY: &str = "sms_smpp_window_occupancy";
 /// Session restarts (counter).
@@ -68,6 +71,12 @@ fn direction_label(direction: Direction) -> &'static str {
 
 fn seconds_between(from: Millis, to: Millis) -> f64 {
     to.saturating_sub(from) as f64 / 1_000.0
+}
+
+/// The health monitor changed a provider's status.
+pub fn provider_health(provider: Id, status: sairex_store::model::HealthStatus) {
+    gauge!(PROVIDER_HEALTH, "provider" => provider.to_string())
+        .set(crate::dispatch::health::gauge_value(status));
 }
 
 /// A message's status changed (or an inbound message was stored): [`MESSAGES_TOTAL`] + 1.
@@ -227,7 +236,7 @@ impl RollingRate {
 #[derive(Debug, Clone)]
 pub struct ProviderMetrics {
     window: Gauge,
-    health: Gauge,
+    binds_up: Gauge,
     reconnects: Counter,
     throttles: Counter,
 }
@@ -238,16 +247,16 @@ impl ProviderMetrics {
         let label = provider.to_string();
         Self {
             window: gauge!(WINDOW_OCCUPANCY, "provider" => label.clone()),
-            health: gauge!(PROVIDER_HEALTH, "provider" => label.clone()),
+            binds_up: gauge!(BINDS_UP, "provider" => label.clone()),
             reconnects: counter!(RECONNECTS, "provider" => label.clone()),
             throttles: counter!(THROTTLE_EVENTS, "provider" => label),
         }
     }
 
-    /// The provider's state now: parts outstanding, and whether a bind is up.
-    pub fn state(&self, in_flight_parts: usize, bound: bool) {
+    /// The provider's state now: parts outstanding, and binds bound.
+    pub fn state(&self, in_flight_parts: usize, binds_up: usize) {
         self.window.set(in_flight_parts as f64);
-        self.health.set(if bound { 1.0 } else { 0.0 });
+        self.binds_up.set(binds_up as f64);
     }
 
     /// A session restarted.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sairex_engine::classify::classify_submit_status;
 use sairex_engine::dispatch::{
-    Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent, OrgLimits,
-    ProviderEntry, RateLimits, TokioClock,
+    Counters, Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, EngineEvent,
+    HealthRules, OrgLimits, ProviderEntry, RateLimits, TokioClock,
 };
 use sairex_engine::provider::{
     DeliverAck, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
@@ -1010,6 +1010,54 @@ async fn an_expired_message_is_not_sent() {
         .await;
     h.wait_status(ORG, id, MessageStatus::Expired).await;
     assert_eq!(h.fakes[0].sent_count(), 0);
+    h.stop().await;
+}
+
+/// The health monitor: failures make a provider DEGRADED, then DOWN (stored, and left out of
+/// routing); the healthy one takes over.
+#[tokio::test]
+async fn a_failing_provider_is_degraded_then_down_and_skipped() {
+    let config = DispatcherConfig {
+        health: HealthRules {
+            degraded_after: 1,
+            down_after: 2,
+            ..HealthRules::default()
+        },
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1), spec(ORG, 2)], config, false).await;
+    h.fakes[0].script([
+        Answer::Refuse(CommandStatus::ESME_RSYSERR),
+        Answer::Refuse(CommandStatus::ESME_RSYSERR),
+        Answer::Refuse(CommandStatus::ESME_RSYSERR),
+    ]);
+    h.fakes[0].grant(10).await;
+    h.fakes[1].grant(10).await;
+    let failing = h.fakes[0].id;
+    let mut expected = vec![
+        HealthStatus::Healthy,
+        HealthStatus::Degraded,
+        HealthStatus::Down,
+    ];
+    for want in expected.drain(..) {
+        let id = h.send(ORG, TO, Priority::OTP).await;
+        let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+        assert_eq!(m.provider_id, Some(h.fakes[1].id), "failed over");
+        let stored = h.store.provider(ORG, failing).unwrap().health_status;
+        // The first failure leaves the stored status as it was (HEALTHY from the spec).
+        assert_eq!(stored, want);
+    }
+    let down = h.store.provider(ORG, failing).unwrap();
+    assert_eq!(down.failure_count, 3);
+    assert!(down.last_health_check.is_some());
+    assert_eq!(h.fakes[0].sent_count(), 3);
+    let id = h.send(ORG, TO, Priority::OTP).await;
+    h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(h.fakes[0].sent_count(), 3, "a DOWN provider gets nothing");
+    assert_eq!(
+        h.store.provider(ORG, h.fakes[1].id).unwrap().health_status,
+        HealthStatus::Healthy
+    );
     h.stop().await;
 }
 

@@ -44,6 +44,7 @@ async fn setup(store: &Store, sim: &SimHandle, binds: u32) -> (u64, EngineConfig
         dispatcher: DispatcherConfig::default(),
         smpp: vec![(record, smpp)],
         provider_drain: Duration::from_secs(2),
+        providers_from_store: false,
     };
     (org.id, config)
 }

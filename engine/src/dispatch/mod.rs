@@ -70,6 +70,7 @@
 //! carrier already and be sent again: delivery is at least once, never lost.
 
 mod clock;
+pub mod health;
 mod inbound;
 mod limits;
 mod receipts;
@@ -93,9 +94,11 @@ use crate::provider::{
 use crate::retry::{Next, next_retry};
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use health::{HealthChange, HealthRules};
 pub use limits::{OrgLimits, RateLimits};
 pub use route::ProviderEntry;
 
+use health::HealthMonitor;
 use inbound::{Keyword, PartsKey, Reassembly};
 use limits::Limiter;
 use receipts::EarlyReceipts;
@@ -135,6 +138,8 @@ pub struct DispatcherConfig {
     pub request_receipts: bool,
     /// The global TPS and per-organization limits (see [`RateLimits`]); none by default.
     pub limits: RateLimits,
+    /// When a provider is DEGRADED or DOWN (see [`health`]).
+    pub health: HealthRules,
 }
 
 impl Default for DispatcherConfig {
@@ -154,6 +159,7 @@ impl Default for DispatcherConfig {
             event_capacity: 4_096,
             request_receipts: true,
             limits: RateLimits::default(),
+            health: HealthRules::default(),
         }
     }
 }
@@ -250,9 +256,43 @@ pub struct DispatcherHandle {
     nudge: Arc<Notify>,
     events: broadcast::Sender<EngineEvent>,
     counters: Arc<Mutex<Counters>>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+/// Changes to the provider table while the dispatcher runs.
+#[derive(Debug)]
+enum Control {
+    Add(Box<ProviderEntry>),
+    Remove(Id),
+    Lost(Id),
 }
 
 impl DispatcherHandle {
+    /// Sends through this provider from now on (replacing one with the same id: its credit is
+    /// void; answers still due from the old one are applied as they come).
+    pub fn add_provider(&self, entry: ProviderEntry) {
+        let _ = self.control.send(Control::Add(Box::new(entry)));
+    }
+
+    /// Stops sending through this provider. What it was handed is answered by the provider as
+    /// it drains, and applied as usual.
+    pub fn remove_provider(&self, provider: Id) {
+        let _ = self.control.send(Control::Remove(provider));
+    }
+
+    /// The provider died without answering what it was handed: each such message is answered
+    /// in doubt (it may have reached the carrier) and goes by the provider's in-doubt policy.
+    /// The provider is removed; a restarted one is added again with [`Self::add_provider`].
+    pub fn provider_lost(&self, provider: Id) {
+        let _ = self.control.send(Control::Lost(provider));
+    }
+
+    /// Publishes an event to every subscriber, as if the dispatcher had (for changes made
+    /// outside it: a message accepted by the API is QUEUED).
+    pub fn publish(&self, event: EngineEvent) {
+        let _ = self.events.send(event);
+    }
+
     /// Receives every [`EngineEvent`] published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
@@ -355,6 +395,8 @@ pub struct Dispatcher {
     last_refresh: Millis,
     last_housekeeping: Millis,
     metrics: crate::metrics::DispatchMetrics,
+    health: HealthMonitor,
+    control: mpsc::UnboundedReceiver<Control>,
 }
 
 impl Dispatcher {
@@ -368,12 +410,15 @@ impl Dispatcher {
         config: DispatcherConfig,
     ) -> Self {
         let (tx, _) = broadcast::channel(config.event_capacity.max(1));
+        let (control_tx, control) = mpsc::unbounded_channel();
         let handle = DispatcherHandle {
             cancel: CancellationToken::new(),
             nudge: Arc::new(Notify::new()),
             events: tx,
             counters: Arc::new(Mutex::new(Counters::default())),
+            control: control_tx,
         };
+        let health = HealthMonitor::new(config.health);
         Self {
             store,
             providers: Providers::new(providers),
@@ -388,6 +433,8 @@ impl Dispatcher {
                 millis(config.inbound_parts_ttl),
             ),
             limiter: Limiter::new(&config.limits),
+            health,
+            control,
             config,
             clock: Arc::new(SystemClock),
             handle,
@@ -421,6 +468,14 @@ impl Dispatcher {
         let now = self.clock.now_ms();
         self.last_refresh = now;
         self.last_housekeeping = now;
+        let seeds: Vec<_> = self
+            .providers
+            .configs()
+            .map(|c| (c.id, c.health_status))
+            .collect();
+        for (id, status) in seeds {
+            self.health.seed(id, status, now);
+        }
         self.due_at = self.next_due();
         let cancel = self.handle.cancel.clone();
         let nudge = Arc::clone(&self.handle.nudge);
@@ -438,6 +493,7 @@ impl Dispatcher {
                     }
                 },
                 () = nudge.notified() => self.more_work = true,
+                Some(control) = self.control.recv() => self.on_control(control).await,
                 () = tokio::time::sleep(wait) => {}
             }
             while batch.len() < MAX_EVENTS_PER_TURN {
@@ -528,6 +584,9 @@ impl Dispatcher {
             for partial in self.parts.sweep(now) {
                 self.store_partial(partial).await;
             }
+            for change in self.health.tick(now) {
+                self.apply_health(change).await;
+            }
             // Scheduled messages enqueued since: the store does not tell us.
             self.due_at = self.next_due();
             if self.due_at.is_some_and(|due| due <= now) {
@@ -565,6 +624,82 @@ impl Dispatcher {
                 Ok(config) => self.providers.set_config(config),
                 Err(e) => tracing::warn!(provider = id, error = %e, "provider config not re-read"),
             }
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Add(entry) => {
+                let id = entry.config.id;
+                tracing::info!(provider = id, name = %entry.config.display_name, "provider added");
+                self.health.forget(id);
+                self.health
+                    .seed(id, entry.config.health_status, self.clock.now_ms());
+                if self.providers.insert(*entry)
+                    && let Some(slot) = self.providers.by_id(id)
+                {
+                    slot.link.resync();
+                }
+            }
+            Control::Remove(id) => {
+                tracing::info!(provider = id, "provider removed");
+                self.providers.remove(id);
+                self.health.forget(id);
+            }
+            Control::Lost(id) => {
+                let mut tokens: Vec<u64> = self
+                    .inflight
+                    .iter()
+                    .filter(|(_, a)| a.provider == id)
+                    .map(|(&token, _)| token)
+                    .collect();
+                tokens.sort_unstable();
+                tracing::error!(provider = id, unanswered = tokens.len(), "provider lost");
+                // Its in-doubt policy is read from the slot, so answer before removing it.
+                for token in tokens {
+                    let outcome = SendOutcome::InDoubt {
+                        accepted: Vec::new(),
+                    };
+                    self.on_done(id, token, outcome).await;
+                }
+                self.providers.remove(id);
+            }
+        }
+        self.more_work = true;
+    }
+
+    /// Records a health change: routing uses it at once, the store and the gauge keep it.
+    async fn apply_health(&mut self, change: HealthChange) {
+        let Some(slot) = self.providers.by_id(change.provider) else {
+            return;
+        };
+        let org = slot.config.organization_id;
+        tracing::info!(
+            provider = change.provider,
+            status = ?change.status,
+            failures = change.failures,
+            "provider health changed"
+        );
+        self.providers.set_health(change.provider, change.status);
+        crate::metrics::provider_health(change.provider, change.status);
+        let health = sairex_store::ProviderHealth {
+            status: change.status,
+            failure_count: change.failures,
+            checked_at: self.clock.now_ms(),
+        };
+        if let Err(e) = self
+            .store
+            .record_provider_health(org, change.provider, health)
+            .await
+        {
+            tracing::warn!(provider = change.provider, error = %e, "provider health not stored");
+        }
+    }
+
+    async fn provider_failed(&mut self, provider: Id) {
+        let now = self.clock.now_ms();
+        if let Some(change) = self.health.failure(provider, now) {
+            self.apply_health(change).await;
         }
     }
 
@@ -1016,6 +1151,7 @@ impl Dispatcher {
                     }
                     SubmitOutcome::Temporary => {
                         self.count(|c| c.provider_errors += 1);
+                        self.provider_failed(provider).await;
                         let error = format!("{name} refused it: {status} (temporary)");
                         let detail = format!("{error}; it was {}", attempt.route);
                         if self.note(&attempt, "PROVIDER_ERROR", detail).await {
@@ -1053,6 +1189,7 @@ impl Dispatcher {
             }
             SendOutcome::InDoubt { accepted } => {
                 self.count(|c| c.in_doubt += 1);
+                self.provider_failed(provider).await;
                 let detail = format!(
                     "no answer from {name} ({} part(s) known accepted); it may have reached \
                      the carrier",
@@ -1087,6 +1224,7 @@ impl Dispatcher {
                 }
             }
             SendOutcome::NotSent { reason } => {
+                self.provider_failed(provider).await;
                 attempt.failover = Some(format!("{name} did not send it: {reason}"));
                 self.route(attempt, OnNone::Requeue).await;
             }
@@ -1124,6 +1262,9 @@ impl Dispatcher {
                     self.count(|c| c.submitted += 1);
                     crate::metrics::submitted(&m);
                     self.publish_status(&m);
+                    if let Some(change) = self.health.success(provider) {
+                        self.apply_health(change).await;
+                    }
                 }
                 Err(e) => {
                     self.store_error("ack", org, id, &e);

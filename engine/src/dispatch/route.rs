@@ -2,6 +2,8 @@
 
 use sairex_store::model::{HealthStatus, Id, ProviderConfig};
 
+use std::sync::Arc;
+
 use crate::provider::SharedLink;
 
 /// A provider the dispatcher may send through: its link and its configuration.
@@ -85,6 +87,46 @@ impl Providers {
     pub(crate) fn set_config(&mut self, config: ProviderConfig) {
         if let Some(slot) = self.by_id_mut(config.id) {
             slot.config = config;
+        }
+    }
+
+    /// Adds a provider, or replaces the one with its id. Returns whether the link is new (its
+    /// credit starts at zero and must be announced again); the same link keeps its credit (a
+    /// configuration change: priority, organization, health).
+    pub(crate) fn insert(&mut self, entry: ProviderEntry) -> bool {
+        match self.by_id_mut(entry.config.id) {
+            Some(old) if Arc::ptr_eq(&old.link, &entry.link) => {
+                old.config = entry.config;
+                false
+            }
+            Some(old) => {
+                *old = Slot {
+                    link: entry.link,
+                    config: entry.config,
+                    credit: 0,
+                };
+                true
+            }
+            None => {
+                self.slots.push(Slot {
+                    link: entry.link,
+                    config: entry.config,
+                    credit: 0,
+                });
+                true
+            }
+        }
+    }
+
+    /// Removes a provider.
+    pub(crate) fn remove(&mut self, id: Id) {
+        self.slots.retain(|s| s.id() != id);
+    }
+
+    /// Sets a provider's health (what the health monitor measured).
+    pub(crate) fn set_health(&mut self, id: Id, status: HealthStatus) {
+        if let Some(slot) = self.by_id_mut(id) {
+            slot.config.health_status = status;
         }
     }
 

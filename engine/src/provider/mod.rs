@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::classify::SubmitOutcome;
 
+pub mod settings;
 pub mod smpp;
 pub mod token_bucket;
 
@@ -149,6 +150,11 @@ pub trait ProviderLink: Send + Sync + std::fmt::Debug {
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         InDoubtPolicy::Resubmit
     }
+
+    /// The dispatcher holds none of this provider's credit (it was just added, or replaced):
+    /// announce all of it again. Credit announced before the dispatcher knew the provider
+    /// was dropped, so without this a provider added while running could wait forever.
+    fn resync(&self) {}
 }
 
 /// What the dispatcher does with a message whose outcome is [`SendOutcome::InDoubt`]

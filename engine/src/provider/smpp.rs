@@ -86,8 +86,8 @@ use super::{
 };
 use crate::classify::SubmitOutcome;
 use crate::session::{
-    NotSentReason, SessionActor, SessionArgs, SessionConfig, SessionEvent, SessionMsg, SessionRef,
-    SubmitResult,
+    BindMode, NotSentReason, SessionActor, SessionArgs, SessionConfig, SessionEvent, SessionMsg,
+    SessionRef, SubmitResult,
 };
 
 /// Tracing target of this module.
@@ -166,6 +166,9 @@ pub struct SmppProviderConfig {
     pub session: SessionConfig,
     /// How many sessions (binds) to keep to the SMSC; at least 1.
     pub binds: u32,
+    /// Receiver binds kept besides `binds` (a transmitter + receiver pair setup: `binds`
+    /// transmitters and as many receivers); 0 when `binds` are transceivers.
+    pub receivers: u32,
     /// Submits per second over all binds (each part counts); `None` for no limit of our own
     /// (the SMSC's throttling still slows us down).
     pub tps: Option<u32>,
@@ -200,6 +203,7 @@ impl SmppProviderConfig {
             provider_id,
             session,
             binds: 1,
+            receivers: 0,
             tps: None,
             source_ton: None,
             source_npi: None,
@@ -296,6 +300,8 @@ enum Inner {
     Announce,
     /// Refill and throttle-recovery tick.
     Tick,
+    /// The dispatcher forgot the credit it had: announce it all again.
+    Resync,
 }
 
 fn internal(inner: Inner) -> SmppProviderMsg {
@@ -425,6 +431,11 @@ impl SmppProviderHandle {
         }
     }
 
+    /// Whether the actor has stopped (drained, or died).
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+
     /// Drains: no new messages, sessions finish their windows and unbind, everything is
     /// answered, the actor stops. Bounded by `grace`; past it the actor is stopped, which
     /// answers what is left (`InDoubt` if written, else `NotSent`).
@@ -499,6 +510,10 @@ impl ProviderLink for SmppLink {
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         self.in_doubt
+    }
+
+    fn resync(&self) {
+        let _ = self.actor.cast(internal(Inner::Resync));
     }
 }
 
@@ -725,7 +740,8 @@ impl Actor for SmppProvider {
         args: SmppProviderArgs,
     ) -> Result<SmppProviderState, ActorProcessingErr> {
         args.config.validate()?;
-        let binds = usize::try_from(args.config.binds).unwrap_or(1);
+        let binds =
+            usize::try_from(args.config.binds.saturating_add(args.config.receivers)).unwrap_or(1);
         let metrics = crate::metrics::ProviderMetrics::new(args.config.provider_id);
         let now = Instant::now();
         Ok(SmppProviderState {
@@ -807,8 +823,8 @@ impl Actor for SmppProvider {
             SmppProviderMsg::Internal(Internal(inner)) => state.on_internal(inner).await,
         }
         state.pump().await;
-        let bound = state.slots.iter().any(|s| s.bound);
-        state.metrics.state(state.in_flight.len(), bound);
+        let binds_up = state.slots.iter().filter(|s| s.bound).count();
+        state.metrics.state(state.in_flight.len(), binds_up);
         if state.draining && state.slots.iter().all(|s| s.session.is_none()) {
             state.finish_drain().await;
             myself.stop(None);
@@ -870,8 +886,12 @@ impl SmppProviderState {
         let window = usize::try_from(self.config.session.window.get()).unwrap_or(usize::MAX);
         let (tx, rx) = mpsc::channel(window.saturating_add(SESSION_EVENT_SLACK));
         let name: Arc<str> = format!("{}/{}", self.config.provider_id, index).into();
+        let mut config = self.config.session.clone();
+        if u32::try_from(index).unwrap_or(u32::MAX) >= self.config.binds {
+            config.bind_mode = BindMode::Receiver;
+        }
         let args = SessionArgs {
-            config: self.config.session.clone(),
+            config,
             events: tx,
             name,
         };
@@ -1037,6 +1057,13 @@ impl SmppProviderState {
 
     async fn on_internal(&mut self, inner: Inner) {
         match inner {
+            Inner::Resync => {
+                // Messages already on their way count against nothing now; a few more than
+                // the windows may then wait in `pending`, which is bounded by the credit given.
+                self.promised = 0;
+                self.available = false;
+                self.announce().await;
+            }
             Inner::Session {
                 slot,
                 generation,
