@@ -546,17 +546,23 @@ struct Runner {
 
 impl Runner {
     async fn run(mut self) {
+        let reply = self.serve().await;
+        // Everything (the event receiver included) is let go before shutdown returns.
+        drop(self);
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Runs until shutdown (its reply returned) or until every handle is gone (`None`).
+    async fn serve(&mut self) -> Option<oneshot::Sender<()>> {
         loop {
             let next_due = self.retries.peek().map(|p| p.due);
             tokio::select! {
                 biased;
                 command = self.commands.recv() => {
-                    let reply = command.map(|Command::Shutdown(reply)| reply);
                     self.drain().await;
-                    if let Some(reply) = reply {
-                        let _ = reply.send(());
-                    }
-                    return;
+                    return command.map(|Command::Shutdown(reply)| reply);
                 }
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     self.finished(joined);
