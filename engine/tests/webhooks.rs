@@ -28,6 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep};
 
+mod common;
+
 // ---------------------------------------------------------------------------------------------
 // The receiver
 
@@ -874,4 +876,102 @@ async fn shutdown_drops_pending_retries_and_stops() {
     assert_eq!(rx.hits("later").len(), 1);
     // A second shutdown returns at once.
     f.webhooks.shutdown().await;
+}
+
+/// The real engine's event stream: a message sent over a real SMPP bind to the simulator, and
+/// delivered by its receipt, reaches the webhook as `message.sent` then `message.delivered`,
+/// and its callbackUrl too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_status_changes_reach_webhooks_end_to_end() {
+    use sairex_engine::dispatch::DispatcherConfig;
+    use sairex_engine::gateway::{Engine, EngineConfig};
+    use sairex_engine::provider::smpp::SmppProviderConfig;
+    use sairex_loadtest::sim::{SimConfig, SimServer};
+    use sairex_store::model::ProviderConfig;
+
+    let rx = receiver().await;
+    let sim = SimServer::start(SimConfig {
+        receipt_delay: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open(StoreOptions::new(dir.path()).with_master_key(MasterKey::generate())).unwrap();
+    let org = store
+        .create_organization(Organization {
+            name: "school".into(),
+            ..Organization::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let provider = store
+        .create_provider(ProviderConfig {
+            organization_id: org,
+            display_name: "sim".into(),
+            ..ProviderConfig::default()
+        })
+        .await
+        .unwrap();
+    let provider_id = provider.id;
+    let smpp = SmppProviderConfig::new(provider_id, common::sim_session(sim.addr()));
+    let engine = Engine::start(
+        store.clone(),
+        EngineConfig {
+            dispatcher: DispatcherConfig::default(),
+            smpp: vec![(provider, smpp)],
+            provider_drain: Duration::from_secs(2),
+        },
+    )
+    .await
+    .unwrap();
+    let webhooks =
+        WebhookDispatcher::start(store.clone(), engine.handle().subscribe(), test_config())
+            .unwrap();
+    store
+        .create_webhook(Webhook {
+            organization_id: org,
+            url: rx.url("e2e"),
+            secret: "whsec_e2e".into(),
+            events: vec!["message.sent".into(), "message.delivered".into()],
+            ..Webhook::default()
+        })
+        .await
+        .unwrap();
+    let m = store
+        .enqueue(Message {
+            organization_id: org,
+            from_number: "Sairex".into(),
+            to_number: "+923001234567".into(),
+            body: "Fee due Friday".into(),
+            callback_url: Some(rx.url("e2e-callback")),
+            ..Message::default()
+        })
+        .await
+        .unwrap()
+        .message()
+        .clone();
+    engine.handle().nudge();
+
+    let hits = rx.wait_for("e2e", 2).await;
+    let callbacks = rx.wait_for("e2e-callback", 2).await;
+    let mut names = events_of(&hits);
+    names.sort();
+    assert_eq!(names, ["message.delivered", "message.sent"]);
+    for hit in hits.iter().chain(&callbacks) {
+        assert_signed(hit, "whsec_e2e");
+        assert_eq!(hit.json()["data"]["messageId"], m.id);
+        assert_eq!(hit.json()["data"]["providerId"], provider_id);
+    }
+    let delivered = hits
+        .iter()
+        .find(|h| h.json()["event"] == "message.delivered")
+        .unwrap();
+    assert_eq!(delivered.json()["data"]["status"], "DELIVERED");
+    assert!(delivered.json()["data"]["providerMsgId"].is_string());
+
+    webhooks.shutdown().await;
+    engine.shutdown().await;
 }
