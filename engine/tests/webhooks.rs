@@ -975,3 +975,77 @@ async fn the_engines_status_changes_reach_webhooks_end_to_end() {
     webhooks.shutdown().await;
     engine.shutdown().await;
 }
+
+/// The metrics, recorded through a recorder local to this test's thread: a current-thread
+/// runtime runs the dispatcher, its attempts and the receiver all on it.
+#[tokio::test]
+async fn attempts_and_refusals_are_counted_in_metrics() {
+    use metrics_util::MetricKind;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use sairex_engine::webhooks::metrics as wm;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let rx = receiver().await;
+    let f = fixture(test_config()).await;
+    let org = f.org("school").await;
+    f.webhook(org, rx.url("m"), "whsec_m", &["*"]).await;
+    let m = f.message(org, None).await;
+    rx.script("m", &[500]);
+    f.status(&m, MessageStatus::Delivered);
+    rx.wait_for("m", 2).await;
+    f.settle().await;
+
+    let strict = fixture(WebhookConfig {
+        allow_private_targets: false,
+        max_attempts: 1,
+        ..test_config()
+    })
+    .await;
+    let org = strict.org("school").await;
+    strict
+        .webhook(org, rx.url("never"), "whsec_n", &["*"])
+        .await;
+    let m = strict.message(org, None).await;
+    strict.status(&m, MessageStatus::Delivered);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while strict.webhooks.stats().failed < 1 {
+        assert!(Instant::now() < deadline);
+        sleep(Duration::from_millis(10)).await;
+    }
+    strict.settle().await;
+
+    let mut counters = HashMap::new();
+    let mut latencies = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let name = key.key().name().to_owned();
+        match (key.kind(), value) {
+            (MetricKind::Counter, DebugValue::Counter(n)) => {
+                let label = key
+                    .key()
+                    .labels()
+                    .map(|l| l.value().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                *counters.entry((name, label)).or_insert(0) += n;
+            }
+            (MetricKind::Histogram, DebugValue::Histogram(values)) if name == wm::DURATION => {
+                latencies += values.len();
+            }
+            _ => {}
+        }
+    }
+    let count = |name: &str, label: &str| {
+        counters
+            .get(&(name.to_owned(), label.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(count(wm::DELIVERIES, "success"), 1, "{counters:?}");
+    assert_eq!(count(wm::DELIVERIES, "failure"), 1, "{counters:?}");
+    assert_eq!(count(wm::DELIVERIES, "refused"), 1, "{counters:?}");
+    assert_eq!(latencies, 3);
+    assert!(rx.hits("never").is_empty());
+}
