@@ -24,6 +24,8 @@
 //! - [`retry`]: the blueprint's retry schedule.
 //! - [`classify`]: what a submit status or a receipt state means for the message.
 //! - [`metrics`]: metric names and recording functions (no exporter here).
+//! - [`webhooks`]: [`webhooks::WebhookDispatcher`], signed outbound webhooks and `callbackUrl`
+//!   deliveries with retries, a delivery log, auto-disable and SSRF checks.
 #![warn(missing_docs)]
 
 pub mod backoff;
@@ -32,6 +34,7 @@ pub mod dispatch;
 pub mod gateway;
 pub mod metrics;
 pub mod retry;
+pub mod webhooks;
 
 pub mod session;
 
