@@ -15,6 +15,7 @@
 //! - [`dispatch`]: [`dispatch::Dispatcher`], which leases messages by credit, fairly across
 //!   organizations, routes and fails them over, retries, applies receipts and stores inbound
 //!   messages; its module docs state the at-least-once contract on shutdown.
+//! - [`http_client`]: the TLS set-up (rustls, ring, Mozilla roots) of outbound HTTP clients.
 //! - [`gateway`]: [`gateway::Engine`], providers and dispatcher started and stopped together.
 //! - [`provider`]: the credit-based interface between the dispatcher and providers.
 //! - [`provider::smpp`]: [`provider::smpp::SmppProvider`], one SMPP account: N sessions, a TPS
@@ -32,6 +33,7 @@ pub mod backoff;
 pub mod classify;
 pub mod dispatch;
 pub mod gateway;
+pub mod http_client;
 pub mod metrics;
 pub mod retry;
 pub mod webhooks;

@@ -580,8 +580,11 @@ async fn retries_follow_30s_2min_8min_then_failed() {
     for (gap, expected) in times.windows(2).zip([30, 120, 480]) {
         let gap = gap[1] - gap[0];
         let expected = Duration::from_secs(expected);
+        // Paused time jumps to the next timer while the test waits for the store's writer
+        // thread (a real thread), so a loaded machine stretches gaps by a few timer ticks;
+        // 10 s of slack still tells 30 s, 2 min and 8 min apart.
         assert!(
-            gap >= expected && gap < expected + Duration::from_secs(3),
+            gap >= expected && gap < expected + Duration::from_secs(10),
             "retry after {gap:?}, expected {expected:?}"
         );
     }

@@ -923,6 +923,7 @@ async fn the_engines_status_changes_reach_webhooks_end_to_end() {
             dispatcher: DispatcherConfig::default(),
             smpp: vec![(provider, smpp)],
             provider_drain: Duration::from_secs(2),
+            providers_from_store: false,
         },
     )
     .await

@@ -31,7 +31,8 @@ impl fmt::Debug for Secret {
 /// private address the check never saw), no proxy from the environment, and names resolved
 /// through [`GuardedResolver`].
 pub(crate) fn client(config: &WebhookConfig) -> Result<Client, WebhookError> {
-    Client::builder()
+    crate::http_client::builder()
+        .map_err(|e| WebhookError::Client(e.to_string()))?
         .dns_resolver(GuardedResolver {
             allow_private: config.allow_private_targets,
         })
