@@ -33,8 +33,10 @@ pub struct RateLimits {
     pub global_tps: Option<u32>,
     /// The global bucket's burst (default: one second's worth, `global_tps`).
     pub global_burst: Option<u32>,
-    /// Per-organization limits; organizations not listed have none.
+    /// Per-organization limits; organizations not listed have `default_org`.
     pub per_org: HashMap<Id, OrgLimits>,
+    /// Limits of every organization not in `per_org` (none by default).
+    pub default_org: OrgLimits,
 }
 
 const MINUTE_MS: Millis = 60_000;
@@ -68,6 +70,7 @@ struct OrgState {
 pub(crate) struct Limiter {
     global: Option<TokenBucket>,
     per_org: HashMap<Id, OrgLimits>,
+    default_org: Option<OrgLimits>,
     orgs: HashMap<Id, OrgState>,
 }
 
@@ -79,6 +82,7 @@ impl Limiter {
         Self {
             global,
             per_org: limits.per_org.clone(),
+            default_org: (limits.default_org != OrgLimits::default()).then_some(limits.default_org),
             orgs: HashMap::new(),
         }
     }
@@ -93,7 +97,7 @@ impl Limiter {
 
     /// Messages `org` may still lease now (`u64::MAX` without a limit).
     pub(crate) fn org_available(&mut self, org: Id, now: Millis) -> u64 {
-        let Some(limits) = self.per_org.get(&org).copied() else {
+        let Some(limits) = self.limits_of(org) else {
             return u64::MAX;
         };
         let state = self.orgs.entry(org).or_default();
@@ -109,6 +113,10 @@ impl Limiter {
         available
     }
 
+    fn limits_of(&self, org: Id) -> Option<OrgLimits> {
+        self.per_org.get(&org).copied().or(self.default_org)
+    }
+
     /// Counts `n` messages leased for `org`.
     pub(crate) fn charge(&mut self, org: Id, n: u32, now: Millis) {
         if n == 0 {
@@ -118,7 +126,7 @@ impl Limiter {
             // Never more than `global_available` said: the take succeeds.
             let _ = bucket.take(n, Instant::now());
         }
-        if self.per_org.contains_key(&org) {
+        if self.limits_of(org).is_some() {
             let state = self.orgs.entry(org).or_default();
             state.minute.used(MINUTE_MS, now);
             state.day.used(DAY_MS, now);
@@ -153,5 +161,23 @@ mod tests {
         l.charge(7, 2, 60_001);
         assert_eq!(l.org_available(7, 120_000), 0);
         assert_eq!(l.org_available(7, DAY_MS), 3);
+    }
+
+    #[test]
+    fn the_default_applies_to_organizations_not_listed() {
+        let limits = RateLimits {
+            per_org: HashMap::from([(7, OrgLimits::default())]),
+            default_org: OrgLimits {
+                per_minute: Some(2),
+                per_day: None,
+            },
+            ..RateLimits::default()
+        };
+        let mut l = Limiter::new(&limits);
+        assert_eq!(l.org_available(7, 0), u64::MAX, "its own: unlimited");
+        assert_eq!(l.org_available(8, 0), 2);
+        l.charge(8, 2, 0);
+        assert_eq!(l.org_available(8, 1), 0);
+        assert_eq!(l.org_available(9, 1), 2, "counted per organization");
     }
 }

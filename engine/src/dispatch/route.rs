@@ -22,9 +22,40 @@ pub(crate) struct Slot {
     pub(crate) config: ProviderConfig,
     /// Messages the provider said it can take and has not been handed yet.
     pub(crate) credit: u32,
+    /// For a system provider: the organizations it serves (`settings.organizations`); `None`
+    /// serves all.
+    allowed: Option<Vec<Id>>,
+}
+
+/// `settings.organizations` of a system provider: the organization ids it is limited to.
+fn allowed_orgs(config: &ProviderConfig) -> Option<Vec<Id>> {
+    let list = config.settings.get("organizations")?.as_array()?;
+    Some(list.iter().filter_map(serde_json::Value::as_u64).collect())
 }
 
 impl Slot {
+    fn new(link: SharedLink, config: ProviderConfig) -> Self {
+        Self {
+            allowed: allowed_orgs(&config),
+            link,
+            config,
+            credit: 0,
+        }
+    }
+
+    fn set_config(&mut self, config: ProviderConfig) {
+        self.allowed = allowed_orgs(&config);
+        self.config = config;
+    }
+
+    /// Whether messages of `org` may go through this provider.
+    fn serves(&self, org: Id) -> bool {
+        let c = &self.config;
+        c.organization_id == org
+            || (c.organization_id == 0
+                && self.allowed.as_ref().is_none_or(|list| list.contains(&org)))
+    }
+
     pub(crate) fn id(&self) -> Id {
         self.config.id
     }
@@ -58,11 +89,7 @@ impl Providers {
         Self {
             slots: entries
                 .into_iter()
-                .map(|e| Slot {
-                    link: e.link,
-                    config: e.config,
-                    credit: 0,
-                })
+                .map(|e| Slot::new(e.link, e.config))
                 .collect(),
         }
     }
@@ -86,7 +113,7 @@ impl Providers {
     /// Replaces a provider's configuration (a refresh from the store), keeping its credit.
     pub(crate) fn set_config(&mut self, config: ProviderConfig) {
         if let Some(slot) = self.by_id_mut(config.id) {
-            slot.config = config;
+            slot.set_config(config);
         }
     }
 
@@ -96,23 +123,15 @@ impl Providers {
     pub(crate) fn insert(&mut self, entry: ProviderEntry) -> bool {
         match self.by_id_mut(entry.config.id) {
             Some(old) if Arc::ptr_eq(&old.link, &entry.link) => {
-                old.config = entry.config;
+                old.set_config(entry.config);
                 false
             }
             Some(old) => {
-                *old = Slot {
-                    link: entry.link,
-                    config: entry.config,
-                    credit: 0,
-                };
+                *old = Slot::new(entry.link, entry.config);
                 true
             }
             None => {
-                self.slots.push(Slot {
-                    link: entry.link,
-                    config: entry.config,
-                    credit: 0,
-                });
+                self.slots.push(Slot::new(entry.link, entry.config));
                 true
             }
         }
@@ -159,10 +178,10 @@ impl Providers {
     pub(crate) fn chain(&self, org: Id) -> Vec<usize> {
         let mut chain: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
-                let c = &self.slots[i].config;
-                c.is_active
-                    && c.health_status != HealthStatus::Down
-                    && (c.organization_id == org || c.organization_id == 0)
+                let slot = &self.slots[i];
+                slot.config.is_active
+                    && slot.config.health_status != HealthStatus::Down
+                    && slot.serves(org)
             })
             .collect();
         chain.sort_by_key(|&i| {
@@ -265,6 +284,17 @@ mod tests {
         ]);
         let ids: Vec<Id> = p.chain(7).iter().map(|&i| p.slots[i].id()).collect();
         assert_eq!(ids, vec![6, 2, 5, 1]);
+    }
+
+    #[test]
+    fn a_system_provider_limited_to_some_organizations_serves_only_them() {
+        let mut limited = entry(1, 0, 1, HealthStatus::Healthy);
+        limited.config.settings = serde_json::json!({"organizations": [7, 9]});
+        let p = Providers::new(vec![limited, entry(2, 0, 2, HealthStatus::Healthy)]);
+        let ids = |org| -> Vec<Id> { p.chain(org).iter().map(|&i| p.slots[i].id()).collect() };
+        assert_eq!(ids(7), vec![1, 2]);
+        assert_eq!(ids(9), vec![1, 2]);
+        assert_eq!(ids(8), vec![2]);
     }
 
     #[test]

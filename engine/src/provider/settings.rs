@@ -7,8 +7,9 @@
 //! - `settings`: `{binds, bindMode, window, responseTimeoutMs, enquireLinkIntervalMs,
 //!   connectTimeoutMs, reconnectMinMs, reconnectMaxMs, addrTon, addrNpi, addressRange,
 //!   sourceTon, sourceNpi, destTon, destNpi, dataCoding, gsm7Packing, concatenation,
-//!   registeredDelivery, inDoubt, tls: {enabled, caPem, caFile, clientCertPem, clientCertFile,
-//!   clientKeyFile, serverName}}`; the record's own `tps` is the provider's TPS.
+//!   registeredDelivery, inDoubt, organizations, tls: {enabled, caPem, caFile, clientCertPem,
+//!   clientCertFile, clientKeyFile, serverName}}` (`organizations`: the ids a system provider
+//!   is limited to); the record's own `tps` is the provider's TPS.
 //!
 //! Unknown keys in `settings` are refused (a typo must not silently fall back to a default);
 //! `credentials` may carry more than SMPP needs.
@@ -135,6 +136,9 @@ struct SmppSettings {
     #[serde(default)]
     in_doubt: InDoubtSetting,
     tls: Option<TlsSetting>,
+    /// For a system provider: the organizations it serves (read by routing).
+    #[allow(dead_code)]
+    organizations: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
