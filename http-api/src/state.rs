@@ -2,7 +2,6 @@
 //! that keep the send path free of needless store reads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sairex_store::model::{Id, Micros, Millis, Organization};
@@ -46,18 +45,28 @@ struct Inner {
     keys: KeyCache,
     orgs: Mutex<HashMap<Id, (Arc<OrgInfo>, Millis)>>,
     limiter: Limiter,
-    depth: Depth,
+    depth: Mutex<Depth>,
 }
 
-/// An estimate of the ready messages in the store: recounted (bounded by the limit) at most
-/// every [`DEPTH_REFRESH_MS`] off the request path, and moved by every accept in between, so
-/// it errs on the high side.
+/// An estimate of the ready messages in the store: the last count (bounded by the limit, done
+/// off the request path at most every [`DEPTH_REFRESH_MS`]) plus the messages accepted since
+/// it finished. An accept whose enqueue overlapped a count is left to that count, which may
+/// have missed it: the estimate can fall short by the requests in flight during a count, never
+/// exceed the truth by them (so a 503 is never answered for a queue below the limit, except
+/// for messages the engine took since the count).
 #[derive(Debug, Default)]
 struct Depth {
-    estimate: AtomicU64,
-    counted_at: AtomicU64,
-    counting: AtomicBool,
+    counted: u64,
+    since: u64,
+    /// Bumped when a count finishes.
+    generation: u64,
+    counted_at: Millis,
+    counting: bool,
 }
+
+/// What [`AppState::queue_full`] saw, to hand back to [`AppState::accepted`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DepthTicket(u64);
 
 impl AppState {
     pub(crate) fn new(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) -> Self {
@@ -69,7 +78,7 @@ impl AppState {
                 keys: KeyCache::default(),
                 orgs: Mutex::new(HashMap::new()),
                 limiter: Limiter::default(),
-                depth: Depth::default(),
+                depth: Mutex::new(Depth::default()),
             }),
         }
     }
@@ -149,34 +158,52 @@ impl AppState {
             .remove(&id);
     }
 
-    /// Whether the ready queue is at or over `max_queue_depth`; starts a recount when the
-    /// last one is stale.
-    pub(crate) fn queue_full(&self) -> bool {
-        let depth = &self.inner.depth;
+    /// Whether the ready queue is at or over `max_queue_depth`, and the ticket to count an
+    /// accept with; starts a recount when the last one is stale.
+    pub(crate) fn queue_full(&self) -> (bool, DepthTicket) {
         let now = now_ms();
         let max = self.settings().max_queue_depth;
-        if now.saturating_sub(depth.counted_at.load(Ordering::Relaxed)) >= DEPTH_REFRESH_MS
-            && depth
-                .counting
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
+        let mut depth = self
+            .inner
+            .depth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !depth.counting && now.saturating_sub(depth.counted_at) >= DEPTH_REFRESH_MS {
+            depth.counting = true;
             let state = self.clone();
             // The count reads up to `max` keys: off the async workers.
             tokio::task::spawn_blocking(move || {
-                let depth = &state.inner.depth;
-                if let Ok(n) = state.store().ready_depth(max.saturating_add(1)) {
-                    depth.estimate.store(n, Ordering::Relaxed);
+                let counted = state.store().ready_depth(max.saturating_add(1));
+                let mut depth = state
+                    .inner
+                    .depth
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Ok(n) = counted {
+                    depth.counted = n;
+                    depth.since = 0;
+                    depth.generation += 1;
                 }
-                depth.counted_at.store(now_ms(), Ordering::Relaxed);
-                depth.counting.store(false, Ordering::Release);
+                depth.counted_at = now_ms();
+                depth.counting = false;
             });
         }
-        depth.estimate.load(Ordering::Relaxed) >= max
+        (
+            depth.counted.saturating_add(depth.since) >= max,
+            DepthTicket(depth.generation),
+        )
     }
 
-    /// Counts `n` accepted messages into the depth estimate.
-    pub(crate) fn accepted(&self, n: u64) {
-        self.inner.depth.estimate.fetch_add(n, Ordering::Relaxed);
+    /// Counts `n` accepted messages into the depth estimate, unless a count finished while they
+    /// were written (that count holds them, or missed them: see [`Depth`]).
+    pub(crate) fn accepted(&self, ticket: DepthTicket, n: u64) {
+        let mut depth = self
+            .inner
+            .depth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if depth.generation == ticket.0 {
+            depth.since = depth.since.saturating_add(n);
+        }
     }
 }

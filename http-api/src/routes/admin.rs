@@ -703,10 +703,11 @@ pub(crate) async fn test_provider(
         cost_currency: org.currency.clone(),
         ..Message::default()
     };
+    let (_, ticket) = state.queue_full();
     let message = match state.store().enqueue(message).await? {
         Enqueued::Created(m) | Enqueued::Duplicate(m) => m,
     };
-    state.accepted(1);
+    state.accepted(ticket, 1);
     state
         .engine()
         .publish(sairex_engine::dispatch::EngineEvent::StatusChanged {

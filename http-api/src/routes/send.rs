@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::{ApiJson, need};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
-use crate::state::{AppState, OrgInfo};
+use crate::state::{AppState, DepthTicket, OrgInfo};
 use crate::text::{self, Analysis};
 use crate::{phone, ssrf, time};
 
@@ -299,8 +299,9 @@ fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
     }
 }
 
-fn queue_full(state: &AppState) -> Result<(), ApiError> {
-    if state.queue_full() {
+fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
+    let (full, ticket) = state.queue_full();
+    if full {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "QUEUE_FULL",
@@ -308,7 +309,7 @@ fn queue_full(state: &AppState) -> Result<(), ApiError> {
         )
         .retry_after(state.settings().queue_full_retry_after));
     }
-    Ok(())
+    Ok(ticket)
 }
 
 /// Tells the engine about a new durable message.
@@ -372,7 +373,7 @@ pub(crate) async fn send(
         &checked,
     )?;
     check_credit(org, draft.cost)?;
-    queue_full(&state)?;
+    let ticket = queue_full(&state)?;
     draft.message.idempotency_key = idempotency_key;
     let message = match state.store().enqueue(draft.message).await? {
         Enqueued::Created(m) => m,
@@ -386,7 +387,7 @@ pub(crate) async fn send(
             return Err(e);
         }
     };
-    state.accepted(1);
+    state.accepted(ticket, 1);
     announce(&state, &message);
     state.engine().nudge();
     Ok(envelope(
@@ -505,7 +506,7 @@ pub(crate) async fn send_bulk(
         .map(|d| d.cost)
         .fold(0, Micros::saturating_add);
     check_credit(org, cost)?;
-    queue_full(&state)?;
+    let ticket = queue_full(&state)?;
     let status = if checked.scheduled_at.is_some_and(|at| at > now) {
         CampaignStatus::Scheduled
     } else {
@@ -541,7 +542,7 @@ pub(crate) async fn send_bulk(
         announce(&state, &message);
         message_ids.push(message.id);
     }
-    state.accepted(message_ids.len() as u64);
+    state.accepted(ticket, message_ids.len() as u64);
     state.engine().nudge();
     Ok(envelope(
         StatusCode::ACCEPTED,
