@@ -249,6 +249,10 @@ pub(crate) async fn authenticate(
     };
     let org = match state.org(key.record.organization_id, now) {
         Ok(org) => org,
+        // A key whose organization is gone authenticates nobody.
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
+            return ApiError::unauthorized("invalid API key").into_response();
+        }
         Err(e) => return e.into_response(),
     };
     if !org.is_active {

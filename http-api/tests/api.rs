@@ -578,6 +578,24 @@ async fn revoked_expired_and_rotated_keys() {
         assert!(k["keyPrefix"].as_str().unwrap().starts_with("sk_live_"));
         assert!(k.get("key").is_none());
     }
+    // lastUsedAt is recorded (written behind the request, so looked for a little while).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = api.get("/api/sms/api-keys", &admin).await;
+        let used = r.data()["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == nid && k["lastUsedAt"].is_string());
+        if used {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lastUsedAt never set"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -1061,8 +1079,27 @@ async fn event_stream_carries_the_organizations_status_changes_only() {
     };
     api.engine.events.send(other).unwrap();
     api.engine.events.send(ours).unwrap();
+    let inbound = api
+        .store
+        .enqueue(Message {
+            organization_id: org,
+            direction: Direction::Inbound,
+            from_number: "+923001111111".into(),
+            to_number: "8080".into(),
+            body: "STOP".into(),
+            ..Message::default()
+        })
+        .await
+        .unwrap();
+    api.engine
+        .events
+        .send(EngineEvent::Inbound {
+            org,
+            message_id: inbound.message().id,
+        })
+        .unwrap();
     let mut text = String::new();
-    while !text.contains("\n\n") {
+    while !text.contains("event: message.inbound") || !text.ends_with("\n\n") {
         let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
             .await
             .expect("no event within 5 s")
@@ -1074,6 +1111,8 @@ async fn event_stream_carries_the_organizations_status_changes_only() {
     assert!(text.contains("\"messageId\":77"), "{text}");
     assert!(text.contains("\"status\":\"DELIVERED\""), "{text}");
     assert!(!text.contains("\"messageId\":1,"), "{text}");
+    assert!(text.contains("\"from\":\"+923001111111\""), "{text}");
+    assert!(text.contains("\"body\":\"STOP\""), "{text}");
 }
 
 #[tokio::test]
