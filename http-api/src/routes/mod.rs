@@ -455,18 +455,51 @@ pub(crate) fn build(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every routed request: `sms_api_requests_total{method, route, status}`.
+/// Counts every routed request: `sms_api_requests_total{method, route, status}`. Labels are
+/// static strings for every route and the usual statuses, so counting allocates nothing.
 async fn count_request(path: MatchedPath, request: Request, next: Next) -> Response {
-    let method = request.method().clone();
+    let method = method_label(request.method());
+    let route = route_label(path.as_str());
     let response = next.run(request).await;
     metrics::counter!(
         "sms_api_requests_total",
-        "method" => method.as_str().to_owned(),
-        "route" => path.as_str().to_owned(),
-        "status" => response.status().as_u16().to_string(),
+        "method" => method,
+        "route" => route,
+        "status" => status_label(response.status()),
     )
     .increment(1);
     response
+}
+
+fn method_label(method: &Method) -> metrics::SharedString {
+    match *method {
+        Method::GET => "GET".into(),
+        Method::POST => "POST".into(),
+        Method::PUT => "PUT".into(),
+        Method::DELETE => "DELETE".into(),
+        ref other => other.as_str().to_owned().into(),
+    }
+}
+
+fn route_label(path: &str) -> metrics::SharedString {
+    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| route_table().into_iter().map(|r| r.path).collect());
+    match paths.iter().find(|p| **p == path) {
+        Some(p) => (*p).into(),
+        None => path.to_owned().into(),
+    }
+}
+
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    const COMMON: [&str; 16] = [
+        "200", "201", "202", "400", "401", "402", "403", "404", "405", "409", "413", "422", "429",
+        "500", "502", "503",
+    ];
+    let code = status.as_str();
+    match COMMON.iter().find(|c| **c == code) {
+        Some(c) => (*c).into(),
+        None => code.to_owned().into(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -46,6 +46,8 @@ pub(crate) struct Options {
     template_id: Option<Id>,
 }
 
+/// The fields of [`Options`] again, flat: `#[serde(flatten)]` would buffer the whole body in
+/// an intermediate tree on the hot path.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct SendRequest {
@@ -53,8 +55,29 @@ pub(crate) struct SendRequest {
     body: Option<String>,
     variables: Option<Map<String, Value>>,
     idempotency_key: Option<String>,
-    #[serde(flatten)]
-    options: Options,
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
+}
+
+impl SendRequest {
+    fn take_options(&mut self) -> Options {
+        Options {
+            from: self.from.take(),
+            provider: self.provider.take(),
+            priority: self.priority.take(),
+            scheduled_at: self.scheduled_at.take(),
+            validity_period: self.validity_period.take(),
+            callback_url: self.callback_url.take(),
+            metadata: self.metadata.take(),
+            template_id: self.template_id.take(),
+        }
+    }
 }
 
 /// The options, checked once per request.
@@ -342,11 +365,11 @@ struct Accepted<'a> {
 pub(crate) async fn send(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<SendRequest>,
+    ApiJson(mut request): ApiJson<SendRequest>,
 ) -> ApiResult {
     need(&principal, Scope::SmsSend)?;
     let now = now_ms();
-    let idempotency_key = match request.idempotency_key {
+    let idempotency_key = match request.idempotency_key.take() {
         Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
             return Err(ApiError::invalid(format!(
                 "idempotencyKey: 1 to {MAX_IDEMPOTENCY_KEY} bytes"
@@ -357,7 +380,7 @@ pub(crate) async fn send(
     let checked = check_options(
         &state,
         &principal,
-        request.options,
+        request.take_options(),
         Priority::TRANSACTIONAL,
         now,
     )
