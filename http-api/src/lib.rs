@@ -1,4 +1,183 @@
-//! The HTTP facade of Sairex SMS: public REST API, admin JSON, inbound provider webhooks, the
-//! event stream and metrics (see `docs/architecture.md`).
+//! The HTTP facade of Sairex SMS: the public REST API, the admin JSON, the event stream and
+//! metrics (see `docs/architecture.md`; paths and JSON shapes follow the blueprint §4.2).
 //!
-//! This crate is filled by the API issue; until then it exports nothing.
+//! The binary wires it: it opens the [`Store`], starts the engine, implements [`EngineLink`]
+//! over it, fills [`ApiSettings`] from the config and serves [`router`] (and [`metrics_router`]
+//! on the metrics listener). This crate never starts the engine itself.
+//!
+//! # Contract
+//! - Every response, errors included, is the JSON envelope `{"success": true, "data": …}` or
+//!   `{"success": false, "error": {"code": …, "message": …}}` ([`ApiError`]).
+//! - `/api/sms/*` takes `Authorization: Bearer sk_live_…` (an API key of one organization,
+//!   scopes checked per route); `/api/admin/*` takes the superadmin token.
+//! - A 202 from `POST /api/sms/send` means the message is durable in the store; the engine is
+//!   then told ([`EngineLink::publish`] of a QUEUED event, then [`EngineLink::nudge`]).
+//! - Another organization's object is a 404, and lists never include it.
+//!
+//! # Layout
+//! - `error`: [`ApiError`] and the envelope.
+//! - `auth`: API keys (generation, hash, cache), the superadmin token, the middleware that
+//!   authenticates and rate-limits.
+//! - `limits`: per-key and per-organization minute and day windows.
+//! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
+//! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
+//! - `routes`: the route table (one list: the router and `/openapi.json` both come from it).
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod limits;
+mod openapi;
+mod phone;
+mod routes;
+pub mod ssrf;
+mod state;
+mod text;
+mod time;
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sairex_engine::dispatch::EngineEvent;
+use sairex_store::Store;
+use sairex_store::model::Id;
+use serde::Serialize;
+
+pub use auth::{API_KEY_PREFIX, generate_api_key};
+pub use error::ApiError;
+pub use routes::{RouteInfo, route_table};
+
+/// What the API needs from the running engine. The binary implements it over the engine's
+/// dispatcher handle; tests use a double.
+pub trait EngineLink: Send + Sync + 'static {
+    /// New messages are ready in the store.
+    fn nudge(&self);
+    /// Publishes an event the API produced (QUEUED on accept) to the engine's subscribers
+    /// (webhooks, the event stream).
+    fn publish(&self, event: EngineEvent);
+    /// Every engine event from now on (status changes, inbound messages).
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EngineEvent>;
+    /// A provider configuration was created, changed or deleted: re-read them from the store
+    /// (start, stop or rebind).
+    fn providers_changed(&self);
+    /// Whether the engine is running (for `/readyz`).
+    fn is_running(&self) -> bool;
+    /// Sends one signed test event to a webhook of the organization now and reports the
+    /// attempt (the engine's webhook sender records it in the delivery log).
+    fn send_test_webhook(
+        &self,
+        org: Id,
+        webhook_id: Id,
+    ) -> BoxFuture<'static, Result<WebhookTestResult, String>>;
+}
+
+/// The outcome of [`EngineLink::send_test_webhook`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTestResult {
+    /// Whether the endpoint answered 2xx.
+    pub success: bool,
+    /// The HTTP status received, if any.
+    pub http_status: Option<u16>,
+    /// Round trip in milliseconds.
+    pub latency_ms: Option<u32>,
+    /// Why it failed (connection refused, timeout, …).
+    pub error: Option<String>,
+}
+
+/// A secret from the config: compared in constant time, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself (do not log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The API's settings (the binary fills them from the config).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The superadmin token for `/api/admin/*`; `None` disables those routes (401).
+    pub admin_token: Option<Secret>,
+    /// Largest request body in bytes (413 over it).
+    pub body_limit: usize,
+    /// Ready messages in the store over which sends are refused with 503 and Retry-After.
+    pub max_queue_depth: u64,
+    /// Seconds a 503 for a full queue asks the client to wait.
+    pub queue_full_retry_after: u64,
+    /// Allow webhook and callback URLs that resolve to private, loopback or link-local
+    /// addresses (`[webhooks] allow_private_targets`; tests use it).
+    pub allow_private_webhook_targets: bool,
+    /// Requests per minute an organization may make over all its keys (`None`: no limit).
+    pub org_per_minute: Option<u32>,
+    /// Requests per day an organization may make over all its keys (`None`: no limit).
+    pub org_per_day: Option<u32>,
+    /// Per-minute limit of keys created without one (the organization's first key included).
+    pub default_key_per_minute: u32,
+    /// Per-day limit of keys created without one.
+    pub default_key_per_day: u32,
+    /// Cost of one segment when the organization's providers do not say, in millionths.
+    pub default_cost_per_segment: i64,
+    /// Currency of [`ApiSettings::default_cost_per_segment`].
+    pub default_currency: String,
+    /// The public base URL, for the OpenAPI `servers` entry.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            body_limit: 1024 * 1024,
+            max_queue_depth: 1_000_000,
+            queue_full_retry_after: 5,
+            allow_private_webhook_targets: false,
+            org_per_minute: None,
+            org_per_day: None,
+            default_key_per_minute: 60,
+            default_key_per_day: 10_000,
+            default_cost_per_segment: 500_000,
+            default_currency: "PKR".to_owned(),
+            public_base_url: None,
+        }
+    }
+}
+
+/// The whole API (public and admin routes, `/healthz`, `/readyz`, `/openapi.json`) over the
+/// store and the engine. Call it inside a tokio runtime.
+pub fn router(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) -> axum::Router {
+    routes::build(state::AppState::new(store, engine, settings))
+}
+
+/// `GET /metrics` in the Prometheus text format, for the metrics listener.
+pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    handle.render(),
+                )
+            }
+        }),
+    )
+}

@@ -46,6 +46,7 @@
     clippy::cast_possible_wrap
 )]
 
+mod api_support;
 mod crypto;
 mod entities;
 mod error;

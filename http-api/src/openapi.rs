@@ -1,0 +1,265 @@
+//! The OpenAPI 3.1 description, generated from the route table (so every served route is in
+//! it), with the request schemas of the public endpoints spelled out.
+
+use serde_json::{Map, Value, json};
+
+use crate::routes::{Access, route_table};
+
+fn send_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["to"],
+        "properties": {
+            "to": { "type": "string", "description": "E.164, or a local number in the organization's default country" },
+            "body": { "type": "string", "maxLength": 1600, "description": "Control characters are stripped; {{variables}} filled from variables" },
+            "templateId": { "type": "integer" },
+            "variables": { "type": "object", "additionalProperties": true },
+            "from": { "type": "string", "maxLength": 20 },
+            "provider": { "type": ["string", "integer"], "description": "Provider id, name (smpp, twilio…) or display name" },
+            "priority": { "type": "string", "enum": ["otp", "transactional", "bulk"] },
+            "scheduledAt": { "type": "string", "format": "date-time" },
+            "validityPeriod": { "type": ["integer", "string"], "description": "Seconds, or a duration such as \"2h\"" },
+            "callbackUrl": { "type": "string", "format": "uri" },
+            "metadata": { "type": "object", "additionalProperties": true },
+            "idempotencyKey": { "type": "string", "maxLength": 128 }
+        }
+    })
+}
+
+fn request_schema(method: &str, path: &str) -> Option<Value> {
+    match (method, path) {
+        ("POST", "/api/sms/send") => Some(send_schema()),
+        ("POST", "/api/sms/send-bulk") => Some(json!({
+            "type": "object",
+            "required": ["recipients"],
+            "properties": {
+                "recipients": { "type": "array", "maxItems": 10000, "items": {
+                    "type": "object", "required": ["to"],
+                    "properties": { "to": { "type": "string" }, "variables": { "type": "object" } } } },
+                "body": { "type": "string" }, "templateId": { "type": "integer" },
+                "name": { "type": "string" }, "scheduledAt": { "type": "string", "format": "date-time" },
+                "from": { "type": "string" }, "priority": { "type": "string", "enum": ["otp", "transactional", "bulk"] },
+                "provider": { "type": ["string", "integer"] }, "callbackUrl": { "type": "string" },
+                "validityPeriod": { "type": ["integer", "string"] }, "metadata": { "type": "object" }
+            }
+        })),
+        ("POST", "/api/sms/preview") => Some(json!({
+            "type": "object",
+            "properties": { "body": { "type": "string" }, "templateId": { "type": "integer" }, "variables": { "type": "object" } }
+        })),
+        ("POST", "/api/admin/organizations") => Some(json!({
+            "type": "object", "required": ["name"],
+            "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
+                            "creditBalance": { "type": ["string", "number"] }, "currency": { "type": "string" } }
+        })),
+        ("POST" | "PUT", "/api/sms/api-keys" | "/api/sms/api-keys/{keyId}") => Some(json!({
+            "type": "object",
+            "properties": { "name": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string",
+                "enum": ["sms:send", "sms:read", "contacts:read", "contacts:write", "campaigns:write", "admin"] } },
+                "rateLimitPerMin": { "type": "integer" }, "rateLimitPerDay": { "type": "integer" },
+                "expiresAt": { "type": ["string", "null"], "format": "date-time" }, "isActive": { "type": "boolean" } }
+        })),
+        ("POST" | "PUT", "/api/sms/providers" | "/api/sms/providers/{providerId}") => Some(json!({
+            "type": "object",
+            "properties": { "providerName": { "type": "string", "enum": ["smpp", "smpp_gateway", "twilio", "vonage", "veevo"] },
+                "displayName": { "type": "string" }, "priority": { "type": "integer" }, "isActive": { "type": "boolean" },
+                "isDefault": { "type": "boolean" },
+                "credentials": { "type": "object", "description": "Write-only; masked on read. SMPP: host, port, systemId, password, systemType" },
+                "settings": { "type": "object", "description": "binds, window, bindMode, tps, tls, …" },
+                "costPerSegment": { "type": ["string", "number"] }, "costCurrency": { "type": "string" },
+                "registeredSenderIds": { "type": "array", "items": { "type": "string" } } }
+        })),
+        ("POST", "/api/sms/providers/{providerId}/test") => Some(json!({
+            "type": "object", "required": ["to"],
+            "properties": { "to": { "type": "string" }, "body": { "type": "string" } }
+        })),
+        ("POST" | "PUT", "/api/sms/webhooks" | "/api/sms/webhooks/{webhookId}") => Some(json!({
+            "type": "object",
+            "properties": { "url": { "type": "string", "format": "uri" },
+                "events": { "type": "array", "items": { "type": "string", "enum": [
+                    "message.queued", "message.sent", "message.delivered", "message.failed", "message.inbound"] } },
+                "isActive": { "type": "boolean" }, "rotateSecret": { "type": "boolean" } }
+        })),
+        _ => None,
+    }
+}
+
+fn query_parameters(path: &str) -> Vec<Value> {
+    let q = |name: &str, ty: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } });
+    match path {
+        "/api/sms/messages" => vec![
+            q("direction", "string", "OUTBOUND or INBOUND"),
+            q(
+                "status",
+                "string",
+                "QUEUED, SUBMITTED, SENT, DELIVERED, FAILED, REJECTED, EXPIRED, RECEIVED",
+            ),
+            q("from", "string", "Created at or after (date or RFC 3339)"),
+            q(
+                "to",
+                "string",
+                "Created before (a bare date: through that day)",
+            ),
+            q("phone", "string", "Recipient number"),
+            q("campaignId", "integer", "Campaign"),
+            q("page", "integer", "From 1"),
+            q("limit", "integer", "1 to 200, default 50"),
+        ],
+        "/api/sms/inbox" => vec![
+            q("phone", "string", "One thread, both directions"),
+            q("limit", "integer", "1 to 200, default 50"),
+        ],
+        "/api/sms/analytics" => vec![q(
+            "period",
+            "string",
+            "today, last_7_days, last_30_days (default), last_90_days",
+        )],
+        "/api/admin/organizations"
+        | "/api/sms/api-keys"
+        | "/api/sms/providers"
+        | "/api/sms/webhooks"
+        | "/api/sms/webhooks/{webhookId}/deliveries" => {
+            vec![
+                q("page", "integer", "From 1"),
+                q("limit", "integer", "1 to 200, default 50"),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn error_response(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+/// The document.
+pub(crate) fn spec(server: Option<&str>) -> Value {
+    let mut paths = Map::new();
+    for route in route_table() {
+        let mut parameters: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer" } }))
+            .collect();
+        if route.method == "GET" {
+            parameters.extend(query_parameters(route.path));
+        }
+        let mut responses = Map::new();
+        let success = if route.path == "/api/sms/events" {
+            json!({ "description": "An event stream (event: message.status | message.inbound, data: JSON)",
+                    "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+        } else if route.path == "/openapi.json" {
+            json!({ "description": "This document", "content": { "application/json": { "schema": { "type": "object" } } } })
+        } else {
+            json!({ "description": route.summary,
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Success" } } } })
+        };
+        responses.insert(route.status.to_string(), success);
+        let mut security = Value::Null;
+        match route.access {
+            Access::Public => {}
+            Access::Key(scope) => {
+                security = json!([{ "apiKey": [scope] }]);
+                responses.insert(
+                    "401".into(),
+                    error_response("Missing, unknown, revoked or expired API key"),
+                );
+                responses.insert("403".into(), error_response("The key lacks the scope"));
+                responses.insert("429".into(), error_response("Rate limited (Retry-After)"));
+            }
+            Access::Superadmin => {
+                security = json!([{ "superadmin": [] }]);
+                responses.insert(
+                    "401".into(),
+                    error_response("Missing or wrong superadmin token"),
+                );
+            }
+        }
+        if route.method == "POST" || route.method == "PUT" {
+            responses.insert(
+                "400".into(),
+                error_response("Invalid input or malformed JSON"),
+            );
+            responses.insert("413".into(), error_response("Body over the size limit"));
+        }
+        if route.path.contains('{') {
+            responses.insert(
+                "404".into(),
+                error_response("Not found in this organization"),
+            );
+        }
+        if route.path == "/api/sms/send" {
+            responses.insert("402".into(), error_response("Insufficient credit"));
+            responses.insert(
+                "409".into(),
+                error_response("idempotencyKey already used (error.messageId)"),
+            );
+            responses.insert("422".into(), error_response("Contact opted out"));
+            responses.insert("503".into(), error_response("Queue full (Retry-After)"));
+        }
+        let mut op = json!({
+            "operationId": operation_id(route.method, route.path),
+            "summary": route.summary,
+            "tags": [route.tag],
+            "parameters": parameters,
+            "responses": responses,
+        });
+        if !security.is_null() {
+            op["security"] = security;
+        }
+        if let Some(schema) = request_schema(route.method, route.path) {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        }
+        let item = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        item[route.method.to_ascii_lowercase()] = op;
+    }
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sairex SMS API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every JSON response is an envelope: {\"success\": true, \"data\": …} or {\"success\": false, \"error\": {\"code\", \"message\"}}. Authenticated responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": { "type": "http", "scheme": "bearer", "description": "An organization's API key, sk_live_…" },
+                "superadmin": { "type": "http", "scheme": "bearer", "description": "The gateway's superadmin token" }
+            },
+            "schemas": {
+                "Success": { "type": "object", "required": ["success", "data"],
+                    "properties": { "success": { "const": true }, "data": {} } },
+                "Error": { "type": "object", "required": ["success", "error"],
+                    "properties": { "success": { "const": false }, "error": { "type": "object", "required": ["code", "message"],
+                        "properties": { "code": { "type": "string" }, "message": { "type": "string" },
+                                        "messageId": { "type": "integer" }, "retryAfter": { "type": "integer" } } } } }
+            }
+        }
+    });
+    if let Some(url) = server {
+        doc["servers"] = json!([{ "url": url }]);
+    }
+    doc
+}
+
+/// `POST /api/sms/send-bulk` → `postApiSmsSendBulk`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    let mut upper = true;
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            if upper {
+                id.push(c.to_ascii_uppercase());
+            } else {
+                id.push(c);
+            }
+            upper = false;
+        } else {
+            upper = true;
+        }
+    }
+    id
+}

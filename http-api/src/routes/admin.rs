@@ -1,0 +1,960 @@
+//! Admin JSON: organizations (superadmin), and for an organization's `admin` keys its API
+//! keys, providers and webhooks. Secrets (keys, credentials, webhook secrets) are shown once,
+//! at creation, and masked after.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use sairex_store::model::{
+    ApiKey, Id, Message, Micros, Organization, Priority, ProviderConfig, ProviderKind, Webhook,
+};
+use sairex_store::{Enqueued, PageRequest, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{ApiJson, ApiQuery, done, paging, parse_id};
+use crate::auth::{Principal, Scope, generate_api_key, generate_webhook_secret};
+use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::state::AppState;
+use crate::{phone, ssrf, text, time};
+
+/// What masked secrets read as.
+const MASK: &str = "********";
+
+/// Events a webhook may subscribe to.
+pub(crate) const WEBHOOK_EVENTS: [&str; 5] = [
+    "message.queued",
+    "message.sent",
+    "message.delivered",
+    "message.failed",
+    "message.inbound",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct PageQuery {
+    page: Option<u64>,
+    limit: Option<u32>,
+}
+
+fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
+    paging(q.page, q.limit, 200)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organizations (superadmin)
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct NewOrganization {
+    name: Option<String>,
+    default_country: Option<String>,
+    credit_balance: Option<Value>,
+    currency: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrganizationView {
+    id: Id,
+    name: String,
+    default_country: String,
+    credit_balance: Option<String>,
+    currency: Option<String>,
+    is_active: bool,
+    created_at: String,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self {
+            id: o.id,
+            name: o.name.clone(),
+            default_country: o.default_country.clone(),
+            credit_balance: o.credit_balance.map(text::money),
+            currency: o.currency.clone(),
+            is_active: o.is_active,
+            created_at: time::format(o.created_at),
+        }
+    }
+}
+
+/// A money amount given as a decimal string ("12.50") or a number, in millionths.
+fn parse_money(field: &str, v: &Value) -> Result<Micros, ApiError> {
+    let bad = || ApiError::invalid(format!("{field}: an amount such as \"12.50\""));
+    let s = match v {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(bad()),
+    };
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.as_str()),
+    };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty()
+        || frac.len() > 6
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+    let micros = whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(bad)?;
+    Ok(if neg { -micros } else { micros })
+}
+
+/// `POST /api/admin/organizations`: the organization and its first admin key, shown once.
+pub(crate) async fn create_organization(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewOrganization>,
+) -> ApiResult {
+    let country = body
+        .default_country
+        .unwrap_or_else(|| "PK".to_owned())
+        .trim()
+        .to_ascii_uppercase();
+    if country.parse::<phonenumber::country::Id>().is_err() {
+        return Err(ApiError::invalid(
+            "defaultCountry: an ISO 3166-1 alpha-2 code such as PK",
+        ));
+    }
+    let org = state
+        .store()
+        .create_organization(Organization {
+            name: body.name.unwrap_or_default(),
+            default_country: country,
+            credit_balance: body
+                .credit_balance
+                .as_ref()
+                .filter(|v| !v.is_null())
+                .map(|v| parse_money("creditBalance", v))
+                .transpose()?,
+            currency: body.currency,
+            ..Organization::default()
+        })
+        .await?;
+    let raw = generate_api_key();
+    let key = state
+        .store()
+        .create_api_key(
+            ApiKey {
+                organization_id: org.id,
+                name: "Admin key".into(),
+                scopes: vec![Scope::Admin.name().to_owned()],
+                rate_limit_per_min: state.settings().default_key_per_minute,
+                rate_limit_per_day: state.settings().default_key_per_day,
+                ..ApiKey::default()
+            },
+            &raw,
+        )
+        .await?;
+    let mut view =
+        serde_json::to_value(OrganizationView::from(&org)).map_err(ApiError::internal)?;
+    view["apiKey"] =
+        json!({ "id": key.id, "key": raw, "keyPrefix": key.key_prefix, "scopes": key.scopes });
+    Ok(envelope(StatusCode::CREATED, &view))
+}
+
+/// `GET /api/admin/organizations`.
+pub(crate) async fn list_organizations(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult {
+    let page = state.store().list_organizations(page_of(&q)?)?;
+    let items: Vec<OrganizationView> = page.items.iter().map(OrganizationView::from).collect();
+    Ok(ok(&json!({ "organizations": items, "total": page.total })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// API keys
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyView {
+    id: Id,
+    name: String,
+    key_prefix: String,
+    scopes: Vec<String>,
+    rate_limit_per_min: u32,
+    rate_limit_per_day: u32,
+    is_active: bool,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+fn key_view(k: &ApiKey, raw: Option<String>) -> KeyView {
+    KeyView {
+        id: k.id,
+        name: k.name.clone(),
+        key_prefix: k.key_prefix.clone(),
+        scopes: k.scopes.clone(),
+        rate_limit_per_min: k.rate_limit_per_min,
+        rate_limit_per_day: k.rate_limit_per_day,
+        is_active: k.is_active,
+        last_used_at: k.last_used_at.map(time::format),
+        expires_at: k.expires_at.map(time::format),
+        created_at: time::format(k.created_at),
+        key: raw,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct KeyRequest {
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+    rate_limit_per_min: Option<u32>,
+    rate_limit_per_day: Option<u32>,
+    expires_at: Option<Value>,
+    is_active: Option<bool>,
+}
+
+fn check_scopes(scopes: &[String]) -> Result<(), ApiError> {
+    if scopes.is_empty() {
+        return Err(ApiError::invalid("scopes: at least one"));
+    }
+    if let Some(bad) = scopes.iter().find(|s| Scope::parse(s).is_none()) {
+        let known: Vec<&str> = Scope::ALL.iter().map(|s| s.name()).collect();
+        return Err(ApiError::invalid(format!(
+            "scopes: unknown scope {bad:?}; known: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// `expiresAt`: absent leaves it, null clears it, a time sets it.
+fn parse_expiry(v: &Value) -> Result<Option<u64>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => time::parse(s)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("expiresAt: an RFC 3339 time")),
+        _ => Err(ApiError::invalid("expiresAt: an RFC 3339 time or null")),
+    }
+}
+
+fn apply_key_request(k: &mut ApiKey, r: &KeyRequest) -> Result<(), ApiError> {
+    if let Some(name) = &r.name {
+        k.name.clone_from(name);
+    }
+    if let Some(scopes) = &r.scopes {
+        check_scopes(scopes)?;
+        k.scopes.clone_from(scopes);
+    }
+    if let Some(n) = r.rate_limit_per_min {
+        k.rate_limit_per_min = n;
+    }
+    if let Some(n) = r.rate_limit_per_day {
+        k.rate_limit_per_day = n;
+    }
+    if let Some(v) = &r.expires_at {
+        k.expires_at = parse_expiry(v)?;
+    }
+    if let Some(active) = r.is_active {
+        k.is_active = active;
+    }
+    Ok(())
+}
+
+/// `GET /api/sms/api-keys`: prefixes only.
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let page = state
+        .store()
+        .list_api_keys(principal.org_id(), page_of(&q)?)?;
+    let keys: Vec<KeyView> = page.items.iter().map(|k| key_view(k, None)).collect();
+    Ok(ok(&json!({ "apiKeys": keys, "total": page.total })))
+}
+
+/// `POST /api/sms/api-keys`: the key is in this answer only.
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(r): ApiJson<KeyRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let mut key = ApiKey {
+        organization_id: principal.org_id(),
+        rate_limit_per_min: state.settings().default_key_per_minute,
+        rate_limit_per_day: state.settings().default_key_per_day,
+        scopes: vec![
+            Scope::SmsSend.name().to_owned(),
+            Scope::SmsRead.name().to_owned(),
+        ],
+        ..ApiKey::default()
+    };
+    apply_key_request(&mut key, &r)?;
+    let raw = generate_api_key();
+    let key = state.store().create_api_key(key, &raw).await?;
+    Ok(envelope(StatusCode::CREATED, &key_view(&key, Some(raw))))
+}
+
+/// `PUT /api/sms/api-keys/{keyId}`.
+pub(crate) async fn update_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<KeyRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "api key")?;
+    // Validated here so that the store's closure cannot fail on the caller's input.
+    let mut probe = state.store().api_key(principal.org_id(), id)?;
+    apply_key_request(&mut probe, &r)?;
+    let updated = state
+        .store()
+        .update_api_key(principal.org_id(), id, move |k| {
+            *k = probe;
+            Ok(())
+        })
+        .await?;
+    state.keys().invalidate(&updated.key_hash);
+    Ok(ok(&key_view(&updated, None)))
+}
+
+/// `DELETE /api/sms/api-keys/{keyId}`: revokes it (it stays listed, inactive).
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "api key")?;
+    let revoked = state.store().revoke_api_key(principal.org_id(), id).await?;
+    state.keys().invalidate(&revoked.key_hash);
+    Ok(ok(&key_view(&revoked, None)))
+}
+
+/// `POST /api/sms/api-keys/{keyId}/rotate`: a new key with the same name, scopes, limits and
+/// expiry; the old one is revoked. The new key is in this answer only.
+pub(crate) async fn rotate_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "api key")?;
+    let org = principal.org_id();
+    let old = state.store().api_key(org, id)?;
+    if !old.is_active {
+        return Err(ApiError::invalid("this key is revoked; create a new one"));
+    }
+    let raw = generate_api_key();
+    let new = state
+        .store()
+        .create_api_key(
+            ApiKey {
+                organization_id: org,
+                name: old.name.clone(),
+                scopes: old.scopes.clone(),
+                rate_limit_per_min: old.rate_limit_per_min,
+                rate_limit_per_day: old.rate_limit_per_day,
+                expires_at: old.expires_at,
+                ..ApiKey::default()
+            },
+            &raw,
+        )
+        .await?;
+    let revoked = state.store().revoke_api_key(org, id).await?;
+    state.keys().invalidate(&revoked.key_hash);
+    let mut view = serde_json::to_value(key_view(&new, Some(raw))).map_err(ApiError::internal)?;
+    view["replaces"] = json!(id);
+    Ok(envelope(StatusCode::CREATED, &view))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Providers
+
+/// The blueprint's `providerName` of a kind.
+pub(crate) fn provider_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Smpp => "smpp",
+        ProviderKind::Twilio => "twilio",
+        ProviderKind::Vonage => "vonage",
+        ProviderKind::Veevo => "veevo",
+    }
+}
+
+fn parse_provider_name(name: &str) -> Result<ProviderKind, ApiError> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "smpp" | "smpp_gateway" => Ok(ProviderKind::Smpp),
+        "twilio" => Ok(ProviderKind::Twilio),
+        "vonage" => Ok(ProviderKind::Vonage),
+        "veevo" => Ok(ProviderKind::Veevo),
+        _ => Err(ApiError::invalid(
+            "providerName: smpp (or smpp_gateway), twilio, vonage or veevo",
+        )),
+    }
+}
+
+/// Credentials with every value masked, keys kept (so a client sees what is set).
+fn mask(credentials: &Value) -> Value {
+    match credentials {
+        Value::Object(map) => Value::Object(
+            map.keys()
+                .map(|k| (k.clone(), Value::String(MASK.to_owned())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderView {
+    id: Id,
+    provider_name: &'static str,
+    display_name: String,
+    priority: i32,
+    is_active: bool,
+    is_default: bool,
+    credentials: Value,
+    settings: Value,
+    tps: Option<u32>,
+    cost_per_segment: Option<String>,
+    cost_currency: Option<String>,
+    registered_sender_ids: Vec<String>,
+    health_status: sairex_store::model::HealthStatus,
+    failure_count: u32,
+    last_health_check: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+fn provider_view(p: &ProviderConfig) -> ProviderView {
+    ProviderView {
+        id: p.id,
+        provider_name: provider_name(p.provider_kind),
+        display_name: p.display_name.clone(),
+        priority: p.priority,
+        is_active: p.is_active,
+        is_default: p.is_default,
+        credentials: mask(&p.credentials),
+        settings: p.settings.clone(),
+        tps: p.tps,
+        cost_per_segment: p.cost_per_segment.map(text::money),
+        cost_currency: p.cost_currency.clone(),
+        registered_sender_ids: p.registered_sender_ids.clone(),
+        health_status: p.health_status,
+        failure_count: p.failure_count,
+        last_health_check: p.last_health_check.map(time::format),
+        created_at: time::format(p.created_at),
+        updated_at: time::format(p.updated_at),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct ProviderRequest {
+    provider_name: Option<String>,
+    display_name: Option<String>,
+    priority: Option<i32>,
+    is_active: Option<bool>,
+    is_default: Option<bool>,
+    credentials: Option<Value>,
+    settings: Option<Value>,
+    cost_per_segment: Option<Value>,
+    cost_currency: Option<String>,
+    registered_sender_ids: Option<Vec<String>>,
+}
+
+/// Checks the SMPP credentials the engine needs: host, port, systemId (≤ 15), password (≤ 8).
+fn check_smpp_credentials(c: &Map<String, Value>) -> Result<(), ApiError> {
+    let text_field = |name: &str, max: usize| -> Result<(), ApiError> {
+        match c.get(name) {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= max => Ok(()),
+            _ => Err(ApiError::invalid(format!(
+                "credentials.{name}: a string of 1 to {max} characters"
+            ))),
+        }
+    };
+    text_field("host", 253)?;
+    text_field("systemId", 15)?;
+    text_field("password", 8)?;
+    match c.get("port").and_then(Value::as_u64) {
+        Some(1..=65535) => {}
+        _ => return Err(ApiError::invalid("credentials.port: 1 to 65535")),
+    }
+    if let Some(t) = c.get("systemType")
+        && !(t.is_null() || t.as_str().is_some_and(|s| s.len() <= 12))
+    {
+        return Err(ApiError::invalid(
+            "credentials.systemType: at most 12 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies a request to a provider; credentials are merged key by key (a masked value leaves
+/// the stored one), so a client can send back what it read.
+fn apply_provider_request(p: &mut ProviderConfig, r: ProviderRequest) -> Result<(), ApiError> {
+    if let Some(name) = &r.provider_name {
+        p.provider_kind = parse_provider_name(name)?;
+    }
+    if let Some(name) = r.display_name {
+        p.display_name = name;
+    }
+    if let Some(priority) = r.priority {
+        p.priority = priority;
+    }
+    if let Some(active) = r.is_active {
+        p.is_active = active;
+    }
+    if let Some(default) = r.is_default {
+        p.is_default = default;
+    }
+    if let Some(creds) = r.credentials {
+        let Value::Object(given) = creds else {
+            return Err(ApiError::invalid("credentials: a JSON object"));
+        };
+        let mut merged = match std::mem::take(&mut p.credentials) {
+            Value::Object(old) => old,
+            _ => Map::new(),
+        };
+        for (k, v) in given {
+            if v.as_str() != Some(MASK) {
+                merged.insert(k, v);
+            }
+        }
+        p.credentials = Value::Object(merged);
+    }
+    if let Some(settings) = r.settings {
+        if !(settings.is_object() || settings.is_null()) {
+            return Err(ApiError::invalid("settings: a JSON object"));
+        }
+        p.tps = match settings.get("tps") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ApiError::invalid("settings.tps: a positive integer"))?,
+            ),
+        };
+        p.settings = settings;
+    }
+    if let Some(cost) = r.cost_per_segment {
+        p.cost_per_segment = if cost.is_null() {
+            None
+        } else {
+            Some(parse_money("costPerSegment", &cost)?)
+        };
+    }
+    if let Some(currency) = r.cost_currency {
+        p.cost_currency = Some(currency);
+    }
+    if let Some(ids) = r.registered_sender_ids {
+        p.registered_sender_ids = ids;
+    }
+    if p.provider_kind == ProviderKind::Smpp {
+        match &p.credentials {
+            Value::Object(c) => check_smpp_credentials(c)?,
+            _ => {
+                return Err(ApiError::invalid(
+                    "credentials: required for an SMPP provider",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn provider_changed(state: &AppState, org: Id) {
+    state.forget_org(org);
+    state.engine().providers_changed();
+}
+
+/// `GET /api/sms/providers`: the organization's own providers.
+pub(crate) async fn list_providers(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let page = state
+        .store()
+        .list_providers(principal.org_id(), page_of(&q)?)?;
+    let items: Vec<ProviderView> = page.items.iter().map(provider_view).collect();
+    Ok(ok(&json!({ "providers": items, "total": page.total })))
+}
+
+/// `POST /api/sms/providers`.
+pub(crate) async fn create_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(r): ApiJson<ProviderRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    if r.provider_name.is_none() {
+        return Err(ApiError::invalid("providerName: required"));
+    }
+    let mut p = ProviderConfig {
+        organization_id: principal.org_id(),
+        ..ProviderConfig::default()
+    };
+    apply_provider_request(&mut p, r)?;
+    let created = state.store().create_provider(p).await?;
+    provider_changed(&state, principal.org_id());
+    Ok(envelope(StatusCode::CREATED, &provider_view(&created)))
+}
+
+/// `GET /api/sms/providers/{providerId}`.
+pub(crate) async fn get_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "provider")?;
+    Ok(ok(&provider_view(
+        &state.store().provider(principal.org_id(), id)?,
+    )))
+}
+
+/// `PUT /api/sms/providers/{providerId}`.
+pub(crate) async fn update_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ProviderRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "provider")?;
+    let org = principal.org_id();
+    let mut changed = state.store().provider(org, id)?;
+    apply_provider_request(&mut changed, r)?;
+    let updated = state
+        .store()
+        .update_provider(org, id, move |p| {
+            *p = changed;
+            Ok(())
+        })
+        .await?;
+    provider_changed(&state, org);
+    Ok(ok(&provider_view(&updated)))
+}
+
+/// `DELETE /api/sms/providers/{providerId}`.
+pub(crate) async fn delete_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "provider")?;
+    state
+        .store()
+        .delete_provider(principal.org_id(), id)
+        .await?;
+    provider_changed(&state, principal.org_id());
+    Ok(done())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct ProviderTest {
+    to: Option<String>,
+    body: Option<String>,
+}
+
+/// `POST /api/sms/providers/{providerId}/test`: queues a test message (OTP priority) asking
+/// for this provider (`providerId` on the message).
+pub(crate) async fn test_provider(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<ProviderTest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "provider")?;
+    let org = &principal.org;
+    let provider = state.store().provider(org.id, id)?;
+    let to = phone::normalise(r.to.as_deref().unwrap_or(""), org.default_country)?;
+    let body = r
+        .body
+        .unwrap_or_else(|| format!("Sairex test message via {}", provider.display_name));
+    let body = text::strip_controls(&body).into_owned();
+    text::check_body(&body)?;
+    let analysis = text::analyse(&body);
+    let message = Message {
+        organization_id: org.id,
+        to_number: to,
+        body,
+        encoding: analysis.encoding.to_owned(),
+        segments: analysis.segments,
+        api_key_id: Some(principal.key_id),
+        provider_id: Some(provider.id),
+        priority: Priority::OTP,
+        metadata: Some(json!({ "providerTest": provider.id })),
+        cost_currency: org.currency.clone(),
+        ..Message::default()
+    };
+    let (_, ticket) = state.queue_full();
+    let message = match state.store().enqueue(message).await? {
+        Enqueued::Created(m) | Enqueued::Duplicate(m) => m,
+    };
+    state.accepted(ticket, 1);
+    state
+        .engine()
+        .publish(sairex_engine::dispatch::EngineEvent::StatusChanged {
+            org: org.id,
+            message_id: message.id,
+            status: sairex_store::model::MessageStatus::Queued,
+            provider_id: None,
+            error_code: None,
+        });
+    state.engine().nudge();
+    Ok(envelope(
+        StatusCode::ACCEPTED,
+        &json!({
+            "messageId": message.id,
+            "status": "QUEUED",
+            "to": message.to_number,
+            "providerId": provider.id,
+            "queuedAt": time::format(message.queued_at),
+        }),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookView {
+    id: Id,
+    url: String,
+    events: Vec<String>,
+    is_active: bool,
+    secret: String,
+    last_triggered_at: Option<String>,
+    consecutive_fails: u32,
+    created_at: String,
+    updated_at: String,
+}
+
+/// `secret` is shown in full only when `reveal` (creation, rotation).
+fn webhook_view(w: &Webhook, reveal: bool) -> WebhookView {
+    WebhookView {
+        id: w.id,
+        url: w.url.clone(),
+        events: w.events.clone(),
+        is_active: w.is_active,
+        secret: if reveal {
+            w.secret.clone()
+        } else {
+            format!("whsec_{MASK}")
+        },
+        last_triggered_at: w.last_triggered_at.map(time::format),
+        consecutive_fails: w.consecutive_fails,
+        created_at: time::format(w.created_at),
+        updated_at: time::format(w.updated_at),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WebhookRequest {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    is_active: Option<bool>,
+    rotate_secret: Option<bool>,
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Err(ApiError::invalid("events: at least one"));
+    }
+    if let Some(bad) = events
+        .iter()
+        .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
+    {
+        return Err(ApiError::invalid(format!(
+            "events: unknown event {bad:?}; known: {}",
+            WEBHOOK_EVENTS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+async fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
+    ssrf::check_target_url(url, state.settings().allow_private_webhook_targets)
+        .await
+        .map_err(|e| ApiError::invalid(format!("url: {e}")))
+}
+
+/// `GET /api/sms/webhooks`.
+pub(crate) async fn list_webhooks(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let page = state
+        .store()
+        .list_webhooks(principal.org_id(), page_of(&q)?)?;
+    let items: Vec<WebhookView> = page.items.iter().map(|w| webhook_view(w, false)).collect();
+    Ok(ok(&json!({ "webhooks": items, "total": page.total })))
+}
+
+/// `POST /api/sms/webhooks`: the generated secret is in this answer only.
+pub(crate) async fn create_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(r): ApiJson<WebhookRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let url = r.url.unwrap_or_default();
+    check_url(&state, &url).await?;
+    let events = r
+        .events
+        .unwrap_or_else(|| WEBHOOK_EVENTS.iter().map(|e| (*e).to_owned()).collect());
+    check_events(&events)?;
+    let created = state
+        .store()
+        .create_webhook(Webhook {
+            organization_id: principal.org_id(),
+            url,
+            secret: generate_webhook_secret(),
+            events,
+            is_active: r.is_active.unwrap_or(true),
+            ..Webhook::default()
+        })
+        .await?;
+    Ok(envelope(StatusCode::CREATED, &webhook_view(&created, true)))
+}
+
+/// `GET /api/sms/webhooks/{webhookId}`.
+pub(crate) async fn get_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "webhook")?;
+    Ok(ok(&webhook_view(
+        &state.store().webhook(principal.org_id(), id)?,
+        false,
+    )))
+}
+
+/// `PUT /api/sms/webhooks/{webhookId}`; `rotateSecret: true` generates a new secret, shown in
+/// this answer only.
+pub(crate) async fn update_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<WebhookRequest>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "webhook")?;
+    let org = principal.org_id();
+    state.store().webhook(org, id)?;
+    if let Some(url) = &r.url {
+        check_url(&state, url).await?;
+    }
+    if let Some(events) = &r.events {
+        check_events(events)?;
+    }
+    let rotate = r.rotate_secret.unwrap_or(false);
+    let new_secret = rotate.then(generate_webhook_secret);
+    let updated = state
+        .store()
+        .update_webhook(org, id, move |w| {
+            if let Some(url) = r.url {
+                w.url = url;
+            }
+            if let Some(events) = r.events {
+                w.events = events;
+            }
+            if let Some(active) = r.is_active {
+                w.is_active = active;
+                if active {
+                    // Re-enabled by hand: the failure streak that disabled it starts over.
+                    w.consecutive_fails = 0;
+                }
+            }
+            if let Some(secret) = new_secret {
+                w.secret = secret;
+            }
+            Ok::<(), StoreError>(())
+        })
+        .await?;
+    Ok(ok(&webhook_view(&updated, rotate)))
+}
+
+/// `DELETE /api/sms/webhooks/{webhookId}`.
+pub(crate) async fn delete_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "webhook")?;
+    state.store().delete_webhook(principal.org_id(), id).await?;
+    Ok(done())
+}
+
+/// `POST /api/sms/webhooks/{webhookId}/test`: one signed test event, sent now by the engine.
+pub(crate) async fn test_webhook(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "webhook")?;
+    let org = principal.org_id();
+    state.store().webhook(org, id)?;
+    let result = state
+        .engine()
+        .send_test_webhook(org, id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "WEBHOOK_TEST_FAILED", e))?;
+    Ok(ok(&result))
+}
+
+/// `GET /api/sms/webhooks/{webhookId}/deliveries`.
+pub(crate) async fn webhook_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult {
+    principal.require(Scope::Admin)?;
+    let id = parse_id(&id, "webhook")?;
+    let page = state
+        .store()
+        .webhook_deliveries(principal.org_id(), id, page_of(&q)?)?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "eventType": d.event_type,
+                "payload": d.payload,
+                "httpStatus": d.http_status,
+                "responseBody": d.response_body,
+                "latencyMs": d.latency_ms,
+                "attempt": d.attempt,
+                "success": d.success,
+                "createdAt": time::format(d.created_at),
+            })
+        })
+        .collect();
+    Ok(ok(&json!({ "deliveries": items, "total": page.total })))
+}

@@ -1,0 +1,611 @@
+//! The route table: every route once, with its method, path, auth and summary. The router and
+//! `/openapi.json` are both built from it, so a route cannot be served and left undocumented.
+
+mod admin;
+mod events;
+mod health;
+mod read;
+mod send;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use sairex_store::model::Id;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{self, Principal, Scope};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, the spec).
+    Public,
+    /// An API key of the organization with this scope (`admin` implies every scope).
+    Key(&'static str),
+    /// The superadmin token.
+    Superadmin,
+}
+
+/// One route of the API, as documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// HTTP method ("GET").
+    pub method: &'static str,
+    /// Path with `{param}` placeholders, as axum and OpenAPI both spell them.
+    pub path: &'static str,
+    /// One line for the documentation.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// Its success status.
+    pub status: u16,
+}
+
+const fn info(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    tag: &'static str,
+    status: u16,
+    summary: &'static str,
+) -> RouteInfo {
+    RouteInfo {
+        method,
+        path,
+        summary,
+        access,
+        tag,
+        status,
+    }
+}
+
+const SEND: Access = Access::Key("sms:send");
+const READ: Access = Access::Key("sms:read");
+const ADMIN: Access = Access::Key("admin");
+
+/// Every route with its handler.
+fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
+    use Access::{Public, Superadmin};
+    vec![
+        (
+            info(
+                "GET",
+                "/healthz",
+                Public,
+                "health",
+                200,
+                "Liveness: the process answers",
+            ),
+            get(health::healthz),
+        ),
+        (
+            info(
+                "GET",
+                "/readyz",
+                Public,
+                "health",
+                200,
+                "Readiness: store open and engine running (503 otherwise)",
+            ),
+            get(health::readyz),
+        ),
+        (
+            info(
+                "GET",
+                "/openapi.json",
+                Public,
+                "health",
+                200,
+                "This API's OpenAPI 3.1 description",
+            ),
+            get(health::openapi),
+        ),
+        (
+            info(
+                "POST",
+                "/api/admin/organizations",
+                Superadmin,
+                "admin",
+                201,
+                "Create an organization and its first admin API key (shown once)",
+            ),
+            post(admin::create_organization),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations",
+                Superadmin,
+                "admin",
+                200,
+                "List organizations",
+            ),
+            get(admin::list_organizations),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/send",
+                SEND,
+                "messages",
+                202,
+                "Send one message (durable before 202)",
+            ),
+            post(send::send),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/send-bulk",
+                SEND,
+                "messages",
+                202,
+                "Send one body or template to many recipients",
+            ),
+            post(send::send_bulk),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/preview",
+                SEND,
+                "messages",
+                200,
+                "Encoding, segments and cost of a body, without sending",
+            ),
+            post(send::preview),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/status/{messageId}",
+                READ,
+                "messages",
+                200,
+                "A message's status and timeline (sms:read or sms:send)",
+            ),
+            get(read::status),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/messages",
+                READ,
+                "messages",
+                200,
+                "List messages with filters and pagination",
+            ),
+            get(read::list_messages),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/inbox",
+                READ,
+                "messages",
+                200,
+                "Inbound conversations, or one thread with ?phone=",
+            ),
+            get(read::inbox),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/events",
+                READ,
+                "messages",
+                200,
+                "Server-Sent Events: message.status and message.inbound",
+            ),
+            get(events::stream),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/analytics",
+                ADMIN,
+                "analytics",
+                200,
+                "Summary, daily, provider and campaign breakdowns for a period",
+            ),
+            get(read::analytics),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/providers",
+                ADMIN,
+                "providers",
+                200,
+                "List the organization's providers (credentials masked)",
+            ),
+            get(admin::list_providers),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/providers",
+                ADMIN,
+                "providers",
+                201,
+                "Create a provider",
+            ),
+            post(admin::create_provider),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/providers/{providerId}",
+                ADMIN,
+                "providers",
+                200,
+                "A provider (credentials masked)",
+            ),
+            get(admin::get_provider),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/providers/{providerId}",
+                ADMIN,
+                "providers",
+                200,
+                "Change a provider",
+            ),
+            put(admin::update_provider),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/providers/{providerId}",
+                ADMIN,
+                "providers",
+                200,
+                "Delete a provider",
+            ),
+            delete(admin::delete_provider),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/providers/{providerId}/test",
+                ADMIN,
+                "providers",
+                202,
+                "Send a test message through this provider",
+            ),
+            post(admin::test_provider),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/api-keys",
+                ADMIN,
+                "api-keys",
+                200,
+                "List API keys (prefix only)",
+            ),
+            get(admin::list_keys),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/api-keys",
+                ADMIN,
+                "api-keys",
+                201,
+                "Create an API key (the key is shown once)",
+            ),
+            post(admin::create_key),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/api-keys/{keyId}",
+                ADMIN,
+                "api-keys",
+                200,
+                "Change a key's name, scopes, limits, expiry or state",
+            ),
+            put(admin::update_key),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/api-keys/{keyId}",
+                ADMIN,
+                "api-keys",
+                200,
+                "Revoke a key",
+            ),
+            delete(admin::revoke_key),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/api-keys/{keyId}/rotate",
+                ADMIN,
+                "api-keys",
+                201,
+                "Replace a key by a new one with the same settings (shown once)",
+            ),
+            post(admin::rotate_key),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/webhooks",
+                ADMIN,
+                "webhooks",
+                200,
+                "List webhooks",
+            ),
+            get(admin::list_webhooks),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/webhooks",
+                ADMIN,
+                "webhooks",
+                201,
+                "Create a webhook (its secret is shown once)",
+            ),
+            post(admin::create_webhook),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/webhooks/{webhookId}",
+                ADMIN,
+                "webhooks",
+                200,
+                "A webhook",
+            ),
+            get(admin::get_webhook),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/webhooks/{webhookId}",
+                ADMIN,
+                "webhooks",
+                200,
+                "Change a webhook",
+            ),
+            put(admin::update_webhook),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/webhooks/{webhookId}",
+                ADMIN,
+                "webhooks",
+                200,
+                "Delete a webhook",
+            ),
+            delete(admin::delete_webhook),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/webhooks/{webhookId}/test",
+                ADMIN,
+                "webhooks",
+                200,
+                "Send a signed test event now",
+            ),
+            post(admin::test_webhook),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/webhooks/{webhookId}/deliveries",
+                ADMIN,
+                "webhooks",
+                200,
+                "A webhook's delivery log, newest first",
+            ),
+            get(admin::webhook_deliveries),
+        ),
+    ]
+}
+
+/// Every route the router serves, in table order.
+pub fn route_table() -> Vec<RouteInfo> {
+    routes().into_iter().map(|(info, _)| info).collect()
+}
+
+/// The router over `state`.
+pub(crate) fn build(state: AppState) -> Router {
+    let mut public = Router::new();
+    let mut keyed = Router::new();
+    let mut admin = Router::new();
+    for (info, handler) in routes() {
+        match info.access {
+            Access::Public => public = public.route(info.path, handler),
+            Access::Key(_) => keyed = keyed.route(info.path, handler),
+            Access::Superadmin => admin = admin.route(info.path, handler),
+        }
+    }
+    // route_layer: only matched routes authenticate, so an unknown path is a plain 404.
+    let keyed = keyed
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .route_layer(from_fn(count_request));
+    let admin = admin
+        .route_layer(from_fn_with_state(state.clone(), auth::superadmin))
+        .route_layer(from_fn(count_request));
+    let public = public.route_layer(from_fn(count_request));
+    Router::new()
+        .merge(public)
+        .merge(keyed)
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings().body_limit))
+        .with_state(state)
+}
+
+/// Counts every routed request: `sms_api_requests_total{method, route, status}`. Labels are
+/// static strings for every route and the usual statuses, so counting allocates nothing.
+async fn count_request(path: MatchedPath, request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let route = route_label(path.as_str());
+    let response = next.run(request).await;
+    metrics::counter!(
+        "sms_api_requests_total",
+        "method" => method,
+        "route" => route,
+        "status" => status_label(response.status()),
+    )
+    .increment(1);
+    response
+}
+
+fn method_label(method: &Method) -> metrics::SharedString {
+    match *method {
+        Method::GET => "GET".into(),
+        Method::POST => "POST".into(),
+        Method::PUT => "PUT".into(),
+        Method::DELETE => "DELETE".into(),
+        ref other => other.as_str().to_owned().into(),
+    }
+}
+
+fn route_label(path: &str) -> metrics::SharedString {
+    static PATHS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| route_table().into_iter().map(|r| r.path).collect());
+    match paths.iter().find(|p| **p == path) {
+        Some(p) => (*p).into(),
+        None => path.to_owned().into(),
+    }
+}
+
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    const COMMON: [&str; 16] = [
+        "200", "201", "202", "400", "401", "402", "403", "404", "405", "409", "413", "422", "429",
+        "500", "502", "503",
+    ];
+    let code = status.as_str();
+    match COMMON.iter().find(|c| **c == code) {
+        Some(c) => (*c).into(),
+        None => code.to_owned().into(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route")
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed on this route"),
+    )
+}
+
+/// A JSON body: a body over the limit is 413; malformed JSON is 400 naming the problem;
+/// unknown fields are ignored. No content type is required.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PAYLOAD_TOO_LARGE",
+                        "the request body is over the size limit",
+                    )
+                } else {
+                    ApiError::bad_request("BAD_REQUEST", rejection.body_text())
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "MALFORMED_JSON",
+                "the request body is empty; a JSON object is expected",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))
+    }
+}
+
+/// Query parameters: a bad one is 400 naming it.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request("BAD_QUERY", e.body_text()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("missing API key"))
+    }
+}
+
+/// A record id from the path: anything but a positive integer names no record (404).
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Id, ApiError> {
+    raw.parse::<Id>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
+/// Page and limit of a list: `page` from 1, `limit` 1 to `max` (default 50).
+pub(crate) fn paging(
+    page: Option<u64>,
+    limit: Option<u32>,
+    max: u32,
+) -> Result<sairex_store::PageRequest, ApiError> {
+    let page = page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::invalid("page: starts at 1"));
+    }
+    let limit = limit.unwrap_or(50);
+    if limit == 0 || limit > max {
+        return Err(ApiError::invalid(format!("limit: 1 to {max}")));
+    }
+    Ok(sairex_store::PageRequest {
+        offset: (page - 1).saturating_mul(u64::from(limit)),
+        limit,
+    })
+}
+
+/// The scope a key needs, checked by handlers.
+pub(crate) fn need(principal: &Principal, scope: Scope) -> Result<(), ApiError> {
+    principal.require(scope)
+}
+
+/// Response with no content but the envelope.
+pub(crate) fn done() -> Response {
+    crate::error::ok(&serde_json::json!({ "ok": true })).into_response()
+}

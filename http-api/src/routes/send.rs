@@ -1,0 +1,655 @@
+//! `POST /api/sms/send`, `POST /api/sms/send-bulk` and `POST /api/sms/preview`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use sairex_engine::dispatch::EngineEvent;
+use sairex_store::model::{
+    Campaign, CampaignStatus, Id, Message, MessageStatus, Micros, Millis, Priority,
+};
+use sairex_store::{Enqueued, now_ms};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ApiJson, need};
+use crate::auth::{Principal, Scope};
+use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::state::{AppState, DepthTicket, OrgInfo};
+use crate::text::{self, Analysis};
+use crate::{phone, ssrf, time};
+
+/// Longest sender id or number.
+const MAX_FROM: usize = 20;
+/// Longest idempotency key.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+/// Largest `metadata`, serialised.
+const MAX_METADATA: usize = 4096;
+/// Longest validity period.
+const MAX_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Most recipients of one bulk request.
+pub(crate) const MAX_BULK: usize = 10_000;
+
+/// The fields `send` and `send-bulk` share.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct Options {
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
+}
+
+/// The fields of [`Options`] again, flat: `#[serde(flatten)]` would buffer the whole body in
+/// an intermediate tree on the hot path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct SendRequest {
+    to: Option<String>,
+    body: Option<String>,
+    variables: Option<Map<String, Value>>,
+    idempotency_key: Option<String>,
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
+}
+
+impl SendRequest {
+    fn take_options(&mut self) -> Options {
+        Options {
+            from: self.from.take(),
+            provider: self.provider.take(),
+            priority: self.priority.take(),
+            scheduled_at: self.scheduled_at.take(),
+            validity_period: self.validity_period.take(),
+            callback_url: self.callback_url.take(),
+            metadata: self.metadata.take(),
+            template_id: self.template_id.take(),
+        }
+    }
+}
+
+/// The options, checked once per request.
+struct Checked {
+    from: String,
+    provider_id: Option<Id>,
+    priority: Priority,
+    scheduled_at: Option<Millis>,
+    expires_at: Option<Millis>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    /// The template's body, when `templateId` was given.
+    template: Option<String>,
+}
+
+fn parse_priority(raw: Option<&str>, default: Priority) -> Result<Priority, ApiError> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("otp") => Ok(Priority::OTP),
+        Some("transactional") => Ok(Priority::TRANSACTIONAL),
+        Some("bulk") => Ok(Priority::BULK),
+        Some(_) => Err(ApiError::invalid(
+            "priority: one of otp, transactional, bulk",
+        )),
+    }
+}
+
+fn parse_validity(raw: &Value) -> Result<Duration, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "validityPeriod: seconds (a number) or a duration such as \"2h\", at most 30 days",
+        )
+    };
+    let period = match raw {
+        Value::Number(n) => Duration::from_secs(n.as_u64().ok_or_else(bad)?),
+        Value::String(s) => humantime::parse_duration(s).map_err(|_| bad())?,
+        _ => return Err(bad()),
+    };
+    if period.is_zero() || period > MAX_VALIDITY {
+        return Err(bad());
+    }
+    Ok(period)
+}
+
+/// Checks the shared options (the provider and template are read from the store, the callback
+/// URL resolved for the SSRF rule).
+async fn check_options(
+    state: &AppState,
+    principal: &Principal,
+    options: Options,
+    default_priority: Priority,
+    now: Millis,
+) -> Result<Checked, ApiError> {
+    let org = principal.org_id();
+    let from = match options.from {
+        Some(from) => {
+            let from = from.trim().to_owned();
+            if from.is_empty()
+                || from.chars().count() > MAX_FROM
+                || from.chars().any(char::is_control)
+            {
+                return Err(ApiError::invalid(format!(
+                    "from: a sender id or number of 1 to {MAX_FROM} characters"
+                )));
+            }
+            from
+        }
+        None => String::new(),
+    };
+    let provider_id = match options.provider {
+        None | Some(Value::Null) => None,
+        Some(wanted) => Some(find_provider(state, org, &wanted)?),
+    };
+    let priority = parse_priority(options.priority.as_deref(), default_priority)?;
+    let scheduled_at = match options.scheduled_at {
+        Some(s) => Some(time::parse(&s).ok_or_else(|| {
+            ApiError::invalid("scheduledAt: an RFC 3339 time such as 2026-03-01T09:00:00Z")
+        })?),
+        None => None,
+    };
+    let expires_at = match options.validity_period {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let period = parse_validity(&v)?;
+            let start = scheduled_at.unwrap_or(now).max(now);
+            Some(start.saturating_add(u64::try_from(period.as_millis()).unwrap_or(u64::MAX)))
+        }
+    };
+    let callback_url = match options.callback_url {
+        Some(url) => {
+            ssrf::check_target_url(&url, state.settings().allow_private_webhook_targets)
+                .await
+                .map_err(|e| ApiError::invalid(format!("callbackUrl: {e}")))?;
+            Some(url)
+        }
+        None => None,
+    };
+    let metadata = match options.metadata {
+        None | Some(Value::Null) => None,
+        Some(m @ Value::Object(_)) => {
+            if m.to_string().len() > MAX_METADATA {
+                return Err(ApiError::invalid(format!(
+                    "metadata: at most {MAX_METADATA} bytes of JSON"
+                )));
+            }
+            Some(m)
+        }
+        Some(_) => return Err(ApiError::invalid("metadata: a JSON object")),
+    };
+    let template = match options.template_id {
+        Some(id) => Some(
+            state
+                .store()
+                .template(org, id)
+                .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?
+                .body,
+        ),
+        None => None,
+    };
+    Ok(Checked {
+        from,
+        provider_id,
+        priority,
+        scheduled_at,
+        expires_at,
+        callback_url,
+        metadata,
+        template,
+    })
+}
+
+/// The organization's provider named by id, provider name ("smpp") or display name.
+fn find_provider(state: &AppState, org: Id, wanted: &Value) -> Result<Id, ApiError> {
+    let providers = state.store().active_providers(org)?;
+    let found = match wanted {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|id| providers.iter().find(|p| p.id == id)),
+        Value::String(s) => providers.iter().find(|p| {
+            p.id.to_string() == *s
+                || super::admin::provider_name(p.provider_kind) == s.to_ascii_lowercase()
+                || p.display_name.eq_ignore_ascii_case(s)
+        }),
+        _ => None,
+    };
+    found.map(|p| p.id).ok_or_else(|| {
+        ApiError::invalid("provider: no active provider of this organization by that name")
+    })
+}
+
+/// One message ready to enqueue, and what it costs.
+struct Draft {
+    message: Message,
+    analysis: Analysis,
+    cost: Micros,
+}
+
+/// Builds one message: the body (template filled, control characters stripped, checked), the
+/// number (E.164), the contact's opt-out (422).
+fn draft(
+    state: &AppState,
+    org: &OrgInfo,
+    key_id: Id,
+    to: Option<&str>,
+    body: Option<&str>,
+    variables: Option<&Map<String, Value>>,
+    checked: &Checked,
+) -> Result<Draft, ApiError> {
+    let raw_body: Cow<'_, str> = match (checked.template.as_deref(), body) {
+        (Some(template), _) => Cow::Owned(text::render(template, variables).map_err(|name| {
+            ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
+        })?),
+        (None, Some(body)) if body.contains("{{") && variables.is_some() => {
+            Cow::Owned(text::render(body, variables).map_err(|name| {
+                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
+            })?)
+        }
+        (None, Some(body)) => Cow::Borrowed(body),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "EMPTY_BODY",
+                "body: the message is empty (give body or templateId)",
+            ));
+        }
+    };
+    let body = text::strip_controls(&raw_body);
+    text::check_body(&body)?;
+    let to = phone::normalise(to.unwrap_or(""), org.default_country)?;
+    let contact = state.store().contact_by_phone(org.id, &to)?;
+    if contact.as_ref().is_some_and(|c| c.is_opted_out) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "OPTED_OUT",
+            format!("{to} has opted out of messages from this organization"),
+        ));
+    }
+    let analysis = text::analyse(&body);
+    let cost = org
+        .cost_per_segment
+        .saturating_mul(i64::from(analysis.segments));
+    let message = Message {
+        organization_id: org.id,
+        from_number: checked.from.clone(),
+        to_number: to,
+        contact_id: contact.map(|c| c.id),
+        body: body.into_owned(),
+        encoding: analysis.encoding.to_owned(),
+        segments: analysis.segments,
+        api_key_id: Some(key_id),
+        provider_id: checked.provider_id,
+        cost_per_segment: Some(org.cost_per_segment),
+        total_cost: Some(cost),
+        cost_currency: org.currency.clone(),
+        priority: checked.priority,
+        expires_at: checked.expires_at,
+        scheduled_at: checked.scheduled_at,
+        metadata: checked.metadata.clone(),
+        callback_url: checked.callback_url.clone(),
+        ..Message::default()
+    };
+    Ok(Draft {
+        message,
+        analysis,
+        cost,
+    })
+}
+
+fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
+    match org.credit_balance {
+        Some(balance) if balance < cost => Err(ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "INSUFFICIENT_CREDIT",
+            format!(
+                "the organization's credit ({} {}) does not cover this send ({} {})",
+                text::money(balance),
+                org.currency,
+                text::money(cost),
+                org.currency
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
+    let (full, ticket) = state.queue_full();
+    if full {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QUEUE_FULL",
+            "the gateway's queue is full; try again shortly",
+        )
+        .retry_after(state.settings().queue_full_retry_after));
+    }
+    Ok(ticket)
+}
+
+/// Tells the engine about a new durable message.
+fn announce(state: &AppState, message: &Message) {
+    state.engine().publish(EngineEvent::StatusChanged {
+        org: message.organization_id,
+        message_id: message.id,
+        status: MessageStatus::Queued,
+        provider_id: None,
+        error_code: None,
+    });
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted<'a> {
+    message_id: Id,
+    status: &'static str,
+    to: &'a str,
+    segments: u32,
+    encoding: &'a str,
+    estimated_cost: String,
+    currency: &'a str,
+    queued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduled_at: Option<String>,
+}
+
+/// `POST /api/sms/send`.
+pub(crate) async fn send(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(mut request): ApiJson<SendRequest>,
+) -> ApiResult {
+    need(&principal, Scope::SmsSend)?;
+    let now = now_ms();
+    let idempotency_key = match request.idempotency_key.take() {
+        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
+            return Err(ApiError::invalid(format!(
+                "idempotencyKey: 1 to {MAX_IDEMPOTENCY_KEY} bytes"
+            )));
+        }
+        other => other,
+    };
+    let checked = check_options(
+        &state,
+        &principal,
+        request.take_options(),
+        Priority::TRANSACTIONAL,
+        now,
+    )
+    .await?;
+    let org = &principal.org;
+    let mut draft = draft(
+        &state,
+        org,
+        principal.key_id,
+        request.to.as_deref(),
+        request.body.as_deref(),
+        request.variables.as_ref(),
+        &checked,
+    )?;
+    check_credit(org, draft.cost)?;
+    let ticket = queue_full(&state)?;
+    draft.message.idempotency_key = idempotency_key;
+    let message = match state.store().enqueue(draft.message).await? {
+        Enqueued::Created(m) => m,
+        Enqueued::Duplicate(existing) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "DUPLICATE_IDEMPOTENCY_KEY",
+                "this idempotencyKey was already used; no new message was created",
+            );
+            e.message_id = Some(existing.id);
+            return Err(e);
+        }
+    };
+    state.accepted(ticket, 1);
+    announce(&state, &message);
+    state.engine().nudge();
+    Ok(envelope(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            message_id: message.id,
+            status: "QUEUED",
+            to: &message.to_number,
+            segments: draft.analysis.segments,
+            encoding: draft.analysis.encoding,
+            estimated_cost: text::money(draft.cost),
+            currency: &message.cost_currency,
+            queued_at: time::format(message.queued_at),
+            scheduled_at: message.scheduled_at.map(time::format),
+        },
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct Recipient {
+    to: Option<String>,
+    variables: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct BulkRequest {
+    recipients: Option<Vec<Recipient>>,
+    body: Option<String>,
+    name: Option<String>,
+    campaign_id: Option<Value>,
+    #[serde(flatten)]
+    options: Options,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecipientError {
+    index: usize,
+    to: Option<String>,
+    code: &'static str,
+    reason: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkAccepted {
+    campaign_id: Id,
+    job_id: Id,
+    status: CampaignStatus,
+    total_recipients: usize,
+    accepted: usize,
+    rejected: usize,
+    segments: u64,
+    estimated_cost: String,
+    currency: String,
+    scheduled_at: Option<String>,
+    message_ids: Vec<Id>,
+    errors: Vec<RecipientError>,
+}
+
+/// `POST /api/sms/send-bulk`: every recipient is checked; the valid ones are enqueued under a
+/// new campaign (the job) and the invalid ones reported by index.
+pub(crate) async fn send_bulk(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<BulkRequest>,
+) -> ApiResult {
+    need(&principal, Scope::SmsSend)?;
+    if request.campaign_id.is_some() {
+        return Err(ApiError::invalid(
+            "campaignId: sending an existing campaign is the campaign runner's job; give recipients",
+        ));
+    }
+    let recipients = request.recipients.unwrap_or_default();
+    if recipients.is_empty() || recipients.len() > MAX_BULK {
+        return Err(ApiError::invalid(format!("recipients: 1 to {MAX_BULK}")));
+    }
+    let now = now_ms();
+    let template_id = request.options.template_id;
+    let checked = check_options(&state, &principal, request.options, Priority::BULK, now).await?;
+    let org = &principal.org;
+    let mut drafts = Vec::with_capacity(recipients.len());
+    let mut errors = Vec::new();
+    for (index, r) in recipients.iter().enumerate() {
+        match draft(
+            &state,
+            org,
+            principal.key_id,
+            r.to.as_deref(),
+            request.body.as_deref(),
+            r.variables.as_ref(),
+            &checked,
+        ) {
+            Ok(d) => drafts.push(d),
+            Err(e) => errors.push(RecipientError {
+                index,
+                to: r.to.clone(),
+                code: e.code,
+                reason: e.message.into_owned(),
+            }),
+        }
+    }
+    if drafts.is_empty() {
+        let first = errors
+            .first()
+            .map(|e| format!("; recipient {}: {}", e.index, e.reason));
+        return Err(ApiError::invalid(format!(
+            "no valid recipient{}",
+            first.unwrap_or_default()
+        )));
+    }
+    let cost: Micros = drafts
+        .iter()
+        .map(|d| d.cost)
+        .fold(0, Micros::saturating_add);
+    check_credit(org, cost)?;
+    let ticket = queue_full(&state)?;
+    let status = if checked.scheduled_at.is_some_and(|at| at > now) {
+        CampaignStatus::Scheduled
+    } else {
+        CampaignStatus::InProgress
+    };
+    let campaign = state
+        .store()
+        .create_campaign(Campaign {
+            organization_id: org.id,
+            name: request
+                .name
+                .unwrap_or_else(|| format!("API bulk send {}", time::format(now))),
+            template_id,
+            message_body: request.body.clone(),
+            scheduled_at: checked.scheduled_at,
+            started_at: (status == CampaignStatus::InProgress).then_some(now),
+            total_recipients: drafts.len() as u64,
+            status,
+            created_by: format!("api-key:{}", principal.key_id),
+            ..Campaign::default()
+        })
+        .await?;
+    let segments: u64 = drafts.iter().map(|d| u64::from(d.analysis.segments)).sum();
+    // Every enqueue is handed to the store's writer at once, so they share group commits.
+    let writes = drafts.into_iter().map(|mut d| {
+        d.message.campaign_id = Some(campaign.id);
+        state.store().enqueue(d.message)
+    });
+    let results = futures::future::join_all(writes).await;
+    let mut message_ids = Vec::with_capacity(results.len());
+    for result in results {
+        let message = result?.message().clone();
+        announce(&state, &message);
+        message_ids.push(message.id);
+    }
+    state.accepted(ticket, message_ids.len() as u64);
+    state.engine().nudge();
+    Ok(envelope(
+        StatusCode::ACCEPTED,
+        &BulkAccepted {
+            campaign_id: campaign.id,
+            job_id: campaign.id,
+            status,
+            total_recipients: recipients.len(),
+            accepted: message_ids.len(),
+            rejected: errors.len(),
+            segments,
+            estimated_cost: text::money(cost),
+            currency: org.currency.clone(),
+            scheduled_at: checked.scheduled_at.map(time::format),
+            message_ids,
+            errors,
+        },
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct PreviewRequest {
+    body: Option<String>,
+    template_id: Option<Id>,
+    variables: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Preview {
+    body: String,
+    encoding: &'static str,
+    segments: u32,
+    characters: usize,
+    ucs2_characters: Vec<String>,
+    estimated_cost: String,
+    currency: String,
+}
+
+/// `POST /api/sms/preview`: what a body would cost, without sending.
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> ApiResult<Response> {
+    need(&principal, Scope::SmsSend)?;
+    let body = match (request.template_id, request.body) {
+        (Some(id), _) => {
+            let template = state
+                .store()
+                .template(principal.org_id(), id)
+                .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?;
+            text::render(&template.body, request.variables.as_ref()).map_err(|name| {
+                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
+            })?
+        }
+        (None, Some(body)) => match request.variables.as_ref() {
+            Some(vars) => text::render(&body, Some(vars)).map_err(|name| {
+                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
+            })?,
+            None => body,
+        },
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "EMPTY_BODY",
+                "body: the message is empty",
+            ));
+        }
+    };
+    let body = text::strip_controls(&body).into_owned();
+    text::check_body(&body)?;
+    let analysis = text::analyse(&body);
+    let org = &principal.org;
+    Ok(ok(&Preview {
+        encoding: analysis.encoding,
+        segments: analysis.segments,
+        characters: analysis.units,
+        ucs2_characters: text::ucs2_forcing(&body),
+        estimated_cost: text::money(
+            org.cost_per_segment
+                .saturating_mul(i64::from(analysis.segments)),
+        ),
+        currency: org.currency.clone(),
+        body,
+    }))
+}
