@@ -74,7 +74,8 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::builder()
+    let client = sairex_engine::http_client::builder()
+        .expect("tls")
         .pool_max_idle_per_host(connections)
         .build()
         .unwrap();

@@ -115,7 +115,10 @@ async fn send_reaches_delivered_through_the_real_engine() {
     // The organization and its provider are created through the API (served here with the
     // engine double, since the engine starts from the provider), then the engine starts and
     // the API is served again over it.
-    let client = reqwest::Client::new();
+    let client = sairex_engine::http_client::builder()
+        .unwrap()
+        .build()
+        .unwrap();
     let bootstrap = common::FakeEngine::new();
     let boot_base = common::serve(store.clone(), bootstrap, settings()).await;
     let (status, org) = call(
@@ -160,6 +163,7 @@ async fn send_reaches_delivered_through_the_real_engine() {
             dispatcher: DispatcherConfig::default(),
             smpp: vec![(record.clone(), SmppProviderConfig::new(record.id, session))],
             provider_drain: Duration::from_secs(2),
+            providers_from_store: false,
         },
     )
     .await

@@ -34,7 +34,12 @@ async fn request_and_rate_limit_counters_are_exposed() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let text = reqwest::get(format!("http://{addr}/metrics"))
+    let text = sairex_engine::http_client::builder()
+        .unwrap()
+        .build()
+        .unwrap()
+        .get(format!("http://{addr}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -139,6 +139,9 @@ struct SmppSettings {
     /// For a system provider: the organizations it serves (read by routing).
     #[allow(dead_code)]
     organizations: Option<Vec<u64>>,
+    /// Set on records made from the config file (read by the binary).
+    #[allow(dead_code)]
+    from_config: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

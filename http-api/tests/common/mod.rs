@@ -122,7 +122,10 @@ impl Api {
         let base = serve(store.clone(), engine.clone(), settings).await;
         Self {
             base,
-            client: reqwest::Client::new(),
+            client: sairex_engine::http_client::builder()
+                .unwrap()
+                .build()
+                .unwrap(),
             store,
             engine,
             _dir: dir,

@@ -1,0 +1,195 @@
+//! The HTTP side of `serve`: the API router over the running engine, the metrics route, the
+//! graceful server, and the demo organization.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use sairex_config::Config;
+use sairex_engine::dispatch::{DispatcherHandle, EngineEvent};
+use sairex_engine::gateway::EngineControl;
+use sairex_engine::webhooks::WebhookHandle;
+use sairex_http_api::{ApiSettings, EngineLink, WebhookTestResult};
+use sairex_store::model::{ApiKey, Id, Organization};
+use sairex_store::{PageRequest, Store};
+
+/// The API's view of the engine.
+struct EngineAdapter {
+    control: EngineControl,
+    dispatcher: DispatcherHandle,
+    webhooks: WebhookHandle,
+    reload: Arc<Notify>,
+}
+
+impl EngineAdapter {
+    fn new(control: EngineControl, webhooks: WebhookHandle) -> Self {
+        let reload = Arc::new(Notify::new());
+        // Reloads run one at a time in the background; a burst of provider changes while one
+        // runs coalesces into one more.
+        tokio::spawn({
+            let control = control.clone();
+            let reload = Arc::clone(&reload);
+            async move {
+                loop {
+                    reload.notified().await;
+                    if !control.is_running() {
+                        return;
+                    }
+                    match control.reload_providers().await {
+                        Ok(report) => tracing::info!(?report, "providers reloaded"),
+                        Err(e) => tracing::error!(error = %e, "provider reload failed"),
+                    }
+                }
+            }
+        });
+        Self {
+            dispatcher: control.dispatcher(),
+            control,
+            webhooks,
+            reload,
+        }
+    }
+}
+
+impl EngineLink for EngineAdapter {
+    fn nudge(&self) {
+        self.dispatcher.nudge();
+    }
+
+    fn publish(&self, event: EngineEvent) {
+        self.dispatcher.publish(event);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.dispatcher.subscribe()
+    }
+
+    fn providers_changed(&self) {
+        self.reload.notify_one();
+    }
+
+    fn is_running(&self) -> bool {
+        self.control.is_running()
+    }
+
+    fn send_test_webhook(
+        &self,
+        org: Id,
+        webhook_id: Id,
+    ) -> BoxFuture<'static, Result<WebhookTestResult, String>> {
+        let webhooks = self.webhooks.clone();
+        async move {
+            webhooks.invalidate(org);
+            let outcome = webhooks
+                .send_test(org, webhook_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(WebhookTestResult {
+                success: outcome.success,
+                http_status: outcome.http_status,
+                latency_ms: u32::try_from(outcome.latency.as_millis()).ok(),
+                error: outcome.error,
+            })
+        }
+        .boxed()
+    }
+}
+
+/// The whole API; `/metrics` too when there is no separate metrics listener.
+pub fn router(
+    store: Store,
+    control: EngineControl,
+    webhooks: WebhookHandle,
+    config: &Config,
+    admin_token: String,
+    metrics: PrometheusHandle,
+) -> Router {
+    let settings = ApiSettings {
+        admin_token: Some(sairex_http_api::Secret::new(admin_token)),
+        body_limit: usize::try_from(config.server.body_limit).unwrap_or(usize::MAX),
+        max_queue_depth: config.limits.max_queue_depth,
+        allow_private_webhook_targets: config.webhooks.allow_private_targets,
+        org_per_minute: config.limits.org_per_minute.map(std::num::NonZeroU32::get),
+        org_per_day: config.limits.org_per_day.map(std::num::NonZeroU32::get),
+        public_base_url: config.server.public_base_url.clone(),
+        ..ApiSettings::default()
+    };
+    let engine: Arc<dyn EngineLink> = Arc::new(EngineAdapter::new(control, webhooks));
+    let api = sairex_http_api::router(store, engine, settings);
+    if config.server.metrics_listen.is_none() {
+        api.merge(metrics_only(metrics))
+    } else {
+        api
+    }
+}
+
+/// `/metrics` alone, for the metrics listener.
+pub fn metrics_only(metrics: PrometheusHandle) -> Router {
+    sairex_http_api::metrics_router(metrics)
+}
+
+/// Serves until `shutdown`, then finishes the requests in flight.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+}
+
+/// The organization named `name` (created when missing) and a new admin key for it.
+pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, String)> {
+    let existing = store
+        .list_organizations(PageRequest {
+            offset: 0,
+            limit: sairex_store::MAX_PAGE,
+        })
+        .context("listing organizations")?
+        .items
+        .into_iter()
+        .find(|o| o.name == name);
+    let org = match existing {
+        Some(org) => org,
+        None => store
+            .create_organization(Organization {
+                name: name.to_owned(),
+                default_country: "PK".into(),
+                is_active: true,
+                ..Organization::default()
+            })
+            .await
+            .context("creating the organization")?,
+    };
+    let raw = sairex_http_api::generate_api_key();
+    let key = ApiKey {
+        organization_id: org.id,
+        name: "demo admin".into(),
+        scopes: [
+            "sms:send",
+            "sms:read",
+            "contacts:read",
+            "contacts:write",
+            "campaigns:write",
+            "admin",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rate_limit_per_min: 600_000,
+        rate_limit_per_day: 100_000_000,
+        is_active: true,
+        ..ApiKey::default()
+    };
+    store
+        .create_api_key(key, &raw)
+        .await
+        .context("creating the admin key")?;
+    Ok((org.id, raw))
+}

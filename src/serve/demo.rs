@@ -1,0 +1,98 @@
+//! `serve --demo`: the in-process SMSC simulator as a system provider, and the "demo"
+//! organization with a fresh admin key printed once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sairex_config::{
+    BindMode, Concatenation, Config, DataCoding, Gsm7Packing, InDoubt, ProviderConfig,
+    ProviderConnection, ProviderKind, Secret, SmppConfig,
+};
+use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer};
+use sairex_store::Store;
+
+/// The provider entry's name.
+const PROVIDER: &str = "demo-smsc";
+/// The organization's name.
+pub const ORGANIZATION: &str = "demo";
+/// How long after a submit the simulator sends its receipt: DELIVERED within a second.
+const RECEIPT_DELAY: Duration = Duration::from_millis(300);
+
+/// Starts the simulator on an ephemeral loopback port and adds it to the config as an SMPP
+/// provider for everyone.
+pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
+    let sim_config = SimConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        receipt_delay: RECEIPT_DELAY,
+        ..SimConfig::default()
+    };
+    let (system_id, password) = (sim_config.system_id.clone(), sim_config.password.clone());
+    let sim = SimServer::start(sim_config)
+        .await
+        .context("starting the demo SMSC simulator")?;
+    let addr = sim.addr();
+    tracing::info!(%addr, "demo SMSC simulator");
+    config.providers.retain(|p| p.name != PROVIDER);
+    let smpp = SmppConfig {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        system_id,
+        password: Secret::new(password),
+        system_type: String::new(),
+        bind_mode: BindMode::Transceiver,
+        binds: 2,
+        window: 64,
+        response_timeout: Duration::from_secs(10),
+        enquire_link_interval: Duration::from_secs(30),
+        reconnect_min: Duration::from_millis(500),
+        reconnect_max: Duration::from_secs(10),
+        source_ton: None,
+        source_npi: None,
+        dest_ton: 1,
+        dest_npi: 1,
+        data_coding: DataCoding::Auto,
+        gsm7_packing: Gsm7Packing::Unpacked,
+        concatenation: Concatenation::Udh8,
+        registered_delivery: 1,
+        in_doubt: InDoubt::Resubmit,
+        tls: None,
+    };
+    config.providers.push(ProviderConfig {
+        name: PROVIDER.into(),
+        kind: ProviderKind::Smpp,
+        priority: 0,
+        active: true,
+        organizations: Vec::new(),
+        tps: None,
+        cost_per_segment: None,
+        connection: ProviderConnection::Smpp(Box::new(smpp)),
+    });
+    Ok(sim)
+}
+
+/// Makes sure the "demo" organization exists, creates a new admin key for it and prints the
+/// key once with a ready-to-paste curl line.
+pub async fn announce(store: &Store, api: SocketAddr, _config: &Config) -> anyhow::Result<()> {
+    let (org, key) = super::api::demo_organization(store, ORGANIZATION)
+        .await
+        .context("creating the demo organization")?;
+    let url = format!("http://{api}");
+    println!();
+    println!("Sairex SMS demo is running: {url}");
+    println!("Organization \"{ORGANIZATION}\" (id {org}); its admin API key (shown once):");
+    println!();
+    println!("  {key}");
+    println!();
+    println!("Send a message (it reaches DELIVERED through the built-in SMSC simulator):");
+    println!();
+    println!(
+        "  curl -s -X POST {url}/api/sms/send -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"to\": \"+923001234567\", \"body\": \"Hello from Sairex\"}}'"
+    );
+    println!();
+    println!(
+        "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {key}'"
+    );
+    println!("Stop with Ctrl-C.");
+    Ok(())
+}
