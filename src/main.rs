@@ -13,6 +13,7 @@ use sairex_loadtest::sim::SimError;
 use tracing_subscriber::EnvFilter;
 
 mod check_config;
+mod loadtest;
 mod smsc_sim;
 
 /// Exit code for a bad setting (BSD `EX_USAGE`), as opposed to a failure while running.
@@ -41,6 +42,9 @@ enum Command {
     /// key, wrong type, bad value, missing secret, ...) as FILE:LINE: KEY: PROBLEM on stderr
     /// and exits with 64. Reads SAIREX_ADMIN_TOKEN and SAIREX_MASTER_KEY like `serve`.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Load tests: `http` against a running gateway's REST API, `smpp` (engine + SMSC simulator
+    /// in-process), `store` (the store alone). A report on stdout, JSON with --json.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 #[tokio::main]
@@ -50,6 +54,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::SmscSim(args) => smsc_sim::run(args).await,
         Command::CheckConfig(args) => return check_config::run(&args),
+        Command::Loadtest(args) => return loadtest::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -124,6 +124,35 @@ impl<K: Hash + Eq> Tracker<K> {
         }
     }
 
+    /// `key` is known (from elsewhere than the event stream: a store read after the stream
+    /// lagged) to be in `status`; counted like [`Tracker::finished`] but without a latency
+    /// sample, since when it got there is not known. Ignored unless `key` is outstanding.
+    pub fn resolved(&mut self, key: &K, status: &str) {
+        if !is_final(status) {
+            return;
+        }
+        if let Some(Seen::Accepted(_)) = self.seen.get(key) {
+            self.seen.remove(key);
+            match status {
+                "DELIVERED" => self.delivered += 1,
+                other => self.other_final.add(other),
+            }
+        }
+    }
+
+    /// Accepted messages whose final status has not been seen.
+    pub fn outstanding_keys(&self) -> impl Iterator<Item = &K> {
+        self.seen.iter().filter_map(|(k, s)| match s {
+            Seen::Accepted(_) => Some(k),
+            Seen::Final { .. } => None,
+        })
+    }
+
+    /// Events the stream said it dropped.
+    pub fn lagged_events(&self) -> u64 {
+        self.lagged
+    }
+
     /// `status` is `None` for DELIVERED.
     fn complete(&mut self, status: Option<&str>, start: Instant, end: Instant) {
         self.last_final = Some(self.last_final.map_or(end, |l| l.max(end)));
@@ -226,6 +255,14 @@ mod tests {
         // From the start to the last final status of ours (4's, at 50 ms).
         assert!((r.seconds - 0.050).abs() < 1e-9);
         assert!((r.delivered_per_second - 40.0).abs() < 1e-6);
+
+        assert_eq!(t.outstanding_keys().collect::<Vec<_>>(), [&3]);
+        t.resolved(&3, "DELIVERED");
+        t.resolved(&3, "DELIVERED");
+        assert_eq!(t.outstanding(), 0);
+        assert_eq!(t.report(t0).delivered, 3);
+        // Resolved without a time: no latency sample.
+        assert_eq!(t.report(t0).latency_us.count, 2);
     }
 
     #[test]
