@@ -218,3 +218,37 @@ async fn a_wrong_key_is_counted_and_a_dead_target_is_an_error() {
     let err = run(HttpConfig::new(dead, "k")).await.unwrap_err();
     assert!(matches!(err, LoadError::Connect { .. }), "{err}");
 }
+
+/// The server drops events for a slow reader and says so (`lagged`): the drain does not wait
+/// for them until its timeout, and the report accounts for every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_event_stream_is_reported_and_does_not_hold_the_drain() {
+    let api = FakeApi::start(FakeConfig {
+        delivery_delay: Duration::ZERO,
+        event_capacity: 8,
+        record: false,
+        ..FakeConfig::default()
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let report = run(HttpConfig {
+        stop: Stop::Count(10),
+        bulk_size: Some(2_000),
+        e2e: true,
+        drain_timeout: Duration::from_secs(30),
+        ..config(&api)
+    })
+    .await
+    .unwrap();
+    let e2e = report.e2e.unwrap();
+    assert_eq!(e2e.accepted, 20_000);
+    assert_eq!(e2e.delivered + e2e.missing, 20_000);
+    if e2e.missing > 0 {
+        assert!(e2e.lagged_events >= e2e.missing, "{e2e:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -514,6 +514,7 @@ async fn read_events(mut body: Incoming, track: mpsc::UnboundedSender<Track>) {
 struct TrackProgress {
     accepted: AtomicU64,
     outstanding: AtomicU64,
+    lagged: AtomicU64,
 }
 
 fn start_tracker(
@@ -539,6 +540,9 @@ fn start_tracker(
             let outstanding = tracker.outstanding();
             progress.accepted.store(accepted, Ordering::Relaxed);
             progress.outstanding.store(outstanding, Ordering::Relaxed);
+            progress
+                .lagged
+                .store(tracker.lagged_events(), Ordering::Relaxed);
             live.finished
                 .store(accepted - outstanding, Ordering::Relaxed);
         }
@@ -668,15 +672,29 @@ pub async fn run(config: HttpConfig) -> Result<HttpReport, LoadError> {
     Ok(report(&config, &target, total, elapsed, e2e))
 }
 
+/// How long the drain waits without progress when every outstanding message may be one whose
+/// event the server dropped (it said so): those will not come.
+const LOST_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Waits until the tracker has seen `accepted` acceptances and none is outstanding, or
-/// `timeout` passes.
+/// `timeout` passes, or nothing moved for [`LOST_PATIENCE`] while the stream's dropped events
+/// could account for every outstanding message.
 async fn drain(progress: &TrackProgress, accepted: u64, timeout: Duration) {
     let deadline = Instant::now() + timeout;
+    let mut last = (u64::MAX, Instant::now());
     while Instant::now() < deadline {
-        if progress.accepted.load(Ordering::Relaxed) >= accepted
-            && progress.outstanding.load(Ordering::Relaxed) == 0
-        {
-            return;
+        let outstanding = progress.outstanding.load(Ordering::Relaxed);
+        if progress.accepted.load(Ordering::Relaxed) >= accepted {
+            if outstanding == 0 {
+                return;
+            }
+            if outstanding != last.0 {
+                last = (outstanding, Instant::now());
+            } else if progress.lagged.load(Ordering::Relaxed) >= outstanding
+                && last.1.elapsed() >= LOST_PATIENCE
+            {
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

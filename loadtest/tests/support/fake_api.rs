@@ -42,6 +42,8 @@ pub struct FakeConfig {
     pub stall: Duration,
     /// Keep each request's JSON for inspection (off when measuring the generator).
     pub record: bool,
+    /// Events buffered for a slow event-stream reader; past that it gets a `lagged` event.
+    pub event_capacity: usize,
 }
 
 impl Default for FakeConfig {
@@ -55,6 +57,7 @@ impl Default for FakeConfig {
             stall_request: 0,
             stall: Duration::ZERO,
             record: true,
+            event_capacity: 1 << 16,
         }
     }
 }
@@ -84,7 +87,7 @@ impl FakeApi {
 
     /// Starts it on 127.0.0.1:`port`.
     pub async fn start_on(port: u16, config: FakeConfig) -> FakeApi {
-        let (events, _) = broadcast::channel(1 << 16);
+        let (events, _) = broadcast::channel(config.event_capacity);
         let inner = Arc::new(Inner {
             config,
             requests: AtomicU64::new(0),
