@@ -14,6 +14,7 @@ use sairex_loadtest::sim::SimError;
 use tracing_subscriber::EnvFilter;
 
 mod check_config;
+mod loadtest;
 mod serve;
 mod smsc_sim;
 
@@ -51,6 +52,9 @@ enum Command {
     /// key, wrong type, bad value, missing secret, ...) as FILE:LINE: KEY: PROBLEM on stderr
     /// and exits with 64. Reads SAIREX_ADMIN_TOKEN and SAIREX_MASTER_KEY like `serve`.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Load tests: `http` against a running gateway's REST API, `smpp` (engine + SMSC simulator
+    /// in-process), `store` (the store alone). A report on stdout, JSON with --json.
+    Loadtest(loadtest::LoadtestArgs),
 }
 
 #[tokio::main]
@@ -61,6 +65,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::SmscSim(args) => smsc_sim::run(args).await,
         Command::CheckConfig(args) => return check_config::run(&args),
+        Command::Loadtest(args) => return loadtest::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

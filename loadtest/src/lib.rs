@@ -1,9 +1,13 @@
-//! Load-test harness for Sairex SMS. For now: an SMSC simulator that tests, load tests and
-//! people run the gateway against, in-process or as `sairex smsc-sim`.
+//! Load-test harness for Sairex SMS: an SMSC simulator that tests, load tests and people run
+//! the gateway against, in-process or as `sairex smsc-sim`, and the load generators of
+//! `sairex loadtest`.
 //!
 //! # Layout
+//! - [`load`]: the HTTP load generator, and the statistics, schedules, traffic mix and reports
+//!   every mode of `sairex loadtest` uses.
 //! - [`sim`]: the SMSC simulator ([`sim::SimServer`], [`sim::SimHandle`], [`sim::SimConfig`],
 //!   [`sim::SimStats`]).
 #![deny(missing_docs)]
 
+pub mod load;
 pub mod sim;

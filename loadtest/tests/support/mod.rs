@@ -1,0 +1,2 @@
+//! Helpers for the load generator's tests.
+pub mod fake_api;
