@@ -1064,6 +1064,43 @@ async fn a_failing_provider_is_degraded_then_down_and_skipped() {
     h.stop().await;
 }
 
+/// `provider` of a send: the requested provider goes first even when another has a better
+/// priority; once it refuses, the chain takes over.
+#[tokio::test]
+async fn a_requested_provider_is_used_first_then_the_chain() {
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), spec(ORG, 2)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].grant(5).await;
+    h.fakes[1].grant(5).await;
+    let wanted = h.fakes[1].id;
+    let message = |to: &str| Message {
+        organization_id: ORG,
+        to_number: to.into(),
+        from_number: "Sairex".into(),
+        body: "hello".into(),
+        provider_id: Some(wanted),
+        ..Message::default()
+    };
+    let id = h.enqueue(message(TO)).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_id, Some(wanted));
+    assert!(h.event_detail(ORG, id, "SUBMITTED").contains("(requested)"));
+
+    h.fakes[1].script([Answer::Refuse(CommandStatus::ESME_RSYSERR)]);
+    let id = h.enqueue(message("+923009999999")).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(
+        m.provider_id,
+        Some(h.fakes[0].id),
+        "failed over after the refusal"
+    );
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn a_down_provider_is_skipped() {
     let down = Spec {

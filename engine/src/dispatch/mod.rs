@@ -327,6 +327,9 @@ struct Attempt {
     body: String,
     /// Providers tried in this attempt.
     tried: Vec<Id>,
+    /// The provider the sender asked for (`provider` of the send), tried first while it can
+    /// take the message; the failover chain follows.
+    requested: Option<Id>,
     /// The provider it was last handed to.
     provider: Id,
     /// Why that provider.
@@ -890,6 +893,7 @@ impl Dispatcher {
             to: m.to_number,
             body: m.body,
             tried: Vec::new(),
+            requested: m.provider_id,
             provider: 0,
             route: String::new(),
             failover: None,
@@ -921,9 +925,25 @@ impl Dispatcher {
                 .await;
         }
         loop {
-            let (index, reason) = match self.providers.choose(attempt.org, &attempt.tried) {
+            let (index, reason) = match self.providers.choose_requested(
+                attempt.org,
+                attempt.requested,
+                &attempt.tried,
+            ) {
                 Choice::Send { slot, reason } => (slot, reason),
                 Choice::NoCredit if on_none == OnNone::WaitThenRetry => {
+                    self.pending.push_back(attempt);
+                    return;
+                }
+                // The requested provider is busy while others are not: requeueing would
+                // lease it again at once (a loop of store writes), so it waits in memory
+                // like a failover does, then takes the retry schedule.
+                Choice::NoCredit
+                    if attempt
+                        .requested
+                        .is_some_and(|p| !attempt.tried.contains(&p)) =>
+                {
+                    attempt.waiting_since = self.clock.now_ms();
                     self.pending.push_back(attempt);
                     return;
                 }

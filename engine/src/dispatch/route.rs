@@ -236,6 +236,28 @@ impl Providers {
         }
     }
 
+    /// As [`Self::choose`], but the requested provider while it serves the organization, is
+    /// not DOWN and was not tried yet: it is waited for when it has no credit now (the sender
+    /// asked for it); once it failed the message, or when it cannot be used, the chain decides.
+    pub(crate) fn choose_requested(&self, org: Id, requested: Option<Id>, tried: &[Id]) -> Choice {
+        if let Some(wanted) = requested
+            && !tried.contains(&wanted)
+            && let Some(i) = self
+                .chain(org)
+                .into_iter()
+                .find(|&i| self.slots[i].id() == wanted)
+        {
+            if self.slots[i].credit == 0 {
+                return Choice::NoCredit;
+            }
+            return Choice::Send {
+                slot: i,
+                reason: format!("routed to {} (requested)", self.slots[i].describe()),
+            };
+        }
+        self.choose(org, tried)
+    }
+
     pub(crate) fn describe(&self, id: Id) -> String {
         self.by_id(id)
             .map_or_else(|| format!("provider {id}"), Slot::describe)
@@ -295,6 +317,39 @@ mod tests {
         assert_eq!(ids(7), vec![1, 2]);
         assert_eq!(ids(9), vec![1, 2]);
         assert_eq!(ids(8), vec![2]);
+    }
+
+    #[test]
+    fn a_requested_provider_goes_first_then_the_chain() {
+        let mut p = Providers::new(vec![
+            entry(1, 7, 1, HealthStatus::Healthy),
+            entry(2, 7, 2, HealthStatus::Healthy),
+            entry(3, 8, 0, HealthStatus::Healthy),
+            entry(4, 7, 3, HealthStatus::Down),
+        ]);
+        for id in 1..=4 {
+            p.add_credit(id, 1);
+        }
+        assert!(matches!(
+            p.choose_requested(7, Some(2), &[]),
+            Choice::Send { slot: 1, ref reason } if reason.contains("(requested)")
+        ));
+        // Tried already, another organization's, or DOWN: the chain decides.
+        assert!(matches!(
+            p.choose_requested(7, Some(2), &[2]),
+            Choice::Send { slot: 0, .. }
+        ));
+        assert!(matches!(
+            p.choose_requested(7, Some(3), &[]),
+            Choice::Send { slot: 0, .. }
+        ));
+        assert!(matches!(
+            p.choose_requested(7, Some(4), &[]),
+            Choice::Send { slot: 0, .. }
+        ));
+        // Usable but busy: waited for, not bypassed.
+        p.unavailable(2);
+        assert_eq!(p.choose_requested(7, Some(2), &[]), Choice::NoCredit);
     }
 
     #[test]
