@@ -790,6 +790,42 @@ async fn inbox_groups_conversations_and_threads() {
 }
 
 #[tokio::test]
+async fn provider_settings_the_engine_cannot_use_are_refused_with_the_key() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let creds =
+        json!({ "host": "127.0.0.1", "port": 2775, "systemId": "sairex", "password": "s3cret" });
+    for (settings, named) in [
+        (json!({ "window": 0 }), "settings.window"),
+        (json!({ "binds": 500 }), "settings.binds"),
+        (json!({ "bindMode": "sideways" }), "sideways"),
+        (json!({ "windw": 5 }), "windw"),
+        (
+            json!({ "tls": { "enabled": true, "caFile": "/etc/shadow" } }),
+            "caFile",
+        ),
+    ] {
+        let r = api
+            .post(
+                "/api/sms/providers",
+                &key,
+                json!({ "providerName": "smpp", "credentials": creds, "settings": settings }),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{settings}: {:?}",
+            r.json
+        );
+        let message = r.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{settings}: {message}");
+        assert!(!r.json.to_string().contains("s3cret"));
+    }
+    assert_eq!(api.engine.provider_changes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn providers_crud_masks_credentials_and_tells_the_engine() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;

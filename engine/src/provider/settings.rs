@@ -142,6 +142,9 @@ struct SmppSettings {
     /// Set on records made from the config file (read by the binary).
     #[allow(dead_code)]
     from_config: Option<bool>,
+    /// The API accepts `tps` in settings and keeps it in the record's own `tps`.
+    #[allow(dead_code)]
+    tps: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

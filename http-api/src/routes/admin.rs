@@ -569,6 +569,22 @@ fn apply_provider_request(p: &mut ProviderConfig, r: ProviderRequest) -> Result<
                 ));
             }
         }
+        // A tenant must not make the server read its files: paths are for the config file.
+        if let Some(tls) = p.settings.get("tls") {
+            for key in ["caFile", "clientCertFile", "clientKeyFile"] {
+                if tls.get(key).is_some() {
+                    return Err(ApiError::invalid(format!(
+                        "settings.tls.{key}: not accepted over the API; give the PEM inline \
+                         (caPem, clientCertPem, credentials.tls.clientKeyPem)"
+                    )));
+                }
+            }
+        }
+        // The engine's own reading of the record: what it would refuse at bind time is a
+        // 400 now, with the key named, rather than a provider that silently never starts.
+        if let Err(e) = sairex_engine::provider::settings::smpp_config(p) {
+            return Err(ApiError::invalid(e.problem));
+        }
     }
     Ok(())
 }
