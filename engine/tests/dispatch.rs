@@ -13,7 +13,8 @@ use sairex_engine::dispatch::{
     HealthRules, OrgLimits, ProviderEntry, RateLimits, TokioClock,
 };
 use sairex_engine::provider::{
-    DeliverAck, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink, SendOutcome,
+    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink,
+    SendOutcome,
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
@@ -752,9 +753,18 @@ async fn a_receipt_before_the_ack_is_held_and_applied_once_the_ack_is_recorded()
     h.wait_sent(0, 1).await;
     let token = h.fakes[0].sent()[0].token;
 
-    h.receipt(0, "77", MessageState::Delivered).await;
+    // Its deliver_sm is not answered yet: answering now would lose it in a crash.
+    let (ack, mut answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(receipt_pdu("77", MessageState::Delivered)),
+        ack,
+    })
+    .await
+    .expect("send");
     h.wait_counters(|c| c.receipts_held == 1).await;
     assert_eq!(h.message(ORG, id).status, MessageStatus::Queued);
+    assert!(answer.try_recv().is_err(), "held back until applied");
 
     h.tx.send(ProviderEvent::Done {
         provider_id: h.fakes[0].id,
@@ -771,6 +781,36 @@ async fn a_receipt_before_the_ack_is_held_and_applied_once_the_ack_is_recorded()
         vec!["QUEUED", "SUBMITTED", "DELIVERED"]
     );
     assert_eq!(h.handle.counters().receipts_early_matched, 1);
+    assert_eq!(
+        answer.try_recv().ok(),
+        Some(DeliverStatus::Done),
+        "answered once applied"
+    );
+    h.stop().await;
+}
+
+/// A receipt whose id is never recorded in time is answered "retry" after the hold, so the
+/// SMSC keeps it; it stays held to be applied if the id comes later.
+#[tokio::test]
+async fn an_early_receipt_not_matched_within_the_hold_is_answered_retry() {
+    let config = DispatcherConfig {
+        early_receipt_ack_hold: Duration::from_millis(100),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config, false).await;
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(receipt_pdu("nobody", MessageState::Delivered)),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(Duration::from_secs(5), answer)
+        .await
+        .expect("answered within the housekeeping period after the hold");
+    assert_eq!(status.ok(), Some(DeliverStatus::Retry));
+    assert_eq!(h.handle.counters().receipts_dropped, 0, "still held");
     h.stop().await;
 }
 

@@ -123,6 +123,9 @@ pub struct DispatcherConfig {
     pub early_receipt_capacity: usize,
     /// How long such a receipt is held.
     pub early_receipt_ttl: Duration,
+    /// How long such a receipt's deliver_sm stays unanswered, waiting for its id to be
+    /// recorded, before it is answered ESME_RX_T_APPN (the SMSC delivers it again).
+    pub early_receipt_ack_hold: Duration,
     /// Most concatenated inbound messages being reassembled.
     pub inbound_parts_capacity: usize,
     /// How long the parts of an inbound message wait for the rest.
@@ -152,6 +155,7 @@ impl Default for DispatcherConfig {
             failover_wait: Duration::from_secs(30),
             early_receipt_capacity: 100_000,
             early_receipt_ttl: Duration::from_secs(600),
+            early_receipt_ack_hold: Duration::from_secs(2),
             inbound_parts_capacity: 10_000,
             inbound_parts_ttl: Duration::from_secs(300),
             inbound_routes: HashMap::new(),
@@ -430,6 +434,7 @@ impl Dispatcher {
             early: EarlyReceipts::new(
                 config.early_receipt_capacity,
                 millis(config.early_receipt_ttl),
+                millis(config.early_receipt_ack_hold),
             ),
             parts: Reassembly::new(
                 config.inbound_parts_capacity,
@@ -580,6 +585,7 @@ impl Dispatcher {
         if now.saturating_sub(self.last_housekeeping) >= millis(HOUSEKEEPING) {
             self.last_housekeeping = now;
             self.metrics.read_queue_depths(&self.store);
+            self.early.release_acks(now);
             let dropped = self.early.sweep(now);
             if dropped > 0 {
                 self.count(|c| c.receipts_dropped += dropped as u64);
@@ -1292,13 +1298,17 @@ impl Dispatcher {
                 }
             }
             for msg_id in &ids {
-                for receipt in self.early.take(provider, msg_id) {
+                for (receipt, ack) in self.early.take(provider, msg_id) {
                     self.count(|c| c.receipts_early_matched += 1);
-                    match self.store.message(org, id) {
-                        Ok(m) => {
-                            self.apply_receipt(provider, &receipt, m).await;
+                    let status = match self.store.message(org, id) {
+                        Ok(m) => self.apply_receipt(provider, &receipt, m).await,
+                        Err(e) => {
+                            self.store_error("early receipt", org, id, &e);
+                            Self::store_error_status(&e)
                         }
-                        Err(e) => self.store_error("early receipt", org, id, &e),
+                    };
+                    if let Some(ack) = ack {
+                        ack.complete(status);
                     }
                 }
             }
@@ -1328,16 +1338,14 @@ impl Dispatcher {
                         }
                     }
                     Lookup::Unknown(receipt) => {
-                        // Held in memory only: acknowledged now, so a crash before its id is
-                        // recorded loses it (holding the carrier's ack for up to the TTL would
-                        // stall its window).
+                        // Held, and its answer held back for a short while (see
+                        // `receipts`): answered once applied, or "retry" so the SMSC keeps it.
                         tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
-                        let dropped = self.early.hold(provider, receipt, self.clock.now_ms());
+                        let dropped = self.early.hold(provider, receipt, ack, self.clock.now_ms());
                         self.count(|c| {
                             c.receipts_held += 1;
                             c.receipts_dropped += dropped as u64;
                         });
-                        ack.complete(DeliverStatus::Done);
                     }
                     Lookup::Answer(status) => ack.complete(status),
                 }

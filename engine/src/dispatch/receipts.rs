@@ -1,10 +1,18 @@
 //! Receipt correlation helpers: the spellings under which a receipt's id may have been
 //! recorded, and the bounded hold for receipts that arrive before their submit response.
+//!
+//! A held receipt keeps its deliver_sm unanswered for a short while (`ack_hold`): matched in
+//! that time (the usual case: its submit_sm_resp was being written), it is answered ESME_ROK
+//! once applied. Past it, or when the gateway stops, it is answered ESME_RX_T_APPN, so the
+//! SMSC keeps it and delivers it again: a crash never loses a receipt we had only in memory.
+//! The receipt itself stays held (up to the TTL) to be applied as soon as its id is recorded.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sairex_pdu::receipt::{Receipt, id_candidates};
 use sairex_store::model::{Id, Millis};
+
+use crate::provider::{DeliverAck, DeliverStatus};
 
 /// The spellings of `id` worth looking up in the store's exact-match provider id index: the id
 /// as given, then the same number in decimal and in hex (both cases, unpadded and padded to the
@@ -43,6 +51,8 @@ struct Held {
     keys: Vec<String>,
     receipt: Receipt,
     at: Millis,
+    /// The deliver_sm's answer, while it is held back.
+    ack: Option<DeliverAck>,
 }
 
 /// Receipts whose message is not known yet, matched again when an ack records the id.
@@ -51,16 +61,18 @@ struct Held {
 pub(crate) struct EarlyReceipts {
     capacity: usize,
     ttl_ms: Millis,
+    ack_hold_ms: Millis,
     next: u64,
     entries: BTreeMap<u64, Held>,
     by_key: HashMap<(Id, String), Vec<u64>>,
 }
 
 impl EarlyReceipts {
-    pub(crate) fn new(capacity: usize, ttl_ms: Millis) -> Self {
+    pub(crate) fn new(capacity: usize, ttl_ms: Millis, ack_hold_ms: Millis) -> Self {
         Self {
             capacity: capacity.max(1),
             ttl_ms,
+            ack_hold_ms,
             next: 0,
             entries: BTreeMap::new(),
             by_key: HashMap::new(),
@@ -72,8 +84,15 @@ impl EarlyReceipts {
         self.entries.len()
     }
 
-    /// Holds a receipt; returns how many older ones were dropped to make room.
-    pub(crate) fn hold(&mut self, provider: Id, receipt: Receipt, now: Millis) -> usize {
+    /// Holds a receipt and its deliver_sm's answer; returns how many older ones were dropped
+    /// to make room (their answers: retry).
+    pub(crate) fn hold(
+        &mut self,
+        provider: Id,
+        receipt: Receipt,
+        ack: DeliverAck,
+        now: Millis,
+    ) -> usize {
         let mut dropped = 0;
         while self.entries.len() >= self.capacity {
             let Some(oldest) = self.entries.keys().next().copied() else {
@@ -98,13 +117,36 @@ impl EarlyReceipts {
                 keys,
                 receipt,
                 at: now,
+                ack: Some(ack),
             },
         );
         dropped
     }
 
-    /// Takes every held receipt of `provider` whose id matches `msg_id`, oldest first.
-    pub(crate) fn take(&mut self, provider: Id, msg_id: &str) -> Vec<Receipt> {
+    /// Answers ESME_RX_T_APPN for receipts held back longer than `ack_hold` (the SMSC will
+    /// deliver them again); they stay held for matching.
+    pub(crate) fn release_acks(&mut self, now: Millis) -> usize {
+        let mut released = 0;
+        for held in self.entries.values_mut() {
+            if now.saturating_sub(held.at) < self.ack_hold_ms {
+                // Entries are in arrival order: the rest are younger.
+                break;
+            }
+            if let Some(ack) = held.ack.take() {
+                ack.complete(DeliverStatus::Retry);
+                released += 1;
+            }
+        }
+        released
+    }
+
+    /// Takes every held receipt of `provider` whose id matches `msg_id`, oldest first, with
+    /// its deliver_sm's answer if still held back.
+    pub(crate) fn take(
+        &mut self,
+        provider: Id,
+        msg_id: &str,
+    ) -> Vec<(Receipt, Option<DeliverAck>)> {
         let mut seqs: Vec<u64> = id_candidates(msg_id)
             .into_iter()
             .filter_map(|key| self.by_key.get(&(provider, key)).cloned())
@@ -114,7 +156,7 @@ impl EarlyReceipts {
         seqs.dedup();
         seqs.into_iter()
             .filter_map(|seq| self.remove(seq))
-            .map(|held| held.receipt)
+            .map(|held| (held.receipt, held.ack))
             .collect()
     }
 
@@ -172,24 +214,49 @@ mod tests {
 
     #[test]
     fn held_receipts_match_by_number_are_bounded_and_expire() {
-        let mut early = EarlyReceipts::new(2, 1_000);
+        let mut early = EarlyReceipts::new(2, 1_000, 500);
+        let ack = DeliverAck::detached;
         assert_eq!(
-            early.hold(1, Receipt::new("1234", MessageState::Delivered), 0),
+            early.hold(1, Receipt::new("1234", MessageState::Delivered), ack(), 0),
             0
         );
         assert!(early.take(2, "4D2").is_empty(), "other provider");
         assert_eq!(early.take(1, "4D2").len(), 1);
         assert_eq!(early.len(), 0);
 
-        early.hold(1, Receipt::new("a1", MessageState::Delivered), 0);
-        early.hold(1, Receipt::new("a2", MessageState::Delivered), 10);
+        early.hold(1, Receipt::new("a1", MessageState::Delivered), ack(), 0);
+        early.hold(1, Receipt::new("a2", MessageState::Delivered), ack(), 10);
         assert_eq!(
-            early.hold(1, Receipt::new("a3", MessageState::Delivered), 20),
+            early.hold(1, Receipt::new("a3", MessageState::Delivered), ack(), 20),
             1
         );
         assert!(early.take(1, "a1").is_empty(), "oldest dropped");
         assert_eq!(early.sweep(1_015), 1);
         assert_eq!(early.len(), 1);
         assert_eq!(early.take(1, "A3").len(), 1);
+    }
+
+    #[test]
+    fn a_held_back_answer_is_ok_once_matched_and_retry_past_the_hold() {
+        let mut early = EarlyReceipts::new(10, 60_000, 2_000);
+        let (ack, mut answer) = DeliverAck::channel();
+        early.hold(1, Receipt::new("m1", MessageState::Delivered), ack, 0);
+        let (late, mut late_answer) = DeliverAck::channel();
+        early.hold(1, Receipt::new("m2", MessageState::Delivered), late, 1_500);
+        assert_eq!(early.release_acks(1_999), 0);
+        assert!(answer.try_recv().is_err(), "still held back");
+        assert_eq!(early.release_acks(2_000), 1);
+        assert_eq!(answer.try_recv().ok(), Some(DeliverStatus::Retry));
+        // Still matched later, with no answer left to give.
+        let taken = early.take(1, "m1");
+        assert_eq!(taken.len(), 1);
+        assert!(taken[0].1.is_none());
+        // m2 is matched in time: its answer comes back to the caller to complete.
+        let taken = early.take(1, "m2");
+        let (_, Some(ack)) = taken.into_iter().next().expect("held") else {
+            panic!("its answer is held back");
+        };
+        ack.complete(DeliverStatus::Done);
+        assert_eq!(late_answer.try_recv().ok(), Some(DeliverStatus::Done));
     }
 }
