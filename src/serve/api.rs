@@ -100,6 +100,12 @@ impl EngineLink for EngineAdapter {
         }
         .boxed()
     }
+
+    fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
+        self.control
+            .is_running()
+            .then(|| self.control.callbacks())
+    }
 }
 
 /// The whole API; `/metrics` too when there is no separate metrics listener.

@@ -483,7 +483,7 @@ mod tests {
             &record(
                 ProviderKind::Twilio,
                 json!({}),
-                json!({"account_sid": "AC1", "auth_token": "tok"}),
+                json!({"account_sid": "AC1", "auth_token": "s3cr3t-value"}),
             ),
             Some("https://sms.example.com/"),
         )
@@ -499,7 +499,7 @@ mod tests {
             panic!("twilio")
         };
         assert_eq!(t.account_sid, "AC1");
-        assert!(!format!("{c:?}").contains("tok"), "token printed");
+        assert!(!format!("{c:?}").contains("s3cr3t"), "token printed");
     }
 
     #[test]
