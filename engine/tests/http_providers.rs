@@ -103,7 +103,7 @@ fn record(w: &World, kind: ProviderKind, base: &str, priority: i32) -> ProviderC
     }
 }
 
-async fn engine(w: &World) -> Engine {
+async fn start_engine(w: &World) -> Engine {
     Engine::start_with(
         w.store.clone(),
         EngineConfig {
@@ -175,7 +175,7 @@ async fn twilio_request_on_the_wire() {
         .create_provider(record(&w, ProviderKind::Twilio, &fake.base_url(), 1))
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     let text = "فیس جمعہ تک ادا کریں 👍";
     let id = send(&w, &engine, "+923001234567", text).await;
     let m = wait_for(&w, id, submitted).await;
@@ -238,7 +238,7 @@ async fn vonage_request_on_the_wire_unicode_and_parts() {
         .create_provider(record(&w, ProviderKind::Vonage, &fake.base_url(), 1))
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     let urdu = send(&w, &engine, "+923001234567", "شکریہ").await;
     let long = "a".repeat(200);
     let two = send(&w, &engine, "+923001234568", &long).await;
@@ -288,7 +288,7 @@ async fn veevo_request_on_the_wire() {
         .create_provider(record(&w, ProviderKind::Veevo, &fake.base_url(), 1))
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     let id = send(&w, &engine, "+923001234567", "Fee due Friday").await;
     let m = wait_for(&w, id, submitted).await;
     assert!(m.provider_msg_id.is_some());
@@ -320,7 +320,7 @@ async fn refusals_keep_the_provider_error_code_and_throttling_requeues() {
         .create_provider(record(&w, ProviderKind::Twilio, &fake.base_url(), 1))
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     // The fake refuses a number this short as Twilio does: 400, code 21211.
     let bad = send(&w, &engine, "+1234", "hello").await;
     let m = wait_for(&w, bad, |m| m.status.is_final()).await;
@@ -379,7 +379,7 @@ async fn failover_from_http_to_smpp_and_from_smpp_to_http() {
         })
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     let id = send(&w, &engine, "+923001234567", "first").await;
     let m = wait_for(&w, id, |m| m.status == MessageStatus::Delivered).await;
     assert_eq!(m.provider_id, Some(smpp.id), "delivered by the SMPP provider");
@@ -401,7 +401,7 @@ async fn failover_from_http_to_smpp_and_from_smpp_to_http() {
     .unwrap();
     let addr = sim.addr();
     w.store
-        .update_provider(w.org, smpp.id, |r| {
+        .update_provider(w.org, smpp.id, move |r| {
             r.priority = 1;
             r.credentials = json!({"host": addr.ip().to_string(), "port": addr.port(),
                                    "systemId": "sairex", "password": "secret"});
@@ -417,7 +417,7 @@ async fn failover_from_http_to_smpp_and_from_smpp_to_http() {
         .await
         .unwrap();
     vonage.fail_with(None);
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     let id = send(&w, &engine, "+923001234567", "second").await;
     let m = wait_for(&w, id, submitted).await;
     assert_eq!(m.provider_id, Some(http.id), "sent by the HTTP provider");
@@ -441,7 +441,7 @@ async fn a_provider_failing_its_health_checks_takes_nothing() {
         .create_provider(record(&w, ProviderKind::Veevo, &good.base_url(), 2))
         .await
         .unwrap();
-    let engine = engine(&w).await;
+    let engine = start_engine(&w).await;
     // Three failed checks (30 ms apart) make it unavailable.
     sleep(Duration::from_millis(400)).await;
     let before = twilio_fake
