@@ -515,9 +515,10 @@ async fn veevo_receipts_with_a_shared_secret() {
     }));
     config.callback_url = Some(format!("{}/api/sms/dlr?provider=veevo&providerId={}", w.public, p.id));
     let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = fake.base_url();
     w.store
-        .update_provider(w.org, p.id, |r| {
-            r.settings = json!({"baseUrl": fake.base_url()});
+        .update_provider(w.org, p.id, move |r| {
+            r.settings = json!({"baseUrl": base});
             Ok(())
         })
         .await
