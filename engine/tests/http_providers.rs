@@ -13,9 +13,7 @@ use sairex_loadtest::fakes::{
 };
 use sairex_loadtest::sim::{SimConfig, SimServer};
 use sairex_pdu::CommandStatus;
-use sairex_store::model::{
-    Message, MessageStatus, Organization, ProviderConfig, ProviderKind,
-};
+use sairex_store::model::{Message, MessageStatus, Organization, ProviderConfig, ProviderKind};
 use sairex_store::{MasterKey, Store, StoreOptions};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep};
@@ -207,7 +205,11 @@ async fn twilio_request_on_the_wire() {
     );
     assert_eq!(r.param("To").as_deref(), Some("+923001234567"));
     assert_eq!(r.param("From").as_deref(), Some("Sairex"));
-    assert_eq!(r.param("Body").as_deref(), Some(text), "UTF-8 form encoding");
+    assert_eq!(
+        r.param("Body").as_deref(),
+        Some(text),
+        "UTF-8 form encoding"
+    );
     assert_eq!(
         r.param("StatusCallback"),
         Some(format!(
@@ -382,7 +384,11 @@ async fn failover_from_http_to_smpp_and_from_smpp_to_http() {
     let engine = start_engine(&w).await;
     let id = send(&w, &engine, "+923001234567", "first").await;
     let m = wait_for(&w, id, |m| m.status == MessageStatus::Delivered).await;
-    assert_eq!(m.provider_id, Some(smpp.id), "delivered by the SMPP provider");
+    assert_eq!(
+        m.provider_id,
+        Some(smpp.id),
+        "delivered by the SMPP provider"
+    );
     let events = w.store.events(w.org, id).unwrap();
     assert!(
         events.iter().any(|e| e.event_type == "PROVIDER_ERROR"),
@@ -433,7 +439,8 @@ async fn a_provider_failing_its_health_checks_takes_nothing() {
     let twilio_fake = fake(twilio()).await;
     // Wrong token: sends and balance checks are refused (401).
     let mut bad = record(&w, ProviderKind::Twilio, &twilio_fake.base_url(), 1);
-    bad.credentials = json!({"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": "wrong"});
+    bad.credentials =
+        json!({"accountSid": "AC0123456789abcdef0123456789abcdef", "authToken": "wrong"});
     bad.settings = json!({"baseUrl": twilio_fake.base_url(), "healthIntervalMs": 30});
     w.store.create_provider(bad).await.unwrap();
     let veevo_record = w

@@ -21,7 +21,9 @@ use sairex_http_api::{ApiSettings, EngineLink, WebhookTestResult};
 use sairex_loadtest::fakes::{
     FakeConfig, FakeKind, FakeServer, TwilioAccount, VeevoAccount, VonageAccount,
 };
-use sairex_store::model::{Direction, Id, Message, MessageStatus, Organization, ProviderConfig, ProviderKind};
+use sairex_store::model::{
+    Direction, Id, Message, MessageStatus, Organization, ProviderConfig, ProviderKind,
+};
 use sairex_store::{MasterKey, Store, StoreOptions};
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -77,8 +79,9 @@ struct World {
 impl World {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreOptions::new(dir.path()).with_master_key(MasterKey::generate()))
-            .unwrap();
+        let store =
+            Store::open(StoreOptions::new(dir.path()).with_master_key(MasterKey::generate()))
+                .unwrap();
         let org = store
             .create_organization(Organization {
                 name: "school".into(),
@@ -98,7 +101,10 @@ impl World {
             public,
             listener: Some(listener),
             engine: None,
-            client: sairex_engine::http_client::builder().unwrap().build().unwrap(),
+            client: sairex_engine::http_client::builder()
+                .unwrap()
+                .build()
+                .unwrap(),
         }
     }
 
@@ -146,7 +152,12 @@ impl World {
         self.engine.as_ref().unwrap()
     }
 
-    async fn provider(&self, kind: ProviderKind, settings: serde_json::Value, credentials: serde_json::Value) -> ProviderConfig {
+    async fn provider(
+        &self,
+        kind: ProviderKind,
+        settings: serde_json::Value,
+        credentials: serde_json::Value,
+    ) -> ProviderConfig {
         self.store
             .create_provider(ProviderConfig {
                 organization_id: self.org,
@@ -185,12 +196,22 @@ impl World {
             if done(&m) {
                 return m;
             }
-            assert!(Instant::now() < deadline, "not done in time: {:?} {:?}", m.status, m.status_message);
+            assert!(
+                Instant::now() < deadline,
+                "not done in time: {:?} {:?}",
+                m.status,
+                m.status_message
+            );
             sleep(Duration::from_millis(20)).await;
         }
     }
 
-    async fn post_form(&self, path: &str, params: &[(&str, &str)], signature: Option<&str>) -> (StatusCode, String, String) {
+    async fn post_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+    ) -> (StatusCode, String, String) {
         let body = form(params);
         let mut request = self
             .client
@@ -308,8 +329,13 @@ fn the_tests_own_signers_match_the_published_examples() {
         twilio_sign(
             "12345",
             "https://mycompany.com/myapp.php?foo=1&bar=2",
-            &[("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
-              ("From", "+14158675309"), ("To", "+18005551212")]
+            &[
+                ("CallSid", "CA1234567890ABCDE"),
+                ("Caller", "+14158675309"),
+                ("Digits", "1234"),
+                ("From", "+14158675309"),
+                ("To", "+18005551212")
+            ]
         ),
         "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     );
@@ -317,9 +343,15 @@ fn the_tests_own_signers_match_the_published_examples() {
     assert_eq!(
         vonage_md5hash(
             "my_secret_key_for_testing",
-            &[("message-timestamp", "2013-11-21 15:27:30"), ("messageId", "020000001B0FE827"),
-              ("msisdn", "14843472194"), ("text", "Test again"), ("timestamp", "1385047698"),
-              ("to", "13239877404"), ("type", "text")]
+            &[
+                ("message-timestamp", "2013-11-21 15:27:30"),
+                ("messageId", "020000001B0FE827"),
+                ("msisdn", "14843472194"),
+                ("text", "Test again"),
+                ("timestamp", "1385047698"),
+                ("to", "13239877404"),
+                ("type", "text")
+            ]
         ),
         "d2e7b1dc968737c5998ad624e02f90b7"
     );
@@ -333,7 +365,9 @@ async fn twilio_receipts_deliver_and_inbound_messages_opt_out_with_twiml() {
         auth_token: TOKEN.into(),
     }));
     config.inbound_url = Some(format!("{}/api/sms/receive?provider=twilio", w.public));
-    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let p = w
         .provider(
             ProviderKind::Twilio,
@@ -345,15 +379,29 @@ async fn twilio_receipts_deliver_and_inbound_messages_opt_out_with_twiml() {
 
     // A message goes out; the fake's signed status callback makes it DELIVERED.
     let id = w.send("+923001234567", "Fee due Friday").await;
-    let m = w.wait_for(id, |m| m.status == MessageStatus::Delivered).await;
+    let m = w
+        .wait_for(id, |m| m.status == MessageStatus::Delivered)
+        .await;
     assert_eq!(m.provider_id, Some(p.id));
-    assert!(fake.callback_statuses().contains(&200), "{:?}", fake.callback_statuses());
+    assert!(
+        fake.callback_statuses().contains(&200),
+        "{:?}",
+        fake.callback_statuses()
+    );
     let events = w.store.events(w.org, id).unwrap();
-    assert!(events.iter().any(|e| e.event_type == "DELIVERED"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.event_type == "DELIVERED"),
+        "{events:?}"
+    );
 
     // Inbound STOP through the fake: stored for the organization, the contact opted out.
     let mut engine_events = w.engine().handle().subscribe();
-    assert_eq!(fake.inbound("+923001112223", OUR_NUMBER, "STOP").await.unwrap(), 200);
+    assert_eq!(
+        fake.inbound("+923001112223", OUR_NUMBER, "STOP")
+            .await
+            .unwrap(),
+        200
+    );
     let (org, message_id) = next_inbound(&mut engine_events).await;
     assert_eq!(org, w.org);
     let stored = w.store.message(w.org, message_id).unwrap();
@@ -361,13 +409,22 @@ async fn twilio_receipts_deliver_and_inbound_messages_opt_out_with_twiml() {
     assert_eq!(stored.from_number, "+923001112223");
     assert_eq!(stored.body, "STOP");
     assert_eq!(stored.provider_id, Some(p.id));
-    let contact = w.store.contact_by_phone(w.org, "+923001112223").unwrap().expect("contact");
+    let contact = w
+        .store
+        .contact_by_phone(w.org, "+923001112223")
+        .unwrap()
+        .expect("contact");
     assert!(contact.is_opted_out);
 
     // The answer is TwiML with the auto-reply, escaped.
     let path = "/api/sms/receive?provider=twilio";
-    let params = [("AccountSid", SID), ("Body", "hello"), ("From", "+923001112224"),
-                  ("MessageSid", "SM00000000000000000000000000000001"), ("To", OUR_NUMBER)];
+    let params = [
+        ("AccountSid", SID),
+        ("Body", "hello"),
+        ("From", "+923001112224"),
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("To", OUR_NUMBER),
+    ];
     let sig = twilio_sign(TOKEN, &format!("{}{path}", w.public), &params);
     let (status, content_type, body) = w.post_form(path, &params, Some(&sig)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -394,8 +451,13 @@ async fn bad_twilio_signatures_are_403_and_store_nothing() {
     let mut events = w.engine().handle().subscribe();
     let path = "/api/sms/receive?provider=twilio";
     let url = format!("{}{path}", w.public);
-    let params = [("AccountSid", SID), ("Body", "hello"), ("From", "+923001112223"),
-                  ("MessageSid", "SM00000000000000000000000000000002"), ("To", OUR_NUMBER)];
+    let params = [
+        ("AccountSid", SID),
+        ("Body", "hello"),
+        ("From", "+923001112223"),
+        ("MessageSid", "SM00000000000000000000000000000002"),
+        ("To", OUR_NUMBER),
+    ];
     let good = twilio_sign(TOKEN, &url, &params);
 
     // Tampered body: signed for "hello", sent with "HELLO".
@@ -405,27 +467,49 @@ async fn bad_twilio_signatures_are_403_and_store_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // Signed with another token.
     let wrong = twilio_sign("not-the-token", &url, &params);
-    assert_eq!(w.post_form(path, &params, Some(&wrong)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.post_form(path, &params, Some(&wrong)).await.0,
+        StatusCode::FORBIDDEN
+    );
     // Signed for another URL.
     let other = twilio_sign(TOKEN, &format!("{}/elsewhere", w.public), &params);
-    assert_eq!(w.post_form(path, &params, Some(&other)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.post_form(path, &params, Some(&other)).await.0,
+        StatusCode::FORBIDDEN
+    );
     // No signature.
-    assert_eq!(w.post_form(path, &params, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.post_form(path, &params, None).await.0,
+        StatusCode::FORBIDDEN
+    );
     // An unknown account, an unknown provider id, an unknown provider kind.
-    let unknown = [("AccountSid", "AC00000000000000000000000000000000"), ("Body", "x"),
-                   ("From", "+923001112223"), ("To", OUR_NUMBER)];
+    let unknown = [
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("Body", "x"),
+        ("From", "+923001112223"),
+        ("To", OUR_NUMBER),
+    ];
     let (status, _, body) = w.post_form(path, &unknown, Some(&good)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("AccountSid"), "{body}");
     let (status, _, _) = w
-        .post_form(&format!("/api/sms/dlr?provider=twilio&providerId={}", p.id + 100), &params, Some(&good))
+        .post_form(
+            &format!("/api/sms/dlr?provider=twilio&providerId={}", p.id + 100),
+            &params,
+            Some(&good),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = w.post_form("/api/sms/dlr?provider=sinch", &params, Some(&good)).await;
+    let (status, _, _) = w
+        .post_form("/api/sms/dlr?provider=sinch", &params, Some(&good))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Nothing reached the engine.
     sleep(Duration::from_millis(200)).await;
-    assert!(matches!(events.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+    assert!(matches!(
+        events.try_recv(),
+        Err(broadcast::error::TryRecvError::Empty)
+    ));
 
     // The same request correctly signed is taken.
     let (status, _, body) = w.post_form(path, &params, Some(&good)).await;
@@ -446,7 +530,9 @@ async fn vonage_signed_receipts_by_get_and_concatenated_inbound() {
         signature_method: "sha256".into(),
     }));
     config.inbound_url = Some(format!("{}/api/sms/receive?provider=vonage", w.public));
-    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     w.provider(
         ProviderKind::Vonage,
         json!({"baseUrl": fake.base_url(), "signatureMethod": "sha256"}),
@@ -457,14 +543,27 @@ async fn vonage_signed_receipts_by_get_and_concatenated_inbound() {
 
     // Two parts, two receipts (GET with query parameters, signed): DELIVERED once both came.
     let id = w.send("+923001234567", &"b".repeat(200)).await;
-    let m = w.wait_for(id, |m| m.status == MessageStatus::Delivered).await;
+    let m = w
+        .wait_for(id, |m| m.status == MessageStatus::Delivered)
+        .await;
     assert_eq!(m.provider_msg_ids.len(), 2);
-    assert_eq!(fake.callback_statuses().iter().filter(|s| **s == 200).count(), 2);
+    assert_eq!(
+        fake.callback_statuses()
+            .iter()
+            .filter(|s| **s == 200)
+            .count(),
+        2
+    );
 
     // Three parts out of order: one message.
     let mut events = w.engine().handle().subscribe();
     let statuses = fake
-        .vonage_inbound_parts("923001112223", "15005550006", &["Hello ", "from ", "Lahore"], &[2, 0, 1])
+        .vonage_inbound_parts(
+            "923001112223",
+            "15005550006",
+            &["Hello ", "from ", "Lahore"],
+            &[2, 0, 1],
+        )
         .await
         .unwrap();
     assert_eq!(statuses, vec![200, 200, 200]);
@@ -475,14 +574,23 @@ async fn vonage_signed_receipts_by_get_and_concatenated_inbound() {
     assert_eq!(whole.segments, 3);
 
     // A part missing: stored as it is, with a note, once the parts' time is up.
-    fake.vonage_inbound_parts("923001112224", "15005550006", &["Fee ", "is ", "due"], &[0, 2])
-        .await
-        .unwrap();
+    fake.vonage_inbound_parts(
+        "923001112224",
+        "15005550006",
+        &["Fee ", "is ", "due"],
+        &[0, 2],
+    )
+    .await
+    .unwrap();
     let (_, id) = next_inbound(&mut events).await;
     let partial = w.store.message(w.org, id).unwrap();
     assert_eq!(partial.body, "Fee due");
     assert!(
-        partial.status_message.as_deref().unwrap_or_default().contains("incomplete"),
+        partial
+            .status_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("incomplete"),
         "{:?}",
         partial.status_message
     );
@@ -513,8 +621,13 @@ async fn veevo_receipts_with_a_shared_secret() {
         hash: "veevo-hash".into(),
         callback_secret: "cb-secret".into(),
     }));
-    config.callback_url = Some(format!("{}/api/sms/dlr?provider=veevo&providerId={}", w.public, p.id));
-    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    config.callback_url = Some(format!(
+        "{}/api/sms/dlr?provider=veevo&providerId={}",
+        w.public, p.id
+    ));
+    let fake = FakeServer::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let base = fake.base_url();
     w.store
         .update_provider(w.org, p.id, move |r| {
@@ -525,12 +638,16 @@ async fn veevo_receipts_with_a_shared_secret() {
         .unwrap();
     w.start().await;
     let id = w.send("+923001234567", "Fee due Friday").await;
-    w.wait_for(id, |m| m.status == MessageStatus::Delivered).await;
+    w.wait_for(id, |m| m.status == MessageStatus::Delivered)
+        .await;
 
     // The wrong secret: 403.
     let response = w
         .client
-        .post(format!("{}/api/sms/dlr?provider=veevo&providerId={}", w.public, p.id))
+        .post(format!(
+            "{}/api/sms/dlr?provider=veevo&providerId={}",
+            w.public, p.id
+        ))
         .header("content-type", "application/json")
         .header("x-callback-token", "guess")
         .body(json!({"MESSAGE_ID": "1", "DELIVERY_STATUS": "DELIVRD"}).to_string())

@@ -102,9 +102,7 @@ impl EngineLink for EngineAdapter {
     }
 
     fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
-        self.control
-            .is_running()
-            .then(|| self.control.callbacks())
+        self.control.is_running().then(|| self.control.callbacks())
     }
 }
 

@@ -163,7 +163,10 @@ fn receipt_pdu(r: &ExternalReceipt) -> Result<DeliverSm, CallbackError> {
     receipt.err = r
         .error_code
         .as_deref()
-        .map(|e| e.trim().replace(|c: char| c.is_whitespace() || c == ':', "_"))
+        .map(|e| {
+            e.trim()
+                .replace(|c: char| c.is_whitespace() || c == ':', "_")
+        })
         .filter(|e| !e.is_empty() && e.len() <= 32);
     let short_message = ShortMessage::new(receipt.format())
         .map_err(|_| CallbackError::Invalid("receipt too long".into()))?;

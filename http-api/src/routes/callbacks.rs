@@ -122,7 +122,9 @@ fn read_entries(store: &Store) -> Result<Vec<Entry>, ApiError> {
                         kind: record.provider_kind,
                         config,
                     }),
-                    Err(e) => tracing::warn!(provider = record.id, error = %e, "provider cannot take callbacks"),
+                    Err(e) => {
+                        tracing::warn!(provider = record.id, error = %e, "provider cannot take callbacks")
+                    }
                 }
             }
             offset += n;
@@ -230,12 +232,10 @@ fn engine_result(result: Result<(), CallbackError>) -> Result<(), ApiError> {
             why,
         )),
         Err(CallbackError::Invalid(why)) => Err(ApiError::bad_request("INVALID_CALLBACK", why)),
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_STORED",
-            e.to_string(),
-        )
-        .retry_after(5)),
+        Err(e) => Err(
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_STORED", e.to_string())
+                .retry_after(5),
+        ),
     }
 }
 
@@ -282,11 +282,10 @@ async fn read(state: &AppState, request: Request) -> Result<Callback, ApiError> 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let (parts, body) = request.into_parts();
-    let query: Vec<(String, String)> = form_urlencoded::parse(
-        parts.uri.query().unwrap_or_default().as_bytes(),
-    )
-    .into_owned()
-    .collect();
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let ours = |name: &str| {
         query
             .iter()
@@ -311,9 +310,14 @@ async fn read(state: &AppState, request: Request) -> Result<Callback, ApiError> 
         }
     };
     let provider_id = match ours("providerId") {
-        Some(raw) => Some(raw.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-            ApiError::bad_request("UNKNOWN_PROVIDER", "providerId: a positive integer")
-        })?),
+        Some(raw) => Some(
+            raw.parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request("UNKNOWN_PROVIDER", "providerId: a positive integer")
+                })?,
+        ),
         None => None,
     };
     let token = ours("token");
@@ -403,9 +407,7 @@ fn pick(entries: &[Entry], callback: &Callback, purpose: Purpose) -> Result<Entr
             .into_iter()
             .find(|e| e.config.provider_id == id)
             .map(clone_entry)
-            .ok_or_else(|| {
-                ApiError::not_found(&format!("{} provider {id}", kind_name(kind)))
-            });
+            .ok_or_else(|| ApiError::not_found(&format!("{} provider {id}", kind_name(kind))));
     }
     // Our own number in the callback: inbound messages are sent to it; receipts come from it.
     let ours = match (kind, purpose) {
@@ -510,7 +512,10 @@ fn authenticate(
             ..
         } => {
             if signature_secret.is_empty() {
-                return unsigned(config, "no signature secret is configured for this provider");
+                return unsigned(
+                    config,
+                    "no signature secret is configured for this provider",
+                );
             }
             if callback.get("sig").is_none() {
                 return unsigned(config, "sig is missing");
@@ -544,7 +549,10 @@ fn authenticate(
     if verified {
         Ok(())
     } else {
-        tracing::warn!(provider = config.provider_id, "callback with a bad signature refused");
+        tracing::warn!(
+            provider = config.provider_id,
+            "callback with a bad signature refused"
+        );
         Err(forbidden("the callback's signature does not match"))
     }
 }
@@ -553,7 +561,11 @@ fn unsigned(config: &CallbackConfig, why: &str) -> Result<(), ApiError> {
     if config.allow_unsigned {
         Ok(())
     } else {
-        tracing::warn!(provider = config.provider_id, reason = why, "unsigned callback refused");
+        tracing::warn!(
+            provider = config.provider_id,
+            reason = why,
+            "unsigned callback refused"
+        );
         Err(forbidden(why))
     }
 }
@@ -605,7 +617,8 @@ fn receipt(
     callback: &Callback,
     config: &CallbackConfig,
 ) -> Result<Option<ExternalReceipt>, ApiError> {
-    let missing = |name: &str| ApiError::bad_request("INVALID_CALLBACK", format!("{name} is missing"));
+    let missing =
+        |name: &str| ApiError::bad_request("INVALID_CALLBACK", format!("{name} is missing"));
     let (id, state, error) = match callback.kind {
         ProviderKind::Twilio => {
             let id = callback
@@ -677,12 +690,16 @@ fn receipt(
 
 /// The inbound message of a callback.
 fn inbound(callback: &Callback, config: &CallbackConfig) -> Result<ExternalInbound, ApiError> {
-    let missing = |name: &str| ApiError::bad_request("INVALID_CALLBACK", format!("{name} is missing"));
+    let missing =
+        |name: &str| ApiError::bad_request("INVALID_CALLBACK", format!("{name} is missing"));
     let provider_id = config.provider_id;
     match callback.kind {
         ProviderKind::Twilio => Ok(ExternalInbound {
             provider_id,
-            from: callback.get("From").ok_or_else(|| missing("From"))?.to_owned(),
+            from: callback
+                .get("From")
+                .ok_or_else(|| missing("From"))?
+                .to_owned(),
             to: callback.get("To").ok_or_else(|| missing("To"))?.to_owned(),
             text: callback.get("Body").unwrap_or_default().to_owned(),
             part: None,
@@ -713,7 +730,10 @@ fn inbound(callback: &Callback, config: &CallbackConfig) -> Result<ExternalInbou
             };
             Ok(ExternalInbound {
                 provider_id,
-                from: callback.get("msisdn").ok_or_else(|| missing("msisdn"))?.to_owned(),
+                from: callback
+                    .get("msisdn")
+                    .ok_or_else(|| missing("msisdn"))?
+                    .to_owned(),
                 to: callback.get("to").ok_or_else(|| missing("to"))?.to_owned(),
                 text: callback.get("text").unwrap_or_default().to_owned(),
                 part,
@@ -744,7 +764,9 @@ mod tests {
 
     #[test]
     fn twilio_url_variants() {
-        let uri: Uri = "/api/sms/dlr?provider=twilio&providerId=3".parse().unwrap_or_default();
+        let uri: Uri = "/api/sms/dlr?provider=twilio&providerId=3"
+            .parse()
+            .unwrap_or_default();
         let urls = twilio_urls(Some("https://sms.example.com/"), &HeaderMap::new(), &uri);
         assert_eq!(
             urls,
@@ -754,10 +776,21 @@ mod tests {
             ]
         );
         let mut headers = HeaderMap::new();
-        headers.insert("host", "gw.local:8080".parse().unwrap_or(axum::http::HeaderValue::from_static("x")));
-        headers.insert("x-forwarded-proto", axum::http::HeaderValue::from_static("https"));
+        headers.insert(
+            "host",
+            "gw.local:8080"
+                .parse()
+                .unwrap_or(axum::http::HeaderValue::from_static("x")),
+        );
+        headers.insert(
+            "x-forwarded-proto",
+            axum::http::HeaderValue::from_static("https"),
+        );
         let urls = twilio_urls(None, &headers, &uri);
-        assert_eq!(urls[0], "https://gw.local:8080/api/sms/dlr?provider=twilio&providerId=3");
+        assert_eq!(
+            urls[0],
+            "https://gw.local:8080/api/sms/dlr?provider=twilio&providerId=3"
+        );
     }
 
     #[test]

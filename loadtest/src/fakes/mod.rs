@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hmac::Mac;
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -152,7 +152,11 @@ impl Recorded {
             .headers
             .get("content-type")
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        let raw: &[u8] = if form { &self.body } else { self.query.as_bytes() };
+        let raw: &[u8] = if form {
+            &self.body
+        } else {
+            self.query.as_bytes()
+        };
         form_urlencoded::parse(raw).into_owned().collect()
     }
 

@@ -46,10 +46,8 @@ fn authorized(headers: &HeaderMap, account: &TwilioAccount) -> bool {
     else {
         return false;
     };
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        account.account_sid, account.auth_token
-    ));
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", account.account_sid, account.auth_token));
     value.trim() == expected
 }
 
@@ -89,7 +87,11 @@ async fn send(
     }
     if get("From").is_none() && get("MessagingServiceSid").is_none() {
         shared.refused();
-        return error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.");
+        return error(
+            400,
+            21603,
+            "A 'From' or 'MessagingServiceSid' parameter is required.",
+        );
     }
     shared.accepted();
     let message_sid = format!("SM{:032x}", shared.next_id());

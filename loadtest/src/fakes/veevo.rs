@@ -29,7 +29,12 @@ fn account(shared: &Shared) -> Option<&VeevoAccount> {
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn error(filter: &str, description: &str) -> Response {
@@ -91,7 +96,11 @@ async fn send(
         shared.refused();
         return error("RECEIVER_NUMBER_MISSING", "Receiver number is missing");
     };
-    if !to.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+    if !to
+        .trim_start_matches('+')
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+    {
         shared.refused();
         return error("INVALID_NUMBER", "Invalid receiver number");
     }
@@ -140,7 +149,8 @@ async fn receipt(
         FakeReceipt::Failed => ("UNDELIV", "1"),
         _ => ("DELIVRD", "0"),
     };
-    let body = json!({"MESSAGE_ID": id, "DELIVERY_STATUS": status, "ERROR_CODE": code, "MEDIUM": "SMS"});
+    let body =
+        json!({"MESSAGE_ID": id, "DELIVERY_STATUS": status, "ERROR_CODE": code, "MEDIUM": "SMS"});
     call(
         "POST",
         url,

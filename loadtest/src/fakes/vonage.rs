@@ -32,7 +32,12 @@ fn account(shared: &Shared) -> Option<&VonageAccount> {
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn status_only(code: &str, text: &str) -> Response {
@@ -107,7 +112,10 @@ async fn send(
     if let Some(status) = shared.injected() {
         shared.refused();
         return if status == 429 {
-            status_only("1", "Throughput Rate Exceeded - please wait [ 1000 ] and retry")
+            status_only(
+                "1",
+                "Throughput Rate Exceeded - please wait [ 1000 ] and retry",
+            )
         } else {
             json_response(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -167,8 +175,7 @@ fn sign(account: &VonageAccount, params: &mut Vec<(String, String)>) {
     }
     params.push(("timestamp".into(), unix_now().to_string()));
     params.push(("nonce".into(), format!("{:032x}", rand::random::<u128>())));
-    let sig =
-        super::vonage_signature(&account.signature_method, &account.signature_secret, params);
+    let sig = super::vonage_signature(&account.signature_method, &account.signature_secret, params);
     params.push(("sig".into(), sig));
 }
 

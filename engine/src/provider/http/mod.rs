@@ -457,6 +457,7 @@ impl Task {
             t
         });
         self.announce().await;
+        let mut rx_closed = false;
         loop {
             if self.draining && self.pending.is_empty() && self.in_flight.is_empty() {
                 break;
@@ -467,10 +468,15 @@ impl Task {
                     self.cancel_all().await;
                     break;
                 }
-                command = self.rx.recv() => match command {
+                command = self.rx.recv(), if !rx_closed => match command {
                     Some(Command::Send(m)) => self.take(m).await,
-                    Some(Command::Drain) | None => self.start_drain().await,
+                    Some(Command::Drain) => self.start_drain().await,
                     Some(Command::Resync) => self.promised = 0,
+                    // Every link is gone: nobody can send or drain any more.
+                    None => {
+                        rx_closed = true;
+                        self.start_drain().await;
+                    }
                 },
                 Some((token, answer)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.answered(token, answer).await;
@@ -497,7 +503,8 @@ impl Task {
     async fn take(&mut self, message: Outbound) {
         self.promised = self.promised.saturating_sub(1);
         if self.draining {
-            self.done(message.token, not_sent("provider stopping")).await;
+            self.done(message.token, not_sent("provider stopping"))
+                .await;
         } else {
             self.pending.push_back(message);
         }

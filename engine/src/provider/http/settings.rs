@@ -228,8 +228,8 @@ pub fn http_config(
             )
         }
         ProviderKind::Veevo => {
-            let hash = nonempty(creds.hash)
-                .ok_or_else(|| bad("credentials.hash is missing".into()))?;
+            let hash =
+                nonempty(creds.hash).ok_or_else(|| bad("credentials.hash is missing".into()))?;
             let mut api = VeevoApi::new(Secret::new(hash));
             if let Some(f) = from.or(nonempty(creds.sender_id)) {
                 api.from = f;
@@ -239,7 +239,11 @@ pub fn http_config(
                 ("toParam", settings.to_param, &mut api.to_param),
                 ("fromParam", settings.from_param, &mut api.from_param),
                 ("textParam", settings.text_param, &mut api.text_param),
-                ("balanceField", settings.balance_field, &mut api.balance_field),
+                (
+                    "balanceField",
+                    settings.balance_field,
+                    &mut api.balance_field,
+                ),
             ] {
                 if let Some(v) = value {
                     *target = nonempty(Some(v))
@@ -268,7 +272,9 @@ pub fn http_config(
         )));
     }
     if record.tps == Some(0) {
-        return Err(bad("tps must be above zero (leave it out for no limit)".into()));
+        return Err(bad(
+            "tps must be above zero (leave it out for no limit)".into()
+        ));
     }
     let ms = |key: &str, value: Option<u64>, default: Duration| match value {
         Some(0) => Err(bad(format!("settings.{key} must be above zero"))),
@@ -505,13 +511,48 @@ mod tests {
     #[test]
     fn bad_records_name_the_key_and_hide_secrets() {
         let cases = [
-            (ProviderKind::Twilio, json!({}), json!({"authToken": "s3cret"}), "accountSid"),
-            (ProviderKind::Vonage, json!({}), json!({"apiKey": "k"}), "apiSecret or"),
-            (ProviderKind::Veevo, json!({}), json!({}), "credentials.hash"),
-            (ProviderKind::Veevo, json!({"concurency": 3}), json!({"hash": "h"}), "concurency"),
-            (ProviderKind::Veevo, json!({"concurrency": 0}), json!({"hash": "h"}), "concurrency"),
-            (ProviderKind::Veevo, json!({"baseUrl": "ftp://x"}), json!({"hash": "h"}), "baseUrl"),
-            (ProviderKind::Veevo, json!({"sendPath": "v3"}), json!({"hash": "h"}), "sendPath"),
+            (
+                ProviderKind::Twilio,
+                json!({}),
+                json!({"authToken": "s3cret"}),
+                "accountSid",
+            ),
+            (
+                ProviderKind::Vonage,
+                json!({}),
+                json!({"apiKey": "k"}),
+                "apiSecret or",
+            ),
+            (
+                ProviderKind::Veevo,
+                json!({}),
+                json!({}),
+                "credentials.hash",
+            ),
+            (
+                ProviderKind::Veevo,
+                json!({"concurency": 3}),
+                json!({"hash": "h"}),
+                "concurency",
+            ),
+            (
+                ProviderKind::Veevo,
+                json!({"concurrency": 0}),
+                json!({"hash": "h"}),
+                "concurrency",
+            ),
+            (
+                ProviderKind::Veevo,
+                json!({"baseUrl": "ftp://x"}),
+                json!({"hash": "h"}),
+                "baseUrl",
+            ),
+            (
+                ProviderKind::Veevo,
+                json!({"sendPath": "v3"}),
+                json!({"hash": "h"}),
+                "sendPath",
+            ),
             (ProviderKind::Smpp, json!({}), json!({}), "SMPP"),
         ];
         for (kind, settings, credentials, expected) in cases {

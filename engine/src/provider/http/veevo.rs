@@ -285,6 +285,9 @@ mod tests {
             SendOutcome::Refused { outcome, .. } => assert_eq!(outcome, SubmitOutcome::Temporary),
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse_balance(br#"{"BALANCE":"250.5"}"#, "balance"), Some(250.5));
+        assert_eq!(
+            parse_balance(br#"{"BALANCE":"250.5"}"#, "balance"),
+            Some(250.5)
+        );
     }
 }
