@@ -43,7 +43,7 @@ enum Mode {
     /// latency per phase.
     Store(store::StoreArgs),
     /// A fake Twilio, Vonage or Veevo Tech API for a gateway to send to: signed receipts,
-    /// injected latency and errors; prints its counters as JSON on Ctrl-C.
+    /// injected latency and errors; prints its counters as JSON on Ctrl-C or SIGTERM.
     FakeProvider(fake::FakeArgs),
 }
 

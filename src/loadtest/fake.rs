@@ -1,7 +1,7 @@
 //! `sairex loadtest fake-provider`: a fake Twilio, Vonage or Veevo Tech API
 //! ([`sairex_loadtest::fakes`]) for a gateway under load to send to. It answers sends, calls
 //! back with signed receipts, and can inject latency and errors. Point a provider's `baseUrl` at
-//! the printed address. Runs until Ctrl-C, then prints its counters as JSON.
+//! the printed address. Runs until Ctrl-C or SIGTERM, then prints its counters as JSON.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -113,6 +113,10 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<()> {
         callback_url: args.callback_url,
         ..FakeConfig::new(kind)
     };
+    // Listening for signals before the address is printed: a script may stop it at once.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     let server = FakeServer::start(config, args.listen)
         .await
         .context("starting the fake provider")?;
@@ -121,6 +125,12 @@ pub async fn run(args: FakeArgs) -> anyhow::Result<()> {
         args.kind,
         server.base_url()
     );
+    #[cfg(unix)]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     let stats = server.stats();
     server.shutdown().await;
