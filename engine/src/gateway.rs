@@ -2,7 +2,8 @@
 //! supervisor that keeps providers running, and an orderly shutdown.
 //!
 //! - **Providers** come from the store's provider records ([`EngineConfig::providers_from_store`],
-//!   turned into settings by [`crate::provider::settings`]) and from [`EngineConfig::smpp`]
+//!   SMPP ones turned into settings by [`crate::provider::settings`], HTTP ones (Twilio, Vonage,
+//!   Veevo Tech) by [`crate::provider::http::settings`] with [`HttpOptions`]) and from [`EngineConfig::smpp`]
 //!   (set up in code: tests, benchmarks). [`EngineControl::reload_providers`] compares the
 //!   store with what runs: new records start, changed connection settings restart (drain the
 //!   old binds, bind anew), deleted or deactivated records stop. Priority and health changes
