@@ -16,6 +16,7 @@ use sairex_loadtest::load::schedule::{Pacing, Stop};
 use sairex_store::{StoreOptions, SyncPolicy};
 use serde::Serialize;
 
+mod fake;
 mod smpp;
 mod store;
 
@@ -41,6 +42,9 @@ enum Mode {
     /// The store alone: enqueue, lease, ack and finalize N messages with C callers; ops/s and
     /// latency per phase.
     Store(store::StoreArgs),
+    /// A fake Twilio, Vonage or Veevo Tech API for a gateway to send to: signed receipts,
+    /// injected latency and errors; prints its counters as JSON on Ctrl-C or SIGTERM.
+    FakeProvider(fake::FakeArgs),
 }
 
 /// Options of `sairex loadtest http`.
@@ -232,6 +236,7 @@ pub async fn run(args: LoadtestArgs) -> ExitCode {
         Mode::Http(args) => run_http(args).await,
         Mode::Smpp(args) => smpp::run(args).await,
         Mode::Store(args) => store::run(args).await,
+        Mode::FakeProvider(args) => fake::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,8 @@
 //! supervisor that keeps providers running, and an orderly shutdown.
 //!
 //! - **Providers** come from the store's provider records ([`EngineConfig::providers_from_store`],
-//!   turned into settings by [`crate::provider::settings`]) and from [`EngineConfig::smpp`]
+//!   SMPP ones turned into settings by [`crate::provider::settings`], HTTP ones (Twilio, Vonage,
+//!   Veevo Tech) by [`crate::provider::http::settings`] with [`HttpOptions`]) and from [`EngineConfig::smpp`]
 //!   (set up in code: tests, benchmarks). [`EngineControl::reload_providers`] compares the
 //!   store with what runs: new records start, changed connection settings restart (drain the
 //!   old binds, bind anew), deleted or deactivated records stop. Priority and health changes
@@ -29,10 +30,13 @@ use tokio_util::sync::CancellationToken;
 use sairex_store::model::{Id, ProviderConfig, ProviderKind};
 use sairex_store::{PageRequest, Store, StoreError};
 
+use crate::dispatch::callbacks::CallbackSink;
 use crate::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, ProviderEntry};
-use crate::provider::ProviderEvent;
+use crate::provider::http::settings::http_config;
+use crate::provider::http::{HttpProvider, HttpProviderConfig, HttpProviderHandle};
 use crate::provider::settings::smpp_config;
 use crate::provider::smpp::{SmppProvider, SmppProviderConfig, SmppProviderHandle};
+use crate::provider::{ProviderEvent, SharedLink};
 
 /// Capacity of the providers → dispatcher event channel: enough for a full window of every bind
 /// of a few providers; a full channel slows providers down (back-pressure), never drops.
@@ -69,6 +73,15 @@ impl Default for EngineConfig {
             provider_drain: Duration::from_secs(10),
         }
     }
+}
+
+/// Settings of the HTTP providers started from the store (kept apart from [`EngineConfig`] so
+/// its literal constructions stay valid). Build it with `..HttpOptions::default()`.
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// The gateway's public base URL (`server.public_base_url`, no trailing slash): receipt
+    /// callback URLs given to HTTP providers are made from it.
+    pub public_base_url: Option<String>,
 }
 
 /// Why the engine did not start.
@@ -110,13 +123,58 @@ pub struct ReloadReport {
     pub failed: Vec<(Id, String)>,
 }
 
+/// A running provider of either kind.
+#[derive(Debug)]
+enum Handle {
+    Smpp(SmppProviderHandle),
+    Http(HttpProviderHandle),
+}
+
+/// What a provider is started from.
+#[derive(Debug, Clone)]
+enum Spec {
+    Smpp(SmppProviderConfig),
+    Http(HttpProviderConfig),
+}
+
+impl Handle {
+    fn link(&self) -> SharedLink {
+        match self {
+            Self::Smpp(h) => h.link(),
+            Self::Http(h) => h.link(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Self::Smpp(h) => h.is_finished(),
+            Self::Http(h) => h.is_finished(),
+        }
+    }
+
+    /// Drains within `grace`; `false` when it had to be stopped.
+    async fn drain(self, grace: Duration) -> bool {
+        match self {
+            Self::Smpp(h) => h.drain(grace).await.is_ok(),
+            Self::Http(h) => h.drain(grace).await.is_ok(),
+        }
+    }
+
+    fn smpp_actor(&self) -> Option<&ractor::ActorRef<crate::provider::smpp::SmppProviderMsg>> {
+        match self {
+            Self::Smpp(h) => Some(h.actor()),
+            Self::Http(_) => None,
+        }
+    }
+}
+
 /// One running provider.
 #[derive(Debug)]
 struct Running {
-    handle: SmppProviderHandle,
+    handle: Handle,
     /// The record, for restarts by the supervisor.
     record: ProviderConfig,
-    config: SmppProviderConfig,
+    config: Spec,
     /// What the connection settings were when it started; a different fingerprint restarts it.
     fingerprint: String,
     /// Started from the store (reloads manage it) rather than set up in code.
@@ -134,6 +192,7 @@ struct Inner {
     provider_drain: Duration,
     from_store: bool,
     running: AtomicBool,
+    http: HttpOptions,
 }
 
 /// A cheap, cloneable handle to control a running engine (from the API: reloads, readiness).
@@ -161,11 +220,17 @@ fn fingerprint(record: &ProviderConfig) -> String {
 
 async fn start_provider(
     events: &mpsc::Sender<ProviderEvent>,
-    config: SmppProviderConfig,
-) -> Result<SmppProviderHandle, String> {
-    SmppProvider::start(config, events.clone())
-        .await
-        .map_err(|e| e.to_string())
+    config: Spec,
+) -> Result<Handle, String> {
+    match config {
+        Spec::Smpp(config) => SmppProvider::start(config, events.clone())
+            .await
+            .map(Handle::Smpp)
+            .map_err(|e| e.to_string()),
+        Spec::Http(config) => HttpProvider::start(config, events.clone())
+            .map(Handle::Http)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 impl Engine {
@@ -177,12 +242,24 @@ impl Engine {
     /// provider records cannot be read. A store record that cannot be started is logged and
     /// left out (the others run); [`EngineControl::reload_providers`] reports it.
     pub async fn start(store: Store, config: EngineConfig) -> Result<Self, EngineError> {
+        Self::start_with(store, config, HttpOptions::default()).await
+    }
+
+    /// [`Engine::start`] with the HTTP providers' options.
+    ///
+    /// # Errors
+    /// As [`Engine::start`].
+    pub async fn start_with(
+        store: Store,
+        config: EngineConfig,
+        http: HttpOptions,
+    ) -> Result<Self, EngineError> {
         let (events_tx, events_rx) = mpsc::channel(PROVIDER_EVENTS);
         let mut running: HashMap<Id, Running> = HashMap::new();
         let mut entries = Vec::new();
         for (record, smpp) in config.smpp {
             let provider_id = smpp.provider_id;
-            match start_provider(&events_tx, smpp.clone()).await {
+            match start_provider(&events_tx, Spec::Smpp(smpp.clone())).await {
                 Ok(handle) => {
                     entries.push(ProviderEntry {
                         link: handle.link(),
@@ -194,7 +271,7 @@ impl Engine {
                             handle,
                             fingerprint: fingerprint(&record),
                             record,
-                            config: smpp,
+                            config: Spec::Smpp(smpp),
                             from_store: false,
                             restarts: VecDeque::new(),
                         },
@@ -223,6 +300,7 @@ impl Engine {
                 provider_drain: config.provider_drain,
                 from_store: config.providers_from_store,
                 running: AtomicBool::new(true),
+                http,
             }),
         };
         if config.providers_from_store {
@@ -272,7 +350,7 @@ impl Engine {
             .collect();
         let mut providers_timed_out = 0;
         for provider in providers {
-            if provider.handle.drain(inner.provider_drain).await.is_err() {
+            if !provider.handle.drain(inner.provider_drain).await {
                 providers_timed_out += 1;
             }
         }
@@ -301,7 +379,8 @@ impl EngineControl {
         ids
     }
 
-    /// The actor of a running provider (diagnostics: stats, sessions).
+    /// The actor of a running SMPP provider (diagnostics: stats, sessions); `None` for an HTTP
+    /// provider.
     pub async fn provider_actor(
         &self,
         id: Id,
@@ -311,7 +390,12 @@ impl EngineControl {
             .lock()
             .await
             .get(&id)
-            .map(|r| r.handle.actor().clone())
+            .and_then(|r| r.handle.smpp_actor().cloned())
+    }
+
+    /// Where the API hands the receipts and inbound messages of HTTP providers' callbacks.
+    pub fn callbacks(&self) -> CallbackSink {
+        CallbackSink::new(self.inner.events.clone())
     }
 
     /// Brings the running providers in line with the store's records (module docs). Does
@@ -327,7 +411,7 @@ impl EngineControl {
         let records = all_provider_records(&self.inner.store)?;
         let wanted: HashMap<Id, ProviderConfig> = records
             .into_iter()
-            .filter(|r| r.is_active && r.provider_kind == ProviderKind::Smpp)
+            .filter(|r| r.is_active)
             .map(|r| (r.id, r))
             .collect();
         // One reload at a time: the lock is held across starts and drains.
@@ -368,7 +452,13 @@ impl EngineControl {
                 Some(_) => true,
                 None => false,
             };
-            let config = match smpp_config(record) {
+            let config = match record.provider_kind {
+                ProviderKind::Smpp => smpp_config(record).map(Spec::Smpp),
+                ProviderKind::Twilio | ProviderKind::Vonage | ProviderKind::Veevo => {
+                    http_config(record, self.inner.http.public_base_url.as_deref()).map(Spec::Http)
+                }
+            };
+            let config = match config {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(provider = id, error = %e, "provider settings unusable");
@@ -416,7 +506,7 @@ impl EngineControl {
     /// unbinds.
     async fn stop(&self, id: Id, old: Running) {
         self.inner.dispatcher.remove_provider(id);
-        if old.handle.drain(self.inner.provider_drain).await.is_err() {
+        if !old.handle.drain(self.inner.provider_drain).await {
             tracing::warn!(provider = id, "provider did not drain in time; stopped");
         }
     }

@@ -20,6 +20,9 @@
 //! - [`provider`]: the credit-based interface between the dispatcher and providers.
 //! - [`provider::smpp`]: [`provider::smpp::SmppProvider`], one SMPP account: N sessions, a TPS
 //!   bucket with throttle back-off, splitting, per-message aggregation, supervision, drain.
+//! - [`provider::http`]: the HTTP providers (Twilio, Vonage, Veevo Tech), their settings and
+//!   callback signatures.
+//! - [`dispatch::callbacks`]: where the API hands HTTP providers' receipts and inbound messages.
 //! - [`provider::token_bucket`]: TPS limits.
 //! - [`backoff`]: jittered exponential reconnect back-off.
 //! - [`retry`]: the blueprint's retry schedule.

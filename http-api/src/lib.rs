@@ -21,7 +21,7 @@
 //! - `limits`: per-key and per-organization minute and day windows.
 //! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
-//! - `routes`: the route table (one list: the router and `/openapi.json` both come from it).
+//! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
 
 mod auth;
@@ -70,6 +70,11 @@ pub trait EngineLink: Send + Sync + 'static {
         org: Id,
         webhook_id: Id,
     ) -> BoxFuture<'static, Result<WebhookTestResult, String>>;
+    /// Where receipts and inbound messages of HTTP providers' callbacks go
+    /// (`/api/sms/dlr`, `/api/sms/receive`); `None` (the default) answers them 503.
+    fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
+        None
+    }
 }
 
 /// The outcome of [`EngineLink::send_test_webhook`].

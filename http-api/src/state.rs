@@ -46,6 +46,7 @@ struct Inner {
     orgs: Mutex<HashMap<Id, (Arc<OrgInfo>, Millis)>>,
     limiter: Limiter,
     depth: Mutex<Depth>,
+    callbacks: crate::routes::callbacks::ProviderIndex,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -79,6 +80,7 @@ impl AppState {
                 orgs: Mutex::new(HashMap::new()),
                 limiter: Limiter::default(),
                 depth: Mutex::new(Depth::default()),
+                callbacks: crate::routes::callbacks::ProviderIndex::default(),
             }),
         }
     }
@@ -101,6 +103,11 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// The HTTP providers' records, for their callbacks.
+    pub(crate) fn callback_index(&self) -> &crate::routes::callbacks::ProviderIndex {
+        &self.inner.callbacks
     }
 
     /// The organization's facts, from the cache while fresh.

@@ -100,6 +100,10 @@ impl EngineLink for EngineAdapter {
         }
         .boxed()
     }
+
+    fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
+        self.control.is_running().then(|| self.control.callbacks())
+    }
 }
 
 /// The whole API; `/metrics` too when there is no separate metrics listener.
@@ -137,7 +141,9 @@ pub fn metrics_only(metrics: PrometheusHandle) -> Router {
 
 /// Serves until `shutdown`, then finishes the requests in flight.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
-    let result = axum::serve(listener, router)
+    // With the peer address: provider callbacks may be limited to the provider's addresses.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(e) = result {

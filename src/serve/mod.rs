@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use sairex_config::{Config, ConfigErrors};
 use sairex_engine::dispatch::{DispatcherConfig, OrgLimits, RateLimits};
-use sairex_engine::gateway::{Engine, EngineConfig};
+use sairex_engine::gateway::{Engine, EngineConfig, HttpOptions};
 use sairex_engine::webhooks::{WebhookConfig, WebhookDispatcher, WebhookHandle};
 use sairex_store::{MasterKey, Store, StoreOptions, SyncPolicy};
 
@@ -214,12 +214,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
-    let engine = Engine::start(
+    let engine = Engine::start_with(
         store.clone(),
         EngineConfig {
             dispatcher: dispatcher_config(&config, routes),
             provider_drain: config.engine.shutdown_grace,
             ..EngineConfig::default()
+        },
+        HttpOptions {
+            public_base_url: config.server.public_base_url.clone(),
         },
     )
     .await

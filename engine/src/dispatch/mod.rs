@@ -69,6 +69,7 @@
 //! puts them back in the queue (RESUBMITTED_AFTER_RESTART). One of them may have reached the
 //! carrier already and be sent again: delivery is at least once, never lost.
 
+pub mod callbacks;
 mod clock;
 pub mod health;
 mod inbound;

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::classify::SubmitOutcome;
 
+pub mod http;
 pub mod settings;
 pub mod smpp;
 pub mod token_bucket;

@@ -2,6 +2,7 @@
 //! `/openapi.json` are both built from it, so a route cannot be served and left undocumented.
 
 mod admin;
+pub(crate) mod callbacks;
 mod events;
 mod health;
 mod read;
@@ -108,6 +109,50 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "This API's OpenAPI 3.1 description",
             ),
             get(health::openapi),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/receive",
+                Public,
+                "callbacks",
+                200,
+                "Inbound message from an HTTP provider (?provider=twilio|vonage|veevo; signed)",
+            ),
+            post(callbacks::receive),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/receive",
+                Public,
+                "callbacks",
+                200,
+                "Inbound message as query parameters (Vonage; signed)",
+            ),
+            get(callbacks::receive),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/dlr",
+                Public,
+                "callbacks",
+                200,
+                "Delivery receipt from an HTTP provider (?provider=twilio|vonage|veevo; signed)",
+            ),
+            post(callbacks::dlr),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/dlr",
+                Public,
+                "callbacks",
+                200,
+                "Delivery receipt as query parameters (Vonage; signed)",
+            ),
+            get(callbacks::dlr),
         ),
         (
             info(
