@@ -581,11 +581,12 @@ async fn retries_follow_30s_2min_8min_then_failed() {
     for (gap, expected) in times.windows(2).zip([30, 120, 480]) {
         let gap = gap[1] - gap[0];
         let expected = Duration::from_secs(expected);
-        // Paused time jumps to the next timer while the test waits for the store's writer
-        // thread (a real thread), so a loaded machine stretches gaps by a few timer ticks;
-        // 10 s of slack still tells 30 s, 2 min and 8 min apart.
+        // Never before it is due. Paused time jumps from timer to timer while the test waits
+        // for the store's writer (a real thread), so on a loaded machine a gap can stretch by
+        // many timer ticks; under twice the delay still tells 30 s, 2 min and 8 min apart (each
+        // step is 4×).
         assert!(
-            gap >= expected && gap < expected + Duration::from_secs(10),
+            gap >= expected && gap < expected * 2,
             "retry after {gap:?}, expected {expected:?}"
         );
     }
