@@ -84,7 +84,7 @@ SERVER=$!
 PIDS+=("$SERVER")
 URL=""
 for _ in $(seq 1 600); do
-    URL="$(grep -o 'api_addr=[0-9.:]*' "$OUT/serve.err" 2>/dev/null | head -1 | cut -d= -f2)"
+    URL="$(grep -o 'api_addr=[0-9.:]*' "$OUT/serve.err" 2>/dev/null | head -1 | cut -d= -f2 || true)"
     [[ -n "$URL" ]] && break
     sleep 0.1
 done
