@@ -18,6 +18,7 @@ use serde::Serialize;
 
 mod fake;
 mod smpp;
+mod soak;
 mod store;
 
 /// Exit code for a bad setting (BSD `EX_USAGE`), as `main` uses.
@@ -45,6 +46,11 @@ enum Mode {
     /// A fake Twilio, Vonage or Veevo Tech API for a gateway to send to: signed receipts,
     /// injected latency and errors; prints its counters as JSON on Ctrl-C or SIGTERM.
     FakeProvider(fake::FakeArgs),
+    /// Engine + two SMSC simulators in-process, fed at a fixed rate for --duration while
+    /// faults come and go (simulator restarts, throttling, slow receipts, a failing and a
+    /// missing primary); then checks that nothing was lost or sent twice without cause and
+    /// that memory stayed flat. Exits 1 when a check fails.
+    Soak(soak::SoakArgs),
 }
 
 /// Options of `sairex loadtest http`.
@@ -237,6 +243,7 @@ pub async fn run(args: LoadtestArgs) -> ExitCode {
         Mode::Smpp(args) => smpp::run(args).await,
         Mode::Store(args) => store::run(args).await,
         Mode::FakeProvider(args) => fake::run(args).await,
+        Mode::Soak(args) => soak::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
