@@ -1065,6 +1065,7 @@ async fn a_failing_provider_is_degraded_then_down_and_skipped() {
         health: HealthRules {
             degraded_after: 1,
             down_after: 2,
+            coalesce: 0,
             ..HealthRules::default()
         },
         ..DispatcherConfig::default()

@@ -6,6 +6,9 @@
 //! - More than [`HealthRules::degraded_after`] failures within [`HealthRules::window`] make
 //!   it DEGRADED (tried after its healthy peers of the same priority), more than
 //!   [`HealthRules::down_after`] make it DOWN (left out of routing).
+//! - Failures within [`HealthRules::coalesce`] of the previous one count once: a bind that
+//!   drops with a full window fails dozens of messages in one incident, and that alone must
+//!   not take a provider DOWN while it reconnects in a second.
 //! - An accepted message resets the count and makes it HEALTHY.
 //! - A DOWN provider gets no traffic, so nothing could prove it well again: after
 //!   [`HealthRules::probe_after`] it becomes DEGRADED, so the next messages probe it.
@@ -27,6 +30,8 @@ pub struct HealthRules {
     pub down_after: u32,
     /// How long a provider stays DOWN before it is probed again (ms).
     pub probe_after: Millis,
+    /// Failures closer than this to the previous one are the same incident (ms).
+    pub coalesce: Millis,
 }
 
 impl Default for HealthRules {
@@ -36,6 +41,7 @@ impl Default for HealthRules {
             degraded_after: 5,
             down_after: 20,
             probe_after: 60 * 1_000,
+            coalesce: 1_000,
         }
     }
 }
@@ -109,6 +115,12 @@ impl HealthMonitor {
     pub fn failure(&mut self, provider: Id, now: Millis) -> Option<HealthChange> {
         let rules = self.rules;
         let t = self.trackers.entry(provider).or_default();
+        if t.failures
+            .back()
+            .is_some_and(|&last| now.saturating_sub(last) < rules.coalesce)
+        {
+            return None;
+        }
         t.failures.push_back(now);
         Self::expire(t, now, rules.window);
         // Only the count matters beyond `down_after`; keep memory bounded.
@@ -215,7 +227,7 @@ mod tests {
         let mut h = HealthMonitor::new(HealthRules::default());
         let mut changes = Vec::new();
         for i in 0..21 {
-            changes.extend(h.failure(P, 1_000 + i));
+            changes.extend(h.failure(P, 1_000 * (i + 1)));
         }
         assert_eq!(
             changes,
@@ -244,12 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_failures_is_one_incident() {
+        let mut h = HealthMonitor::new(HealthRules::default());
+        h.success(P);
+        // A bind dropping with 64 messages in its window.
+        for i in 0..64 {
+            assert_eq!(h.failure(P, 10_000 + i), None);
+        }
+        assert_eq!(h.status(P), Some(HealthStatus::Healthy));
+        // Failures that go on, second after second, are not one incident.
+        let mut changes = Vec::new();
+        for s in 1..=6 {
+            changes.extend(h.failure(P, 10_000 + s * 1_000));
+        }
+        assert_eq!(
+            changes.last().map(|c| c.status),
+            Some(HealthStatus::Degraded)
+        );
+    }
+
+    #[test]
     fn failures_outside_the_window_do_not_count() {
         let rules = HealthRules::default();
         let mut h = HealthMonitor::new(rules);
         h.success(P);
         for i in 0..5 {
-            h.failure(P, i);
+            h.failure(P, i * 1_000);
         }
         // Five failures long ago, one now: one in the window, not six (which is DEGRADED).
         assert_eq!(h.failure(P, rules.window + 10), None);
@@ -261,11 +293,11 @@ mod tests {
         let rules = HealthRules::default();
         let mut h = HealthMonitor::new(rules);
         for i in 0..21 {
-            h.failure(P, i);
+            h.failure(P, i * 1_000);
         }
         assert_eq!(h.status(P), Some(HealthStatus::Down));
-        assert!(h.tick(rules.probe_after - 1).is_empty());
-        let t = 20 + rules.probe_after;
+        assert!(h.tick(20_000 + rules.probe_after - 1).is_empty());
+        let t = 20_000 + rules.probe_after;
         assert_eq!(
             h.tick(t).first().map(|c| c.status),
             Some(HealthStatus::Degraded)
@@ -273,7 +305,7 @@ mod tests {
         // Still failing: it is not DOWN again at once, but well before another 21 failures.
         let mut n = 0;
         while h.status(P) != Some(HealthStatus::Down) {
-            h.failure(P, t + n);
+            h.failure(P, t + n * 1_000);
             n += 1;
         }
         assert!(n <= 20, "{n} failures to go down again");
