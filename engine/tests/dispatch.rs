@@ -448,14 +448,18 @@ async fn happy_path_queued_submitted_delivered_by_receipt() {
         vec!["QUEUED", "SUBMITTED", "DELIVERED"]
     );
 
+    // The store shows DELIVERED a moment before the dispatcher publishes it: wait for it.
     let mut statuses = Vec::new();
-    while let Ok(event) = h.events.try_recv() {
-        if let EngineEvent::StatusChanged {
-            message_id, status, ..
-        } = event
-        {
-            assert_eq!(message_id, id);
-            statuses.push(status);
+    while statuses.last() != Some(&MessageStatus::Delivered) {
+        match tokio::time::timeout(WAIT, h.events.recv()).await {
+            Ok(Ok(EngineEvent::StatusChanged {
+                message_id, status, ..
+            })) => {
+                assert_eq!(message_id, id);
+                statuses.push(status);
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no DELIVERED event: {other:?}, got {statuses:?}"),
         }
     }
     assert_eq!(
