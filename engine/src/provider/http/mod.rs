@@ -206,14 +206,17 @@ pub fn refused(outcome: SubmitOutcome, error_code: impl Into<String>) -> SendOut
     }
 }
 
-/// The treatment of an HTTP status without a more specific answer in the body: 429 throttled,
-/// 5xx (and 408) temporary, 401/403/404 temporary too (the account or the URL is wrong, not the
-/// message: another provider may send it), other 4xx a rejection of the message.
+/// The treatment of an HTTP status without a more specific answer in the body (issue 6: 429
+/// and 5xx temporary, other 4xx permanent): 429 throttled; 5xx and 408 (a timeout, like no
+/// answer) temporary; 401/403/404 FAILED (the account or URL is wrong, not the message; the
+/// failing health checks then take the provider out of routing); other 4xx a rejection of the
+/// message.
 pub fn classify_http_status(status: u16) -> SubmitOutcome {
     match status {
         200..=299 => SubmitOutcome::Accepted,
         429 => SubmitOutcome::Throttled,
-        401 | 403 | 404 | 408 => SubmitOutcome::Temporary,
+        408 => SubmitOutcome::Temporary,
+        401 | 403 | 404 => SubmitOutcome::Failed,
         400..=499 => SubmitOutcome::Rejected,
         _ => SubmitOutcome::Temporary,
     }
@@ -842,7 +845,9 @@ mod tests {
         assert_eq!(classify_http_status(503), SubmitOutcome::Temporary);
         assert_eq!(classify_http_status(400), SubmitOutcome::Rejected);
         assert_eq!(classify_http_status(422), SubmitOutcome::Rejected);
-        assert_eq!(classify_http_status(401), SubmitOutcome::Temporary);
+        assert_eq!(classify_http_status(401), SubmitOutcome::Failed);
+        assert_eq!(classify_http_status(404), SubmitOutcome::Failed);
+        assert_eq!(classify_http_status(408), SubmitOutcome::Temporary);
     }
 
     #[test]

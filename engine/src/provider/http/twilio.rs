@@ -7,7 +7,7 @@
 //!   `num_segments`, `price`, `error_code`, `error_message`. Twilio splits long text itself and
 //!   reports one `sid` per message, which its status callbacks carry.
 //! - Errors are `{code, message, more_info, status}`: HTTP 429 (and Twilio's queue-full codes)
-//!   throttled, 5xx temporary, 401/403/404 temporary (account problem), other 4xx a rejection;
+//!   throttled, 5xx temporary, 401/403/404 FAILED (account problem), other 4xx a rejection;
 //!   Twilio's `code` is kept as the message's error code.
 //! - Health: `GET {base}/2010-04-01/Accounts/{AccountSid}/Balance.json` (`balance`,
 //!   `currency`).
@@ -201,7 +201,7 @@ mod tests {
             (
                 401,
                 &br#"{"code":20003,"message":"Authenticate"}"#[..],
-                SubmitOutcome::Temporary,
+                SubmitOutcome::Failed,
             ),
         ] {
             match outcome(status, body).outcome {
