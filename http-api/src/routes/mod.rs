@@ -2,10 +2,14 @@
 //! `/openapi.json` are both built from it, so a route cannot be served and left undocumented.
 
 mod admin;
+mod contacts;
 mod events;
+mod groups;
 mod health;
+mod import;
 mod read;
 mod send;
+mod templates;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -71,6 +75,9 @@ const fn info(
 const SEND: Access = Access::Key("sms:send");
 const READ: Access = Access::Key("sms:read");
 const ADMIN: Access = Access::Key("admin");
+const CONTACTS_READ: Access = Access::Key("contacts:read");
+const CONTACTS_WRITE: Access = Access::Key("contacts:write");
+const CAMPAIGNS_WRITE: Access = Access::Key("campaigns:write");
 
 /// Every route with its handler.
 fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
@@ -416,6 +423,270 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "A webhook's delivery log, newest first",
             ),
             get(admin::webhook_deliveries),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "List contacts: search by name or phone, filter by optedOut",
+            ),
+            get(contacts::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts",
+                CONTACTS_WRITE,
+                "contacts",
+                201,
+                "Create a contact (E.164; a phone the organization has is 409 with existingId)",
+            ),
+            post(contacts::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/export",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "Every contact as CSV, streamed",
+            ),
+            get(contacts::export),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/import",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Import contacts from CSV (text/csv or multipart): upsert by phone, or preview=true",
+            ),
+            post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "A contact",
+            ),
+            get(contacts::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Change a contact",
+            ),
+            put(contacts::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Erase a contact: its messages anonymised, the contact deleted",
+            ),
+            delete(contacts::erase),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/{contactId}/opt-out",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Opt a contact out (optedOutAt)",
+            ),
+            post(contacts::opt_out),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/{contactId}/opt-in",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Opt a contact back in (optedInAt)",
+            ),
+            post(contacts::opt_in),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/{contactId}/groups",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "The groups a contact is in",
+            ),
+            get(contacts::groups_of),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "List groups",
+            ),
+            get(groups::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/groups",
+                CONTACTS_WRITE,
+                "groups",
+                201,
+                "Create a group",
+            ),
+            post(groups::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "A group with its exact memberCount",
+            ),
+            get(groups::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Change a group",
+            ),
+            put(groups::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Delete a group (the contacts stay)",
+            ),
+            delete(groups::delete),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "A group's members",
+            ),
+            get(groups::members),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Add members by contactIds or phones",
+            ),
+            post(groups::add_members),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Remove members by contactIds or phones",
+            ),
+            delete(groups::remove_members),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/templates",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "List templates",
+            ),
+            get(templates::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/templates",
+                CAMPAIGNS_WRITE,
+                "templates",
+                201,
+                "Create a template (variables from its {{placeholders}})",
+            ),
+            post(templates::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/templates/{templateId}",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "A template",
+            ),
+            get(templates::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/templates/{templateId}",
+                CAMPAIGNS_WRITE,
+                "templates",
+                200,
+                "Change a template",
+            ),
+            put(templates::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/templates/{templateId}",
+                CAMPAIGNS_WRITE,
+                "templates",
+                200,
+                "Delete a template",
+            ),
+            delete(templates::delete),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/templates/{templateId}/preview",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "Render a template with variables: text, encoding, segments",
+            ),
+            post(templates::preview),
         ),
     ]
 }
