@@ -25,8 +25,8 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header;
 use futures::StreamExt;
 use phonenumber::country::Id as Country;
-use sairex_store::RowOutcome;
 use sairex_store::model::{Contact, Id};
+use sairex_store::{Recipient, RowOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -488,6 +488,9 @@ struct Report {
     blank_rows: u64,
     errors: Vec<RowError>,
     errors_truncated: bool,
+    /// Campaign uploads: rows whose phone the audience already had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicates: Option<u64>,
     group_id: Option<Id>,
     duration_ms: u64,
 }
@@ -501,10 +504,39 @@ struct Preview {
     rows: Vec<Value>,
 }
 
+/// Where the parsed rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    /// Upserted as the organization's contacts.
+    Contacts,
+    /// Into this campaign's own audience (columns become template variables).
+    Campaign(Id),
+}
+
+/// A parsed row as a campaign recipient: its metadata, name and email are its variables.
+fn recipient_of(contact: Contact) -> Recipient {
+    let mut variables = match contact.metadata {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    if let Some(name) = contact.display_name {
+        variables.entry("name").or_insert(Value::String(name));
+    }
+    if let Some(email) = contact.email {
+        variables.entry("email").or_insert(Value::String(email));
+    }
+    Recipient {
+        phone: contact.phone_number,
+        variables: (!variables.is_empty()).then_some(Value::Object(variables)),
+        seq: 0,
+    }
+}
+
 /// Counts of what the store did.
 #[derive(Debug, Default)]
 struct Written {
     created: u64,
+    duplicates: u64,
     updated: u64,
     invalid: u64,
     errors: Vec<RowError>,
@@ -602,6 +634,30 @@ async fn forward_body(body: Body, chunks: mpsc::Sender<Result<Bytes, String>>) {
     }
 }
 
+async fn write_contacts(
+    state: &AppState,
+    org: Id,
+    group: Option<Id>,
+    batch: Parsed,
+    written: &mut Written,
+) -> Result<(), sairex_store::StoreError> {
+    let outcomes = state
+        .store()
+        .upsert_contacts_by_phone(org, batch.contacts, group)
+        .await?;
+    for (outcome, line) in outcomes.into_iter().zip(batch.lines) {
+        match outcome {
+            RowOutcome::Created(_) => written.created += 1,
+            RowOutcome::Updated(_) => written.updated += 1,
+            RowOutcome::Invalid(reason) => {
+                written.invalid += 1;
+                push_error(&mut written.errors, line, reason);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the parser on a blocking thread and writes its batches; returns the report.
 async fn parse_and_write(
     state: &AppState,
@@ -609,6 +665,7 @@ async fn parse_and_write(
     options: Options,
     chunks: mpsc::Receiver<Result<Bytes, String>>,
     started: tokio::time::Instant,
+    sink: Sink,
 ) -> ApiResult {
     let org = principal.org_id();
     if let Some(group) = options.group {
@@ -629,28 +686,24 @@ async fn parse_and_write(
     let mut written = Written::default();
     let mut failure = None;
     while let Some(batch) = batch_rx.recv().await {
-        match state
-            .store()
-            .upsert_contacts_by_phone(org, batch.contacts, options.group)
-            .await
-        {
-            Ok(outcomes) => {
-                for (outcome, line) in outcomes.into_iter().zip(batch.lines) {
-                    match outcome {
-                        RowOutcome::Created(_) => written.created += 1,
-                        RowOutcome::Updated(_) => written.updated += 1,
-                        RowOutcome::Invalid(reason) => {
-                            written.invalid += 1;
-                            push_error(&mut written.errors, line, reason);
-                        }
-                    }
-                }
+        let stored = match sink {
+            Sink::Contacts => write_contacts(state, org, options.group, batch, &mut written).await,
+            Sink::Campaign(campaign) => {
+                let recipients = batch.contacts.into_iter().map(recipient_of).collect();
+                state
+                    .store()
+                    .add_campaign_recipients(org, campaign, recipients)
+                    .await
+                    .map(|(added, duplicates)| {
+                        written.created += added;
+                        written.duplicates += duplicates;
+                    })
             }
-            Err(e) => {
-                // Closing the channel stops the parser at its next batch.
-                failure = Some(e);
-                break;
-            }
+        };
+        if let Err(e) = stored {
+            // Closing the channel stops the parser at its next batch.
+            failure = Some(e);
+            break;
         }
     }
     drop(batch_rx);
@@ -680,6 +733,7 @@ async fn parse_and_write(
         blank_rows: end.blank,
         errors,
         errors_truncated: truncated,
+        duplicates: matches!(sink, Sink::Campaign(_)).then_some(written.duplicates),
         group_id: options.group,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }))
@@ -693,8 +747,22 @@ pub(crate) async fn import(
     request: Request,
 ) -> ApiResult {
     need(&principal, Scope::ContactsWrite)?;
+    run(state, principal, q, request, Sink::Contacts).await
+}
+
+/// Streams a CSV upload (plain body or multipart) through the parser into `sink`.
+pub(crate) async fn run(
+    state: AppState,
+    principal: Principal,
+    q: ImportQuery,
+    request: Request,
+    sink: Sink,
+) -> ApiResult {
     let started = tokio::time::Instant::now();
     let options = options_from_query(q)?;
+    if options.group.is_some() && sink != Sink::Contacts {
+        return Err(ApiError::invalid("groupId: only for contact imports"));
+    }
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -711,13 +779,13 @@ pub(crate) async fn import(
             let options = ready_rx
                 .await
                 .map_err(|_| ApiError::bad_request("BAD_MULTIPART", "the upload ended early"))??;
-            parse_and_write(&state, &principal, options, chunk_rx, started).await
+            parse_and_write(&state, &principal, options, chunk_rx, started, sink).await
         };
         let ((), result) = tokio::join!(forward, work);
         result
     } else {
         let forward = forward_body(request.into_body(), chunk_tx);
-        let work = parse_and_write(&state, &principal, options, chunk_rx, started);
+        let work = parse_and_write(&state, &principal, options, chunk_rx, started, sink);
         let ((), result) = tokio::join!(forward, work);
         result
     }

@@ -2,6 +2,7 @@
 //! `/openapi.json` are both built from it, so a route cannot be served and left undocumented.
 
 mod admin;
+mod campaigns;
 mod contacts;
 mod events;
 mod groups;
@@ -687,6 +688,127 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "Render a template with variables: text, encoding, segments",
             ),
             post(templates::preview),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "List campaigns, optionally by status",
+            ),
+            get(campaigns::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                201,
+                "Create a campaign: template or body, group or inline recipients, now or scheduledAt",
+            ),
+            post(campaigns::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns/{campaignId}",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "A campaign",
+            ),
+            get(campaigns::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/campaigns/{campaignId}",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Change a draft or scheduled campaign",
+            ),
+            put(campaigns::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/campaigns/{campaignId}",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Delete a campaign that is not being sent (its messages stay)",
+            ),
+            delete(campaigns::delete),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/recipients",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Upload the audience as CSV (columns mapped to template variables; preview=true)",
+            ),
+            post(campaigns::upload).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/start",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                202,
+                "Start sending (now, or at scheduledAt)",
+            ),
+            post(campaigns::start),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/pause",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Pause: no more messages are expanded",
+            ),
+            post(campaigns::pause),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/resume",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Resume where it left off",
+            ),
+            post(campaigns::resume),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/cancel",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Cancel for good",
+            ),
+            post(campaigns::cancel),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns/{campaignId}/stats",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "Live stats: recipients, queued, sent, delivered, failed, rejected, skipped",
+            ),
+            get(campaigns::stats),
         ),
     ]
 }

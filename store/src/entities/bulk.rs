@@ -537,4 +537,29 @@ impl Store {
         }
         Ok(false)
     }
+
+    /// How many of a campaign's messages wait in the queue (QUEUED), counting at most `cap`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn campaign_queued(&self, org: Id, campaign: Id, cap: u64) -> Result<u64> {
+        let prefix = Key::new(space::MSG_BY_CAMPAIGN)
+            .u64(org)
+            .u64(campaign)
+            .u8(MessageStatus::Queued.code())
+            .build();
+        let mut n = 0u64;
+        for key in self
+            .tree()
+            .range(prefix.clone()..prefix_end(&prefix))
+            .keys()
+        {
+            key?;
+            n += 1;
+            if n >= cap {
+                break;
+            }
+        }
+        Ok(n)
+    }
 }
