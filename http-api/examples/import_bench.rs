@@ -14,6 +14,10 @@ use sairex_store::model::Id;
 use sairex_store::{Store, StoreOptions};
 use tokio::sync::broadcast;
 
+// The allocator the `sairex` binary runs with, so the figure is the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rows generated per body chunk.
 const ROWS_PER_CHUNK: u64 = 5_000;
 

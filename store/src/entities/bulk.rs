@@ -101,8 +101,9 @@ fn upsert_row(
     now: Millis,
 ) -> Result<RowOutcome> {
     check_phone(&row.phone_number)?;
-    let existing = match pending.get(&row.phone_number) {
-        Some(c) => Some(c.clone()),
+    // Taken, not cloned: it goes back into `pending` below as the row's result.
+    let existing = match pending.remove(&row.phone_number) {
+        Some(c) => Some(c),
         None => match id_by_phone(&ctx.tree, row.organization_id, &row.phone_number)? {
             Some(id) => Some(load::<Contact>(&ctx.tree, None, row.organization_id, id)?),
             None => None,
@@ -114,7 +115,11 @@ fn upsert_row(
             merge(&mut new, row);
             new.stamp(old.id, old.organization_id, old.created_at, now);
             new.keep_owned(&old);
-            new.validate()?;
+            if let Err(e) = new.validate() {
+                // The row is refused; the contact (maybe only in this batch) stays known.
+                pending.insert(old.phone_number.clone(), old);
+                return Err(e);
+            }
             write_record(&ctx.tree, None, batch, Some(&old), &new)?;
             let id = new.id;
             (new, RowOutcome::Updated(id))
