@@ -568,3 +568,139 @@ impl Store {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+    use crate::model::{Group, Organization};
+
+    fn contact(phone: &str, name: Option<&str>) -> Contact {
+        Contact {
+            phone_number: phone.to_owned(),
+            display_name: name.map(str::to_owned),
+            ..Contact::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn batched_upsert_handles_repeats_bad_rows_and_group_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+        let org = store
+            .create_organization(Organization {
+                name: "school".into(),
+                ..Organization::default()
+            })
+            .await
+            .unwrap()
+            .id;
+        let group = store
+            .create_group(Group {
+                organization_id: org,
+                name: "all".into(),
+                ..Group::default()
+            })
+            .await
+            .unwrap()
+            .id;
+        let rows = vec![
+            contact("+923001111111", Some("A")),
+            contact("bad phone", None),
+            contact("+923002222222", None),
+            contact("+923001111111", Some("A2")),
+            contact("", None),
+            contact("+923001111111", None),
+        ];
+        let out = store
+            .upsert_contacts_by_phone(org, rows, Some(group))
+            .await
+            .unwrap();
+        let a = match out[0] {
+            RowOutcome::Created(id) => id,
+            ref other => panic!("{other:?}"),
+        };
+        assert!(matches!(out[1], RowOutcome::Invalid(_)));
+        assert!(matches!(out[2], RowOutcome::Created(_)));
+        assert_eq!(out[3], RowOutcome::Updated(a));
+        assert!(matches!(out[4], RowOutcome::Invalid(_)));
+        assert_eq!(out[5], RowOutcome::Updated(a));
+        let stored = store.contact(org, a).unwrap();
+        assert_eq!(stored.display_name.as_deref(), Some("A2"));
+        assert_eq!(store.group(org, group).unwrap().member_count, 2);
+        // Again, in another call: updates only, the count unchanged.
+        let out = store
+            .upsert_contacts_by_phone(org, vec![contact("+923002222222", Some("B"))], Some(group))
+            .await
+            .unwrap();
+        assert!(matches!(out[0], RowOutcome::Updated(_)));
+        assert_eq!(store.group(org, group).unwrap().member_count, 2);
+        assert_eq!(
+            store.group_member_ids_after(group, None, 10).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            store
+                .group_member_ids_after(group, Some(a), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.contains_bytes(b"+923002222222").unwrap());
+        assert!(!store.contains_bytes(b"+923009999999").unwrap());
+        let report = store.check_consistency().unwrap();
+        assert_eq!(report.problem_count, 0, "{:?}", report.problems);
+    }
+
+    #[tokio::test]
+    async fn campaign_audience_is_one_entry_per_phone_read_by_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+        let campaign = store
+            .create_campaign(Campaign {
+                organization_id: 7,
+                name: "c".into(),
+                ..Campaign::default()
+            })
+            .await
+            .unwrap()
+            .id;
+        let r = |p: &str| Recipient {
+            phone: p.to_owned(),
+            ..Recipient::default()
+        };
+        let (added, dup) = store
+            .add_campaign_recipients(7, campaign, vec![r("+2"), r("+1"), r("+2")])
+            .await
+            .unwrap();
+        assert_eq!((added, dup), (2, 1));
+        let (added, dup) = store
+            .add_campaign_recipients(7, campaign, vec![r("+1"), r("+3")])
+            .await
+            .unwrap();
+        assert_eq!((added, dup), (1, 1));
+        assert_eq!(store.campaign_recipient_count(campaign).unwrap(), 3);
+        let first = store.campaign_recipients_after(campaign, None, 2).unwrap();
+        let phones: Vec<&str> = first.iter().map(|r| r.phone.as_str()).collect();
+        assert_eq!(phones, ["+1", "+2"]);
+        let seqs: HashSet<u64> = first.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs.len(), 2);
+        let rest = store
+            .campaign_recipients_after(campaign, Some("+2"), 2)
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].phone, "+3");
+        assert!(matches!(
+            store
+                .add_campaign_recipients(8, campaign, vec![r("+4")])
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let report = store.check_consistency().unwrap();
+        assert_eq!(report.problem_count, 0, "{:?}", report.problems);
+        assert_eq!(store.forget_recipient_phone(7, "+2").await.unwrap(), 1);
+        assert!(!store.contains_bytes(b"+2").unwrap());
+        assert_eq!(store.clear_campaign_recipients(campaign).await.unwrap(), 2);
+        assert_eq!(store.campaign_recipient_count(campaign).unwrap(), 0);
+    }
+}
