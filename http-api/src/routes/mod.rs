@@ -813,6 +813,47 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
     ]
 }
 
+/// Request schemas of the contact, group, template and campaign routes, for `/openapi.json`.
+pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let contact = json!({ "type": "object", "properties": {
+        "phoneNumber": { "type": "string", "description": "E.164, or local in countryCode / the organization's country" },
+        "displayName": { "type": "string" }, "email": { "type": "string" },
+        "countryCode": { "type": "string", "example": "PK" }, "metadata": { "type": "object" },
+        "studentId": { "type": "integer" }, "userId": { "type": "integer" }, "isOptedOut": { "type": "boolean" } } });
+    let members = json!({ "type": "object", "properties": {
+        "contactIds": { "type": "array", "items": { "type": "integer" } },
+        "phones": { "type": "array", "items": { "type": "string" } } } });
+    let template = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "body": { "type": "string", "description": "{{name}} or {{name|default}} placeholders" },
+        "category": { "type": "string", "enum": ["TRANSACTIONAL", "PROMOTIONAL", "OTP"] },
+        "language": { "type": "string" }, "dltTemplateId": { "type": "string" },
+        "dltEntityId": { "type": "string" }, "isApproved": { "type": "boolean" } } });
+    let campaign = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "description": { "type": "string" },
+        "templateId": { "type": "integer" }, "messageBody": { "type": "string" },
+        "groupId": { "type": "integer" }, "from": { "type": "string" },
+        "scheduledAt": { "type": "string", "format": "date-time" }, "start": { "type": "boolean" },
+        "recipients": { "type": "array", "maxItems": 10000, "items": { "type": "object",
+            "properties": { "to": { "type": "string" }, "variables": { "type": "object" } } } } } });
+    match (method, path) {
+        ("POST" | "PUT", "/api/sms/contacts" | "/api/sms/contacts/{contactId}") => Some(contact),
+        ("POST" | "DELETE", "/api/sms/groups/{groupId}/members") => Some(members),
+        ("POST" | "PUT", "/api/sms/groups" | "/api/sms/groups/{groupId}") => Some(json!({
+            "type": "object", "properties": { "name": { "type": "string" },
+            "description": { "type": "string" }, "color": { "type": "string", "example": "#3B82F6" } } })),
+        ("POST" | "PUT", "/api/sms/templates" | "/api/sms/templates/{templateId}") => {
+            Some(template)
+        }
+        ("POST", "/api/sms/templates/{templateId}/preview") => Some(json!({
+            "type": "object", "properties": { "variables": { "type": "object" } } })),
+        ("POST" | "PUT", "/api/sms/campaigns" | "/api/sms/campaigns/{campaignId}") => {
+            Some(campaign)
+        }
+        _ => None,
+    }
+}
+
 /// Every route the router serves, in table order.
 pub fn route_table() -> Vec<RouteInfo> {
     routes().into_iter().map(|(info, _)| info).collect()
