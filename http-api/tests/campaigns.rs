@@ -557,3 +557,38 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
     );
     run.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_template_was_deleted_is_paused_not_retried_forever() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "t", "body": "Hi" }),
+        )
+        .await;
+    let tid = t.data()["id"].as_u64().unwrap();
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "c", "templateId": tid, "recipients": [{ "to": "03001234567" }] }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    let started = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED);
+    wait_for("the pause", async || {
+        campaign(&api, &key, cid).await["status"] == "PAUSED"
+    })
+    .await;
+    assert!(messages(&api.store, org, cid).is_empty());
+    run.shutdown().await;
+}

@@ -344,10 +344,30 @@ impl CampaignRunner {
             return self.finish(campaign, run).await.map(|()| Step::Idle);
         }
         let (body, category) = match campaign.template_id {
-            Some(t) => {
-                let template = self.store.template(org, t)?;
-                (template.body, template.category)
-            }
+            Some(t) => match self.store.template(org, t) {
+                Ok(template) => (template.body, template.category),
+                Err(StoreError::NotFound { .. }) => {
+                    // Deleted under a running campaign: nothing to render; a person decides.
+                    tracing::warn!(
+                        campaign = campaign.id,
+                        template = t,
+                        "campaign template deleted; pausing"
+                    );
+                    self.store
+                        .transition_campaign(
+                            org,
+                            campaign.id,
+                            vec![CampaignStatus::InProgress],
+                            |c| {
+                                c.status = CampaignStatus::Paused;
+                                Ok(())
+                            },
+                        )
+                        .await?;
+                    return Ok(Step::Idle);
+                }
+                Err(e) => return Err(e),
+            },
             None => (
                 campaign.message_body.clone().unwrap_or_default(),
                 TemplateCategory::Transactional,
