@@ -28,11 +28,14 @@
 //! - [`retry`]: the blueprint's retry schedule.
 //! - [`classify`]: what a submit status or a receipt state means for the message.
 //! - [`metrics`]: metric names and recording functions (no exporter here).
+//! - [`campaigns`]: [`campaigns::CampaignRunner`], campaigns expanded into messages in chunks
+//!   from a stored cursor, pause/resume/restart-safe, quiet hours, exact stats.
 //! - [`webhooks`]: [`webhooks::WebhookDispatcher`], signed outbound webhooks and `callbackUrl`
 //!   deliveries with retries, a delivery log, auto-disable and SSRF checks.
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod campaigns;
 pub mod classify;
 pub mod dispatch;
 pub mod gateway;

@@ -80,7 +80,7 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
                     "message.queued", "message.sent", "message.delivered", "message.failed", "message.inbound"] } },
                 "isActive": { "type": "boolean" }, "rotateSecret": { "type": "boolean" } }
         })),
-        _ => None,
+        _ => crate::routes::request_schema_of(method, path),
     }
 }
 

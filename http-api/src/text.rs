@@ -44,30 +44,13 @@ pub(crate) fn check_body(body: &str) -> Result<(), ApiError> {
 }
 
 /// Fills `{{name}}` placeholders from `variables` (strings as they are, other JSON values as
-/// JSON text). A placeholder without a value is an error naming it.
+/// JSON text), `{{name|default}}` with the default when the value is missing. A placeholder
+/// without a value or default is an error naming it.
 pub(crate) fn render(
     template: &str,
     variables: Option<&Map<String, Value>>,
 ) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        match variables.and_then(|v| v.get(name)) {
-            Some(Value::String(s)) => out.push_str(s),
-            Some(Value::Null) | None => return Err(name.to_owned()),
-            Some(other) => out.push_str(&other.to_string()),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    sairex_store::render_template(template, variables)
 }
 
 /// What a body costs to send.

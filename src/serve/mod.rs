@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use sairex_config::{Config, ConfigErrors};
+use sairex_engine::campaigns::{CampaignRunner, CampaignRunnerHandle, RunnerConfig};
 use sairex_engine::dispatch::{DispatcherConfig, OrgLimits, RateLimits};
 use sairex_engine::gateway::{Engine, EngineConfig, HttpOptions};
 use sairex_engine::webhooks::{WebhookConfig, WebhookDispatcher, WebhookHandle};
@@ -174,6 +175,7 @@ fn webhook_config(config: &Config) -> WebhookConfig {
 
 /// Everything running, for the shutdown.
 struct Running {
+    campaigns: CampaignRunnerHandle,
     engine: Engine,
     webhooks: WebhookHandle,
     store: Store,
@@ -234,6 +236,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         webhook_config(&config),
     )
     .context("starting the webhook dispatcher")?;
+    // Campaigns started through the API are picked up from the store by the runner.
+    let campaigns = CampaignRunner::start(
+        store.clone(),
+        std::sync::Arc::new(engine.handle()),
+        RunnerConfig::default(),
+    );
     let stop_jobs = CancellationToken::new();
     tokio::spawn(retention_job(
         store.clone(),
@@ -283,6 +291,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "sd_notify STOPPING failed");
     }
     let running = Running {
+        campaigns,
         engine,
         webhooks,
         store,
@@ -313,6 +322,8 @@ async fn stop(
         let _ = server.await;
     }
     running.stop_jobs.cancel();
+    // Before the engine: the runner's last chunk and cursor are stored, nothing half-done.
+    running.campaigns.shutdown().await;
     let report = running.engine.shutdown().await;
     tracing::info!(?report, "engine stopped");
     running.webhooks.shutdown().await;

@@ -41,6 +41,9 @@ pub(crate) mod space {
     pub const GROUP_BY_NAME: u8 = 0x1D;
     /// `[TEMPLATE_BY_NAME][org][name]` → id.
     pub const TEMPLATE_BY_NAME: u8 = 0x1E;
+    /// `[CAMPAIGN_RECIPIENT][campaign][phone]` → Recipient: a campaign's own audience (inline
+    /// or uploaded), one entry per phone (campaign ids are global, never reused).
+    pub const CAMPAIGN_RECIPIENT: u8 = 0x1F;
 
     /// `[MESSAGE][org][id]` → Message.
     pub const MESSAGE: u8 = 0x20;

@@ -66,8 +66,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crypto::MasterKey;
 pub use entities::{
-    CONTACT_CSV_HEADER, CampaignStats, ContactFilter, Erasure, MAX_MEMBERS_PER_CALL,
-    MembershipChange, ProviderHealth, Upserted, api_key_hash,
+    CONTACT_CSV_HEADER, CampaignCounts, CampaignStats, ContactFilter, Erasure,
+    MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MembershipChange, ProviderHealth, Recipient,
+    RowOutcome, Upserted, api_key_hash, render_template,
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
@@ -232,6 +233,10 @@ impl Store {
     /// A storage error.
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.inner.db
     }
 
     pub(crate) fn tree(&self) -> &sled::Tree {

@@ -331,7 +331,7 @@ fn validate(m: &Message) -> Result<()> {
     Ok(())
 }
 
-fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<Enqueued> {
+pub(crate) fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<Enqueued> {
     validate(&m)?;
     if let Some(key) = &m.idempotency_key {
         let idem = Key::new(space::IDEMPOTENCY)

@@ -3,10 +3,15 @@
 
 mod admin;
 pub(crate) mod callbacks;
+mod campaigns;
+mod contacts;
 mod events;
+mod groups;
 mod health;
+mod import;
 mod read;
 mod send;
+mod templates;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -72,6 +77,9 @@ const fn info(
 const SEND: Access = Access::Key("sms:send");
 const READ: Access = Access::Key("sms:read");
 const ADMIN: Access = Access::Key("admin");
+const CONTACTS_READ: Access = Access::Key("contacts:read");
+const CONTACTS_WRITE: Access = Access::Key("contacts:write");
+const CAMPAIGNS_WRITE: Access = Access::Key("campaigns:write");
 
 /// Every route with its handler.
 fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
@@ -462,7 +470,433 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
             ),
             get(admin::webhook_deliveries),
         ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "List contacts: search by name or phone, filter by optedOut",
+            ),
+            get(contacts::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts",
+                CONTACTS_WRITE,
+                "contacts",
+                201,
+                "Create a contact (E.164; a phone the organization has is 409 with existingId)",
+            ),
+            post(contacts::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/export",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "Every contact as CSV, streamed",
+            ),
+            get(contacts::export),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/import",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Import contacts from CSV (text/csv or multipart): upsert by phone, or preview=true",
+            ),
+            post(import::import).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "A contact",
+            ),
+            get(contacts::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Change a contact",
+            ),
+            put(contacts::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/contacts/{contactId}",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Erase a contact: its messages anonymised, the contact deleted",
+            ),
+            delete(contacts::erase),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/{contactId}/opt-out",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Opt a contact out (optedOutAt)",
+            ),
+            post(contacts::opt_out),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/contacts/{contactId}/opt-in",
+                CONTACTS_WRITE,
+                "contacts",
+                200,
+                "Opt a contact back in (optedInAt)",
+            ),
+            post(contacts::opt_in),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/contacts/{contactId}/groups",
+                CONTACTS_READ,
+                "contacts",
+                200,
+                "The groups a contact is in",
+            ),
+            get(contacts::groups_of),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "List groups",
+            ),
+            get(groups::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/groups",
+                CONTACTS_WRITE,
+                "groups",
+                201,
+                "Create a group",
+            ),
+            post(groups::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "A group with its exact memberCount",
+            ),
+            get(groups::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Change a group",
+            ),
+            put(groups::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/groups/{groupId}",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Delete a group (the contacts stay)",
+            ),
+            delete(groups::delete),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_READ,
+                "groups",
+                200,
+                "A group's members",
+            ),
+            get(groups::members),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Add members by contactIds or phones",
+            ),
+            post(groups::add_members),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/groups/{groupId}/members",
+                CONTACTS_WRITE,
+                "groups",
+                200,
+                "Remove members by contactIds or phones",
+            ),
+            delete(groups::remove_members),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/templates",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "List templates",
+            ),
+            get(templates::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/templates",
+                CAMPAIGNS_WRITE,
+                "templates",
+                201,
+                "Create a template (variables from its {{placeholders}})",
+            ),
+            post(templates::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/templates/{templateId}",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "A template",
+            ),
+            get(templates::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/templates/{templateId}",
+                CAMPAIGNS_WRITE,
+                "templates",
+                200,
+                "Change a template",
+            ),
+            put(templates::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/templates/{templateId}",
+                CAMPAIGNS_WRITE,
+                "templates",
+                200,
+                "Delete a template",
+            ),
+            delete(templates::delete),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/templates/{templateId}/preview",
+                CONTACTS_READ,
+                "templates",
+                200,
+                "Render a template with variables: text, encoding, segments",
+            ),
+            post(templates::preview),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "List campaigns, optionally by status",
+            ),
+            get(campaigns::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                201,
+                "Create a campaign: template or body, group or inline recipients, now or scheduledAt",
+            ),
+            post(campaigns::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns/{campaignId}",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "A campaign",
+            ),
+            get(campaigns::get),
+        ),
+        (
+            info(
+                "PUT",
+                "/api/sms/campaigns/{campaignId}",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Change a draft or scheduled campaign",
+            ),
+            put(campaigns::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/campaigns/{campaignId}",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Delete a campaign that is not being sent (its messages stay)",
+            ),
+            delete(campaigns::delete),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/recipients",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Upload the audience as CSV (columns mapped to template variables; preview=true)",
+            ),
+            post(campaigns::upload).layer(DefaultBodyLimit::max(import::MAX_IMPORT_BYTES)),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/start",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                202,
+                "Start sending (now, or at scheduledAt)",
+            ),
+            post(campaigns::start),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/pause",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Pause: no more messages are expanded",
+            ),
+            post(campaigns::pause),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/resume",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Resume where it left off",
+            ),
+            post(campaigns::resume),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/campaigns/{campaignId}/cancel",
+                CAMPAIGNS_WRITE,
+                "campaigns",
+                200,
+                "Cancel for good",
+            ),
+            post(campaigns::cancel),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/campaigns/{campaignId}/stats",
+                CONTACTS_READ,
+                "campaigns",
+                200,
+                "Live stats: recipients, queued, sent, delivered, failed, rejected, skipped",
+            ),
+            get(campaigns::stats),
+        ),
     ]
+}
+
+/// Request schemas of the contact, group, template and campaign routes, for `/openapi.json`.
+pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let contact = json!({ "type": "object", "properties": {
+        "phoneNumber": { "type": "string", "description": "E.164, or local in countryCode / the organization's country" },
+        "displayName": { "type": "string" }, "email": { "type": "string" },
+        "countryCode": { "type": "string", "example": "PK" }, "metadata": { "type": "object" },
+        "studentId": { "type": "integer" }, "userId": { "type": "integer" }, "isOptedOut": { "type": "boolean" } } });
+    let members = json!({ "type": "object", "properties": {
+        "contactIds": { "type": "array", "items": { "type": "integer" } },
+        "phones": { "type": "array", "items": { "type": "string" } } } });
+    let template = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "body": { "type": "string", "description": "{{name}} or {{name|default}} placeholders" },
+        "category": { "type": "string", "enum": ["TRANSACTIONAL", "PROMOTIONAL", "OTP"] },
+        "language": { "type": "string" }, "dltTemplateId": { "type": "string" },
+        "dltEntityId": { "type": "string" }, "isApproved": { "type": "boolean" } } });
+    let campaign = json!({ "type": "object", "properties": {
+        "name": { "type": "string" }, "description": { "type": "string" },
+        "templateId": { "type": "integer" }, "messageBody": { "type": "string" },
+        "groupId": { "type": "integer" }, "from": { "type": "string" },
+        "scheduledAt": { "type": "string", "format": "date-time" }, "start": { "type": "boolean" },
+        "recipients": { "type": "array", "maxItems": 10000, "items": { "type": "object",
+            "properties": { "to": { "type": "string" }, "variables": { "type": "object" } } } } } });
+    match (method, path) {
+        ("POST" | "PUT", "/api/sms/contacts" | "/api/sms/contacts/{contactId}") => Some(contact),
+        ("POST" | "DELETE", "/api/sms/groups/{groupId}/members") => Some(members),
+        ("POST" | "PUT", "/api/sms/groups" | "/api/sms/groups/{groupId}") => Some(json!({
+            "type": "object", "properties": { "name": { "type": "string" },
+            "description": { "type": "string" }, "color": { "type": "string", "example": "#3B82F6" } } })),
+        ("POST" | "PUT", "/api/sms/templates" | "/api/sms/templates/{templateId}") => {
+            Some(template)
+        }
+        ("POST", "/api/sms/templates/{templateId}/preview") => Some(json!({
+            "type": "object", "properties": { "variables": { "type": "object" } } })),
+        ("POST" | "PUT", "/api/sms/campaigns" | "/api/sms/campaigns/{campaignId}") => {
+            Some(campaign)
+        }
+        _ => None,
+    }
 }
 
 /// Every route the router serves, in table order.

@@ -481,9 +481,26 @@ pub(crate) async fn send_bulk(
     ApiJson(request): ApiJson<BulkRequest>,
 ) -> ApiResult {
     need(&principal, Scope::SmsSend)?;
-    if request.campaign_id.is_some() {
-        return Err(ApiError::invalid(
-            "campaignId: sending an existing campaign is the campaign runner's job; give recipients",
+    if let Some(raw) = &request.campaign_id {
+        // A saved campaign: started here, expanded by the campaign runner.
+        let id = raw
+            .as_u64()
+            .or_else(|| raw.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| ApiError::invalid("campaignId: a campaign id"))?;
+        let campaign = super::campaigns::start_campaign(&state, principal.org_id(), id).await?;
+        return Ok(envelope(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({
+                "campaignId": campaign.id,
+                "totalRecipients": campaign.total_recipients.max(
+                    match campaign.group_id {
+                        Some(g) => state.store().group(campaign.organization_id, g).map(|g| g.member_count).unwrap_or(0),
+                        None => state.store().campaign_recipient_count(campaign.id).unwrap_or(0),
+                    }
+                ),
+                "status": campaign.status,
+                "scheduledAt": campaign.scheduled_at.map(time::format),
+            }),
         ));
     }
     let recipients = request.recipients.unwrap_or_default();

@@ -130,13 +130,13 @@ fn phone_key(org: Id, phone: &str) -> Vec<u8> {
     keys::unique(space::CONTACT_BY_PHONE, org, phone)
 }
 
-fn id_by_phone(tree: &sled::Tree, org: Id, phone: &str) -> Result<Option<Id>> {
+pub(super) fn id_by_phone(tree: &sled::Tree, org: Id, phone: &str) -> Result<Option<Id>> {
     Ok(tree.get(phone_key(org, phone))?.and_then(|v| u64_at(&v, 0)))
 }
 
 /// An import row onto an existing contact: what the row has replaces what the contact has,
 /// custom fields are merged key by key, and opt-out is never changed by an import.
-fn merge(contact: &mut Contact, row: Contact) {
+pub(super) fn merge(contact: &mut Contact, row: Contact) {
     if !row.country_code.is_empty() {
         contact.country_code = row.country_code;
     }

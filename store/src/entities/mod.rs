@@ -11,11 +11,13 @@
 //! from the stored record ([`Record::keep_owned`]); dedicated operations change those.
 
 mod api_keys;
+mod bulk;
 mod campaigns;
 mod contacts;
 mod groups;
 mod organizations;
 mod providers;
+mod render;
 mod templates;
 mod webhooks;
 
@@ -24,10 +26,12 @@ use serde::de::DeserializeOwned;
 use sled::Batch;
 
 pub use api_keys::api_key_hash;
+pub use bulk::{CampaignCounts, MAX_ROWS_PER_CALL, Recipient, RowOutcome};
 pub use campaigns::CampaignStats;
 pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
 pub use providers::ProviderHealth;
+pub use render::render_template;
 
 use crate::crypto::{Sealer, Stored};
 use crate::error::{Result, StoreError};

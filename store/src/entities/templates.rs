@@ -14,7 +14,8 @@ use super::{
 /// Longest template body, in bytes (a long multipart message is well under this).
 const MAX_BODY: usize = 8 * 1024;
 
-/// The distinct `{{name}}` placeholders of a body, in order of first use.
+/// The distinct `{{name}}` placeholders of a body, in order of first use (`{{name|default}}`
+/// names `name`).
 pub(crate) fn placeholders(body: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut rest = body;
@@ -23,7 +24,8 @@ pub(crate) fn placeholders(body: &str) -> Vec<String> {
         let Some(end) = rest.find("}}") else {
             break;
         };
-        let name = rest[..end].trim();
+        let inner = &rest[..end];
+        let name = inner.split_once('|').map_or(inner, |(name, _)| name).trim();
         if !name.is_empty()
             && name
                 .chars()
@@ -128,9 +130,9 @@ mod tests {
     fn placeholders_are_distinct_and_in_order() {
         assert_eq!(
             placeholders(
-                "Dear {{name}}, {{ amount }} due {{date}}; {{name}} {{}} {{bad name}} {{x"
+                "Dear {{name}}, {{ amount }} due {{date}}; {{name}} {{}} {{bad name}} {{school|our school}} {{x"
             ),
-            vec!["name", "amount", "date"]
+            vec!["name", "amount", "date", "school"]
         );
     }
 }

@@ -1,0 +1,633 @@
+//! The campaign runner: expands campaigns into messages, a chunk at a time, from the store.
+//!
+//! A campaign the API starts is `IN_PROGRESS` (or `SCHEDULED` until its `scheduledAt`); the
+//! runner polls the store for such campaigns (and is woken early by [`CampaignRunnerHandle::wake`]),
+//! and for each one:
+//! - reads the next [`RunnerConfig::chunk`] recipients after its cursor: group members in
+//!   contact-id order, or the campaign's own audience (inline or uploaded recipients, one per
+//!   phone, so duplicates are gone before the runner sees them) in phone order; the audience
+//!   is never in memory whole;
+//! - skips opted-out contacts (counted), renders the template or body with the recipient's
+//!   variables (a recipient whose variables miss a placeholder without default is counted as
+//!   invalid), and enqueues the chunk at bulk priority in one writer turn
+//!   ([`Store::enqueue_many`]), each message with the idempotency key
+//!   `campaign:{id}:c{contact}` or `campaign:{id}:r{seq}`;
+//! - then stores its cursor and counters in the campaign's `extra.run`.
+//!
+//! A crash between the enqueue and the cursor write re-reads the chunk after a restart; the
+//! idempotency keys make those messages duplicates of the ones already queued, so no recipient
+//! is skipped or sent twice. Pause, cancel and resume are status changes by the API: the
+//! runner only moves a campaign it finds `IN_PROGRESS`, and never writes over a status it did
+//! not set. The runner keeps at most [`RunnerConfig::queue_ahead`] of a campaign's messages
+//! waiting in the queue, so a pause takes effect within that many messages and a large
+//! campaign never floods the queue ahead of other traffic.
+//!
+//! Promotional campaigns (template category PROMOTIONAL) wait while the organization is in
+//! its quiet hours (its local time zone). Stats are counted from the store's campaign index
+//! ([`Store::campaign_counts`]), so they are exact whatever receipts arrive while the runner
+//! is down; the runner copies them into the campaign record every
+//! [`RunnerConfig::stats_every`] while any message of the campaign is not final.
+
+mod quiet;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sairex_pdu::text::{Encoding, count_segments};
+use sairex_store::model::{
+    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Priority, TemplateCategory,
+};
+use sairex_store::{Enqueued, Recipient, Store, StoreError, now_ms, render_template};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatch::{DispatcherHandle, EngineEvent};
+
+pub use quiet::in_quiet_hours;
+
+/// Where the runner's new messages are announced.
+pub trait CampaignSink: Send + Sync + 'static {
+    /// A message was queued (for webhooks and the event stream).
+    fn queued(&self, message: &Message);
+    /// Messages are ready in the store.
+    fn nudge(&self);
+}
+
+impl CampaignSink for DispatcherHandle {
+    fn queued(&self, message: &Message) {
+        self.publish(EngineEvent::StatusChanged {
+            org: message.organization_id,
+            message_id: message.id,
+            status: MessageStatus::Queued,
+            provider_id: None,
+            error_code: None,
+        });
+    }
+
+    fn nudge(&self) {
+        DispatcherHandle::nudge(self);
+    }
+}
+
+/// How the runner paces itself.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// How often the store is looked at when nothing is being expanded.
+    pub poll_interval: Duration,
+    /// Recipients read and messages enqueued per step.
+    pub chunk: usize,
+    /// Most messages of one campaign waiting in the queue before the runner expands more.
+    pub queue_ahead: u64,
+    /// How often the counters of campaigns with messages in flight are refreshed.
+    pub stats_every: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            chunk: 500,
+            queue_ahead: 5_000,
+            stats_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The runner's state of a campaign, kept in its `extra.run` (store-durable with the cursor).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RunState {
+    /// Last group member (contact id) expanded.
+    pub after_contact: Option<Id>,
+    /// Last own-audience phone expanded.
+    pub after_phone: Option<String>,
+    /// Messages created.
+    pub queued: u64,
+    /// Opted-out contacts skipped.
+    pub skipped_opted_out: u64,
+    /// Recipients whose message could not be made (missing variable, empty body).
+    pub skipped_invalid: u64,
+    /// Whether the whole audience has been expanded.
+    pub done: bool,
+}
+
+impl RunState {
+    /// The state in a campaign's `extra`.
+    pub fn of(campaign: &Campaign) -> Self {
+        campaign
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("run"))
+            .and_then(|r| serde_json::from_value(r.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    fn store_into(&self, campaign: &mut Campaign) {
+        let mut extra = match campaign.extra.take() {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        extra.insert(
+            "run".into(),
+            serde_json::to_value(self).unwrap_or(Value::Null),
+        );
+        campaign.extra = Some(Value::Object(extra));
+    }
+}
+
+/// The sender id a campaign was given (`extra.from`).
+fn sender_of(campaign: &Campaign) -> String {
+    campaign
+        .extra
+        .as_ref()
+        .and_then(|e| e.get("from"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A running campaign runner.
+#[derive(Debug)]
+pub struct CampaignRunnerHandle {
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl CampaignRunnerHandle {
+    /// Looks at the store now (a campaign was started or resumed).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// A waker to hand to the API.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Stops after the step in progress (its cursor is stored; nothing is lost).
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// The campaign runner.
+pub struct CampaignRunner {
+    store: Store,
+    sink: Arc<dyn CampaignSink>,
+    config: RunnerConfig,
+    /// Completed campaigns whose messages are all final and counters copied.
+    settled: HashSet<Id>,
+    last_stats: Option<tokio::time::Instant>,
+}
+
+impl std::fmt::Debug for CampaignRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CampaignRunner")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one step of a campaign did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Messages were queued; there may be more.
+    Progress,
+    /// Waiting: the queue holds enough of its messages, or quiet hours.
+    Waiting,
+    /// Nothing more to do now.
+    Idle,
+}
+
+impl CampaignRunner {
+    /// Starts the runner on the current tokio runtime.
+    pub fn start(
+        store: Store,
+        sink: Arc<dyn CampaignSink>,
+        config: RunnerConfig,
+    ) -> CampaignRunnerHandle {
+        let wake = Arc::new(Notify::new());
+        let stop = CancellationToken::new();
+        let mut runner = Self {
+            store,
+            sink,
+            config,
+            settled: HashSet::new(),
+            last_stats: None,
+        };
+        let task = tokio::spawn({
+            let (wake, stop) = (Arc::clone(&wake), stop.clone());
+            async move { runner.run(wake, stop).await }
+        });
+        CampaignRunnerHandle { wake, stop, task }
+    }
+
+    async fn run(&mut self, wake: Arc<Notify>, stop: CancellationToken) {
+        let mut pause = Duration::ZERO;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+            let busy = match self.tick(&stop).await {
+                Ok(busy) => busy,
+                Err(e) => {
+                    tracing::error!(error = %e, "campaign runner step failed; retrying");
+                    false
+                }
+            };
+            // Expanding or waiting on the queue: look again soon; otherwise poll.
+            pause = if busy {
+                Duration::from_millis(20)
+            } else {
+                self.config.poll_interval
+            };
+        }
+    }
+
+    /// One pass over the active campaigns; true when any of them has work pending.
+    async fn tick(&mut self, stop: &CancellationToken) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut busy = false;
+        let active = self
+            .store
+            .campaigns_in(&[CampaignStatus::Scheduled, CampaignStatus::InProgress])?;
+        for campaign in active {
+            if stop.is_cancelled() {
+                return Ok(false);
+            }
+            let campaign = match campaign.status {
+                CampaignStatus::Scheduled if campaign.scheduled_at.is_none_or(|at| at <= now) => {
+                    let (c, _) = self
+                        .store
+                        .transition_campaign(
+                            campaign.organization_id,
+                            campaign.id,
+                            vec![CampaignStatus::Scheduled],
+                            move |c| {
+                                c.status = CampaignStatus::InProgress;
+                                c.started_at.get_or_insert(now);
+                                Ok(())
+                            },
+                        )
+                        .await?;
+                    c
+                }
+                CampaignStatus::Scheduled => continue,
+                _ => campaign,
+            };
+            if campaign.status != CampaignStatus::InProgress {
+                continue;
+            }
+            self.settled.remove(&campaign.id);
+            match self.step(&campaign).await {
+                Ok(Step::Progress | Step::Waiting) => busy = true,
+                Ok(Step::Idle) => {}
+                Err(e) => {
+                    tracing::error!(campaign = campaign.id, error = %e, "campaign step failed");
+                }
+            }
+        }
+        self.refresh_stats().await?;
+        Ok(busy)
+    }
+
+    /// Copies exact counts into the records of campaigns whose messages are still moving.
+    async fn refresh_stats(&mut self) -> Result<(), StoreError> {
+        let due = self
+            .last_stats
+            .is_none_or(|at| at.elapsed() >= self.config.stats_every);
+        if !due {
+            return Ok(());
+        }
+        self.last_stats = Some(tokio::time::Instant::now());
+        let watched = self.store.campaigns_in(&[
+            CampaignStatus::InProgress,
+            CampaignStatus::Paused,
+            CampaignStatus::Completed,
+            CampaignStatus::Cancelled,
+        ])?;
+        for c in watched {
+            if self.settled.contains(&c.id) {
+                continue;
+            }
+            let counts = self.store.campaign_counts(c.organization_id, c.id)?;
+            let synced = self
+                .store
+                .sync_campaign_stats(c.organization_id, c.id)
+                .await?;
+            let moving = counts.queued + counts.submitted + counts.sent;
+            if moving == 0
+                && matches!(
+                    synced.status,
+                    CampaignStatus::Completed | CampaignStatus::Cancelled
+                )
+            {
+                self.settled.insert(c.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Expands the next chunk of one campaign.
+    async fn step(&mut self, campaign: &Campaign) -> Result<Step, StoreError> {
+        let org = campaign.organization_id;
+        let mut run = RunState::of(campaign);
+        if run.done {
+            return self.finish(campaign, run).await.map(|()| Step::Idle);
+        }
+        let (body, category) = match campaign.template_id {
+            Some(t) => match self.store.template(org, t) {
+                Ok(template) => (template.body, template.category),
+                Err(StoreError::NotFound { .. }) => {
+                    // Deleted under a running campaign: nothing to render; a person decides.
+                    tracing::warn!(
+                        campaign = campaign.id,
+                        template = t,
+                        "campaign template deleted; pausing"
+                    );
+                    self.store
+                        .transition_campaign(
+                            org,
+                            campaign.id,
+                            vec![CampaignStatus::InProgress],
+                            |c| {
+                                c.status = CampaignStatus::Paused;
+                                Ok(())
+                            },
+                        )
+                        .await?;
+                    return Ok(Step::Idle);
+                }
+                Err(e) => return Err(e),
+            },
+            None => (
+                campaign.message_body.clone().unwrap_or_default(),
+                TemplateCategory::Transactional,
+            ),
+        };
+        if category == TemplateCategory::Promotional
+            && let Some(quiet) = self.store.organization(org)?.quiet_hours
+            && in_quiet_hours(&quiet, now_ms())
+        {
+            return Ok(Step::Waiting);
+        }
+        let waiting = self
+            .store
+            .campaign_queued(org, campaign.id, self.config.queue_ahead)?;
+        if waiting >= self.config.queue_ahead {
+            return Ok(Step::Waiting);
+        }
+        let targets = self.next_targets(campaign, &run)?;
+        let last = targets.len() < self.config.chunk;
+        let mut messages = Vec::with_capacity(targets.len());
+        for target in &targets {
+            match &target.cursor {
+                Cursor::Contact(id) => run.after_contact = Some(*id),
+                Cursor::Phone(p) => run.after_phone = Some(p.clone()),
+            }
+            if target.phone.is_none() {
+                continue;
+            }
+            if target.opted_out {
+                run.skipped_opted_out += 1;
+                continue;
+            }
+            match self.message_for(campaign, &body, target) {
+                Some(m) => messages.push(m),
+                None => run.skipped_invalid += 1,
+            }
+        }
+        if !messages.is_empty() {
+            for result in self.store.enqueue_many(messages).await? {
+                match result {
+                    Ok(Enqueued::Created(m)) => {
+                        run.queued += 1;
+                        self.sink.queued(&m);
+                    }
+                    // Queued before a crash that lost the cursor: the same message.
+                    Ok(Enqueued::Duplicate(_)) => run.queued += 1,
+                    Err(StoreError::Invalid { .. }) => run.skipped_invalid += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            self.sink.nudge();
+        }
+        run.done = last;
+        self.save(campaign, run.clone()).await?;
+        if last {
+            self.finish(campaign, run).await?;
+            return Ok(Step::Idle);
+        }
+        Ok(Step::Progress)
+    }
+
+    /// Stores the cursor and counters, whatever the status now is (a pause that came while
+    /// the chunk was written must not lose the chunk's cursor).
+    async fn save(&self, campaign: &Campaign, run: RunState) -> Result<(), StoreError> {
+        let total = self.audience_size(campaign)?;
+        self.store
+            .transition_campaign(
+                campaign.organization_id,
+                campaign.id,
+                vec![
+                    CampaignStatus::InProgress,
+                    CampaignStatus::Paused,
+                    CampaignStatus::Cancelled,
+                    CampaignStatus::Scheduled,
+                ],
+                move |c| {
+                    run.store_into(c);
+                    c.total_recipients = total;
+                    Ok(())
+                },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Marks an expanded campaign COMPLETED, if it is still in progress.
+    async fn finish(&self, campaign: &Campaign, run: RunState) -> Result<(), StoreError> {
+        self.store
+            .transition_campaign(
+                campaign.organization_id,
+                campaign.id,
+                vec![CampaignStatus::InProgress],
+                move |c| {
+                    run.store_into(c);
+                    c.status = CampaignStatus::Completed;
+                    c.completed_at = Some(now_ms());
+                    Ok(())
+                },
+            )
+            .await?;
+        self.store
+            .sync_campaign_stats(campaign.organization_id, campaign.id)
+            .await?;
+        Ok(())
+    }
+
+    fn audience_size(&self, campaign: &Campaign) -> Result<u64, StoreError> {
+        match campaign.group_id {
+            Some(g) => Ok(self.store.group(campaign.organization_id, g)?.member_count),
+            None => self.store.campaign_recipient_count(campaign.id),
+        }
+    }
+
+    /// The next chunk of the audience after the cursor.
+    fn next_targets(&self, campaign: &Campaign, run: &RunState) -> Result<Vec<Target>, StoreError> {
+        let org = campaign.organization_id;
+        let chunk = self.config.chunk;
+        let mut out = Vec::with_capacity(chunk);
+        match campaign.group_id {
+            Some(group) => {
+                for id in self
+                    .store
+                    .group_member_ids_after(group, run.after_contact, chunk)?
+                {
+                    match self.store.contact(org, id) {
+                        Ok(c) => out.push(Target::contact(campaign.id, c)),
+                        // Deleted since it was listed: nothing to send, move on.
+                        Err(StoreError::NotFound { .. }) => out.push(Target::gone(id)),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            None => {
+                for r in self.store.campaign_recipients_after(
+                    campaign.id,
+                    run.after_phone.as_deref(),
+                    chunk,
+                )? {
+                    let contact = self.store.contact_by_phone(org, &r.phone)?;
+                    out.push(Target::recipient(campaign.id, r, contact));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn message_for(&self, campaign: &Campaign, body: &str, target: &Target) -> Option<Message> {
+        let phone = target.phone.as_ref()?;
+        let text = render_template(body, Some(&target.variables)).ok()?;
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\r')
+            .collect();
+        if text.trim().is_empty() {
+            return None;
+        }
+        let count = count_segments(&text);
+        Some(Message {
+            organization_id: campaign.organization_id,
+            from_number: sender_of(campaign),
+            to_number: phone.clone(),
+            contact_id: target.contact_id,
+            encoding: match count.encoding {
+                Encoding::Gsm7 => "GSM-7",
+                Encoding::Latin1 => "LATIN-1",
+                Encoding::Ucs2 => "UCS-2",
+            }
+            .to_owned(),
+            segments: u32::try_from(count.segments).unwrap_or(u32::MAX),
+            body: text,
+            campaign_id: Some(campaign.id),
+            idempotency_key: Some(target.key.clone()),
+            priority: Priority::BULK,
+            ..Message::default()
+        })
+    }
+}
+
+/// Where the cursor is after a target.
+#[derive(Debug, Clone)]
+enum Cursor {
+    Contact(Id),
+    Phone(String),
+}
+
+/// One recipient, ready to render.
+#[derive(Debug, Clone)]
+struct Target {
+    cursor: Cursor,
+    phone: Option<String>,
+    contact_id: Option<Id>,
+    opted_out: bool,
+    variables: Map<String, Value>,
+    /// The message's idempotency key: never the phone (erasure leaves no copy of it).
+    key: String,
+}
+
+/// A contact's fields as template variables: its metadata, then name, phone and email.
+fn contact_variables(contact: &Contact, into: &mut Map<String, Value>) {
+    if let Some(Value::Object(meta)) = &contact.metadata {
+        for (k, v) in meta {
+            into.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if let Some(name) = &contact.display_name {
+        into.entry("name")
+            .or_insert_with(|| Value::String(name.clone()));
+    }
+    if let Some(email) = &contact.email {
+        into.entry("email")
+            .or_insert_with(|| Value::String(email.clone()));
+    }
+    into.entry("phone")
+        .or_insert_with(|| Value::String(contact.phone_number.clone()));
+}
+
+impl Target {
+    fn contact(campaign: Id, contact: Contact) -> Self {
+        let mut variables = Map::new();
+        contact_variables(&contact, &mut variables);
+        Self {
+            cursor: Cursor::Contact(contact.id),
+            phone: Some(contact.phone_number),
+            contact_id: Some(contact.id),
+            opted_out: contact.is_opted_out,
+            variables,
+            key: format!("campaign:{campaign}:c{}", contact.id),
+        }
+    }
+
+    fn gone(id: Id) -> Self {
+        Self {
+            cursor: Cursor::Contact(id),
+            phone: None,
+            contact_id: None,
+            opted_out: false,
+            variables: Map::new(),
+            key: String::new(),
+        }
+    }
+
+    fn recipient(campaign: Id, r: Recipient, contact: Option<Contact>) -> Self {
+        let mut variables = match r.variables {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        if let Some(c) = &contact {
+            contact_variables(c, &mut variables);
+        } else {
+            variables
+                .entry("phone")
+                .or_insert_with(|| Value::String(r.phone.clone()));
+        }
+        Self {
+            cursor: Cursor::Phone(r.phone.clone()),
+            phone: Some(r.phone),
+            contact_id: contact.as_ref().map(|c| c.id),
+            opted_out: contact.is_some_and(|c| c.is_opted_out),
+            variables,
+            key: format!("campaign:{campaign}:r{}", r.seq),
+        }
+    }
+}

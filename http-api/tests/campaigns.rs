@@ -1,0 +1,594 @@
+//! Campaigns over real HTTP on loopback with a real store and the engine's campaign runner
+//! (the engine's dispatcher replaced by draining the queue in the test): lifecycle, pause and
+//! resume and a runner restart that neither skip nor duplicate a recipient, opt-outs,
+//! duplicates, missing variables, exact stats, quiet hours, CSV audiences, send-bulk.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{Api, Reply};
+use reqwest::StatusCode;
+use sairex_engine::campaigns::{CampaignRunner, CampaignRunnerHandle, CampaignSink, RunnerConfig};
+use sairex_store::model::{CampaignStatus, Id, Message, MessageStatus, QuietHours};
+use sairex_store::{MessageFilter, PageRequest, Store};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+#[derive(Default)]
+struct Sink {
+    queued: AtomicU64,
+}
+
+impl CampaignSink for Sink {
+    fn queued(&self, _: &Message) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+    }
+    fn nudge(&self) {}
+}
+
+fn runner(store: &Store, sink: &Arc<Sink>) -> CampaignRunnerHandle {
+    CampaignRunner::start(
+        store.clone(),
+        sink.clone(),
+        RunnerConfig {
+            poll_interval: Duration::from_millis(20),
+            chunk: 25,
+            queue_ahead: 60,
+            stats_every: Duration::from_millis(50),
+        },
+    )
+}
+
+/// Every message of the campaign (all pages).
+fn messages(store: &Store, org: Id, campaign: Id) -> Vec<Message> {
+    let filter = MessageFilter {
+        campaign_id: Some(campaign),
+        ..MessageFilter::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = store
+            .list_messages(
+                org,
+                &filter,
+                PageRequest {
+                    offset: out.len() as u64,
+                    limit: 1000,
+                },
+            )
+            .unwrap();
+        let n = page.items.len();
+        out.extend(page.items);
+        if n == 0 || out.len() as u64 >= page.total {
+            return out;
+        }
+    }
+}
+
+/// What the dispatcher and receipts would do: every queued message of the campaign ends
+/// DELIVERED.
+async fn deliver_all(store: &Store, org: Id, campaign: Id) -> usize {
+    let mut n = 0;
+    for m in messages(store, org, campaign) {
+        if m.status == MessageStatus::Queued {
+            store
+                .finalize(org, m.id, MessageStatus::Delivered, None, None)
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
+async fn campaign(api: &Api, key: &str, id: Id) -> Value {
+    api.get(&format!("/api/sms/campaigns/{id}"), key)
+        .await
+        .data()
+        .clone()
+}
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn import(api: &Api, key: &str, query: &str, csv: String) -> Reply {
+    let response = api
+        .client
+        .post(format!("{}{query}", api.base))
+        .bearer_auth(key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_campaign_pauses_restarts_and_resumes_without_skips_or_duplicates() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let group = api
+        .post("/api/sms/groups", &key, json!({ "name": "All" }))
+        .await;
+    let gid = group.data()["id"].as_u64().unwrap();
+    let mut csv = String::from("phone,name\n");
+    for i in 0..300 {
+        csv.push_str(&format!("+92300{i:07},Student {i}\n"));
+    }
+    let report = import(
+        &api,
+        &key,
+        &format!("/api/sms/contacts/import?groupId={gid}"),
+        csv,
+    )
+    .await;
+    assert_eq!(report.data()["created"], 300, "{:?}", report.json);
+    let mut opted_out = HashSet::new();
+    for i in (0..300).step_by(30) {
+        let phone = format!("+92300{i:07}");
+        let c = api.store.contact_by_phone(org, &phone).unwrap().unwrap();
+        api.post(
+            &format!("/api/sms/contacts/{}/opt-out", c.id),
+            &key,
+            json!({}),
+        )
+        .await;
+        opted_out.insert(phone);
+    }
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "fee", "body": "Dear {{name}}, fee due" }),
+        )
+        .await;
+    let tid = t.data()["id"].as_u64().unwrap();
+    let created = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Fees", "templateId": tid, "groupId": gid, "from": "SCHOOL" }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    let cid = created.data()["id"].as_u64().unwrap();
+    assert_eq!(created.data()["status"], "DRAFT");
+    assert_eq!(created.data()["totalRecipients"], 300);
+
+    let sink = Arc::new(Sink::default());
+    let first = runner(&api.store, &sink);
+    let started = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    assert_eq!(started.data()["status"], "IN_PROGRESS");
+
+    // Nothing drains the queue yet: the runner stops at its queue-ahead bound.
+    wait_for("the first chunks", async || {
+        messages(&api.store, org, cid).len() >= 60
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ahead = messages(&api.store, org, cid).len();
+    assert!((60..=85).contains(&ahead), "{ahead} messages queued ahead");
+
+    let paused = api
+        .post(&format!("/api/sms/campaigns/{cid}/pause"), &key, json!({}))
+        .await;
+    assert_eq!(paused.data()["status"], "PAUSED");
+    deliver_all(&api.store, org, cid).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let at_pause = messages(&api.store, org, cid).len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        messages(&api.store, org, cid).len(),
+        at_pause,
+        "expanded while paused"
+    );
+
+    // A restart of the runner: the new one goes on from the stored cursor.
+    first.shutdown().await;
+    let second = runner(&api.store, &sink);
+    let resumed = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(
+        resumed.data()["status"],
+        "IN_PROGRESS",
+        "{:?}",
+        resumed.json
+    );
+    wait_for("completion", async || {
+        deliver_all(&api.store, org, cid).await;
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    deliver_all(&api.store, org, cid).await;
+
+    let all = messages(&api.store, org, cid);
+    let phones: HashSet<&str> = all.iter().map(|m| m.to_number.as_str()).collect();
+    assert_eq!(all.len(), 290, "every reachable member once");
+    assert_eq!(phones.len(), 290, "no duplicate");
+    assert!(phones.iter().all(|p| !opted_out.contains(*p)));
+    assert!(
+        all.iter()
+            .all(|m| m.priority.0 == 10 && m.from_number == "SCHOOL")
+    );
+    let m = all.iter().find(|m| m.to_number == "+923000000007").unwrap();
+    assert_eq!(m.body, "Dear Student 7, fee due");
+    assert_eq!(sink.queued.load(Ordering::SeqCst), 290);
+
+    let stats = api
+        .get(&format!("/api/sms/campaigns/{cid}/stats"), &key)
+        .await;
+    let s = stats.data();
+    assert_eq!(s["totalRecipients"], 300, "{s}");
+    assert_eq!(s["delivered"], 290);
+    assert_eq!(s["sent"], 290);
+    assert_eq!(s["failed"], 0);
+    assert_eq!(s["skippedOptedOut"], 10);
+    assert_eq!(s["expanded"], true);
+    assert_eq!(s["progress"], 1.0);
+    // The record's counters catch up with the index.
+    wait_for("synced counters", async || {
+        campaign(&api, &key, cid).await["deliveredCount"] == 290
+    })
+    .await;
+    assert_eq!(campaign(&api, &key, cid).await["sentCount"], 290);
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_recipients_dedup_defaults_and_a_lost_cursor_never_resends() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let created = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Codes", "messageBody": "Hi {{name}}, code {{code|none}}",
+                    "recipients": [
+                        { "to": "03001234567", "variables": { "name": "Ali", "code": "X1" } },
+                        { "to": "+923001234567", "variables": { "name": "Ali again" } },
+                        { "to": "03009876543", "variables": { "code": "Y2" } },
+                        { "to": "03005555555", "variables": { "name": "Sara" } },
+                        { "to": "nope" }
+                    ] }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    let d = created.data();
+    assert_eq!(d["recipientsAdded"], 3);
+    assert_eq!(d["duplicates"], 1);
+    assert_eq!(d["recipientErrors"][0]["index"], 4);
+    assert_eq!(d["totalRecipients"], 3);
+    let cid = d["id"].as_u64().unwrap();
+
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    // send-bulk with a saved campaign starts it.
+    let bulk = api
+        .post("/api/sms/send-bulk", &key, json!({ "campaignId": cid }))
+        .await;
+    assert_eq!(bulk.status, StatusCode::ACCEPTED, "{:?}", bulk.json);
+    assert_eq!(bulk.data()["campaignId"], cid);
+    assert_eq!(bulk.data()["totalRecipients"], 3);
+    wait_for("completion", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    let all = messages(&api.store, org, cid);
+    let mut bodies: Vec<&str> = all.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, vec!["Hi Ali, code X1", "Hi Sara, code none"]);
+    let stats = api
+        .get(&format!("/api/sms/campaigns/{cid}/stats"), &key)
+        .await;
+    assert_eq!(stats.data()["skippedInvalid"], 1, "{:?}", stats.json);
+    assert_eq!(stats.data()["queued"], 2);
+
+    // A crash after the enqueue but before the cursor was stored: the runner reads the same
+    // recipients again, and the store recognises every message it already has.
+    api.store
+        .update_campaign(org, cid, |c| {
+            c.status = CampaignStatus::InProgress;
+            c.extra = Some(json!({}));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for("completion again", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    assert_eq!(messages(&api.store, org, cid).len(), 2);
+    assert_eq!(sink.queued.load(Ordering::SeqCst), 2, "announced once");
+    run.shutdown().await;
+}
+
+#[tokio::test]
+async fn campaign_errors_states_and_tenancy() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let empty = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Empty", "body": "Hi" }),
+        )
+        .await;
+    let eid = empty.data()["id"].as_u64().unwrap();
+    let start = api
+        .post(&format!("/api/sms/campaigns/{eid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::BAD_REQUEST);
+    assert!(
+        start.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("audience")
+    );
+    let nobody = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "No body", "recipients": [{ "to": "03001234567" }] }),
+        )
+        .await;
+    let nid = nobody.data()["id"].as_u64().unwrap();
+    let start = api
+        .post(&format!("/api/sms/campaigns/{nid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::BAD_REQUEST);
+    let pause = api
+        .post(&format!("/api/sms/campaigns/{nid}/pause"), &key, json!({}))
+        .await;
+    assert_eq!(pause.status, StatusCode::CONFLICT);
+    assert_eq!(pause.code(), "INVALID_STATE");
+    let missing = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "x", "groupId": 999_999 }),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let unnamed = api
+        .post("/api/sms/campaigns", &key, json!({ "body": "x" }))
+        .await;
+    assert_eq!(unnamed.status, StatusCode::BAD_REQUEST);
+    let when = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "x", "scheduledAt": "tomorrow" }),
+        )
+        .await;
+    assert_eq!(when.status, StatusCode::BAD_REQUEST);
+
+    // Scheduled for later: SCHEDULED, changeable, and cancellable; not startable twice.
+    let later = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Later", "body": "Hello", "scheduledAt": "2099-01-01T09:00:00Z",
+                    "recipients": [{ "to": "03001234567" }], "start": true }),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED, "{:?}", later.json);
+    assert_eq!(later.data()["status"], "SCHEDULED");
+    let lid = later.data()["id"].as_u64().unwrap();
+    let again = api
+        .post(&format!("/api/sms/campaigns/{lid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let renamed = api
+        .put(
+            &format!("/api/sms/campaigns/{lid}"),
+            &key,
+            json!({ "name": "Later still" }),
+        )
+        .await;
+    assert_eq!(renamed.data()["name"], "Later still");
+    let (_, other) = api.org("other").await;
+    for path in ["", "/stats"] {
+        assert_eq!(
+            api.get(&format!("/api/sms/campaigns/{lid}{path}"), &other)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        api.post(
+            &format!("/api/sms/campaigns/{lid}/cancel"),
+            &other,
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let (_, reader) = api.key(&key, &["contacts:read"], json!({})).await;
+    assert_eq!(
+        api.post(
+            &format!("/api/sms/campaigns/{lid}/cancel"),
+            &reader,
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let cancelled = api
+        .post(&format!("/api/sms/campaigns/{lid}/cancel"), &key, json!({}))
+        .await;
+    assert_eq!(cancelled.data()["status"], "CANCELLED");
+    let edit = api
+        .put(
+            &format!("/api/sms/campaigns/{lid}"),
+            &key,
+            json!({ "name": "x" }),
+        )
+        .await;
+    assert_eq!(edit.status, StatusCode::CONFLICT);
+    let listed = api.get("/api/sms/campaigns?status=cancelled", &key).await;
+    assert_eq!(listed.data()["total"], 1);
+    let bad = api.get("/api/sms/campaigns?status=nope", &key).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        api.delete(&format!("/api/sms/campaigns/{lid}"), &key)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.store.campaign_recipient_count(lid).unwrap(),
+        0,
+        "the audience went with it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "sale", "body": "Dear {{name}}, pay PKR {{amount}}", "category": "PROMOTIONAL" }),
+        )
+        .await;
+    let tid = t.data()["id"].as_u64().unwrap();
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Sale", "templateId": tid }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+    let csv = "mobile_num;student_name;fee_amount\n03001234567;Ali;5000\n03009876543;Sara;7500\n03001234567;Ali;5000\nbad;X;1\n";
+    let mapping =
+        r#"{"phone":"mobile_num","name":"student_name","custom":{"fee_amount":"amount"}}"#;
+    let q = |extra: &str| {
+        format!(
+            "/api/sms/campaigns/{cid}/recipients?mapping={}{extra}",
+            mapping
+                .replace('"', "%22")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace(':', "%3A")
+                .replace(',', "%2C")
+        )
+    };
+    let preview = import(&api, &key, &q("&preview=true"), csv.to_owned()).await;
+    assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.json);
+    assert_eq!(preview.data()["rows"][1]["metadata"]["amount"], "7500");
+    assert_eq!(api.store.campaign_recipient_count(cid).unwrap(), 0);
+    let up = import(&api, &key, &q(""), csv.to_owned()).await;
+    assert_eq!(up.status, StatusCode::OK, "{:?}", up.json);
+    assert_eq!(up.data()["created"], 2);
+    assert_eq!(up.data()["duplicates"], 1);
+    assert_eq!(up.data()["skipped"], 1);
+
+    // Quiet hours around now (UTC): the promotional campaign waits.
+    let now_min = u16::try_from((sairex_store::now_ms() / 60_000) % 1440).unwrap();
+    api.store
+        .update_organization(org, move |o| {
+            o.quiet_hours = Some(QuietHours {
+                start_minute: (now_min + 1440 - 60) % 1440,
+                end_minute: (now_min + 60) % 1440,
+                time_zone: "UTC".into(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    let started = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        messages(&api.store, org, cid).is_empty(),
+        "sent in quiet hours"
+    );
+    assert_eq!(campaign(&api, &key, cid).await["status"], "IN_PROGRESS");
+    api.store
+        .update_organization(org, |o| {
+            o.quiet_hours = None;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for("completion", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    let mut bodies: Vec<String> = messages(&api.store, org, cid)
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        vec!["Dear Ali, pay PKR 5000", "Dear Sara, pay PKR 7500"]
+    );
+    run.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_template_was_deleted_is_paused_not_retried_forever() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "t", "body": "Hi" }),
+        )
+        .await;
+    let tid = t.data()["id"].as_u64().unwrap();
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "c", "templateId": tid, "recipients": [{ "to": "03001234567" }] }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    let started = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED);
+    wait_for("the pause", async || {
+        campaign(&api, &key, cid).await["status"] == "PAUSED"
+    })
+    .await;
+    assert!(messages(&api.store, org, cid).is_empty());
+    run.shutdown().await;
+}
