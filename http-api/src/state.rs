@@ -30,6 +30,8 @@ pub(crate) struct OrgInfo {
     pub(crate) cost_per_segment: Micros,
     pub(crate) currency: String,
     pub(crate) is_active: bool,
+    /// DLT rules apply to its transactional template sends.
+    pub(crate) dlt_enabled: bool,
 }
 
 /// The shared state; cheap to clone.
@@ -153,6 +155,7 @@ impl AppState {
                 .or_else(|| org.currency.clone())
                 .unwrap_or_else(|| self.settings().default_currency.clone()),
             is_active: org.is_active,
+            dlt_enabled: org.dlt_enabled,
         })
     }
 

@@ -1287,3 +1287,81 @@ async fn analytics_summarises_the_period() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// DLT (issue 7, blueprint §6.4): with DLT enabled, a transactional send bound to a template
+/// needs the template approved and registered; other organizations are not affected.
+#[tokio::test]
+async fn dlt_requires_an_approved_registered_template_for_transactional_sends() {
+    let api = Api::start().await;
+    let reply = api
+        .post(
+            "/api/admin/organizations",
+            ADMIN_TOKEN,
+            json!({ "name": "india school", "defaultCountry": "PK", "dltEnabled": true }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
+    assert_eq!(reply.data()["dltEnabled"], true);
+    let key = reply.data()["apiKey"]["key"].as_str().unwrap().to_owned();
+    let (_, other) = api.org("no dlt").await;
+
+    let template = |key: &str| {
+        let key = key.to_owned();
+        let api = &api;
+        async move {
+            let r = api
+                .post(
+                    "/api/sms/templates",
+                    &key,
+                    json!({ "name": "fee", "body": "Fee of {{amount}} due", "category": "TRANSACTIONAL" }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+            r.data()["id"].as_u64().unwrap()
+        }
+    };
+    let send = |key: String, id: u64| {
+        let api = &api;
+        async move {
+            api.post(
+                "/api/sms/send",
+                &key,
+                json!({ "to": "+923001234567", "templateId": id, "variables": { "amount": "500" } }),
+            )
+            .await
+        }
+    };
+
+    let id = template(&key).await;
+    let r = send(key.clone(), id).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.json);
+    assert_eq!(r.json["error"]["code"], "DLT_TEMPLATE_NOT_APPROVED");
+
+    // Approved but not registered: still refused. Approved and registered: accepted.
+    let r = api
+        .put(
+            &format!("/api/sms/templates/{id}"),
+            &key,
+            json!({ "isApproved": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(
+        send(key.clone(), id).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let r = api
+        .put(
+            &format!("/api/sms/templates/{id}"),
+            &key,
+            json!({ "dltTemplateId": "1107161234567890123" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let r = send(key.clone(), id).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+
+    // An organization without DLT sends from an unapproved template.
+    let id = template(&other).await;
+    assert_eq!(send(other.clone(), id).await.status, StatusCode::ACCEPTED);
+}

@@ -335,6 +335,9 @@ pub struct Organization {
     pub retention_days: Option<u32>,
     /// When promotional traffic must wait.
     pub quiet_hours: Option<QuietHours>,
+    /// Whether India's DLT rules apply (blueprint §6.4): a transactional send bound to a
+    /// template needs an approved template with a DLT template id.
+    pub dlt_enabled: bool,
     /// Whether it may use the API.
     pub is_active: bool,
     /// When it was created.
@@ -688,6 +691,7 @@ impl Default for Organization {
             currency: None,
             retention_days: None,
             quiet_hours: None,
+            dlt_enabled: false,
             is_active: true,
             created_at: 0,
             updated_at: 0,

@@ -50,6 +50,7 @@ pub(crate) struct NewOrganization {
     default_country: Option<String>,
     credit_balance: Option<Value>,
     currency: Option<String>,
+    dlt_enabled: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +61,7 @@ struct OrganizationView {
     default_country: String,
     credit_balance: Option<String>,
     currency: Option<String>,
+    dlt_enabled: bool,
     is_active: bool,
     created_at: String,
 }
@@ -72,6 +74,7 @@ impl From<&Organization> for OrganizationView {
             default_country: o.default_country.clone(),
             credit_balance: o.credit_balance.map(text::money),
             currency: o.currency.clone(),
+            dlt_enabled: o.dlt_enabled,
             is_active: o.is_active,
             created_at: time::format(o.created_at),
         }
@@ -136,6 +139,7 @@ pub(crate) async fn create_organization(
                 .map(|v| parse_money("creditBalance", v))
                 .transpose()?,
             currency: body.currency,
+            dlt_enabled: body.dlt_enabled.unwrap_or(false),
             ..Organization::default()
         })
         .await?;

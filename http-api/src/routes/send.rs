@@ -188,13 +188,14 @@ async fn check_options(
         Some(_) => return Err(ApiError::invalid("metadata: a JSON object")),
     };
     let template = match options.template_id {
-        Some(id) => Some(
-            state
+        Some(id) => {
+            let template = state
                 .store()
                 .template(org, id)
-                .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?
-                .body,
-        ),
+                .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?;
+            check_dlt(state, org, now, &template, priority)?;
+            Some(template.body)
+        }
         None => None,
     };
     Ok(Checked {
@@ -207,6 +208,39 @@ async fn check_options(
         metadata,
         template,
     })
+}
+
+/// DLT (blueprint §6.4): when the organization has DLT enabled, a transactional send bound to
+/// a template (the template's category, or the send's priority) needs that template approved
+/// and registered (`dltTemplateId`).
+fn check_dlt(
+    state: &AppState,
+    org: Id,
+    now: Millis,
+    template: &sairex_store::model::Template,
+    priority: Priority,
+) -> Result<(), ApiError> {
+    let transactional = template.category == sairex_store::model::TemplateCategory::Transactional
+        || priority == Priority::TRANSACTIONAL;
+    if !transactional || !state.org(org, now)?.dlt_enabled {
+        return Ok(());
+    }
+    let registered = template
+        .dlt_template_id
+        .as_deref()
+        .is_some_and(|id| !id.trim().is_empty());
+    if template.is_approved && registered {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "DLT_TEMPLATE_NOT_APPROVED",
+        format!(
+            "templateId: template {} must be approved and carry a dltTemplateId for a \
+             transactional send (DLT is enabled for this organization)",
+            template.id
+        ),
+    ))
 }
 
 /// The organization's provider named by id, provider name ("smpp") or display name.
