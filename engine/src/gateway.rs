@@ -28,7 +28,7 @@ use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use sairex_store::model::{Id, ProviderConfig, ProviderKind};
-use sairex_store::{PageRequest, Store, StoreError};
+use sairex_store::{Store, StoreError};
 
 use crate::dispatch::callbacks::CallbackSink;
 use crate::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, DrainReport, ProviderEntry};
@@ -408,7 +408,7 @@ impl EngineControl {
         if !self.inner.from_store || !self.is_running() {
             return Ok(report);
         }
-        let records = all_provider_records(&self.inner.store)?;
+        let records = self.inner.store.all_providers()?;
         let wanted: HashMap<Id, ProviderConfig> = records
             .into_iter()
             .filter(|r| r.is_active)
@@ -565,42 +565,4 @@ async fn supervise(control: EngineControl, stop: CancellationToken) {
             _ = tick.tick() => control.supervise_once().await,
         }
     }
-}
-
-/// Every provider record: the system's (organization 0) and every organization's.
-fn all_provider_records(store: &Store) -> Result<Vec<ProviderConfig>, StoreError> {
-    let mut records = Vec::new();
-    let mut orgs = vec![0];
-    let mut offset = 0;
-    loop {
-        let page = store.list_organizations(PageRequest {
-            offset,
-            limit: sairex_store::MAX_PAGE,
-        })?;
-        let n = page.items.len() as u64;
-        orgs.extend(page.items.into_iter().map(|o| o.id));
-        offset += n;
-        if n == 0 || offset >= page.total {
-            break;
-        }
-    }
-    for org in orgs {
-        let mut offset = 0;
-        loop {
-            let page = store.list_providers(
-                org,
-                PageRequest {
-                    offset,
-                    limit: sairex_store::MAX_PAGE,
-                },
-            )?;
-            let n = page.items.len() as u64;
-            records.extend(page.items);
-            offset += n;
-            if n == 0 || offset >= page.total {
-                break;
-            }
-        }
-    }
-    Ok(records)
 }

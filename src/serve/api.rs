@@ -17,8 +17,8 @@ use sairex_engine::dispatch::{DispatcherHandle, EngineEvent};
 use sairex_engine::gateway::EngineControl;
 use sairex_engine::webhooks::WebhookHandle;
 use sairex_http_api::{ApiSettings, EngineLink, WebhookTestResult};
+use sairex_store::Store;
 use sairex_store::model::{ApiKey, Id, Organization};
-use sairex_store::{PageRequest, Store};
 
 /// The API's view of the engine.
 struct EngineAdapter {
@@ -154,12 +154,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
 /// The organization named `name` (created when missing) and a new admin key for it.
 pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, String)> {
     let existing = store
-        .list_organizations(PageRequest {
-            offset: 0,
-            limit: sairex_store::MAX_PAGE,
-        })
+        .all_organizations()
         .context("listing organizations")?
-        .items
         .into_iter()
         .find(|o| o.name == name);
     let org = match existing {

@@ -44,23 +44,10 @@ pub fn resolve_orgs(refs: &[OrgRef], by_name: &HashMap<String, Id>) -> (Vec<Id>,
 /// Every organization by name (the first of a name wins).
 pub fn organizations_by_name(store: &Store) -> anyhow::Result<HashMap<String, Id>> {
     let mut names = HashMap::new();
-    let mut offset = 0;
-    loop {
-        let page = store
-            .list_organizations(PageRequest {
-                offset,
-                limit: sairex_store::MAX_PAGE,
-            })
-            .context("listing organizations")?;
-        let n = page.items.len() as u64;
-        for org in page.items {
-            names.entry(org.name).or_insert(org.id);
-        }
-        offset += n;
-        if n == 0 || offset >= page.total {
-            return Ok(names);
-        }
+    for org in store.all_organizations().context("listing organizations")? {
+        names.entry(org.name).or_insert(org.id);
     }
+    Ok(names)
 }
 
 /// The store record (settings and credentials) for one file entry.

@@ -202,23 +202,13 @@ impl Store {
     /// Storage errors.
     pub async fn apply_retention(&self, now: Millis, default_days: u32) -> Result<u64> {
         let mut purged = 0;
-        let mut offset = 0;
-        loop {
-            let page = self.list_organizations(crate::PageRequest {
-                offset,
-                limit: crate::MAX_PAGE,
-            })?;
-            for org in &page.items {
-                let days = org.retention_days.unwrap_or(default_days);
-                purged += self
-                    .purge_messages_before(org.id, now.saturating_sub(days_ms(days)))
-                    .await?;
-            }
-            offset += page.items.len() as u64;
-            if page.items.is_empty() || offset >= page.total {
-                return Ok(purged);
-            }
+        for org in self.all_organizations()? {
+            let days = org.retention_days.unwrap_or(default_days);
+            purged += self
+                .purge_messages_before(org.id, now.saturating_sub(days_ms(days)))
+                .await?;
         }
+        Ok(purged)
     }
 }
 

@@ -1308,3 +1308,51 @@ async fn contacts_export_lazily_as_csv_rows_of_one_tenant() {
     assert_eq!((rows[0][1].as_str(), rows[1][1].as_str()), ("+1", "+3"));
     assert_eq!(rows[0][3], "A, B");
 }
+
+/// The whole-store walks used by jobs go past one page (1,000) and include the system's
+/// providers (organization 0).
+#[tokio::test]
+async fn every_organization_and_every_provider_past_one_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut ids = BTreeSet::new();
+    for i in 0..1_005 {
+        let org = store
+            .create_organization(Organization {
+                name: format!("org {i}"),
+                ..Organization::default()
+            })
+            .await
+            .unwrap();
+        ids.insert(org.id);
+    }
+    let listed: BTreeSet<u64> = store
+        .all_organizations()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(listed, ids);
+
+    let last = *ids.iter().next_back().unwrap();
+    let mut wanted = BTreeSet::new();
+    for org in [0, *ids.iter().next().unwrap(), last] {
+        let p = store
+            .create_provider(ProviderConfig {
+                organization_id: org,
+                display_name: format!("provider of {org}"),
+                credentials: json!({"password": "x"}),
+                ..ProviderConfig::default()
+            })
+            .await
+            .unwrap();
+        wanted.insert((org, p.id));
+    }
+    let found: BTreeSet<(u64, u64)> = store
+        .all_providers()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.organization_id, p.id))
+        .collect();
+    assert_eq!(found, wanted);
+}

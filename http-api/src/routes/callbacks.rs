@@ -34,7 +34,7 @@ use sairex_engine::provider::http::settings::{CallbackAuth, CallbackConfig, call
 use sairex_engine::provider::http::signature::{secrets_equal, twilio_verify, vonage_verify};
 use sairex_pdu::receipt::MessageState;
 use sairex_store::model::{Millis, ProviderKind};
-use sairex_store::{PageRequest, Store, now_ms};
+use sairex_store::{Store, now_ms};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -87,49 +87,18 @@ impl ProviderIndex {
 }
 
 fn read_entries(store: &Store) -> Result<Vec<Entry>, ApiError> {
-    let mut orgs = vec![0];
-    let mut offset = 0;
-    loop {
-        let page = store.list_organizations(PageRequest {
-            offset,
-            limit: sairex_store::MAX_PAGE,
-        })?;
-        let n = page.items.len() as u64;
-        orgs.extend(page.items.into_iter().map(|o| o.id));
-        offset += n;
-        if n == 0 || offset >= page.total {
-            break;
-        }
-    }
     let mut entries = Vec::new();
-    for org in orgs {
-        let mut offset = 0;
-        loop {
-            let page = store.list_providers(
-                org,
-                PageRequest {
-                    offset,
-                    limit: sairex_store::MAX_PAGE,
-                },
-            )?;
-            let n = page.items.len() as u64;
-            for record in page.items {
-                if record.provider_kind == ProviderKind::Smpp {
-                    continue;
-                }
-                match callback_config(&record) {
-                    Ok(config) => entries.push(Entry {
-                        kind: record.provider_kind,
-                        config,
-                    }),
-                    Err(e) => {
-                        tracing::warn!(provider = record.id, error = %e, "provider cannot take callbacks")
-                    }
-                }
-            }
-            offset += n;
-            if n == 0 || offset >= page.total {
-                break;
+    for record in store.all_providers()? {
+        if record.provider_kind == ProviderKind::Smpp {
+            continue;
+        }
+        match callback_config(&record) {
+            Ok(config) => entries.push(Entry {
+                kind: record.provider_kind,
+                config,
+            }),
+            Err(e) => {
+                tracing::warn!(provider = record.id, error = %e, "provider cannot take callbacks")
             }
         }
     }

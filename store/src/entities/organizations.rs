@@ -100,4 +100,24 @@ impl Store {
     pub fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
         page_of(self.tree(), &[space::ORG], page, decode, None)
     }
+
+    /// Every organization, newest first, for jobs that visit them all (retention, provider
+    /// start-up); not for requests.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn all_organizations(&self) -> Result<Vec<Organization>> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.list_organizations(PageRequest {
+                offset: all.len() as u64,
+                limit: crate::MAX_PAGE,
+            })?;
+            let empty = page.items.is_empty();
+            all.extend(page.items);
+            if empty || all.len() as u64 >= page.total {
+                return Ok(all);
+            }
+        }
+    }
 }

@@ -176,6 +176,19 @@ impl Store {
         })
     }
 
+    /// Every provider record: the system's (organization 0) and every organization's, for
+    /// the engine's start and reloads and the callback index.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn all_providers(&self) -> Result<Vec<ProviderConfig>> {
+        let mut records: Vec<ProviderConfig> = all(self.tree(), self.sealer(), 0)?;
+        for org in self.all_organizations()? {
+            records.extend(all::<ProviderConfig>(self.tree(), self.sealer(), org.id)?);
+        }
+        Ok(records)
+    }
+
     /// The active providers an organization sends through, in failover order: its own and the
     /// system-level ones together, by priority; at equal priority its own first, then by id.
     ///
