@@ -118,12 +118,16 @@ impl Drop for Gateway {
 }
 
 /// Messages re-queued by the recovery of one start, from its `store open` line
-/// (`recovery=Recovery { requeued: [(1, 5), (1, 9)], failed: [] }`).
+/// (`... requeued=2 failed=0 store open` or `... store open requeued=2 failed=0`).
 fn requeued_in(line: &str) -> usize {
-    line.split("requeued: [")
+    line.split("requeued=")
         .nth(1)
-        .and_then(|rest| rest.split(']').next())
-        .map_or(0, |list| list.matches('(').count())
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn write_config(dir: &Path, sim: SocketAddr) -> PathBuf {
@@ -424,10 +428,12 @@ async fn sigkill_mid_stream_loses_no_accepted_message() {
         if !pending.is_empty() {
             assert!(
                 Instant::now() < deadline,
-                "{} acknowledged messages not final after 60 s, e.g. {:?}; log {}",
+                "{} acknowledged messages not final after 60 s, e.g. {:?}; log {}; simulator \
+                 receipts {:?}",
                 pending.len(),
                 &pending[..pending.len().min(5)],
-                log.display()
+                log.display(),
+                sim.stats().receipts
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -509,4 +515,14 @@ async fn sigkill_mid_stream_loses_no_accepted_message() {
     // A graceful stop at the end, so the child does not outlive the test.
     gateway.kill();
     sim.shutdown().await;
+}
+
+#[test]
+fn the_requeued_count_is_read_from_the_store_open_line() {
+    let line = "2026-11-26T16:14:15.573714Z  INFO sairex::serve: store open path=/tmp/x/data requeued=26 failed=0";
+    assert_eq!(requeued_in(line), 26);
+    assert_eq!(
+        requeued_in("INFO sairex::serve: serving api_addr=127.0.0.1:1"),
+        0
+    );
 }

@@ -73,7 +73,7 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
 
 /// Makes sure the "demo" organization exists, creates a new admin key for it and prints the
 /// key once with a ready-to-paste curl line.
-pub async fn announce(store: &Store, api: SocketAddr, _config: &Config) -> anyhow::Result<()> {
+pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
     let (org, key) = super::api::demo_organization(store, ORGANIZATION)
         .await
         .context("creating the demo organization")?;

@@ -140,8 +140,15 @@ fn open_store(config: &Config, demo: bool) -> anyhow::Result<Store> {
     }
     let store = Store::open(options)
         .with_context(|| format!("opening the store at {}", config.store.path.display()))?;
+    // Counts only at info: after a crash under load the lists hold thousands of ids.
     let recovery = store.recovery();
-    tracing::info!(path = %config.store.path.display(), ?recovery, "store open");
+    tracing::info!(
+        path = %config.store.path.display(),
+        requeued = recovery.requeued.len(),
+        failed = recovery.failed.len(),
+        "store open"
+    );
+    tracing::debug!(?recovery, "recovered messages");
     Ok(store)
 }
 
@@ -279,7 +286,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%api_addr, "serving");
     if args.demo {
-        demo::announce(&store, api_addr, &config).await?;
+        demo::announce(&store, api_addr).await?;
     }
     if let Err(e) = sairex_config::notify_ready() {
         tracing::warn!(error = %e, "sd_notify READY failed");

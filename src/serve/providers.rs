@@ -161,6 +161,17 @@ pub fn record_for(entry: &FileEntry, organizations: &[Id]) -> ProviderConfig {
     }
 }
 
+/// The fields the file decides; the rest (health, timestamps, id) belong to the store.
+fn copy_from_file(from: &ProviderConfig, to: &mut ProviderConfig) {
+    to.provider_kind = from.provider_kind;
+    to.settings.clone_from(&from.settings);
+    to.credentials.clone_from(&from.credentials);
+    to.priority = from.priority;
+    to.is_active = from.is_active;
+    to.tps = from.tps;
+    to.cost_per_segment = from.cost_per_segment;
+}
+
 fn from_config(record: &ProviderConfig) -> bool {
     record
         .settings
@@ -218,23 +229,12 @@ pub async fn sync(
             .find(|r| from_config(r) && r.display_name == entry.name)
         {
             Some(current) => {
-                let changed = current.settings != wanted.settings
-                    || current.credentials != wanted.credentials
-                    || current.provider_kind != wanted.provider_kind
-                    || current.priority != wanted.priority
-                    || current.is_active != wanted.is_active
-                    || current.tps != wanted.tps
-                    || current.cost_per_segment != wanted.cost_per_segment;
-                if changed {
+                let mut updated = current.clone();
+                copy_from_file(&wanted, &mut updated);
+                if updated != *current {
                     store
                         .update_provider(0, current.id, move |r| {
-                            r.provider_kind = wanted.provider_kind;
-                            r.settings = wanted.settings;
-                            r.credentials = wanted.credentials;
-                            r.priority = wanted.priority;
-                            r.is_active = wanted.is_active;
-                            r.tps = wanted.tps;
-                            r.cost_per_segment = wanted.cost_per_segment;
+                            copy_from_file(&wanted, r);
                             Ok(())
                         })
                         .await
@@ -266,4 +266,55 @@ pub async fn sync(
         report.deactivated += 1;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sairex_store::{MasterKey, StoreOptions};
+
+    fn entries(priority: u32) -> Vec<FileEntry> {
+        let text = format!(
+            r#"
+[admin]
+token = "0123456789abcdef0123"
+[[providers]]
+name = "carrier"
+kind = "smpp"
+priority = {priority}
+[providers.smpp]
+host = "127.0.0.1"
+port = 2775
+system_id = "sairex"
+password = "secret"
+"#
+        );
+        sairex_config::parse(&text, &HashMap::new())
+            .expect("valid config")
+            .providers
+    }
+
+    #[tokio::test]
+    async fn the_file_creates_updates_only_on_change_and_deactivates_what_it_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            StoreOptions::new(dir.path()).with_master_key(MasterKey::from_bytes([3; 32])),
+        )
+        .unwrap();
+        let none = HashMap::new();
+        let created = sync(&store, &entries(1), &none).await.unwrap();
+        assert_eq!(created.created, 1);
+        assert_eq!(
+            sync(&store, &entries(1), &none).await.unwrap(),
+            SyncReport::default()
+        );
+        let changed = sync(&store, &entries(4), &none).await.unwrap();
+        assert_eq!((changed.created, changed.updated), (0, 1));
+        let records = store.all_providers().unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].priority, 4);
+        assert_eq!(records[0].credentials["password"], "secret");
+        assert_eq!(sync(&store, &[], &none).await.unwrap().deactivated, 1);
+        assert!(!store.all_providers().unwrap()[0].is_active);
+    }
 }

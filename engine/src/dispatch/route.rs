@@ -48,6 +48,11 @@ impl Slot {
         self.config = config;
     }
 
+    /// Whether it is in `org`'s failover chain: active, not DOWN, serving the organization.
+    fn usable_for(&self, org: Id) -> bool {
+        self.config.is_active && self.config.health_status != HealthStatus::Down && self.serves(org)
+    }
+
     /// Whether messages of `org` may go through this provider.
     fn serves(&self, org: Id) -> bool {
         let c = &self.config;
@@ -177,12 +182,7 @@ impl Providers {
     /// DOWN providers are left out.
     pub(crate) fn chain(&self, org: Id) -> Vec<usize> {
         let mut chain: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| {
-                let slot = &self.slots[i];
-                slot.config.is_active
-                    && slot.config.health_status != HealthStatus::Down
-                    && slot.serves(org)
-            })
+            .filter(|&i| self.slots[i].usable_for(org))
             .collect();
         chain.sort_by_key(|&i| {
             let c = &self.slots[i].config;
@@ -240,12 +240,14 @@ impl Providers {
     /// not DOWN and was not tried yet: it is waited for when it has no credit now (the sender
     /// asked for it); once it failed the message, or when it cannot be used, the chain decides.
     pub(crate) fn choose_requested(&self, org: Id, requested: Option<Id>, tried: &[Id]) -> Choice {
+        // The requested slot is looked up alone: building the whole chain here and again in
+        // `choose` would sort the providers twice per message.
         if let Some(wanted) = requested
             && !tried.contains(&wanted)
             && let Some(i) = self
-                .chain(org)
-                .into_iter()
-                .find(|&i| self.slots[i].id() == wanted)
+                .slots
+                .iter()
+                .position(|slot| slot.id() == wanted && slot.usable_for(org))
         {
             if self.slots[i].credit == 0 {
                 return Choice::NoCredit;
