@@ -796,6 +796,77 @@ async fn a_receipt_before_the_ack_is_held_and_applied_once_the_ack_is_recorded()
     h.stop().await;
 }
 
+/// Regression (crash test): an SMSC that hands out hex ids and repeats them in its receipts
+/// issues `000000c5` and, later, `00000197`, two messages. A receipt for `00000197` that
+/// overtook its submit_sm_resp was taken for `000000c5`'s (197 in decimal): counted a
+/// duplicate of that delivered message, answered OK, and its own message never left SUBMITTED.
+#[tokio::test]
+async fn a_receipt_in_another_base_is_not_taken_for_a_different_message() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::AcceptWith(vec!["000000c5"]), Answer::Hold]);
+    h.fakes[0].grant(2).await;
+    let first = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, first, MessageStatus::Submitted).await;
+    h.receipt(0, "000000c5", MessageState::Delivered).await;
+    h.wait_status(ORG, first, MessageStatus::Delivered).await;
+
+    let second = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 2).await;
+    let token = h.fakes[0].sent()[1].token;
+    let (ack, mut answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(receipt_pdu("00000197", MessageState::Delivered)),
+        ack,
+    })
+    .await
+    .expect("send");
+    h.wait_counters(|c| c.receipts_held == 1).await;
+    assert!(
+        answer.try_recv().is_err(),
+        "held, not answered as a duplicate"
+    );
+    assert_eq!(h.handle.counters().receipts_duplicate, 0);
+
+    h.tx.send(ProviderEvent::Done {
+        provider_id: h.fakes[0].id,
+        token,
+        outcome: SendOutcome::Accepted {
+            provider_msg_ids: vec!["00000197".into()],
+        },
+    })
+    .await
+    .expect("send");
+    h.wait_status(ORG, second, MessageStatus::Delivered).await;
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    h.stop().await;
+}
+
+/// An SMSC that reports in another base than it hands out still gets its receipts matched,
+/// duplicates included.
+#[tokio::test]
+async fn receipts_in_another_base_match_when_that_is_how_the_provider_reports() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([
+        Answer::AcceptWith(vec!["000000c5"]),
+        Answer::AcceptWith(vec!["000000ff"]),
+    ]);
+    h.fakes[0].grant(2).await;
+    let first = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let second = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, second, MessageStatus::Submitted).await;
+    h.receipt(0, "197", MessageState::Delivered).await;
+    h.wait_status(ORG, first, MessageStatus::Delivered).await;
+    h.receipt(0, "197", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts_duplicate == 1).await;
+    h.receipt(0, "0000000255", MessageState::Undeliverable)
+        .await;
+    h.wait_status(ORG, second, MessageStatus::Failed).await;
+    assert_eq!(h.handle.counters().receipts_held, 0);
+    h.stop().await;
+}
+
 /// A receipt whose id is never recorded in time is answered "retry" after the hold, so the
 /// SMSC keeps it; it stays held to be applied if the id comes later.
 #[tokio::test]

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 use sairex_pdu::receipt::{
     MessageState, Receipt, ReceiptDate, ReceiptError, TEXT_LIMIT, id_candidates, ids_match,
+    same_spelling,
 };
 
 fn date(digits: &str) -> Option<ReceiptDate> {
@@ -521,6 +522,33 @@ fn ids_match_truth_table() {
     for (a, b, expected) in cases {
         assert_eq!(ids_match(a, b), expected, "ids_match({a:?}, {b:?})");
         assert_eq!(ids_match(b, a), expected, "ids_match({b:?}, {a:?})");
+    }
+}
+
+#[test]
+fn same_spelling_ignores_padding_and_case_but_not_the_base() {
+    let cases = [
+        ("00000197", "197", true),
+        ("0x00C5", "c5", true),
+        (" 5d2f8a1c\0", "5D2F8A1C", true),
+        ("0", "0000", true),
+        ("msg-42", "msg-42", true),
+        // One number in two bases: ids_match pairs these, same_spelling does not.
+        ("000000c5", "00000197", false),
+        ("1A", "26", false),
+        ("12345678", "305419896", false),
+        // Not hex: case and zeros matter.
+        ("xyz", "XYZ", false),
+        ("msg-42", "msg-042", false),
+        ("", "", false),
+        ("0x", "0", false),
+    ];
+    for (a, b, expected) in cases {
+        assert_eq!(same_spelling(a, b), expected, "same_spelling({a:?}, {b:?})");
+        assert_eq!(same_spelling(b, a), expected, "same_spelling({b:?}, {a:?})");
+        if expected {
+            assert!(ids_match(a, b), "a same spelling is a match: {a:?} {b:?}");
+        }
     }
 }
 

@@ -81,7 +81,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sairex_pdu::DeliverSm;
-use sairex_pdu::receipt::{Receipt, ids_match};
+use sairex_pdu::receipt::{Receipt, ids_match, same_spelling};
 use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, QueuePlace};
 use sairex_store::{MessageUpdate, Store, StoreError, Submitted};
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -358,12 +358,24 @@ enum OnNone {
 /// What a receipt's lookup found.
 #[derive(Debug)]
 enum Lookup {
-    /// Its message.
-    Found(Receipt, Box<Message>),
+    /// Its message, and how the receipt spelled the id the provider gave it.
+    Found(Receipt, Box<Message>, Spelling),
     /// No message has its id (yet).
     Unknown(Receipt),
     /// Nothing to apply: answer the deliver_sm with this.
     Answer(DeliverStatus),
+}
+
+/// How a provider's receipts spell the ids its submit_sm_resp gave, as learned from the
+/// receipts matched so far. `ids_match` pairs one number in two bases (`000000c5` and
+/// `00000197`), which is right for an SMSC that reports in another base and wrong for one that
+/// repeats its own spelling: that one also issues both as two different messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spelling {
+    /// The same spelling (up to padding and case): only such matches count from then on.
+    Same,
+    /// Another base.
+    Respelled,
 }
 
 /// Most passes over the ready organizations in one turn before events are looked at again.
@@ -393,6 +405,8 @@ pub struct Dispatcher {
     inflight: HashMap<u64, Attempt>,
     pending: VecDeque<Attempt>,
     early: EarlyReceipts,
+    /// Per provider, once learned (see [`Spelling`]).
+    spellings: HashMap<Id, Spelling>,
     parts: Reassembly,
     limiter: Limiter,
     next_token: u64,
@@ -432,6 +446,7 @@ impl Dispatcher {
             providers: Providers::new(providers),
             events,
             events_closed: false,
+            spellings: HashMap::new(),
             early: EarlyReceipts::new(
                 config.early_receipt_capacity,
                 millis(config.early_receipt_ttl),
@@ -1299,7 +1314,8 @@ impl Dispatcher {
                 }
             }
             for msg_id in &ids {
-                for (receipt, ack) in self.early.take(provider, msg_id) {
+                let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
+                for (receipt, ack) in self.early.take(provider, msg_id, same_only) {
                     self.count(|c| c.receipts_early_matched += 1);
                     let status = match self.store.message(org, id) {
                         Ok(m) => self.apply_receipt(provider, &receipt, m).await,
@@ -1331,7 +1347,8 @@ impl Dispatcher {
             let mut seen = HashSet::new();
             for (provider, deliver, ack) in receipts.drain(..) {
                 match self.lookup_receipt(provider, &deliver) {
-                    Lookup::Found(receipt, m) => {
+                    Lookup::Found(receipt, m, spelling) => {
+                        self.learn_spelling(provider, spelling);
                         if seen.insert((m.organization_id, m.id)) {
                             wave.push((provider, receipt, m, ack));
                         } else {
@@ -1380,7 +1397,7 @@ impl Dispatcher {
             }
         };
         match self.find_by_provider_id(provider, &receipt.id) {
-            Ok(Some(m)) => Lookup::Found(receipt, Box::new(m)),
+            Ok(Some((m, spelling))) => Lookup::Found(receipt, Box::new(m), spelling),
             Ok(None) => Lookup::Unknown(receipt),
             Err(e) => {
                 self.count(|c| c.store_errors += 1);
@@ -1399,22 +1416,54 @@ impl Dispatcher {
         }
     }
 
+    /// The message whose provider id the receipt names. A match in another base is taken only
+    /// while the provider has not shown that it repeats its spelling, and never for a message
+    /// already final: there it is more likely another message's id whose own submit_sm_resp
+    /// is not recorded yet, so the receipt is held instead.
     fn find_by_provider_id(
         &self,
         provider: Id,
         receipt_id: &str,
-    ) -> sairex_store::Result<Option<Message>> {
+    ) -> sairex_store::Result<Option<(Message, Spelling)>> {
+        let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
+        let mut respelled = None;
         for spelling in receipts::spellings(receipt_id) {
-            if let Some(m) = self.store.message_by_provider_id(provider, &spelling)?
-                && m.provider_msg_ids
-                    .iter()
-                    .chain(m.provider_msg_id.iter())
-                    .any(|id| ids_match(id, receipt_id))
-            {
-                return Ok(Some(m));
+            let Some(m) = self.store.message_by_provider_id(provider, &spelling)? else {
+                continue;
+            };
+            let Some(given) = m
+                .provider_msg_ids
+                .iter()
+                .chain(m.provider_msg_id.iter())
+                .find(|id| ids_match(id, receipt_id))
+            else {
+                continue;
+            };
+            if same_spelling(given, receipt_id) {
+                return Ok(Some((m, Spelling::Same)));
+            }
+            let learned_respelled = self.spellings.get(&provider) == Some(&Spelling::Respelled);
+            if !same_only && respelled.is_none() && (learned_respelled || !m.status.is_final()) {
+                respelled = Some(m);
             }
         }
-        Ok(None)
+        Ok(respelled.map(|m| (m, Spelling::Respelled)))
+    }
+
+    /// Records how `provider` spells receipt ids: a same-spelling match settles it for good.
+    fn learn_spelling(&mut self, provider: Id, spelling: Spelling) {
+        match self.spellings.get(&provider) {
+            Some(Spelling::Same) => {}
+            Some(Spelling::Respelled) if spelling == Spelling::Respelled => {}
+            _ => {
+                tracing::info!(
+                    provider,
+                    ?spelling,
+                    "receipt ids: learned how this provider spells them"
+                );
+                self.spellings.insert(provider, spelling);
+            }
+        }
     }
 
     async fn apply_receipt(&self, provider: Id, receipt: &Receipt, m: Message) -> DeliverStatus {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sairex_pdu::receipt::{Receipt, id_candidates};
+use sairex_pdu::receipt::{Receipt, id_candidates, same_spelling};
 use sairex_store::model::{Id, Millis};
 
 use crate::provider::{DeliverAck, DeliverStatus};
@@ -140,17 +140,25 @@ impl EarlyReceipts {
         released
     }
 
-    /// Takes every held receipt of `provider` whose id matches `msg_id`, oldest first, with
-    /// its deliver_sm's answer if still held back.
+    /// Takes every held receipt of `provider` whose id matches `msg_id` (written the same way
+    /// when `same_only`), oldest first, with its deliver_sm's answer if still held back.
     pub(crate) fn take(
         &mut self,
         provider: Id,
         msg_id: &str,
+        same_only: bool,
     ) -> Vec<(Receipt, Option<DeliverAck>)> {
         let mut seqs: Vec<u64> = id_candidates(msg_id)
             .into_iter()
             .filter_map(|key| self.by_key.get(&(provider, key)).cloned())
             .flatten()
+            .filter(|seq| {
+                !same_only
+                    || self
+                        .entries
+                        .get(seq)
+                        .is_some_and(|held| same_spelling(&held.receipt.id, msg_id))
+            })
             .collect();
         seqs.sort_unstable();
         seqs.dedup();
@@ -220,8 +228,8 @@ mod tests {
             early.hold(1, Receipt::new("1234", MessageState::Delivered), ack(), 0),
             0
         );
-        assert!(early.take(2, "4D2").is_empty(), "other provider");
-        assert_eq!(early.take(1, "4D2").len(), 1);
+        assert!(early.take(2, "4D2", false).is_empty(), "other provider");
+        assert_eq!(early.take(1, "4D2", false).len(), 1);
         assert_eq!(early.len(), 0);
 
         early.hold(1, Receipt::new("a1", MessageState::Delivered), ack(), 0);
@@ -230,10 +238,35 @@ mod tests {
             early.hold(1, Receipt::new("a3", MessageState::Delivered), ack(), 20),
             1
         );
-        assert!(early.take(1, "a1").is_empty(), "oldest dropped");
+        assert!(early.take(1, "a1", false).is_empty(), "oldest dropped");
         assert_eq!(early.sweep(1_015), 1);
         assert_eq!(early.len(), 1);
-        assert_eq!(early.take(1, "A3").len(), 1);
+        assert_eq!(early.take(1, "A3", false).len(), 1);
+    }
+
+    #[test]
+    fn a_provider_that_repeats_its_spelling_gets_only_same_spelling_matches() {
+        let mut early = EarlyReceipts::new(8, 1_000, 500);
+        // 0x197's receipt waits for its submit_sm_resp; 0xc5 (197) is another message.
+        early.hold(
+            1,
+            Receipt::new("00000197", MessageState::Delivered),
+            DeliverAck::detached(),
+            0,
+        );
+        assert!(early.take(1, "000000c5", true).is_empty());
+        assert_eq!(early.take(1, "00000197", true).len(), 1);
+        early.hold(
+            1,
+            Receipt::new("197", MessageState::Delivered),
+            DeliverAck::detached(),
+            0,
+        );
+        assert_eq!(
+            early.take(1, "000000c5", false).len(),
+            1,
+            "in another base while the provider's spelling is not known"
+        );
     }
 
     #[test]
@@ -248,11 +281,11 @@ mod tests {
         assert_eq!(early.release_acks(2_000), 1);
         assert_eq!(answer.try_recv().ok(), Some(DeliverStatus::Retry));
         // Still matched later, with no answer left to give.
-        let taken = early.take(1, "m1");
+        let taken = early.take(1, "m1", false);
         assert_eq!(taken.len(), 1);
         assert!(taken[0].1.is_none());
         // m2 is matched in time: its answer comes back to the caller to complete.
-        let taken = early.take(1, "m2");
+        let taken = early.take(1, "m2", false);
         let (_, Some(ack)) = taken.into_iter().next().expect("held") else {
             panic!("its answer is held back");
         };

@@ -85,6 +85,36 @@ pub fn ids_match(submit_resp_id: &str, receipt_id: &str) -> bool {
         .any(|key| ours.contains(key))
 }
 
+/// Whether two ids are written the same way: equal after trimming whitespace and NULs, a
+/// `0x` prefix, leading zeros and letter case. [`ids_match`] also pairs spellings of one number
+/// in two bases (`c5` and `197`); that is only right for an SMSC that reports in another base
+/// than it hands out. One that repeats its own spelling also issues `000000c5` and `00000197`
+/// as two different messages, so a caller that has seen a provider repeat its spellings should
+/// accept only matches this confirms.
+pub fn same_spelling(a: &str, b: &str) -> bool {
+    /// The id without wire padding, and for a hex-digit id also without `0x` and leading zeros.
+    fn plain(id: &str) -> (&str, bool) {
+        let id = id.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
+        let digits = id
+            .strip_prefix("0x")
+            .or_else(|| id.strip_prefix("0X"))
+            .unwrap_or(id);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return (id, false);
+        }
+        (significant(digits), true)
+    }
+    let ((a, a_hex), (b, b_hex)) = (plain(a), plain(b));
+    if a.is_empty() || a_hex != b_hex {
+        return false;
+    }
+    if a_hex {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
 /// The digits without leading zeros; `"0"` for an all-zero id.
 fn significant(digits: &str) -> &str {
     match digits.trim_start_matches('0') {

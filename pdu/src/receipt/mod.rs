@@ -19,7 +19,7 @@ mod parse;
 mod state;
 
 pub use date::ReceiptDate;
-pub use id::{id_candidates, ids_match};
+pub use id::{id_candidates, ids_match, same_spelling};
 pub use state::MessageState;
 
 /// How many characters of the original message the receipt `text:` field
