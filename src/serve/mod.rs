@@ -158,6 +158,9 @@ fn dispatcher_config(config: &Config, inbound_routes: HashMap<String, u64>) -> D
         shutdown_grace: config.engine.shutdown_grace,
         request_receipts: config.engine.request_receipts,
         inbound_routes,
+        // Webhooks and every SSE client read this channel; a burst (a bulk send of thousands)
+        // must not make them lag and miss events. ~64 bytes an event: 4 MiB.
+        event_capacity: 65_536,
         limits: RateLimits {
             global_tps: config.limits.global_tps.map(std::num::NonZeroU32::get),
             default_org: OrgLimits {
