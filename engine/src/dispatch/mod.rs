@@ -102,7 +102,7 @@ pub use route::ProviderEntry;
 use health::HealthMonitor;
 use inbound::{Keyword, PartsKey, Reassembly};
 use limits::Limiter;
-use receipts::EarlyReceipts;
+use receipts::{EarlyReceipts, Hold};
 use route::{Choice, Providers};
 
 /// The dispatcher's settings.
@@ -1358,12 +1358,23 @@ impl Dispatcher {
                     Lookup::Unknown(receipt) => {
                         // Held, and its answer held back for a short while (see
                         // `receipts`): answered once applied, or "retry" so the SMSC keeps it.
-                        tracing::info!(provider, receipt_id = %receipt.id, "receipt for an unknown id; held");
-                        let dropped = self.early.hold(provider, receipt, ack, self.clock.now_ms());
-                        self.count(|c| {
-                            c.receipts_held += 1;
-                            c.receipts_dropped += dropped as u64;
-                        });
+                        let receipt_id = receipt.id.clone();
+                        match self.early.hold(provider, receipt, ack, self.clock.now_ms()) {
+                            Hold::Held { dropped } => {
+                                tracing::info!(provider, %receipt_id, "receipt for an unknown id; held");
+                                self.count(|c| {
+                                    c.receipts_held += 1;
+                                    c.receipts_dropped += dropped as u64;
+                                });
+                            }
+                            Hold::Redelivered => {
+                                tracing::debug!(provider, %receipt_id, "held receipt delivered again");
+                            }
+                            Hold::GaveUp => {
+                                tracing::warn!(provider, %receipt_id, "receipt for an id that expired unmatched; answered OK and dropped");
+                                self.count(|c| c.receipts_dropped += 1);
+                            }
+                        }
                     }
                     Lookup::Answer(status) => ack.complete(status),
                 }

@@ -7,7 +7,7 @@
 //! SMSC keeps it and delivers it again: a crash never loses a receipt we had only in memory.
 //! The receipt itself stays held (up to the TTL) to be applied as soon as its id is recorded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use sairex_pdu::receipt::{Receipt, id_candidates, same_spelling};
 use sairex_store::model::{Id, Millis};
@@ -57,6 +57,12 @@ struct Held {
 
 /// Receipts whose message is not known yet, matched again when an ack records the id.
 /// Bounded: past `capacity` the oldest is dropped; past `ttl_ms` entries are swept.
+///
+/// A receipt the SMSC delivers again while it is held replaces the held one (one entry per
+/// id). One swept unmatched is remembered, and when it comes again it is answered OK and
+/// dropped: its id was never recorded (the process stopped between the submit_sm_resp and
+/// its store write, and the message went again under a new id), and "retry" would keep the
+/// SMSC redelivering it until its own limit.
 #[derive(Debug)]
 pub(crate) struct EarlyReceipts {
     capacity: usize,
@@ -65,6 +71,27 @@ pub(crate) struct EarlyReceipts {
     next: u64,
     entries: BTreeMap<u64, Held>,
     by_key: HashMap<(Id, String), Vec<u64>>,
+    /// The held entry of each (provider, id as written).
+    by_id: HashMap<(Id, String), u64>,
+    /// Ids swept unmatched, oldest first, at most `capacity`.
+    expired: VecDeque<(Id, String)>,
+    expired_set: HashSet<(Id, String)>,
+}
+
+/// What [`EarlyReceipts::hold`] did with a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Held; this many older receipts were dropped to make room.
+    Held { dropped: usize },
+    /// Held already: the new delivery took the place of the old one.
+    Redelivered,
+    /// Its id expired unmatched before: answered OK and dropped.
+    GaveUp,
+}
+
+fn id_key(provider: Id, id: &str) -> (Id, String) {
+    let id = id.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0');
+    (provider, id.to_owned())
 }
 
 impl EarlyReceipts {
@@ -76,6 +103,9 @@ impl EarlyReceipts {
             next: 0,
             entries: BTreeMap::new(),
             by_key: HashMap::new(),
+            by_id: HashMap::new(),
+            expired: VecDeque::new(),
+            expired_set: HashSet::new(),
         }
     }
 
@@ -84,15 +114,32 @@ impl EarlyReceipts {
         self.entries.len()
     }
 
-    /// Holds a receipt and its deliver_sm's answer; returns how many older ones were dropped
-    /// to make room (their answers: retry).
+    /// Holds a receipt and its deliver_sm's answer (see [`Hold`]; answers of receipts dropped
+    /// to make room: retry).
     pub(crate) fn hold(
         &mut self,
         provider: Id,
         receipt: Receipt,
         ack: DeliverAck,
         now: Millis,
-    ) -> usize {
+    ) -> Hold {
+        let id = id_key(provider, &receipt.id);
+        if self.expired_set.contains(&id) {
+            ack.complete(DeliverStatus::Done);
+            return Hold::GaveUp;
+        }
+        if let Some(held) = self
+            .by_id
+            .get(&id)
+            .and_then(|seq| self.entries.get_mut(seq))
+        {
+            // Still first seen at `at`: its answer is due at the next release.
+            if let Some(old) = held.ack.replace(ack) {
+                old.complete(DeliverStatus::Retry);
+            }
+            held.receipt = receipt;
+            return Hold::Redelivered;
+        }
         let mut dropped = 0;
         while self.entries.len() >= self.capacity {
             let Some(oldest) = self.entries.keys().next().copied() else {
@@ -104,6 +151,7 @@ impl EarlyReceipts {
         let keys = id_candidates(&receipt.id);
         let seq = self.next;
         self.next += 1;
+        self.by_id.insert(id, seq);
         for key in &keys {
             self.by_key
                 .entry((provider, key.clone()))
@@ -120,7 +168,7 @@ impl EarlyReceipts {
                 ack: Some(ack),
             },
         );
-        dropped
+        Hold::Held { dropped }
     }
 
     /// Answers ESME_RX_T_APPN for receipts held back longer than `ack_hold` (the SMSC will
@@ -181,8 +229,20 @@ impl EarlyReceipts {
                 tracing::warn!(
                     provider = held.provider,
                     receipt_id = %held.receipt.id,
-                    "receipt for an unknown message id expired unmatched"
+                    "receipt for an unknown message id expired unmatched; dropped when it comes again"
                 );
+                if let Some(ack) = held.ack {
+                    ack.complete(DeliverStatus::Retry);
+                }
+                let id = id_key(held.provider, &held.receipt.id);
+                if self.expired_set.insert(id.clone()) {
+                    self.expired.push_back(id);
+                }
+                while self.expired.len() > self.capacity {
+                    if let Some(oldest) = self.expired.pop_front() {
+                        self.expired_set.remove(&oldest);
+                    }
+                }
             }
         }
         expired.len()
@@ -190,6 +250,10 @@ impl EarlyReceipts {
 
     fn remove(&mut self, seq: u64) -> Option<Held> {
         let held = self.entries.remove(&seq)?;
+        let id = id_key(held.provider, &held.receipt.id);
+        if self.by_id.get(&id) == Some(&seq) {
+            self.by_id.remove(&id);
+        }
         for key in &held.keys {
             let k = (held.provider, key.clone());
             if let Some(list) = self.by_key.get_mut(&k) {
@@ -226,7 +290,7 @@ mod tests {
         let ack = DeliverAck::detached;
         assert_eq!(
             early.hold(1, Receipt::new("1234", MessageState::Delivered), ack(), 0),
-            0
+            Hold::Held { dropped: 0 }
         );
         assert!(early.take(2, "4D2", false).is_empty(), "other provider");
         assert_eq!(early.take(1, "4D2", false).len(), 1);
@@ -236,12 +300,53 @@ mod tests {
         early.hold(1, Receipt::new("a2", MessageState::Delivered), ack(), 10);
         assert_eq!(
             early.hold(1, Receipt::new("a3", MessageState::Delivered), ack(), 20),
-            1
+            Hold::Held { dropped: 1 }
         );
         assert!(early.take(1, "a1", false).is_empty(), "oldest dropped");
         assert_eq!(early.sweep(1_015), 1);
         assert_eq!(early.len(), 1);
         assert_eq!(early.take(1, "A3", false).len(), 1);
+    }
+
+    #[test]
+    fn a_redelivered_receipt_replaces_the_held_one_and_an_expired_id_is_given_up() {
+        let mut early = EarlyReceipts::new(8, 1_000, 500);
+        let (first, mut first_answer) = DeliverAck::channel();
+        early.hold(1, Receipt::new("lost", MessageState::Delivered), first, 0);
+        let (again, mut again_answer) = DeliverAck::channel();
+        assert_eq!(
+            early.hold(1, Receipt::new("lost", MessageState::Delivered), again, 300),
+            Hold::Redelivered
+        );
+        assert_eq!(early.len(), 1, "one entry per id");
+        assert_eq!(first_answer.try_recv().ok(), Some(DeliverStatus::Retry));
+        assert!(again_answer.try_recv().is_err(), "the new delivery waits");
+
+        assert_eq!(early.sweep(1_001), 1);
+        assert_eq!(again_answer.try_recv().ok(), Some(DeliverStatus::Retry));
+        let (late, mut late_answer) = DeliverAck::channel();
+        assert_eq!(
+            early.hold(
+                1,
+                Receipt::new("lost", MessageState::Delivered),
+                late,
+                2_000
+            ),
+            Hold::GaveUp
+        );
+        assert_eq!(late_answer.try_recv().ok(), Some(DeliverStatus::Done));
+        assert_eq!(early.len(), 0);
+        let (other, _) = DeliverAck::channel();
+        assert_eq!(
+            early.hold(
+                2,
+                Receipt::new("lost", MessageState::Delivered),
+                other,
+                2_000
+            ),
+            Hold::Held { dropped: 0 },
+            "another provider's id is another id"
+        );
     }
 
     #[test]
