@@ -140,7 +140,10 @@ async fn send(w: &World, engine: &Engine, to: &str, body: &str) -> u64 {
 async fn until_checked(fake: &FakeServer) {
     let deadline = Instant::now() + WAIT;
     while !fake.requests().iter().any(|r| r.path.contains("balance")) {
-        assert!(Instant::now() < deadline, "no balance check reached the fake");
+        assert!(
+            Instant::now() < deadline,
+            "no balance check reached the fake"
+        );
         sleep(Duration::from_millis(10)).await;
     }
 }
