@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Api, Reply};
+use common::{ADMIN_TOKEN, Api, Reply};
 use reqwest::StatusCode;
 use sairex_engine::campaigns::{CampaignRunner, CampaignRunnerHandle, CampaignSink, RunnerConfig};
-use sairex_store::model::{CampaignStatus, Id, Message, MessageStatus, QuietHours};
+use sairex_store::model::{CampaignStatus, Id, Message, MessageStatus};
 use sairex_store::{MessageFilter, PageRequest, Store};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -510,19 +510,19 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
     assert_eq!(up.data()["duplicates"], 1);
     assert_eq!(up.data()["skipped"], 1);
 
-    // Quiet hours around now (UTC): the promotional campaign waits.
-    let now_min = u16::try_from((sairex_store::now_ms() / 60_000) % 1440).unwrap();
-    api.store
-        .update_organization(org, move |o| {
-            o.quiet_hours = Some(QuietHours {
-                start_minute: (now_min + 1440 - 60) % 1440,
-                end_minute: (now_min + 60) % 1440,
-                time_zone: "UTC".into(),
-            });
-            Ok(())
-        })
-        .await
-        .unwrap();
+    // Quiet hours around now (UTC), set by the superadmin route: the promotional campaign
+    // waits.
+    let now_min = (sairex_store::now_ms() / 60_000) % 1440;
+    let clock = |m: u64| format!("{:02}:{:02}", m / 60, m % 60);
+    let quiet = api
+        .patch(
+            &format!("/api/admin/organizations/{org}"),
+            ADMIN_TOKEN,
+            json!({ "quietHours": { "start": clock((now_min + 1440 - 60) % 1440),
+                                    "end": clock((now_min + 60) % 1440), "timeZone": "UTC" } }),
+        )
+        .await;
+    assert_eq!(quiet.status, StatusCode::OK, "{:?}", quiet.json);
     let sink = Arc::new(Sink::default());
     let run = runner(&api.store, &sink);
     let started = api
@@ -535,13 +535,14 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
         "sent in quiet hours"
     );
     assert_eq!(campaign(&api, &key, cid).await["status"], "IN_PROGRESS");
-    api.store
-        .update_organization(org, |o| {
-            o.quiet_hours = None;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let cleared = api
+        .patch(
+            &format!("/api/admin/organizations/{org}"),
+            ADMIN_TOKEN,
+            json!({ "quietHours": null }),
+        )
+        .await;
+    assert_eq!(cleared.data()["quietHours"], Value::Null);
     wait_for("completion", async || {
         campaign(&api, &key, cid).await["status"] == "COMPLETED"
     })

@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::{DispatcherHandle, EngineEvent};
 
-pub use quiet::in_quiet_hours;
+pub use quiet::{in_quiet_hours, is_known_time_zone};
 
 /// Where the runner's new messages are announced.
 pub trait CampaignSink: Send + Sync + 'static {

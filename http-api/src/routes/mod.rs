@@ -20,7 +20,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use sairex_store::model::Id;
 use serde::de::DeserializeOwned;
 
@@ -183,6 +183,28 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "List organizations",
             ),
             get(admin::list_organizations),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations/{organizationId}",
+                Superadmin,
+                "admin",
+                200,
+                "An organization",
+            ),
+            get(admin::get_organization),
+        ),
+        (
+            info(
+                "PATCH",
+                "/api/admin/organizations/{organizationId}",
+                Superadmin,
+                "admin",
+                200,
+                "Change an organization (absent fields stay; null clears); seen by the next request",
+            ),
+            patch(admin::update_organization),
         ),
         (
             info(
@@ -956,6 +978,7 @@ fn method_label(method: &Method) -> metrics::SharedString {
         Method::POST => "POST".into(),
         Method::PUT => "PUT".into(),
         Method::DELETE => "DELETE".into(),
+        Method::PATCH => "PATCH".into(),
         ref other => other.as_str().to_owned().into(),
     }
 }
