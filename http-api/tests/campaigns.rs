@@ -1,7 +1,8 @@
 //! Campaigns over real HTTP on loopback with a real store and the engine's campaign runner
 //! (the engine's dispatcher replaced by draining the queue in the test): lifecycle, pause and
 //! resume and a runner restart that neither skip nor duplicate a recipient, opt-outs,
-//! duplicates, missing variables, exact stats, quiet hours, CSV audiences, send-bulk.
+//! duplicates, missing variables, exact stats, quiet hours, CSV audiences, send-bulk, DLT at
+//! start and again in the runner.
 
 mod common;
 
@@ -579,17 +580,250 @@ async fn a_campaign_whose_template_was_deleted_is_paused_not_retried_forever() {
         )
         .await;
     let cid = c.data()["id"].as_u64().unwrap();
-    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
-    let sink = Arc::new(Sink::default());
-    let run = runner(&api.store, &sink);
+    // Started while the template exists (no runner yet), deleted before the runner gets to it.
     let started = api
         .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
         .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED);
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
     wait_for("the pause", async || {
         campaign(&api, &key, cid).await["status"] == "PAUSED"
     })
     .await;
+    let c = campaign(&api, &key, cid).await;
+    assert_eq!(c["haltReason"]["code"], "TEMPLATE_NOT_FOUND", "{c}");
     assert!(messages(&api.store, org, cid).is_empty());
+    // Resuming cannot help while the template is gone: refused up front, still paused.
+    let resumed = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resumed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resumed.code(), "TEMPLATE_NOT_FOUND");
+    assert_eq!(campaign(&api, &key, cid).await["status"], "PAUSED");
+    run.shutdown().await;
+}
+
+/// Creates an organization with DLT enabled; returns its id and admin key.
+async fn dlt_org(api: &Api, name: &str) -> (Id, String) {
+    let reply = api
+        .post(
+            "/api/admin/organizations",
+            ADMIN_TOKEN,
+            json!({ "name": name, "defaultCountry": "PK", "dltEnabled": true }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
+    (
+        reply.data()["id"].as_u64().unwrap(),
+        reply.data()["apiKey"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn template_id(api: &Api, key: &str, body: Value) -> Id {
+    let t = api.post("/api/sms/templates", key, body).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.json);
+    t.data()["id"].as_u64().unwrap()
+}
+
+/// DLT for campaigns (blueprint §6.4): under DLT a campaign bound to a TRANSACTIONAL template
+/// needs it approved and registered, refused up front by every way of starting it (422, as
+/// `/send`), and checked again by the runner, which pauses the campaign with the reason when
+/// the template or the organization's setting changed after it was started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlt_is_checked_when_a_campaign_starts_and_again_when_the_runner_expands_it() {
+    let api = Api::start().await;
+    let (org, key) = dlt_org(&api, "india school").await;
+    let tid = template_id(
+        &api,
+        &key,
+        json!({ "name": "fee", "body": "Fee due, {{name|parent}}", "category": "TRANSACTIONAL" }),
+    )
+    .await;
+    let audience = json!([{ "to": "03001234567" }, { "to": "03009876543" }]);
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Fees", "templateId": tid, "recipients": audience }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+
+    // Every way of starting it is refused, and nothing moves.
+    let start = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(
+        start.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        start.json
+    );
+    assert_eq!(start.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    let bulk = api
+        .post("/api/sms/send-bulk", &key, json!({ "campaignId": cid }))
+        .await;
+    assert_eq!(
+        bulk.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bulk.json
+    );
+    assert_eq!(bulk.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    let before = api.get("/api/sms/campaigns", &key).await.data()["total"].clone();
+    let now = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Now", "templateId": tid, "recipients": audience, "start": true }),
+        )
+        .await;
+    assert_eq!(now.code(), "DLT_TEMPLATE_NOT_APPROVED", "{:?}", now.json);
+    assert_eq!(
+        api.get("/api/sms/campaigns", &key).await.data()["total"],
+        before,
+        "a refused send-now leaves no draft"
+    );
+    assert_eq!(campaign(&api, &key, cid).await["status"], "DRAFT");
+    // A raw body is not bound to a template, and a promotional template is not transactional.
+    let promo = template_id(
+        &api,
+        &key,
+        json!({ "name": "sale", "body": "Sale!", "category": "PROMOTIONAL" }),
+    )
+    .await;
+    for content in [
+        json!({ "messageBody": "Fee due" }),
+        json!({ "templateId": promo }),
+    ] {
+        let mut body = json!({ "name": "free", "recipients": audience, "start": true });
+        for (k, v) in content.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = api.post("/api/sms/campaigns", &key, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        let id = r.data()["id"].as_u64().unwrap();
+        api.post(&format!("/api/sms/campaigns/{id}/cancel"), &key, json!({}))
+            .await;
+    }
+
+    // Approved and registered: it starts. Un-approved before the runner reaches it: the runner
+    // pauses it with the reason and sends nothing.
+    let ready = json!({ "isApproved": true, "dltTemplateId": "1107161234567890123" });
+    api.put(&format!("/api/sms/templates/{tid}"), &key, ready.clone())
+        .await;
+    let start = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::ACCEPTED, "{:?}", start.json);
+    api.put(
+        &format!("/api/sms/templates/{tid}"),
+        &key,
+        json!({ "isApproved": false }),
+    )
+    .await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    wait_for("the DLT pause", async || {
+        campaign(&api, &key, cid).await["status"] == "PAUSED"
+    })
+    .await;
+    let paused = campaign(&api, &key, cid).await;
+    assert_eq!(
+        paused["haltReason"]["code"], "DLT_TEMPLATE_NOT_APPROVED",
+        "{paused}"
+    );
+    assert!(
+        paused["haltReason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("template {tid}"))
+    );
+    assert!(messages(&api.store, org, cid).is_empty());
+    let resume = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resume.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    assert_eq!(campaign(&api, &key, cid).await["status"], "PAUSED");
+    // Fixed: it resumes, the reason goes, and every recipient is sent.
+    api.put(&format!("/api/sms/templates/{tid}"), &key, ready.clone())
+        .await;
+    let resume = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resume.status, StatusCode::OK, "{:?}", resume.json);
+    assert_eq!(resume.data()["haltReason"], Value::Null);
+    wait_for("completion", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    assert_eq!(messages(&api.store, org, cid).len(), 2);
+
+    // The organization's setting, changed after a start, is seen by the runner too.
+    let (org2, key2) = api.org("turned on later").await;
+    let t2 = template_id(
+        &api,
+        &key2,
+        json!({ "name": "fee", "body": "Fee due", "category": "TRANSACTIONAL" }),
+    )
+    .await;
+    let c2 = api
+        .post(
+            "/api/sms/campaigns",
+            &key2,
+            json!({ "name": "Fees", "templateId": t2, "recipients": audience,
+                    "scheduledAt": "2099-01-01T00:00:00Z", "start": true }),
+        )
+        .await;
+    assert_eq!(c2.data()["status"], "SCHEDULED", "{:?}", c2.json);
+    let c2 = c2.data()["id"].as_u64().unwrap();
+    let on = api
+        .patch(
+            &format!("/api/admin/organizations/{org2}"),
+            ADMIN_TOKEN,
+            json!({ "dltEnabled": true }),
+        )
+        .await;
+    assert_eq!(on.data()["dltEnabled"], true, "{:?}", on.json);
+    // Brought forward by a change of a scheduled campaign: refused while it could not send.
+    let sooner = api
+        .put(
+            &format!("/api/sms/campaigns/{c2}"),
+            &key2,
+            json!({ "scheduledAt": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        sooner.code(),
+        "DLT_TEMPLATE_NOT_APPROVED",
+        "{:?}",
+        sooner.json
+    );
+    // Due now anyway (as if its time came): the runner pauses it.
+    api.store
+        .update_campaign(org2, c2, |c| {
+            c.scheduled_at = Some(0);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for("the pause after the setting changed", async || {
+        campaign(&api, &key2, c2).await["status"] == "PAUSED"
+    })
+    .await;
+    assert_eq!(
+        campaign(&api, &key2, c2).await["haltReason"]["code"],
+        "DLT_TEMPLATE_NOT_APPROVED"
+    );
+    assert!(messages(&api.store, org2, c2).is_empty());
+    // Another organization sees none of it.
+    assert_eq!(
+        api.get(&format!("/api/sms/campaigns/{c2}"), &key)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     run.shutdown().await;
 }

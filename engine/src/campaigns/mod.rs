@@ -22,6 +22,12 @@
 //! waiting in the queue, so a pause takes effect within that many messages and a large
 //! campaign never floods the queue ahead of other traffic.
 //!
+//! Before each chunk the runner reads the campaign's templates again and checks them
+//! ([`check_campaign`]): a template deleted, or one DLT now refuses (the template or the
+//! organization's `dltEnabled` changed after the campaign was started), pauses the campaign
+//! with the reason in its `extra.halt` ([`Halt`]) instead of sending; the API applies the same
+//! check when a campaign is started or resumed, so the user hears of it up front.
+//!
 //! Promotional campaigns (template category PROMOTIONAL) wait while the organization is in
 //! its quiet hours (its local time zone). Stats are counted from the store's campaign index
 //! ([`Store::campaign_counts`]), so they are exact whatever receipts arrive while the runner
@@ -36,7 +42,8 @@ use std::time::Duration;
 
 use sairex_pdu::text::{Encoding, count_segments};
 use sairex_store::model::{
-    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Priority, TemplateCategory,
+    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Millis, Priority,
+    TemplateCategory,
 };
 use sairex_store::{Enqueued, Recipient, Store, StoreError, now_ms, render_template};
 use serde::{Deserialize, Serialize};
@@ -45,6 +52,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::compliance::{DLT_TEMPLATE_NOT_APPROVED, DltRefusal, check_dlt};
 use crate::dispatch::{DispatcherHandle, EngineEvent};
 
 pub use quiet::{in_quiet_hours, is_known_time_zone};
@@ -148,6 +156,143 @@ fn sender_of(campaign: &Campaign) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned()
+}
+
+/// Why the runner paused a campaign, kept in its `extra.halt` until the campaign is started
+/// or resumed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Halt {
+    /// Stable code: [`DLT_TEMPLATE_NOT_APPROVED`] or `TEMPLATE_NOT_FOUND`.
+    pub code: String,
+    /// For people: what to fix.
+    pub message: String,
+    /// When the runner paused it.
+    pub at: Millis,
+}
+
+impl Halt {
+    /// The halt recorded in a campaign's `extra`, if any.
+    pub fn of(campaign: &Campaign) -> Option<Self> {
+        campaign
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("halt"))
+            .and_then(|h| serde_json::from_value(h.clone()).ok())
+    }
+
+    /// Forgets a campaign's halt (it is being started or resumed).
+    pub fn clear(campaign: &mut Campaign) {
+        if let Some(Value::Object(extra)) = campaign.extra.as_mut() {
+            extra.remove("halt");
+        }
+    }
+
+    fn store_into(&self, campaign: &mut Campaign) {
+        let mut extra = match campaign.extra.take() {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        extra.insert(
+            "halt".into(),
+            serde_json::to_value(self).unwrap_or(Value::Null),
+        );
+        campaign.extra = Some(Value::Object(extra));
+    }
+}
+
+/// Why a campaign cannot send now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Blocker {
+    /// A template it sends from does not exist (it was deleted).
+    #[error("{field}: no template {template} (was it deleted?)")]
+    TemplateMissing {
+        /// Where the campaign names it (`templateId`).
+        field: String,
+        /// The template.
+        template: Id,
+    },
+    /// DLT refuses a template it sends from.
+    #[error("{field}: {refusal}")]
+    Dlt {
+        /// Where the campaign names it.
+        field: String,
+        /// The refusal.
+        refusal: DltRefusal,
+    },
+}
+
+impl Blocker {
+    /// Stable code of the blocker.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TemplateMissing { .. } => "TEMPLATE_NOT_FOUND",
+            Self::Dlt { .. } => DLT_TEMPLATE_NOT_APPROVED,
+        }
+    }
+}
+
+/// Why [`check_campaign`] says no.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The campaign cannot send as it is.
+    #[error(transparent)]
+    Blocked(#[from] Blocker),
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a campaign sends.
+#[derive(Debug)]
+struct Content {
+    body: String,
+    /// Its template is PROMOTIONAL (quiet hours apply).
+    promotional: bool,
+}
+
+/// Reads a campaign's body: its template's (read now, so a change is seen) or its raw body;
+/// the template must exist and pass DLT. Campaign messages go out at bulk priority, so DLT
+/// binds a template here by its TRANSACTIONAL category.
+fn content(store: &Store, campaign: &Campaign, dlt_enabled: bool) -> Result<Content, CheckError> {
+    let Some(id) = campaign.template_id else {
+        return Ok(Content {
+            body: campaign.message_body.clone().unwrap_or_default(),
+            promotional: false,
+        });
+    };
+    let field = "templateId".to_owned();
+    let template = match store.template(campaign.organization_id, id) {
+        Ok(t) => t,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Blocker::TemplateMissing {
+                field,
+                template: id,
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    check_dlt(dlt_enabled, &template, Priority::BULK)
+        .map_err(|refusal| Blocker::Dlt { field, refusal })?;
+    Ok(Content {
+        promotional: template.category == TemplateCategory::Promotional,
+        body: template.body,
+    })
+}
+
+/// Whether a campaign can send now: every template it names exists and, when the
+/// organization has DLT enabled, is approved and registered if transactional. The API asks
+/// this before starting or resuming a campaign; the runner before every chunk.
+///
+/// # Errors
+/// [`CheckError::Blocked`] with the reason, or a store error.
+pub fn check_campaign(
+    store: &Store,
+    campaign: &Campaign,
+    dlt_enabled: bool,
+) -> Result<(), CheckError> {
+    content(store, campaign, dlt_enabled).map(|_| ())
 }
 
 /// A running campaign runner.
@@ -343,39 +488,20 @@ impl CampaignRunner {
         if run.done {
             return self.finish(campaign, run).await.map(|()| Step::Idle);
         }
-        let (body, category) = match campaign.template_id {
-            Some(t) => match self.store.template(org, t) {
-                Ok(template) => (template.body, template.category),
-                Err(StoreError::NotFound { .. }) => {
-                    // Deleted under a running campaign: nothing to render; a person decides.
-                    tracing::warn!(
-                        campaign = campaign.id,
-                        template = t,
-                        "campaign template deleted; pausing"
-                    );
-                    self.store
-                        .transition_campaign(
-                            org,
-                            campaign.id,
-                            vec![CampaignStatus::InProgress],
-                            |c| {
-                                c.status = CampaignStatus::Paused;
-                                Ok(())
-                            },
-                        )
-                        .await?;
-                    return Ok(Step::Idle);
-                }
-                Err(e) => return Err(e),
-            },
-            None => (
-                campaign.message_body.clone().unwrap_or_default(),
-                TemplateCategory::Transactional,
-            ),
+        let organization = self.store.organization(org)?;
+        let content = match content(&self.store, campaign, organization.dlt_enabled) {
+            Ok(c) => c,
+            Err(CheckError::Blocked(blocker)) => {
+                // Retrying would fail the same way every tick: a person must fix it and resume.
+                tracing::warn!(campaign = campaign.id, reason = %blocker, "campaign paused");
+                self.halt(campaign, &blocker).await?;
+                return Ok(Step::Idle);
+            }
+            Err(CheckError::Store(e)) => return Err(e),
         };
-        if category == TemplateCategory::Promotional
-            && let Some(quiet) = self.store.organization(org)?.quiet_hours
-            && in_quiet_hours(&quiet, now_ms())
+        if content.promotional
+            && let Some(quiet) = &organization.quiet_hours
+            && in_quiet_hours(quiet, now_ms())
         {
             return Ok(Step::Waiting);
         }
@@ -400,7 +526,7 @@ impl CampaignRunner {
                 run.skipped_opted_out += 1;
                 continue;
             }
-            match self.message_for(campaign, &body, target) {
+            match self.message_for(campaign, &content.body, target) {
                 Some(m) => messages.push(m),
                 None => run.skipped_invalid += 1,
             }
@@ -446,6 +572,28 @@ impl CampaignRunner {
                 move |c| {
                     run.store_into(c);
                     c.total_recipients = total;
+                    Ok(())
+                },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Pauses a campaign that cannot send, with the reason, if it is still in progress.
+    async fn halt(&self, campaign: &Campaign, blocker: &Blocker) -> Result<(), StoreError> {
+        let halt = Halt {
+            code: blocker.code().to_owned(),
+            message: blocker.to_string(),
+            at: now_ms(),
+        };
+        self.store
+            .transition_campaign(
+                campaign.organization_id,
+                campaign.id,
+                vec![CampaignStatus::InProgress],
+                move |c| {
+                    c.status = CampaignStatus::Paused;
+                    halt.store_into(c);
                     Ok(())
                 },
             )

@@ -3,10 +3,15 @@
 //! and cancel are status changes the engine's campaign runner acts on (it polls the store and
 //! resumes from the cursor it keeps in the campaign); stats are counted from the store's
 //! campaign index, exact at the moment of asking.
+//!
+//! Starting or resuming a campaign checks its templates first (they exist, and DLT accepts
+//! them when the organization has it enabled: 422 `DLT_TEMPLATE_NOT_APPROVED`, the same rule
+//! as `POST /api/sms/send`); the runner checks again before every chunk and pauses the
+//! campaign with the reason (`haltReason`) if something changed since.
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use sairex_engine::campaigns::RunState;
+use sairex_engine::campaigns::{CheckError, Halt, RunState, check_campaign};
 use sairex_store::model::{Campaign, CampaignStatus, Id};
 use sairex_store::{Recipient, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
@@ -47,9 +52,19 @@ pub(crate) struct CampaignView {
     skipped_invalid: u64,
     csv_file_name: Option<String>,
     csv_row_count: Option<u64>,
+    /// Why the runner paused it, until it is resumed.
+    halt_reason: Option<HaltView>,
     created_by: String,
     created_at: String,
     updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HaltView {
+    code: String,
+    message: String,
+    at: String,
 }
 
 /// The audience's size now: the group's `memberCount`, or the own audience's entries.
@@ -66,6 +81,14 @@ fn audience_size(state: &AppState, c: &Campaign) -> u64 {
 
 fn view(state: &AppState, c: Campaign) -> CampaignView {
     let run = RunState::of(&c);
+    // A halt outlives nothing but the pause it caused.
+    let halt_reason = Halt::of(&c)
+        .filter(|_| c.status == CampaignStatus::Paused)
+        .map(|h| HaltView {
+            code: h.code,
+            message: h.message,
+            at: time::format(h.at),
+        });
     // Once sending starts the runner keeps the total; before, it is the audience's size.
     let total = match c.status {
         CampaignStatus::Draft | CampaignStatus::Scheduled => audience_size(state, &c),
@@ -98,6 +121,7 @@ fn view(state: &AppState, c: Campaign) -> CampaignView {
         skipped_invalid: run.skipped_invalid,
         csv_file_name: c.csv_file_name,
         csv_row_count: c.csv_row_count,
+        halt_reason,
         created_by: c.created_by,
         created_at: time::format(c.created_at),
         updated_at: time::format(c.updated_at),
@@ -245,6 +269,14 @@ pub(crate) async fn create(
         ..Campaign::default()
     };
     set_from(&mut campaign, body.from);
+    if body.start == Some(true) {
+        // Refused before anything is stored, so a refused send-now leaves no draft behind. A
+        // template the organization does not have is the store's 404, as without `start`.
+        match check_sendable(&state, &campaign) {
+            Err(e) if e.code != "TEMPLATE_NOT_FOUND" => return Err(e),
+            _ => {}
+        }
+    }
     let campaign = match state.store().create_campaign(campaign).await {
         Ok(c) => c,
         Err(e) => return Ok(store_error(e)),
@@ -341,6 +373,42 @@ fn invalid_state(c: &Campaign, action: &str) -> ApiError {
     )
 }
 
+/// The fields a `PUT` changes (absent ones stay).
+#[derive(Debug, Clone)]
+struct Changes {
+    name: Option<String>,
+    description: Option<String>,
+    template_id: Option<Id>,
+    group_id: Option<Id>,
+    message_body: Option<String>,
+    scheduled_at: Option<u64>,
+    from: Option<String>,
+}
+
+impl Changes {
+    fn apply(self, c: &mut Campaign) {
+        if let Some(name) = self.name {
+            c.name = name;
+        }
+        if self.description.is_some() {
+            c.description = self.description;
+        }
+        if self.template_id.is_some() {
+            c.template_id = self.template_id;
+        }
+        if self.group_id.is_some() {
+            c.group_id = self.group_id;
+        }
+        if self.message_body.is_some() {
+            c.message_body = self.message_body;
+        }
+        if self.scheduled_at.is_some() {
+            c.scheduled_at = self.scheduled_at;
+        }
+        set_from(c, self.from);
+    }
+}
+
 /// `PUT /api/sms/campaigns/{campaignId}`: only a DRAFT or SCHEDULED campaign changes.
 pub(crate) async fn update(
     State(state): State<AppState>,
@@ -370,13 +438,26 @@ pub(crate) async fn update(
             "recipients: at most {MAX_INLINE}"
         )));
     }
-    let (name, description, template_id, group_id, from) = (
-        body.name,
-        body.description,
-        body.template_id,
-        body.group_id,
-        body.from,
-    );
+    let changes = Changes {
+        name: body.name,
+        description: body.description,
+        template_id: body.template_id,
+        group_id: body.group_id,
+        message_body,
+        scheduled_at,
+        from: body.from,
+    };
+    // A scheduled campaign is already started: a change that it could not send with is
+    // refused now, as a start would be, rather than found by the runner at its time.
+    let mut probe = current;
+    changes.clone().apply(&mut probe);
+    if probe.status == CampaignStatus::Scheduled {
+        match check_sendable(&state, &probe) {
+            // Not the organization's template at all: the store's 404 below.
+            Err(e) if e.code != "TEMPLATE_NOT_FOUND" => return Err(e),
+            _ => {}
+        }
+    }
     let result = state
         .store()
         .update_campaign(org, id, move |c| {
@@ -385,25 +466,7 @@ pub(crate) async fn update(
                     "the campaign started while it was being changed".into(),
                 ));
             }
-            if let Some(name) = name {
-                c.name = name;
-            }
-            if description.is_some() {
-                c.description = description;
-            }
-            if template_id.is_some() {
-                c.template_id = template_id;
-            }
-            if group_id.is_some() {
-                c.group_id = group_id;
-            }
-            if message_body.is_some() {
-                c.message_body = message_body;
-            }
-            if scheduled_at.is_some() {
-                c.scheduled_at = scheduled_at;
-            }
-            set_from(c, from);
+            changes.apply(c);
             Ok(())
         })
         .await;
@@ -457,6 +520,9 @@ pub(crate) async fn start_campaign(
             "the campaign has no audience: give groupId, recipients, or upload a CSV",
         ));
     }
+    if current.status == CampaignStatus::Draft {
+        check_sendable(state, &current)?;
+    }
     transition(
         state,
         org,
@@ -464,6 +530,7 @@ pub(crate) async fn start_campaign(
         vec![CampaignStatus::Draft],
         "started",
         |c, now| {
+            Halt::clear(c);
             if c.scheduled_at.is_some_and(|at| at > now) {
                 c.status = CampaignStatus::Scheduled;
             } else {
@@ -473,6 +540,21 @@ pub(crate) async fn start_campaign(
         },
     )
     .await
+}
+
+/// The runner's check ([`check_campaign`]), asked up front: a template gone or refused by
+/// DLT is a 422 now rather than a campaign paused later.
+fn check_sendable(state: &AppState, campaign: &Campaign) -> Result<(), ApiError> {
+    let dlt_enabled = state.org(campaign.organization_id, now_ms())?.dlt_enabled;
+    match check_campaign(state.store(), campaign, dlt_enabled) {
+        Ok(()) => Ok(()),
+        Err(CheckError::Blocked(blocker)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            blocker.code(),
+            blocker.to_string(),
+        )),
+        Err(CheckError::Store(e)) => Err(e.into()),
+    }
 }
 
 async fn transition(
@@ -537,6 +619,10 @@ pub(crate) async fn resume(
 ) -> ApiResult {
     need(&principal, Scope::CampaignsWrite)?;
     let id = parse_id(&id, "campaign")?;
+    let current = state.store().campaign(principal.org_id(), id)?;
+    if current.status == CampaignStatus::Paused {
+        check_sendable(&state, &current)?;
+    }
     let campaign = transition(
         &state,
         principal.org_id(),
@@ -544,6 +630,7 @@ pub(crate) async fn resume(
         vec![CampaignStatus::Paused],
         "resumed",
         |c, now| {
+            Halt::clear(c);
             if c.started_at.is_none() && c.scheduled_at.is_some_and(|at| at > now) {
                 c.status = CampaignStatus::Scheduled;
             } else {
