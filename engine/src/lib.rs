@@ -30,7 +30,7 @@
 //! - [`metrics`]: metric names and recording functions (no exporter here).
 //! - [`campaigns`]: [`campaigns::CampaignRunner`], campaigns expanded into messages in chunks
 //!   from a stored cursor, pause/resume/restart-safe, quiet hours, DLT re-checked per chunk,
-//!   exact stats.
+//!   A/B variants, exact stats.
 //! - [`compliance`]: rules the API and the runner share (DLT).
 //! - [`webhooks`]: [`webhooks::WebhookDispatcher`], signed outbound webhooks and `callbackUrl`
 //!   deliveries with retries, a delivery log, auto-disable and SSRF checks.

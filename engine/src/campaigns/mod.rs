@@ -28,8 +28,14 @@
 //! with the reason in its `extra.halt` ([`Halt`]) instead of sending; the API applies the same
 //! check when a campaign is started or resumed, so the user hears of it up front.
 //!
-//! Promotional campaigns (template category PROMOTIONAL) wait while the organization is in
-//! its quiet hours (its local time zone). Stats are counted from the store's campaign index
+//! A campaign with A/B variants sends each recipient one variant's body or template, picked by
+//! [`variant_for`] from the recipient's idempotency key (campaign id and contact id or
+//! audience position): the same recipient always gets the same variant, whatever pauses,
+//! restarts or re-read chunks happen. Messages carry their variant, and the store counts each
+//! variant's messages from its own index ([`Store::campaign_variant_counts`]).
+//!
+//! Promotional campaigns (template category PROMOTIONAL, of any variant) wait while the
+//! organization is in its quiet hours (its local time zone). Stats are counted from the store's campaign index
 //! ([`Store::campaign_counts`]), so they are exact whatever receipts arrive while the runner
 //! is down; the runner copies them into the campaign record every
 //! [`RunnerConfig::stats_every`] while any message of the campaign is not final.
@@ -48,6 +54,7 @@ use sairex_store::model::{
 use sairex_store::{Enqueued, Recipient, Store, StoreError, now_ms, render_template};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -207,7 +214,7 @@ pub enum Blocker {
     /// A template it sends from does not exist (it was deleted).
     #[error("{field}: no template {template} (was it deleted?)")]
     TemplateMissing {
-        /// Where the campaign names it (`templateId`).
+        /// Where the campaign names it (`templateId`, `variants[1].templateId`).
         field: String,
         /// The template.
         template: Id,
@@ -243,42 +250,81 @@ pub enum CheckError {
     Store(#[from] StoreError),
 }
 
-/// What a campaign sends.
+/// What a campaign sends: one body, or one per A/B variant (index = variant).
 #[derive(Debug)]
 struct Content {
-    body: String,
-    /// Its template is PROMOTIONAL (quiet hours apply).
+    bodies: Vec<String>,
+    /// The variants' shares, empty without variants.
+    percents: Vec<u8>,
+    /// Any template of it is PROMOTIONAL (quiet hours apply).
     promotional: bool,
 }
 
-/// Reads a campaign's body: its template's (read now, so a change is seen) or its raw body;
-/// the template must exist and pass DLT. Campaign messages go out at bulk priority, so DLT
-/// binds a template here by its TRANSACTIONAL category.
+impl Content {
+    /// The variant (none without variants) and body of the recipient with this key.
+    fn pick(&self, key: &str) -> (Option<u8>, &str) {
+        let variant = if self.percents.is_empty() {
+            None
+        } else {
+            u8::try_from(variant_for(key, &self.percents)).ok()
+        };
+        let body = self.bodies.get(usize::from(variant.unwrap_or(0)));
+        (variant, body.map_or("", String::as_str))
+    }
+}
+
+/// Reads a campaign's bodies: its template's (read now, so a change is seen), its raw body,
+/// or each variant's; every template must exist and pass DLT. Campaign messages go out at
+/// bulk priority, so DLT binds a template here by its TRANSACTIONAL category.
 fn content(store: &Store, campaign: &Campaign, dlt_enabled: bool) -> Result<Content, CheckError> {
-    let Some(id) = campaign.template_id else {
-        return Ok(Content {
-            body: campaign.message_body.clone().unwrap_or_default(),
-            promotional: false,
-        });
+    let org = campaign.organization_id;
+    let sources: Vec<(String, Option<Id>, Option<&String>)> = if campaign.variants.is_empty() {
+        vec![(
+            "templateId".to_owned(),
+            campaign.template_id,
+            campaign.message_body.as_ref(),
+        )]
+    } else {
+        campaign
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    format!("variants[{i}].templateId"),
+                    v.template_id,
+                    v.message_body.as_ref(),
+                )
+            })
+            .collect()
     };
-    let field = "templateId".to_owned();
-    let template = match store.template(campaign.organization_id, id) {
-        Ok(t) => t,
-        Err(StoreError::NotFound { .. }) => {
-            return Err(Blocker::TemplateMissing {
-                field,
-                template: id,
+    let mut out = Content {
+        bodies: Vec::with_capacity(sources.len()),
+        percents: campaign.variants.iter().map(|v| v.percent).collect(),
+        promotional: false,
+    };
+    for (field, template, body) in sources {
+        let Some(id) = template else {
+            out.bodies.push(body.cloned().unwrap_or_default());
+            continue;
+        };
+        let template = match store.template(org, id) {
+            Ok(t) => t,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(Blocker::TemplateMissing {
+                    field,
+                    template: id,
+                }
+                .into());
             }
-            .into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    check_dlt(dlt_enabled, &template, Priority::BULK)
-        .map_err(|refusal| Blocker::Dlt { field, refusal })?;
-    Ok(Content {
-        promotional: template.category == TemplateCategory::Promotional,
-        body: template.body,
-    })
+            Err(e) => return Err(e.into()),
+        };
+        check_dlt(dlt_enabled, &template, Priority::BULK)
+            .map_err(|refusal| Blocker::Dlt { field, refusal })?;
+        out.promotional |= template.category == TemplateCategory::Promotional;
+        out.bodies.push(template.body);
+    }
+    Ok(out)
 }
 
 /// Whether a campaign can send now: every template it names exists and, when the
@@ -293,6 +339,25 @@ pub fn check_campaign(
     dlt_enabled: bool,
 ) -> Result<(), CheckError> {
     content(store, campaign, dlt_enabled).map(|_| ())
+}
+
+/// The A/B variant (an index into `percents`, which sum to 100) of the recipient whose
+/// message has idempotency key `key`: the first 8 bytes of the key's SHA-256 modulo 100 fall
+/// into one variant's share. A function of the key alone, so it never changes for a recipient.
+pub fn variant_for(key: &str, percents: &[u8]) -> usize {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    let roll = u64::from_be_bytes(head) % 100;
+    let mut upto = 0u64;
+    for (i, p) in percents.iter().enumerate() {
+        upto += u64::from(*p);
+        if roll < upto {
+            return i;
+        }
+    }
+    // Only if the shares sum below 100, which the store refuses.
+    percents.len().saturating_sub(1)
 }
 
 /// A running campaign runner.
@@ -526,8 +591,12 @@ impl CampaignRunner {
                 run.skipped_opted_out += 1;
                 continue;
             }
-            match self.message_for(campaign, &content.body, target) {
-                Some(m) => messages.push(m),
+            let (variant, body) = content.pick(&target.key);
+            match self.message_for(campaign, body, target) {
+                Some(m) => messages.push(Message {
+                    campaign_variant: variant,
+                    ..m
+                }),
                 None => run.skipped_invalid += 1,
             }
         }
@@ -777,5 +846,38 @@ impl Target {
             variables,
             key: format!("campaign:{campaign}:r{}", r.seq),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipients_variant_depends_on_its_key_alone_and_follows_the_shares() {
+        let shares = [30, 70];
+        let mut first = 0;
+        for i in 0..10_000 {
+            let key = format!("campaign:7:r{i}");
+            let v = variant_for(&key, &shares);
+            assert_eq!(v, variant_for(&key, &shares), "same key, same variant");
+            if v == 0 {
+                first += 1;
+            }
+        }
+        assert!(
+            (2_700..=3_300).contains(&first),
+            "{first} of 10,000 in the 30% arm"
+        );
+        // Another campaign's recipient with the same position is drawn independently.
+        let moved = (0..1_000)
+            .filter(|i| {
+                variant_for(&format!("campaign:7:r{i}"), &shares)
+                    != variant_for(&format!("campaign:8:r{i}"), &shares)
+            })
+            .count();
+        assert!(moved > 200, "{moved}");
+        let three = [10, 10, 80];
+        assert!((0..100).all(|i| variant_for(&format!("k{i}"), &three) < 3));
     }
 }

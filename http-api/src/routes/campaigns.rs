@@ -2,7 +2,9 @@
 //! `…/recipients`), a template or a raw body, now or at `scheduledAt`; start, pause, resume
 //! and cancel are status changes the engine's campaign runner acts on (it polls the store and
 //! resumes from the cursor it keeps in the campaign); stats are counted from the store's
-//! campaign index, exact at the moment of asking.
+//! campaign index, exact at the moment of asking. A campaign may carry A/B `variants` (a body
+//! or template each, shares summing to 100) instead of one body or template; its stats then
+//! break down per variant.
 //!
 //! Starting or resuming a campaign checks its templates first (they exist, and DLT accepts
 //! them when the organization has it enabled: 422 `DLT_TEMPLATE_NOT_APPROVED`, the same rule
@@ -12,8 +14,8 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use sairex_engine::campaigns::{CheckError, Halt, RunState, check_campaign};
-use sairex_store::model::{Campaign, CampaignStatus, Id};
-use sairex_store::{Recipient, StoreError, now_ms};
+use sairex_store::model::{Campaign, CampaignStatus, CampaignVariant, Id};
+use sairex_store::{CampaignCounts, MAX_VARIANTS, Recipient, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -52,11 +54,36 @@ pub(crate) struct CampaignView {
     skipped_invalid: u64,
     csv_file_name: Option<String>,
     csv_row_count: Option<u64>,
+    variants: Vec<VariantView>,
     /// Why the runner paused it, until it is resumed.
     halt_reason: Option<HaltView>,
     created_by: String,
     created_at: String,
     updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantView {
+    index: usize,
+    name: String,
+    percent: u8,
+    message_body: Option<String>,
+    template_id: Option<Id>,
+}
+
+fn variant_views(variants: &[CampaignVariant]) -> Vec<VariantView> {
+    variants
+        .iter()
+        .enumerate()
+        .map(|(index, v)| VariantView {
+            index,
+            name: v.name.clone(),
+            percent: v.percent,
+            message_body: v.message_body.clone(),
+            template_id: v.template_id,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -121,6 +148,7 @@ fn view(state: &AppState, c: Campaign) -> CampaignView {
         skipped_invalid: run.skipped_invalid,
         csv_file_name: c.csv_file_name,
         csv_row_count: c.csv_row_count,
+        variants: variant_views(&c.variants),
         halt_reason,
         created_by: c.created_by,
         created_at: time::format(c.created_at),
@@ -148,8 +176,54 @@ pub(crate) struct CampaignBody {
     from: Option<String>,
     scheduled_at: Option<String>,
     recipients: Option<Vec<InlineRecipient>>,
+    /// A/B variants; `[]` removes them.
+    variants: Option<Vec<VariantBody>>,
     /// Start it at once (now, or at `scheduledAt`).
     start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct VariantBody {
+    name: Option<String>,
+    percent: Option<u64>,
+    message_body: Option<String>,
+    body: Option<String>,
+    template_id: Option<Id>,
+}
+
+/// The request's variants, each body checked like a campaign's; the store checks the rest
+/// (shares summing to 100, one source each, names, templates of the organization).
+fn parse_variants(raw: Vec<VariantBody>) -> Result<Vec<CampaignVariant>, ApiError> {
+    if raw.len() > MAX_VARIANTS {
+        return Err(ApiError::invalid(format!(
+            "variants: 2 to {MAX_VARIANTS} of them, or none"
+        )));
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let percent = v
+                .percent
+                .and_then(|p| u8::try_from(p).ok())
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("variants[{i}].percent: an integer from 1 to 100"))
+                })?;
+            let message_body = v.message_body.or(v.body);
+            if let Some(b) = &message_body {
+                text::check_body(&text::strip_controls(b)).map_err(|e| {
+                    ApiError::bad_request(e.code, format!("variants[{i}].{}", e.message))
+                })?;
+            }
+            Ok(CampaignVariant {
+                name: v.name.unwrap_or_default(),
+                percent,
+                message_body,
+                template_id: v.template_id,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -256,6 +330,7 @@ pub(crate) async fn create(
     if body.group_id.is_some() && !inline.is_empty() {
         return Err(ApiError::invalid("give groupId or recipients, not both"));
     }
+    let variants = parse_variants(body.variants.unwrap_or_default())?;
     let mut campaign = Campaign {
         organization_id: principal.org_id(),
         name: body.name.unwrap_or_default(),
@@ -264,6 +339,7 @@ pub(crate) async fn create(
         group_id: body.group_id,
         message_body,
         scheduled_at,
+        variants,
         status: CampaignStatus::Draft,
         created_by: format!("api-key:{}", principal.key_id),
         ..Campaign::default()
@@ -381,6 +457,7 @@ struct Changes {
     template_id: Option<Id>,
     group_id: Option<Id>,
     message_body: Option<String>,
+    variants: Option<Vec<CampaignVariant>>,
     scheduled_at: Option<u64>,
     from: Option<String>,
 }
@@ -393,6 +470,11 @@ impl Changes {
         if self.description.is_some() {
             c.description = self.description;
         }
+        // A campaign sends either its variants or a template and/or a body: giving one kind
+        // replaces the other.
+        if self.template_id.is_some() || self.message_body.is_some() {
+            c.variants.clear();
+        }
         if self.template_id.is_some() {
             c.template_id = self.template_id;
         }
@@ -401,6 +483,13 @@ impl Changes {
         }
         if self.message_body.is_some() {
             c.message_body = self.message_body;
+        }
+        if let Some(variants) = self.variants {
+            if !variants.is_empty() {
+                c.template_id = None;
+                c.message_body = None;
+            }
+            c.variants = variants;
         }
         if self.scheduled_at.is_some() {
             c.scheduled_at = self.scheduled_at;
@@ -438,12 +527,22 @@ pub(crate) async fn update(
             "recipients: at most {MAX_INLINE}"
         )));
     }
+    let variants = body.variants.map(parse_variants).transpose()?;
+    if variants.as_ref().is_some_and(|v| !v.is_empty())
+        && (body.template_id.is_some() || message_body.is_some())
+    {
+        return Err(ApiError::invalid(
+            "variants: a campaign with variants takes its bodies from them: leave templateId \
+             and messageBody out",
+        ));
+    }
     let changes = Changes {
         name: body.name,
         description: body.description,
         template_id: body.template_id,
         group_id: body.group_id,
         message_body,
+        variants,
         scheduled_at,
         from: body.from,
     };
@@ -510,9 +609,12 @@ pub(crate) async fn start_campaign(
     id: Id,
 ) -> Result<Campaign, ApiError> {
     let current = state.store().campaign(org, id)?;
-    if current.template_id.is_none() && current.message_body.is_none() {
+    if current.template_id.is_none()
+        && current.message_body.is_none()
+        && current.variants.is_empty()
+    {
         return Err(ApiError::invalid(
-            "the campaign has neither a templateId nor a messageBody",
+            "the campaign has no templateId, messageBody or variants",
         ));
     }
     if current.group_id.is_none() && state.store().campaign_recipient_count(id)? == 0 {
@@ -688,6 +790,42 @@ struct Stats {
     expanded: bool,
     progress: f64,
     delivery_rate: f64,
+    /// Per A/B variant, in the campaign's order; empty without variants.
+    variants: Vec<VariantStats>,
+}
+
+/// The figures of [`Stats`] for one variant (or the whole campaign): sent = handed to a
+/// provider, failed = failed or expired, rate = delivered / sent.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantStats {
+    index: usize,
+    name: String,
+    percent: u8,
+    messages: u64,
+    queued: u64,
+    sent: u64,
+    delivered: u64,
+    failed: u64,
+    rejected: u64,
+    delivery_rate: f64,
+}
+
+impl VariantStats {
+    fn new(index: usize, v: &CampaignVariant, c: &CampaignCounts) -> Self {
+        Self {
+            index,
+            name: v.name.clone(),
+            percent: v.percent,
+            messages: c.total,
+            queued: c.queued,
+            sent: c.handed_over(),
+            delivered: c.delivered,
+            failed: c.failed_or_expired(),
+            rejected: c.rejected,
+            delivery_rate: c.delivery_rate(),
+        }
+    }
 }
 
 /// `GET /api/sms/campaigns/{campaignId}/stats`: live, from the store's campaign index.
@@ -701,6 +839,20 @@ pub(crate) async fn stats(
     let org = principal.org_id();
     let campaign = state.store().campaign(org, id)?;
     let counts = state.store().campaign_counts(org, id)?;
+    let variants = if campaign.variants.is_empty() {
+        Vec::new()
+    } else {
+        // At most MAX_VARIANTS, so it fits the byte messages name their variant with.
+        let n = u8::try_from(campaign.variants.len()).unwrap_or(u8::MAX);
+        let per = state.store().campaign_variant_counts(org, id, n)?;
+        campaign
+            .variants
+            .iter()
+            .zip(&per)
+            .enumerate()
+            .map(|(i, (v, c))| VariantStats::new(i, v, c))
+            .collect()
+    };
     let run = RunState::of(&campaign);
     let status = campaign.status;
     let audience = view(&state, campaign).total_recipients;
@@ -714,7 +866,7 @@ pub(crate) async fn stats(
         queued: counts.queued,
         sent: counts.handed_over(),
         delivered: counts.delivered,
-        failed: counts.failed + counts.expired,
+        failed: counts.failed_or_expired(),
         rejected: counts.rejected,
         messages: counts,
         skipped_opted_out: run.skipped_opted_out,
@@ -725,7 +877,8 @@ pub(crate) async fn stats(
             audience,
         )
         .min(1.0),
-        delivery_rate: ratio(counts.delivered, counts.handed_over()),
+        delivery_rate: counts.delivery_rate(),
+        variants,
     }))
 }
 

@@ -901,6 +901,11 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
         "templateId": { "type": "integer" }, "messageBody": { "type": "string" },
         "groupId": { "type": "integer" }, "from": { "type": "string" },
         "scheduledAt": { "type": "string", "format": "date-time" }, "start": { "type": "boolean" },
+        "variants": { "type": "array", "maxItems": 10, "description": "A/B test: 2 to 10 variants whose percent sum to 100, each with messageBody or templateId (then leave the campaign's own out); [] removes them",
+            "items": { "type": "object", "required": ["percent"], "properties": {
+                "name": { "type": "string", "description": "Default A, B, …" },
+                "percent": { "type": "integer", "minimum": 1, "maximum": 100 },
+                "messageBody": { "type": "string" }, "templateId": { "type": "integer" } } } },
         "recipients": { "type": "array", "maxItems": 10000, "items": { "type": "object",
             "properties": { "to": { "type": "string" }, "variables": { "type": "object" } } } } } });
     match (method, path) {
