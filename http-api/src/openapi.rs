@@ -56,7 +56,7 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
                 "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
                     "creditBalance": { "type": ["string", "number", "null"] },
                     "currency": { "type": ["string", "null"], "example": "PKR" },
-                    "dltEnabled": { "type": "boolean", "description": "Transactional template sends need an approved template with a dltTemplateId" },
+                    "dltEnabled": { "type": "boolean", "description": "Transactional template sends and campaigns need an approved template with a dltTemplateId" },
                     "isActive": { "type": "boolean" },
                     "retentionDays": { "type": ["integer", "null"], "minimum": 1, "maximum": 36500, "description": "null: the gateway's default" },
                     "quietHours": { "type": ["object", "null"], "description": "When promotional campaigns wait, in the organization's local time",
