@@ -35,9 +35,9 @@
 //! variant's messages from its own index ([`Store::campaign_variant_counts`]).
 //!
 //! Promotional campaigns (template category PROMOTIONAL, of any variant) wait while the
-//! organization is in its quiet hours (its local time zone). Stats are counted from the store's campaign index
-//! ([`Store::campaign_counts`]), so they are exact whatever receipts arrive while the runner
-//! is down; the runner copies them into the campaign record every
+//! organization is in its quiet hours (its local time zone). Stats are counted from the
+//! store's campaign index ([`Store::campaign_counts`]), so they are exact whatever receipts
+//! arrive while the runner is down; the runner copies them into the campaign record every
 //! [`RunnerConfig::stats_every`] while any message of the campaign is not final.
 
 mod quiet;
