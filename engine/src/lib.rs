@@ -29,7 +29,9 @@
 //! - [`classify`]: what a submit status or a receipt state means for the message.
 //! - [`metrics`]: metric names and recording functions (no exporter here).
 //! - [`campaigns`]: [`campaigns::CampaignRunner`], campaigns expanded into messages in chunks
-//!   from a stored cursor, pause/resume/restart-safe, quiet hours, exact stats.
+//!   from a stored cursor, pause/resume/restart-safe, quiet hours, DLT re-checked per chunk,
+//!   A/B variants, exact stats.
+//! - [`compliance`]: rules the API and the runner share (DLT).
 //! - [`webhooks`]: [`webhooks::WebhookDispatcher`], signed outbound webhooks and `callbackUrl`
 //!   deliveries with retries, a delivery log, auto-disable and SSRF checks.
 #![warn(missing_docs)]
@@ -37,6 +39,7 @@
 pub mod backoff;
 pub mod campaigns;
 pub mod classify;
+pub mod compliance;
 pub mod dispatch;
 pub mod gateway;
 pub mod http_client;

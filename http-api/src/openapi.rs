@@ -47,11 +47,27 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
             "type": "object",
             "properties": { "body": { "type": "string" }, "templateId": { "type": "integer" }, "variables": { "type": "object" } }
         })),
-        ("POST", "/api/admin/organizations") => Some(json!({
-            "type": "object", "required": ["name"],
-            "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
-                            "creditBalance": { "type": ["string", "number"] }, "currency": { "type": "string" } }
-        })),
+        (
+            "POST" | "PATCH",
+            "/api/admin/organizations" | "/api/admin/organizations/{organizationId}",
+        ) => {
+            let mut schema = json!({
+                "type": "object",
+                "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
+                    "creditBalance": { "type": ["string", "number", "null"] },
+                    "currency": { "type": ["string", "null"], "example": "PKR" },
+                    "dltEnabled": { "type": "boolean", "description": "Transactional template sends and campaigns need an approved template with a dltTemplateId" },
+                    "isActive": { "type": "boolean" },
+                    "retentionDays": { "type": ["integer", "null"], "minimum": 1, "maximum": 36500, "description": "null: the gateway's default" },
+                    "quietHours": { "type": ["object", "null"], "description": "When promotional campaigns wait, in the organization's local time",
+                        "properties": { "start": { "type": "string", "example": "21:00" }, "end": { "type": "string", "example": "08:00" },
+                                        "timeZone": { "type": "string", "example": "Asia/Karachi" } } } }
+            });
+            if method == "POST" {
+                schema["required"] = json!(["name"]);
+            }
+            Some(schema)
+        }
         ("POST" | "PUT", "/api/sms/api-keys" | "/api/sms/api-keys/{keyId}") => Some(json!({
             "type": "object",
             "properties": { "name": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string",
@@ -176,7 +192,7 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
                 );
             }
         }
-        if route.method == "POST" || route.method == "PUT" {
+        if matches!(route.method, "POST" | "PUT" | "PATCH") {
             responses.insert(
                 "400".into(),
                 error_response("Invalid input or malformed JSON"),

@@ -1365,3 +1365,163 @@ async fn dlt_requires_an_approved_registered_template_for_transactional_sends() 
     let id = template(&other).await;
     assert_eq!(send(other.clone(), id).await.status, StatusCode::ACCEPTED);
 }
+
+/// `PATCH /api/admin/organizations/{id}` (superadmin): the fields given change, `null` clears
+/// the nullable ones, bad input is a 400 envelope, and the API's cached organization sees the
+/// change on the very next request (its cache would otherwise keep the old facts for 2 s).
+#[tokio::test]
+async fn the_superadmin_changes_an_organization_and_the_next_request_sees_it() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let path = format!("/api/admin/organizations/{org}");
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "fee", "body": "Fee due", "category": "TRANSACTIONAL" }),
+        )
+        .await;
+    let tid = t.data()["id"].as_u64().unwrap();
+    let send = |body: serde_json::Value| api.post("/api/sms/send", &key, body);
+    let from_template = json!({ "to": "+923001234567", "templateId": tid });
+    // Warms the cache with DLT off.
+    assert_eq!(
+        send(from_template.clone()).await.status,
+        StatusCode::ACCEPTED
+    );
+
+    let r = api
+        .patch(
+            &path,
+            ADMIN_TOKEN,
+            json!({ "dltEnabled": true, "name": "Karachi school", "retentionDays": 30,
+                    "currency": "pkr",
+                    "quietHours": { "start": "21:00", "end": "08:00", "timeZone": "Asia/Karachi" } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    let d = r.data();
+    assert_eq!(d["dltEnabled"], true);
+    assert_eq!(d["name"], "Karachi school");
+    assert_eq!(d["retentionDays"], 30);
+    assert_eq!(d["currency"], "PKR");
+    assert_eq!(
+        d["quietHours"],
+        json!({ "start": "21:00", "end": "08:00", "timeZone": "Asia/Karachi" })
+    );
+    assert_eq!(d["defaultCountry"], "PK", "absent fields stay");
+    let stored = api.store.organization(org).unwrap();
+    assert!(stored.dlt_enabled);
+    assert_eq!(stored.retention_days, Some(30));
+    let quiet = stored.quiet_hours.unwrap();
+    assert_eq!((quiet.start_minute, quiet.end_minute), (21 * 60, 8 * 60));
+    // At once, not after the cache's 2 s.
+    let refused = send(from_template.clone()).await;
+    assert_eq!(
+        refused.code(),
+        "DLT_TEMPLATE_NOT_APPROVED",
+        "{:?}",
+        refused.json
+    );
+    assert_eq!(
+        api.get(&path, ADMIN_TOKEN).await.data()["name"],
+        "Karachi school"
+    );
+
+    // null clears; disabling and credit take effect on the next request too.
+    let r = api
+        .patch(
+            &path,
+            ADMIN_TOKEN,
+            json!({ "quietHours": null, "retentionDays": null, "dltEnabled": false,
+                    "creditBalance": "0.10" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.data()["quietHours"], serde_json::Value::Null);
+    assert_eq!(r.data()["retentionDays"], serde_json::Value::Null);
+    assert_eq!(r.data()["creditBalance"], "0.10");
+    assert_eq!(
+        send(from_template.clone()).await.code(),
+        "INSUFFICIENT_CREDIT"
+    );
+    api.patch(
+        &path,
+        ADMIN_TOKEN,
+        json!({ "creditBalance": null, "isActive": false }),
+    )
+    .await;
+    let disabled = send(from_template.clone()).await;
+    assert_eq!(
+        (disabled.status, disabled.code()),
+        (StatusCode::FORBIDDEN, "ORGANIZATION_DISABLED")
+    );
+    api.patch(&path, ADMIN_TOKEN, json!({ "isActive": true }))
+        .await;
+    assert_eq!(send(from_template).await.status, StatusCode::ACCEPTED);
+
+    // Bad input: 400 envelopes naming the field; nothing changes.
+    let before = api.store.organization(org).unwrap();
+    for (body, field) in [
+        (json!({ "name": "  " }), "name"),
+        (json!({ "defaultCountry": "XX" }), "defaultCountry"),
+        (json!({ "currency": "rupees" }), "currency"),
+        (json!({ "creditBalance": "lots" }), "creditBalance"),
+        (json!({ "retentionDays": 0 }), "retentionDays"),
+        (json!({ "retentionDays": 40_000 }), "retentionDays"),
+        (
+            json!({ "quietHours": { "start": "25:00", "end": "08:00" } }),
+            "quietHours.start",
+        ),
+        (
+            json!({ "quietHours": { "start": "21:00" } }),
+            "quietHours.end",
+        ),
+        (
+            json!({ "quietHours": { "start": "21:00", "end": "08:00", "timeZone": "Mars/Olympus" } }),
+            "quietHours.timeZone",
+        ),
+        (json!({ "dltEnabled": "yes" }), "expected a boolean"),
+    ] {
+        let r = api.patch(&path, ADMIN_TOKEN, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.json);
+        assert_eq!(r.json["success"], false);
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+    let r = api
+        .raw(
+            Method::PATCH,
+            &path,
+            Some(ADMIN_TOKEN),
+            Some(b"{not json".to_vec()),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "MALFORMED_JSON")
+    );
+    assert_eq!(api.store.organization(org).unwrap(), before);
+
+    // Unknown organizations are 404; only the superadmin token may change one.
+    for missing in [
+        "/api/admin/organizations/999999",
+        "/api/admin/organizations/x",
+    ] {
+        let r = api
+            .patch(missing, ADMIN_TOKEN, json!({ "name": "x" }))
+            .await;
+        assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
+    }
+    let r = api.patch(&path, &key, json!({ "dltEnabled": false })).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "an organization's own admin key"
+    );
+    let r = api
+        .raw(Method::PATCH, &path, None, Some(b"{}".to_vec()))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(api.store.organization(org).unwrap(), before);
+}

@@ -1,7 +1,8 @@
 //! Campaigns over real HTTP on loopback with a real store and the engine's campaign runner
 //! (the engine's dispatcher replaced by draining the queue in the test): lifecycle, pause and
 //! resume and a runner restart that neither skip nor duplicate a recipient, opt-outs,
-//! duplicates, missing variables, exact stats, quiet hours, CSV audiences, send-bulk.
+//! duplicates, missing variables, exact stats, quiet hours, CSV audiences, send-bulk, DLT at
+//! start and again in the runner, A/B variants with stats per variant.
 
 mod common;
 
@@ -10,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Api, Reply};
+use common::{ADMIN_TOKEN, Api, Reply};
 use reqwest::StatusCode;
 use sairex_engine::campaigns::{CampaignRunner, CampaignRunnerHandle, CampaignSink, RunnerConfig};
-use sairex_store::model::{CampaignStatus, Id, Message, MessageStatus, QuietHours};
+use sairex_store::model::{CampaignStatus, Id, Message, MessageStatus};
 use sairex_store::{MessageFilter, PageRequest, Store};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -83,6 +84,21 @@ async fn deliver_all(store: &Store, org: Id, campaign: Id) -> usize {
         }
     }
     n
+}
+
+/// What the dispatcher and receipts would do, with every outcome: each queued message of the
+/// campaign ends FAILED, REJECTED or DELIVERED by its id.
+async fn settle_mixed(store: &Store, org: Id, campaign: Id) {
+    for m in messages(store, org, campaign) {
+        if m.status == MessageStatus::Queued {
+            let status = match m.id % 5 {
+                0 => MessageStatus::Failed,
+                1 => MessageStatus::Rejected,
+                _ => MessageStatus::Delivered,
+            };
+            store.finalize(org, m.id, status, None, None).await.unwrap();
+        }
+    }
 }
 
 async fn campaign(api: &Api, key: &str, id: Id) -> Value {
@@ -510,19 +526,19 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
     assert_eq!(up.data()["duplicates"], 1);
     assert_eq!(up.data()["skipped"], 1);
 
-    // Quiet hours around now (UTC): the promotional campaign waits.
-    let now_min = u16::try_from((sairex_store::now_ms() / 60_000) % 1440).unwrap();
-    api.store
-        .update_organization(org, move |o| {
-            o.quiet_hours = Some(QuietHours {
-                start_minute: (now_min + 1440 - 60) % 1440,
-                end_minute: (now_min + 60) % 1440,
-                time_zone: "UTC".into(),
-            });
-            Ok(())
-        })
-        .await
-        .unwrap();
+    // Quiet hours around now (UTC), set by the superadmin route: the promotional campaign
+    // waits.
+    let now_min = (sairex_store::now_ms() / 60_000) % 1440;
+    let clock = |m: u64| format!("{:02}:{:02}", m / 60, m % 60);
+    let quiet = api
+        .patch(
+            &format!("/api/admin/organizations/{org}"),
+            ADMIN_TOKEN,
+            json!({ "quietHours": { "start": clock((now_min + 1440 - 60) % 1440),
+                                    "end": clock((now_min + 60) % 1440), "timeZone": "UTC" } }),
+        )
+        .await;
+    assert_eq!(quiet.status, StatusCode::OK, "{:?}", quiet.json);
     let sink = Arc::new(Sink::default());
     let run = runner(&api.store, &sink);
     let started = api
@@ -535,13 +551,14 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
         "sent in quiet hours"
     );
     assert_eq!(campaign(&api, &key, cid).await["status"], "IN_PROGRESS");
-    api.store
-        .update_organization(org, |o| {
-            o.quiet_hours = None;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let cleared = api
+        .patch(
+            &format!("/api/admin/organizations/{org}"),
+            ADMIN_TOKEN,
+            json!({ "quietHours": null }),
+        )
+        .await;
+    assert_eq!(cleared.data()["quietHours"], Value::Null);
     wait_for("completion", async || {
         campaign(&api, &key, cid).await["status"] == "COMPLETED"
     })
@@ -578,17 +595,529 @@ async fn a_campaign_whose_template_was_deleted_is_paused_not_retried_forever() {
         )
         .await;
     let cid = c.data()["id"].as_u64().unwrap();
-    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
-    let sink = Arc::new(Sink::default());
-    let run = runner(&api.store, &sink);
+    // Started while the template exists (no runner yet), deleted before the runner gets to it.
     let started = api
         .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
         .await;
-    assert_eq!(started.status, StatusCode::ACCEPTED);
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    api.delete(&format!("/api/sms/templates/{tid}"), &key).await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
     wait_for("the pause", async || {
         campaign(&api, &key, cid).await["status"] == "PAUSED"
     })
     .await;
+    let c = campaign(&api, &key, cid).await;
+    assert_eq!(c["haltReason"]["code"], "TEMPLATE_NOT_FOUND", "{c}");
     assert!(messages(&api.store, org, cid).is_empty());
+    // Resuming cannot help while the template is gone: refused up front, still paused.
+    let resumed = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resumed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(resumed.code(), "TEMPLATE_NOT_FOUND");
+    assert_eq!(campaign(&api, &key, cid).await["status"], "PAUSED");
     run.shutdown().await;
+}
+
+/// Creates an organization with DLT enabled; returns its id and admin key.
+async fn dlt_org(api: &Api, name: &str) -> (Id, String) {
+    let reply = api
+        .post(
+            "/api/admin/organizations",
+            ADMIN_TOKEN,
+            json!({ "name": name, "defaultCountry": "PK", "dltEnabled": true }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
+    (
+        reply.data()["id"].as_u64().unwrap(),
+        reply.data()["apiKey"]["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn template_id(api: &Api, key: &str, body: Value) -> Id {
+    let t = api.post("/api/sms/templates", key, body).await;
+    assert_eq!(t.status, StatusCode::CREATED, "{:?}", t.json);
+    t.data()["id"].as_u64().unwrap()
+}
+
+/// DLT for campaigns (blueprint §6.4): under DLT a campaign bound to a TRANSACTIONAL template
+/// needs it approved and registered, refused up front by every way of starting it (422, as
+/// `/send`), and checked again by the runner, which pauses the campaign with the reason when
+/// the template or the organization's setting changed after it was started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlt_is_checked_when_a_campaign_starts_and_again_when_the_runner_expands_it() {
+    let api = Api::start().await;
+    let (org, key) = dlt_org(&api, "india school").await;
+    let tid = template_id(
+        &api,
+        &key,
+        json!({ "name": "fee", "body": "Fee due, {{name|parent}}", "category": "TRANSACTIONAL" }),
+    )
+    .await;
+    let audience = json!([{ "to": "03001234567" }, { "to": "03009876543" }]);
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Fees", "templateId": tid, "recipients": audience }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+
+    // Every way of starting it is refused, and nothing moves.
+    let start = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(
+        start.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        start.json
+    );
+    assert_eq!(start.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    let bulk = api
+        .post("/api/sms/send-bulk", &key, json!({ "campaignId": cid }))
+        .await;
+    assert_eq!(
+        bulk.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bulk.json
+    );
+    assert_eq!(bulk.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    let before = api.get("/api/sms/campaigns", &key).await.data()["total"].clone();
+    let now = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "Now", "templateId": tid, "recipients": audience, "start": true }),
+        )
+        .await;
+    assert_eq!(now.code(), "DLT_TEMPLATE_NOT_APPROVED", "{:?}", now.json);
+    assert_eq!(
+        api.get("/api/sms/campaigns", &key).await.data()["total"],
+        before,
+        "a refused send-now leaves no draft"
+    );
+    // An A/B variant's template is held to the same rule, and named.
+    let ab = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "AB", "recipients": audience, "start": true, "variants": [
+                { "percent": 50, "messageBody": "plain" },
+                { "percent": 50, "templateId": tid } ] }),
+        )
+        .await;
+    assert_eq!(ab.code(), "DLT_TEMPLATE_NOT_APPROVED", "{:?}", ab.json);
+    assert!(
+        ab.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variants[1].templateId")
+    );
+    assert_eq!(campaign(&api, &key, cid).await["status"], "DRAFT");
+    // A raw body is not bound to a template, and a promotional template is not transactional.
+    let promo = template_id(
+        &api,
+        &key,
+        json!({ "name": "sale", "body": "Sale!", "category": "PROMOTIONAL" }),
+    )
+    .await;
+    for content in [
+        json!({ "messageBody": "Fee due" }),
+        json!({ "templateId": promo }),
+    ] {
+        let mut body = json!({ "name": "free", "recipients": audience, "start": true });
+        for (k, v) in content.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = api.post("/api/sms/campaigns", &key, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+        let id = r.data()["id"].as_u64().unwrap();
+        api.post(&format!("/api/sms/campaigns/{id}/cancel"), &key, json!({}))
+            .await;
+    }
+
+    // Approved and registered: it starts. Un-approved before the runner reaches it: the runner
+    // pauses it with the reason and sends nothing.
+    let ready = json!({ "isApproved": true, "dltTemplateId": "1107161234567890123" });
+    api.put(&format!("/api/sms/templates/{tid}"), &key, ready.clone())
+        .await;
+    let start = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(start.status, StatusCode::ACCEPTED, "{:?}", start.json);
+    api.put(
+        &format!("/api/sms/templates/{tid}"),
+        &key,
+        json!({ "isApproved": false }),
+    )
+    .await;
+    let sink = Arc::new(Sink::default());
+    let run = runner(&api.store, &sink);
+    wait_for("the DLT pause", async || {
+        campaign(&api, &key, cid).await["status"] == "PAUSED"
+    })
+    .await;
+    let paused = campaign(&api, &key, cid).await;
+    assert_eq!(
+        paused["haltReason"]["code"], "DLT_TEMPLATE_NOT_APPROVED",
+        "{paused}"
+    );
+    assert!(
+        paused["haltReason"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("template {tid}"))
+    );
+    assert!(messages(&api.store, org, cid).is_empty());
+    let resume = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resume.code(), "DLT_TEMPLATE_NOT_APPROVED");
+    assert_eq!(campaign(&api, &key, cid).await["status"], "PAUSED");
+    // Fixed: it resumes, the reason goes, and every recipient is sent.
+    api.put(&format!("/api/sms/templates/{tid}"), &key, ready.clone())
+        .await;
+    let resume = api
+        .post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    assert_eq!(resume.status, StatusCode::OK, "{:?}", resume.json);
+    assert_eq!(resume.data()["haltReason"], Value::Null);
+    wait_for("completion", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    assert_eq!(messages(&api.store, org, cid).len(), 2);
+
+    // The organization's setting, changed after a start, is seen by the runner too.
+    let (org2, key2) = api.org("turned on later").await;
+    let t2 = template_id(
+        &api,
+        &key2,
+        json!({ "name": "fee", "body": "Fee due", "category": "TRANSACTIONAL" }),
+    )
+    .await;
+    let c2 = api
+        .post(
+            "/api/sms/campaigns",
+            &key2,
+            json!({ "name": "Fees", "templateId": t2, "recipients": audience,
+                    "scheduledAt": "2099-01-01T00:00:00Z", "start": true }),
+        )
+        .await;
+    assert_eq!(c2.data()["status"], "SCHEDULED", "{:?}", c2.json);
+    let c2 = c2.data()["id"].as_u64().unwrap();
+    let on = api
+        .patch(
+            &format!("/api/admin/organizations/{org2}"),
+            ADMIN_TOKEN,
+            json!({ "dltEnabled": true }),
+        )
+        .await;
+    assert_eq!(on.data()["dltEnabled"], true, "{:?}", on.json);
+    // Brought forward by a change of a scheduled campaign: refused while it could not send.
+    let sooner = api
+        .put(
+            &format!("/api/sms/campaigns/{c2}"),
+            &key2,
+            json!({ "scheduledAt": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(
+        sooner.code(),
+        "DLT_TEMPLATE_NOT_APPROVED",
+        "{:?}",
+        sooner.json
+    );
+    // Due now anyway (as if its time came): the runner pauses it.
+    api.store
+        .update_campaign(org2, c2, |c| {
+            c.scheduled_at = Some(0);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for("the pause after the setting changed", async || {
+        campaign(&api, &key2, c2).await["status"] == "PAUSED"
+    })
+    .await;
+    assert_eq!(
+        campaign(&api, &key2, c2).await["haltReason"]["code"],
+        "DLT_TEMPLATE_NOT_APPROVED"
+    );
+    assert!(messages(&api.store, org2, c2).is_empty());
+    // Another organization sees none of it.
+    assert_eq!(
+        api.get(&format!("/api/sms/campaigns/{c2}"), &key)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    run.shutdown().await;
+}
+
+/// A/B variants: input checked (400 envelopes), each recipient given one variant by a function
+/// of the campaign and the recipient only (so pause, runner restart and a lost cursor change
+/// nobody's variant), and stats kept per variant, exact as statuses move, adding up to the
+/// campaign's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ab_variants_split_the_audience_for_good_with_stats_per_variant() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let (_, other) = api.org("other").await;
+    let tid = template_id(
+        &api,
+        &key,
+        json!({ "name": "b", "body": "B: Hello {{name}}" }),
+    )
+    .await;
+    let theirs = template_id(&api, &other, json!({ "name": "x", "body": "x" })).await;
+    let recipients: Vec<Value> = (0..200)
+        .map(|i| json!({ "to": format!("+92302{i:07}"), "variables": { "name": format!("S{i}") } }))
+        .collect();
+    let base = |variants: Value| json!({ "name": "AB", "recipients": recipients.clone(), "variants": variants });
+
+    // Bad input: 400 envelopes naming the problem; nothing is created.
+    let bad = [
+        (
+            json!([{ "percent": 50, "body": "a" }, { "percent": 40, "body": "b" }]),
+            "sum to 100",
+        ),
+        (
+            json!([{ "percent": 0, "body": "a" }, { "percent": 100, "body": "b" }]),
+            "percent",
+        ),
+        (
+            json!([{ "percent": 150, "body": "a" }, { "percent": 50, "body": "b" }]),
+            "percent",
+        ),
+        (
+            json!([{ "body": "a" }, { "percent": 100, "body": "b" }]),
+            "percent",
+        ),
+        (
+            json!([{ "percent": 50, "body": "" }, { "percent": 50, "body": "b" }]),
+            "variants",
+        ),
+        (
+            json!([{ "percent": 50 }, { "percent": 50, "body": "b" }]),
+            "exactly one",
+        ),
+        (
+            json!([{ "percent": 50, "body": "a", "templateId": tid }, { "percent": 50, "body": "b" }]),
+            "exactly one",
+        ),
+        (json!([{ "percent": 100, "body": "a" }]), "2 to 10"),
+        (
+            json!(
+                (0..11)
+                    .map(|_| json!({ "percent": 9, "body": "a" }))
+                    .collect::<Vec<_>>()
+            ),
+            "2 to 10",
+        ),
+        (
+            json!([{ "name": "X", "percent": 50, "body": "a" }, { "name": "x", "percent": 50, "body": "b" }]),
+            "differ",
+        ),
+    ];
+    for (variants, says) in bad {
+        let r = api
+            .post("/api/sms/campaigns", &key, base(variants.clone()))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{variants}: {:?}",
+            r.json
+        );
+        assert_eq!(r.json["success"], false);
+        let message = r.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{variants}: {message}");
+    }
+    let both = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "AB", "messageBody": "x", "variants": [
+                { "percent": 50, "body": "a" }, { "percent": 50, "body": "b" }] }),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST, "{:?}", both.json);
+    let stolen = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            base(json!([{ "percent": 50, "body": "a" }, { "percent": 50, "templateId": theirs }])),
+        )
+        .await;
+    assert_eq!(
+        stolen.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's template"
+    );
+    assert_eq!(api.get("/api/sms/campaigns", &key).await.data()["total"], 0);
+
+    let created = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            base(json!([{ "percent": 30, "body": "A: Hi {{name}}" },
+                        { "percent": 70, "templateId": tid }])),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    let cid = created.data()["id"].as_u64().unwrap();
+    let v = &created.data()["variants"];
+    assert_eq!(
+        (v[0]["name"].as_str(), v[1]["name"].as_str()),
+        (Some("A"), Some("B"))
+    );
+    assert_eq!(
+        (v[0]["percent"].as_u64(), v[1]["templateId"].as_u64()),
+        (Some(30), Some(tid))
+    );
+    // A change of the variants replaces them; a body instead removes them; and back.
+    let edited = api
+        .put(
+            &format!("/api/sms/campaigns/{cid}"),
+            &key,
+            json!({ "messageBody": "plain" }),
+        )
+        .await;
+    assert_eq!(edited.data()["variants"], json!([]), "{:?}", edited.json);
+    let edited = api
+        .put(
+            &format!("/api/sms/campaigns/{cid}"),
+            &key,
+            json!({ "variants": [{ "name": "short", "percent": 30, "body": "A: Hi {{name}}" },
+                                 { "name": "long", "percent": 70, "templateId": tid }] }),
+        )
+        .await;
+    assert_eq!(
+        edited.data()["messageBody"],
+        Value::Null,
+        "{:?}",
+        edited.json
+    );
+    assert_eq!(edited.data()["variants"][1]["name"], "long");
+
+    // Sent with a pause, a runner restart and a lost cursor on the way.
+    let sink = Arc::new(Sink::default());
+    let first = runner(&api.store, &sink);
+    let started = api
+        .post(&format!("/api/sms/campaigns/{cid}/start"), &key, json!({}))
+        .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.json);
+    wait_for("the first chunks", async || {
+        messages(&api.store, org, cid).len() >= 60
+    })
+    .await;
+    api.post(&format!("/api/sms/campaigns/{cid}/pause"), &key, json!({}))
+        .await;
+    first.shutdown().await;
+    let second = runner(&api.store, &sink);
+    api.post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    wait_for("completion", async || {
+        settle_mixed(&api.store, org, cid).await;
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    settle_mixed(&api.store, org, cid).await;
+    // A crash that lost the cursor: the recipients are read again, their messages already
+    // exist (same keys), and nobody's variant or message changes.
+    api.store
+        .update_campaign(org, cid, |c| {
+            c.status = CampaignStatus::InProgress;
+            c.extra = Some(json!({}));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    wait_for("completion again", async || {
+        campaign(&api, &key, cid).await["status"] == "COMPLETED"
+    })
+    .await;
+    second.shutdown().await;
+
+    let all = messages(&api.store, org, cid);
+    assert_eq!(all.len(), 200);
+    let phones: HashSet<&str> = all.iter().map(|m| m.to_number.as_str()).collect();
+    assert_eq!(phones.len(), 200, "nobody twice");
+    let mut per = [0u64; 2];
+    for m in &all {
+        let key = m.idempotency_key.as_deref().unwrap();
+        let expected = sairex_engine::campaigns::variant_for(key, &[30, 70]);
+        assert_eq!(m.campaign_variant, Some(expected as u8), "{key}");
+        let prefix = ["A: Hi S", "B: Hello S"][expected];
+        assert!(m.body.starts_with(prefix), "{}: {}", m.body, prefix);
+        per[expected] += 1;
+    }
+    assert!(
+        (35..=85).contains(&per[0]),
+        "{per:?} for a 30/70 split of 200"
+    );
+
+    // Each variant's stats are its messages' statuses, counted independently here.
+    let stats = api
+        .get(&format!("/api/sms/campaigns/{cid}/stats"), &key)
+        .await;
+    let s = stats.data();
+    for (i, name) in ["short", "long"].into_iter().enumerate() {
+        let mine: Vec<&Message> = all
+            .iter()
+            .filter(|m| m.campaign_variant == Some(i as u8))
+            .collect();
+        let count = |st: MessageStatus| mine.iter().filter(|m| m.status == st).count() as u64;
+        let (delivered, failed, rejected) = (
+            count(MessageStatus::Delivered),
+            count(MessageStatus::Failed),
+            count(MessageStatus::Rejected),
+        );
+        let v = &s["variants"][i];
+        assert_eq!(v["name"], name, "{s}");
+        assert_eq!(v["messages"], per[i]);
+        assert_eq!(v["sent"], delivered + failed, "sent = handed to a provider");
+        assert_eq!(
+            (
+                v["delivered"].as_u64(),
+                v["failed"].as_u64(),
+                v["rejected"].as_u64()
+            ),
+            (Some(delivered), Some(failed), Some(rejected)),
+            "{v}"
+        );
+        assert!(
+            delivered > 0 && failed > 0 && rejected > 0,
+            "{v}: every outcome occurs"
+        );
+        let rate = delivered as f64 / (delivered + failed) as f64;
+        assert!((v["deliveryRate"].as_f64().unwrap() - rate).abs() < 1e-9);
+    }
+    for field in [
+        "messages",
+        "sent",
+        "delivered",
+        "failed",
+        "rejected",
+        "queued",
+    ] {
+        let sum =
+            s["variants"][0][field].as_u64().unwrap() + s["variants"][1][field].as_u64().unwrap();
+        let whole = if field == "messages" {
+            s["messages"]["total"].as_u64().unwrap()
+        } else {
+            s[field].as_u64().unwrap()
+        };
+        assert_eq!(sum, whole, "{field}: {s}");
+    }
+    let others = api
+        .get(&format!("/api/sms/campaigns/{cid}/stats"), &other)
+        .await;
+    assert_eq!(others.status, StatusCode::NOT_FOUND);
 }

@@ -67,6 +67,9 @@ pub(crate) mod space {
     /// `[MSG_ID][id]` → org: finds a message's tenant from its id alone.
     #[allow(dead_code)] // Reserved on disk; no code reads or writes it yet.
     pub const MSG_ID: u8 = 0x29;
+    /// `[MSG_BY_VARIANT][org][campaign][variant][status][id]` → (): per-variant stats of an
+    /// A/B campaign, kept beside `MSG_BY_CAMPAIGN` (whose layout is on disk and stays).
+    pub const MSG_BY_VARIANT: u8 = 0x2A;
 
     /// `[READY][org][priority][seq]` → id.
     pub const READY: u8 = 0x30;

@@ -67,8 +67,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub use crypto::MasterKey;
 pub use entities::{
     CONTACT_CSV_HEADER, CampaignCounts, CampaignStats, ContactFilter, Erasure,
-    MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MembershipChange, ProviderHealth, Recipient,
-    RowOutcome, Upserted, api_key_hash, render_template,
+    MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MAX_VARIANTS, MembershipChange, ProviderHealth,
+    Recipient, RowOutcome, Upserted, api_key_hash, render_template,
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};

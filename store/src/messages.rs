@@ -174,6 +174,18 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
                 .build(),
             Vec::new(),
         ));
+        if let Some(variant) = m.campaign_variant {
+            out.push((
+                Key::new(space::MSG_BY_VARIANT)
+                    .u64(org)
+                    .u64(campaign)
+                    .u8(variant)
+                    .u8(m.status.code())
+                    .u64(m.id)
+                    .build(),
+                Vec::new(),
+            ));
+        }
     }
     if let Some(key) = &m.idempotency_key {
         out.push((

@@ -173,6 +173,8 @@ pub struct Message {
     pub segments: u32,
     /// The campaign that produced it.
     pub campaign_id: Option<Id>,
+    /// Which of the campaign's A/B variants it is (an index into `Campaign::variants`).
+    pub campaign_variant: Option<u8>,
     /// The API key that sent it.
     pub api_key_id: Option<Id>,
     /// The client's deduplication key, unique within the organization.
@@ -240,6 +242,7 @@ impl Default for Message {
             encoding: "GSM-7".to_owned(),
             segments: 1,
             campaign_id: None,
+            campaign_variant: None,
             api_key_id: None,
             idempotency_key: None,
             provider_id: None,
@@ -617,10 +620,28 @@ pub struct Campaign {
     pub created_by: String,
     /// Campaign runner state and options the store does not interpret.
     pub extra: Option<serde_json::Value>,
+    /// A/B variants: when not empty, every recipient gets exactly one of these bodies (or
+    /// templates) instead of `template_id`/`message_body`, and the percentages sum to 100.
+    /// Empty for campaigns stored before variants existed.
+    pub variants: Vec<CampaignVariant>,
     /// When it was created.
     pub created_at: Millis,
     /// When it last changed.
     pub updated_at: Millis,
+}
+
+/// One arm of a campaign's A/B test: exactly one of `message_body` and `template_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CampaignVariant {
+    /// Label, unique within the campaign ("A", "B").
+    pub name: String,
+    /// Share of the audience, 1 to 100.
+    pub percent: u8,
+    /// Raw body with `{{variable}}` placeholders.
+    pub message_body: Option<String>,
+    /// Template of the campaign's organization.
+    pub template_id: Option<Id>,
 }
 
 /// An outbound webhook (blueprint `SmsWebhook`); `secret` is encrypted at rest and masked by

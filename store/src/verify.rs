@@ -21,11 +21,12 @@ use crate::value::{decode, hex};
 pub const MAX_LISTED: usize = 100;
 
 /// Keyspaces whose every entry is derived from a message record (see `derived_entries`).
-const DERIVED_SPACES: [u8; 8] = [
+const DERIVED_SPACES: [u8; 9] = [
     space::MSG_BY_DIR,
     space::MSG_BY_STATUS,
     space::MSG_BY_TO,
     space::MSG_BY_CAMPAIGN,
+    space::MSG_BY_VARIANT,
     space::MSG_BY_PROVIDER_ID,
     space::IDEMPOTENCY,
     space::READY,

@@ -2,7 +2,7 @@
 //! first release wrote before fields were added (no priority, no queue place, no metadata…);
 //! it is written byte for byte as that build did: format byte 1, then MessagePack with names.
 
-use sairex_store::model::{Direction, MessageStatus, Priority, QueuePlace};
+use sairex_store::model::{CampaignStatus, Direction, MessageStatus, Priority, QueuePlace};
 use sairex_store::{Store, StoreError, StoreOptions};
 use serde::Serialize;
 
@@ -94,4 +94,50 @@ fn a_store_stamped_by_a_newer_build_does_not_open() {
     write_raw(dir.path(), meta, vec![sairex_store::FORMAT_VERSION + 1]);
     let err = Store::open(StoreOptions::new(dir.path())).unwrap_err();
     assert!(matches!(err, StoreError::Format(_)), "{err}");
+}
+
+/// A campaign as builds before A/B variants wrote it (no `variants` field).
+#[derive(Serialize)]
+struct CampaignBeforeVariants {
+    id: u64,
+    organization_id: u64,
+    name: &'static str,
+    message_body: Option<&'static str>,
+    status: &'static str,
+    created_at: u64,
+}
+
+#[tokio::test]
+async fn a_campaign_stored_before_variants_reads_and_moves_on_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = CampaignBeforeVariants {
+        id: 5,
+        organization_id: 7,
+        name: "Fees",
+        message_body: Some("Fee due"),
+        status: "IN_PROGRESS",
+        created_at: 1_700_000_000_000,
+    };
+    let mut value = vec![1u8];
+    rmp_serde::encode::write_named(&mut value, &old).unwrap();
+    // `[CAMPAIGN = 0x1A][org][id]`, as documented in keys.rs.
+    let mut key = vec![0x1A];
+    key.extend_from_slice(&7u64.to_be_bytes());
+    key.extend_from_slice(&5u64.to_be_bytes());
+    write_raw(dir.path(), key, value);
+
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let c = store.campaign(7, 5).unwrap();
+    assert!(c.variants.is_empty());
+    assert_eq!(c.message_body.as_deref(), Some("Fee due"));
+    // Validation of the newer fields accepts it: the runner can still move it.
+    let (moved, changed) = store
+        .transition_campaign(7, 5, vec![CampaignStatus::InProgress], |c| {
+            c.status = CampaignStatus::Paused;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(moved.status, CampaignStatus::Paused);
 }

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use sairex_store::model::{
-    ApiKey, Campaign, CampaignStatus, Contact, Group, HealthStatus, Organization, ProviderConfig,
-    Template, Webhook, WebhookDelivery,
+    ApiKey, Campaign, CampaignStatus, CampaignVariant, Contact, Group, HealthStatus, Message,
+    MessageStatus, Organization, ProviderConfig, Template, Webhook, WebhookDelivery,
 };
 use sairex_store::{
     CampaignStats, ContactFilter, MasterKey, PageRequest, ProviderHealth, Store, StoreError,
@@ -1355,4 +1355,160 @@ async fn every_organization_and_every_provider_past_one_page() {
         .map(|p| (p.organization_id, p.id))
         .collect();
     assert_eq!(found, wanted);
+}
+
+fn variant(name: &str, percent: u8, body: Option<&str>, template: Option<u64>) -> CampaignVariant {
+    CampaignVariant {
+        name: name.into(),
+        percent,
+        message_body: body.map(str::to_owned),
+        template_id: template,
+    }
+}
+
+/// A/B variants: the store refuses shares that do not sum to 100, empty or doubled sources,
+/// another tenant's template, and variants beside a campaign-wide body; it names unnamed
+/// variants; and it counts each variant's messages by status from their own index, exact as
+/// statuses move, adding up to the campaign's counts.
+#[tokio::test]
+async fn campaign_variants_are_validated_and_counted_per_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t = store.create_template(template(A, "T")).await.unwrap();
+    let theirs = store.create_template(template(B, "T")).await.unwrap();
+    let with = |variants: Vec<CampaignVariant>| Campaign {
+        organization_id: A,
+        name: "AB".into(),
+        variants,
+        ..Campaign::default()
+    };
+    let refused = [
+        vec![
+            variant("A", 50, Some("x"), None),
+            variant("B", 40, Some("y"), None),
+        ],
+        vec![variant("A", 100, Some("x"), None)],
+        vec![
+            variant("A", 0, Some("x"), None),
+            variant("B", 100, Some("y"), None),
+        ],
+        vec![
+            variant("A", 50, Some("  "), None),
+            variant("B", 50, Some("y"), None),
+        ],
+        vec![
+            variant("A", 50, None, None),
+            variant("B", 50, Some("y"), None),
+        ],
+        vec![
+            variant("A", 50, Some("x"), Some(t.id)),
+            variant("B", 50, Some("y"), None),
+        ],
+        vec![
+            variant("A", 50, Some("x"), None),
+            variant("a", 50, Some("y"), None),
+        ],
+        (0..11).map(|_| variant("", 9, Some("x"), None)).collect(),
+    ];
+    for variants in refused {
+        let result = store.create_campaign(with(variants.clone())).await;
+        assert!(
+            matches!(
+                result,
+                Err(StoreError::Invalid {
+                    field: "variants",
+                    ..
+                })
+            ),
+            "{variants:?}: {result:?}"
+        );
+    }
+    let beside_body = Campaign {
+        message_body: Some("hello".into()),
+        ..with(vec![
+            variant("A", 50, Some("x"), None),
+            variant("B", 50, Some("y"), None),
+        ])
+    };
+    assert!(matches!(
+        store.create_campaign(beside_body).await,
+        Err(StoreError::Invalid {
+            field: "variants",
+            ..
+        })
+    ));
+    assert!(is_not_found(
+        store
+            .create_campaign(with(vec![
+                variant("A", 50, Some("x"), None),
+                variant("B", 50, None, Some(theirs.id)),
+            ]))
+            .await
+    ));
+
+    let camp = store
+        .create_campaign(with(vec![
+            variant("", 30, Some("Hi {{name}}"), None),
+            variant("", 70, None, Some(t.id)),
+        ]))
+        .await
+        .unwrap();
+    let names: Vec<&str> = camp.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["A", "B"]);
+
+    // Variant 0: 3 messages, variant 1: 5; then statuses move.
+    let mut ids = Vec::new();
+    for i in 0..8u8 {
+        let m = store
+            .enqueue(Message {
+                organization_id: A,
+                to_number: format!("+92300000000{i}"),
+                body: "x".into(),
+                campaign_id: Some(camp.id),
+                campaign_variant: Some(u8::from(i >= 3)),
+                ..Message::default()
+            })
+            .await
+            .unwrap()
+            .message()
+            .clone();
+        ids.push(m.id);
+    }
+    let counts = store.campaign_variant_counts(A, camp.id, 2).unwrap();
+    assert_eq!((counts[0].queued, counts[1].queued), (3, 5));
+    for (i, status) in [
+        (0, MessageStatus::Delivered),
+        (1, MessageStatus::Failed),
+        (3, MessageStatus::Delivered),
+        (4, MessageStatus::Delivered),
+        (5, MessageStatus::Rejected),
+        (6, MessageStatus::Expired),
+    ] {
+        store.finalize(A, ids[i], status, None, None).await.unwrap();
+    }
+    let counts = store.campaign_variant_counts(A, camp.id, 2).unwrap();
+    let a = counts[0];
+    let b = counts[1];
+    assert_eq!(
+        (a.total, a.queued, a.delivered, a.failed, a.rejected),
+        (3, 1, 1, 1, 0)
+    );
+    assert_eq!(
+        (b.total, b.queued, b.delivered, b.rejected, b.expired),
+        (5, 1, 2, 1, 1)
+    );
+    assert_eq!((a.handed_over(), b.handed_over()), (2, 3));
+    assert_eq!(b.failed_or_expired(), 1);
+    assert!((b.delivery_rate() - 2.0 / 3.0).abs() < 1e-9);
+    let whole = store.campaign_counts(A, camp.id).unwrap();
+    assert_eq!(whole.total, a.total + b.total);
+    assert_eq!(whole.delivered, a.delivered + b.delivered);
+    assert_eq!(whole.handed_over(), a.handed_over() + b.handed_over());
+    // Another tenant counts nothing of it.
+    assert_eq!(
+        store.campaign_variant_counts(B, camp.id, 2).unwrap()[0].total,
+        0
+    );
+    let report = store.check_consistency().unwrap();
+    assert!(report.is_consistent(), "{report}");
 }

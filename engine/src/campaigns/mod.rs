@@ -22,10 +22,22 @@
 //! waiting in the queue, so a pause takes effect within that many messages and a large
 //! campaign never floods the queue ahead of other traffic.
 //!
-//! Promotional campaigns (template category PROMOTIONAL) wait while the organization is in
-//! its quiet hours (its local time zone). Stats are counted from the store's campaign index
-//! ([`Store::campaign_counts`]), so they are exact whatever receipts arrive while the runner
-//! is down; the runner copies them into the campaign record every
+//! Before each chunk the runner reads the campaign's templates again and checks them
+//! ([`check_campaign`]): a template deleted, or one DLT now refuses (the template or the
+//! organization's `dltEnabled` changed after the campaign was started), pauses the campaign
+//! with the reason in its `extra.halt` ([`Halt`]) instead of sending; the API applies the same
+//! check when a campaign is started or resumed, so the user hears of it up front.
+//!
+//! A campaign with A/B variants sends each recipient one variant's body or template, picked by
+//! [`variant_for`] from the recipient's idempotency key (campaign id and contact id or
+//! audience position): the same recipient always gets the same variant, whatever pauses,
+//! restarts or re-read chunks happen. Messages carry their variant, and the store counts each
+//! variant's messages from its own index ([`Store::campaign_variant_counts`]).
+//!
+//! Promotional campaigns (template category PROMOTIONAL, of any variant) wait while the
+//! organization is in its quiet hours (its local time zone). Stats are counted from the
+//! store's campaign index ([`Store::campaign_counts`]), so they are exact whatever receipts
+//! arrive while the runner is down; the runner copies them into the campaign record every
 //! [`RunnerConfig::stats_every`] while any message of the campaign is not final.
 
 mod quiet;
@@ -36,18 +48,21 @@ use std::time::Duration;
 
 use sairex_pdu::text::{Encoding, count_segments};
 use sairex_store::model::{
-    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Priority, TemplateCategory,
+    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Millis, Priority,
+    TemplateCategory,
 };
 use sairex_store::{Enqueued, Recipient, Store, StoreError, now_ms, render_template};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::compliance::{DLT_TEMPLATE_NOT_APPROVED, DltRefusal, check_dlt};
 use crate::dispatch::{DispatcherHandle, EngineEvent};
 
-pub use quiet::in_quiet_hours;
+pub use quiet::{in_quiet_hours, is_known_time_zone};
 
 /// Where the runner's new messages are announced.
 pub trait CampaignSink: Send + Sync + 'static {
@@ -148,6 +163,201 @@ fn sender_of(campaign: &Campaign) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned()
+}
+
+/// Why the runner paused a campaign, kept in its `extra.halt` until the campaign is started
+/// or resumed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Halt {
+    /// Stable code: [`DLT_TEMPLATE_NOT_APPROVED`] or `TEMPLATE_NOT_FOUND`.
+    pub code: String,
+    /// For people: what to fix.
+    pub message: String,
+    /// When the runner paused it.
+    pub at: Millis,
+}
+
+impl Halt {
+    /// The halt recorded in a campaign's `extra`, if any.
+    pub fn of(campaign: &Campaign) -> Option<Self> {
+        campaign
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("halt"))
+            .and_then(|h| serde_json::from_value(h.clone()).ok())
+    }
+
+    /// Forgets a campaign's halt (it is being started or resumed).
+    pub fn clear(campaign: &mut Campaign) {
+        if let Some(Value::Object(extra)) = campaign.extra.as_mut() {
+            extra.remove("halt");
+        }
+    }
+
+    fn store_into(&self, campaign: &mut Campaign) {
+        let mut extra = match campaign.extra.take() {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        extra.insert(
+            "halt".into(),
+            serde_json::to_value(self).unwrap_or(Value::Null),
+        );
+        campaign.extra = Some(Value::Object(extra));
+    }
+}
+
+/// Why a campaign cannot send now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Blocker {
+    /// A template it sends from does not exist (it was deleted).
+    #[error("{field}: no template {template} (was it deleted?)")]
+    TemplateMissing {
+        /// Where the campaign names it (`templateId`, `variants[1].templateId`).
+        field: String,
+        /// The template.
+        template: Id,
+    },
+    /// DLT refuses a template it sends from.
+    #[error("{field}: {refusal}")]
+    Dlt {
+        /// Where the campaign names it.
+        field: String,
+        /// The refusal.
+        refusal: DltRefusal,
+    },
+}
+
+impl Blocker {
+    /// Stable code of the blocker.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TemplateMissing { .. } => "TEMPLATE_NOT_FOUND",
+            Self::Dlt { .. } => DLT_TEMPLATE_NOT_APPROVED,
+        }
+    }
+}
+
+/// Why [`check_campaign`] says no.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The campaign cannot send as it is.
+    #[error(transparent)]
+    Blocked(#[from] Blocker),
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a campaign sends: one body, or one per A/B variant (index = variant).
+#[derive(Debug)]
+struct Content {
+    bodies: Vec<String>,
+    /// The variants' shares, empty without variants.
+    percents: Vec<u8>,
+    /// Any template of it is PROMOTIONAL (quiet hours apply).
+    promotional: bool,
+}
+
+impl Content {
+    /// The variant (none without variants) and body of the recipient with this key.
+    fn pick(&self, key: &str) -> (Option<u8>, &str) {
+        let variant = if self.percents.is_empty() {
+            None
+        } else {
+            u8::try_from(variant_for(key, &self.percents)).ok()
+        };
+        let body = self.bodies.get(usize::from(variant.unwrap_or(0)));
+        (variant, body.map_or("", String::as_str))
+    }
+}
+
+/// Reads a campaign's bodies: its template's (read now, so a change is seen), its raw body,
+/// or each variant's; every template must exist and pass DLT. Campaign messages go out at
+/// bulk priority, so DLT binds a template here by its TRANSACTIONAL category.
+fn content(store: &Store, campaign: &Campaign, dlt_enabled: bool) -> Result<Content, CheckError> {
+    let org = campaign.organization_id;
+    let sources: Vec<(String, Option<Id>, Option<&String>)> = if campaign.variants.is_empty() {
+        vec![(
+            "templateId".to_owned(),
+            campaign.template_id,
+            campaign.message_body.as_ref(),
+        )]
+    } else {
+        campaign
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    format!("variants[{i}].templateId"),
+                    v.template_id,
+                    v.message_body.as_ref(),
+                )
+            })
+            .collect()
+    };
+    let mut out = Content {
+        bodies: Vec::with_capacity(sources.len()),
+        percents: campaign.variants.iter().map(|v| v.percent).collect(),
+        promotional: false,
+    };
+    for (field, template, body) in sources {
+        let Some(id) = template else {
+            out.bodies.push(body.cloned().unwrap_or_default());
+            continue;
+        };
+        let template = match store.template(org, id) {
+            Ok(t) => t,
+            Err(StoreError::NotFound { .. }) => {
+                return Err(Blocker::TemplateMissing {
+                    field,
+                    template: id,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_dlt(dlt_enabled, &template, Priority::BULK)
+            .map_err(|refusal| Blocker::Dlt { field, refusal })?;
+        out.promotional |= template.category == TemplateCategory::Promotional;
+        out.bodies.push(template.body);
+    }
+    Ok(out)
+}
+
+/// Whether a campaign can send now: every template it names exists and, when the
+/// organization has DLT enabled, is approved and registered if transactional. The API asks
+/// this before starting or resuming a campaign; the runner before every chunk.
+///
+/// # Errors
+/// [`CheckError::Blocked`] with the reason, or a store error.
+pub fn check_campaign(
+    store: &Store,
+    campaign: &Campaign,
+    dlt_enabled: bool,
+) -> Result<(), CheckError> {
+    content(store, campaign, dlt_enabled).map(|_| ())
+}
+
+/// The A/B variant (an index into `percents`, which sum to 100) of the recipient whose
+/// message has idempotency key `key`: the first 8 bytes of the key's SHA-256 modulo 100 fall
+/// into one variant's share. A function of the key alone, so it never changes for a recipient.
+pub fn variant_for(key: &str, percents: &[u8]) -> usize {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    let roll = u64::from_be_bytes(head) % 100;
+    let mut upto = 0u64;
+    for (i, p) in percents.iter().enumerate() {
+        upto += u64::from(*p);
+        if roll < upto {
+            return i;
+        }
+    }
+    // Only if the shares sum below 100, which the store refuses.
+    percents.len().saturating_sub(1)
 }
 
 /// A running campaign runner.
@@ -343,39 +553,20 @@ impl CampaignRunner {
         if run.done {
             return self.finish(campaign, run).await.map(|()| Step::Idle);
         }
-        let (body, category) = match campaign.template_id {
-            Some(t) => match self.store.template(org, t) {
-                Ok(template) => (template.body, template.category),
-                Err(StoreError::NotFound { .. }) => {
-                    // Deleted under a running campaign: nothing to render; a person decides.
-                    tracing::warn!(
-                        campaign = campaign.id,
-                        template = t,
-                        "campaign template deleted; pausing"
-                    );
-                    self.store
-                        .transition_campaign(
-                            org,
-                            campaign.id,
-                            vec![CampaignStatus::InProgress],
-                            |c| {
-                                c.status = CampaignStatus::Paused;
-                                Ok(())
-                            },
-                        )
-                        .await?;
-                    return Ok(Step::Idle);
-                }
-                Err(e) => return Err(e),
-            },
-            None => (
-                campaign.message_body.clone().unwrap_or_default(),
-                TemplateCategory::Transactional,
-            ),
+        let organization = self.store.organization(org)?;
+        let content = match content(&self.store, campaign, organization.dlt_enabled) {
+            Ok(c) => c,
+            Err(CheckError::Blocked(blocker)) => {
+                // Retrying would fail the same way every tick: a person must fix it and resume.
+                tracing::warn!(campaign = campaign.id, reason = %blocker, "campaign paused");
+                self.halt(campaign, &blocker).await?;
+                return Ok(Step::Idle);
+            }
+            Err(CheckError::Store(e)) => return Err(e),
         };
-        if category == TemplateCategory::Promotional
-            && let Some(quiet) = self.store.organization(org)?.quiet_hours
-            && in_quiet_hours(&quiet, now_ms())
+        if content.promotional
+            && let Some(quiet) = &organization.quiet_hours
+            && in_quiet_hours(quiet, now_ms())
         {
             return Ok(Step::Waiting);
         }
@@ -400,8 +591,12 @@ impl CampaignRunner {
                 run.skipped_opted_out += 1;
                 continue;
             }
-            match self.message_for(campaign, &body, target) {
-                Some(m) => messages.push(m),
+            let (variant, body) = content.pick(&target.key);
+            match self.message_for(campaign, body, target) {
+                Some(m) => messages.push(Message {
+                    campaign_variant: variant,
+                    ..m
+                }),
                 None => run.skipped_invalid += 1,
             }
         }
@@ -446,6 +641,28 @@ impl CampaignRunner {
                 move |c| {
                     run.store_into(c);
                     c.total_recipients = total;
+                    Ok(())
+                },
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Pauses a campaign that cannot send, with the reason, if it is still in progress.
+    async fn halt(&self, campaign: &Campaign, blocker: &Blocker) -> Result<(), StoreError> {
+        let halt = Halt {
+            code: blocker.code().to_owned(),
+            message: blocker.to_string(),
+            at: now_ms(),
+        };
+        self.store
+            .transition_campaign(
+                campaign.organization_id,
+                campaign.id,
+                vec![CampaignStatus::InProgress],
+                move |c| {
+                    c.status = CampaignStatus::Paused;
+                    halt.store_into(c);
                     Ok(())
                 },
             )
@@ -629,5 +846,38 @@ impl Target {
             variables,
             key: format!("campaign:{campaign}:r{}", r.seq),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipients_variant_depends_on_its_key_alone_and_follows_the_shares() {
+        let shares = [30, 70];
+        let mut first = 0;
+        for i in 0..10_000 {
+            let key = format!("campaign:7:r{i}");
+            let v = variant_for(&key, &shares);
+            assert_eq!(v, variant_for(&key, &shares), "same key, same variant");
+            if v == 0 {
+                first += 1;
+            }
+        }
+        assert!(
+            (2_700..=3_300).contains(&first),
+            "{first} of 10,000 in the 30% arm"
+        );
+        // Another campaign's recipient with the same position is drawn independently.
+        let moved = (0..1_000)
+            .filter(|i| {
+                variant_for(&format!("campaign:7:r{i}"), &shares)
+                    != variant_for(&format!("campaign:8:r{i}"), &shares)
+            })
+            .count();
+        assert!(moved > 200, "{moved}");
+        let three = [10, 10, 80];
+        assert!((0..100).all(|i| variant_for(&format!("k{i}"), &three) < 3));
     }
 }

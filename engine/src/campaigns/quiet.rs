@@ -4,6 +4,13 @@
 
 use sairex_store::model::{Millis, QuietHours};
 
+/// Whether `name` is a time zone quiet hours can use: empty (UTC) or an IANA name the
+/// system's tz database knows (an unknown one would silently be UTC).
+pub fn is_known_time_zone(name: &str) -> bool {
+    let name = name.trim();
+    name.is_empty() || jiff::tz::TimeZone::get(name).is_ok()
+}
+
 /// Whether `now` falls in the organization's quiet hours. The window is `[start, end)` in
 /// minutes after local midnight and wraps midnight when `end < start`; `start == end` is no
 /// window at all.

@@ -5,7 +5,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use sairex_store::model::{
-    ApiKey, Id, Message, Micros, Organization, Priority, ProviderConfig, ProviderKind, Webhook,
+    ApiKey, Id, Message, Micros, Organization, Priority, ProviderConfig, ProviderKind, QuietHours,
+    Webhook,
 };
 use sairex_store::{Enqueued, PageRequest, StoreError};
 use serde::{Deserialize, Serialize};
@@ -43,14 +44,184 @@ fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Organizations (superadmin)
 
+/// The fields of `POST` and `PATCH /api/admin/organizations…`. In a `PATCH` an absent field
+/// stays as it is, and `null` clears the nullable ones (credit, currency, retention, quiet
+/// hours).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct NewOrganization {
+pub(crate) struct OrganizationRequest {
     name: Option<String>,
     default_country: Option<String>,
-    credit_balance: Option<Value>,
-    currency: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    credit_balance: Option<Option<Value>>,
+    #[serde(deserialize_with = "nullable")]
+    currency: Option<Option<String>>,
     dlt_enabled: Option<bool>,
+    is_active: Option<bool>,
+    #[serde(deserialize_with = "nullable")]
+    retention_days: Option<Option<u64>>,
+    #[serde(deserialize_with = "nullable")]
+    quiet_hours: Option<Option<QuietHoursBody>>,
+}
+
+/// Present fields: `Some(None)` for `null`, `Some(Some(v))` for a value (absent is `None`,
+/// from `default`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct QuietHoursBody {
+    start: Option<String>,
+    end: Option<String>,
+    time_zone: Option<String>,
+}
+
+/// An organization request, checked: applying it cannot fail.
+#[derive(Debug, Clone, Default)]
+struct OrganizationChanges {
+    name: Option<String>,
+    default_country: Option<String>,
+    credit_balance: Option<Option<Micros>>,
+    currency: Option<Option<String>>,
+    dlt_enabled: Option<bool>,
+    is_active: Option<bool>,
+    retention_days: Option<Option<u32>>,
+    quiet_hours: Option<Option<QuietHours>>,
+}
+
+/// Longest retention: as the config file's `retention_days` (100 years).
+const MAX_RETENTION_DAYS: u64 = 36_500;
+
+/// "21:30" → minutes after midnight.
+fn parse_clock(field: &str, raw: Option<&str>) -> Result<u16, ApiError> {
+    let bad = || ApiError::invalid(format!("{field}: a time of day such as \"21:30\""));
+    let (h, m) = raw.and_then(|r| r.trim().split_once(':')).ok_or_else(bad)?;
+    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+fn format_clock(minute: u16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+impl OrganizationRequest {
+    fn check(self) -> Result<OrganizationChanges, ApiError> {
+        let default_country = match self.default_country {
+            Some(c) => {
+                let c = c.trim().to_ascii_uppercase();
+                if c.parse::<phonenumber::country::Id>().is_err() {
+                    return Err(ApiError::invalid(
+                        "defaultCountry: an ISO 3166-1 alpha-2 code such as PK",
+                    ));
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        let credit_balance = match self.credit_balance {
+            Some(Some(v)) => Some(Some(parse_money("creditBalance", &v)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let currency = match self.currency {
+            Some(Some(c)) => {
+                let c = c.trim().to_ascii_uppercase();
+                if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                    return Err(ApiError::invalid("currency: an ISO 4217 code such as PKR"));
+                }
+                Some(Some(c))
+            }
+            other => other,
+        };
+        let retention_days = match self.retention_days {
+            Some(Some(d)) => Some(Some(
+                u32::try_from(d)
+                    .ok()
+                    .filter(|d| (1..=MAX_RETENTION_DAYS).contains(&u64::from(*d)))
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "retentionDays: 1 to {MAX_RETENTION_DAYS}, or null for the default"
+                        ))
+                    })?,
+            )),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let quiet_hours = match self.quiet_hours {
+            Some(Some(q)) => {
+                let zone = q.time_zone.unwrap_or_default().trim().to_owned();
+                // An unknown zone would be read as UTC at send time: refused here instead.
+                if !sairex_engine::campaigns::is_known_time_zone(&zone) {
+                    return Err(ApiError::invalid(
+                        "quietHours.timeZone: an IANA time zone such as Asia/Karachi",
+                    ));
+                }
+                Some(Some(QuietHours {
+                    start_minute: parse_clock("quietHours.start", q.start.as_deref())?,
+                    end_minute: parse_clock("quietHours.end", q.end.as_deref())?,
+                    time_zone: zone,
+                }))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(OrganizationChanges {
+            name: self.name,
+            default_country,
+            credit_balance,
+            currency,
+            dlt_enabled: self.dlt_enabled,
+            is_active: self.is_active,
+            retention_days,
+            quiet_hours,
+        })
+    }
+}
+
+impl OrganizationChanges {
+    fn apply(self, o: &mut Organization) {
+        if let Some(name) = self.name {
+            o.name = name;
+        }
+        if let Some(country) = self.default_country {
+            o.default_country = country;
+        }
+        if let Some(credit) = self.credit_balance {
+            o.credit_balance = credit;
+        }
+        if let Some(currency) = self.currency {
+            o.currency = currency;
+        }
+        if let Some(dlt) = self.dlt_enabled {
+            o.dlt_enabled = dlt;
+        }
+        if let Some(active) = self.is_active {
+            o.is_active = active;
+        }
+        if let Some(days) = self.retention_days {
+            o.retention_days = days;
+        }
+        if let Some(quiet) = self.quiet_hours {
+            o.quiet_hours = quiet;
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuietHoursView {
+    start: String,
+    end: String,
+    time_zone: String,
 }
 
 #[derive(Serialize)]
@@ -63,7 +234,11 @@ struct OrganizationView {
     currency: Option<String>,
     dlt_enabled: bool,
     is_active: bool,
+    /// Null: the gateway's default.
+    retention_days: Option<u32>,
+    quiet_hours: Option<QuietHoursView>,
     created_at: String,
+    updated_at: String,
 }
 
 impl From<&Organization> for OrganizationView {
@@ -76,7 +251,14 @@ impl From<&Organization> for OrganizationView {
             currency: o.currency.clone(),
             dlt_enabled: o.dlt_enabled,
             is_active: o.is_active,
+            retention_days: o.retention_days,
+            quiet_hours: o.quiet_hours.as_ref().map(|q| QuietHoursView {
+                start: format_clock(q.start_minute),
+                end: format_clock(q.end_minute),
+                time_zone: q.time_zone.clone(),
+            }),
             created_at: time::format(o.created_at),
+            updated_at: time::format(o.updated_at),
         }
     }
 }
@@ -115,34 +297,15 @@ fn parse_money(field: &str, v: &Value) -> Result<Micros, ApiError> {
 /// `POST /api/admin/organizations`: the organization and its first admin key, shown once.
 pub(crate) async fn create_organization(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<NewOrganization>,
+    ApiJson(body): ApiJson<OrganizationRequest>,
 ) -> ApiResult {
-    let country = body
+    let mut changes = body.check()?;
+    changes
         .default_country
-        .unwrap_or_else(|| "PK".to_owned())
-        .trim()
-        .to_ascii_uppercase();
-    if country.parse::<phonenumber::country::Id>().is_err() {
-        return Err(ApiError::invalid(
-            "defaultCountry: an ISO 3166-1 alpha-2 code such as PK",
-        ));
-    }
-    let org = state
-        .store()
-        .create_organization(Organization {
-            name: body.name.unwrap_or_default(),
-            default_country: country,
-            credit_balance: body
-                .credit_balance
-                .as_ref()
-                .filter(|v| !v.is_null())
-                .map(|v| parse_money("creditBalance", v))
-                .transpose()?,
-            currency: body.currency,
-            dlt_enabled: body.dlt_enabled.unwrap_or(false),
-            ..Organization::default()
-        })
-        .await?;
+        .get_or_insert_with(|| "PK".to_owned());
+    let mut org = Organization::default();
+    changes.apply(&mut org);
+    let org = state.store().create_organization(org).await?;
     let raw = generate_api_key();
     let key = state
         .store()
@@ -163,6 +326,39 @@ pub(crate) async fn create_organization(
     view["apiKey"] =
         json!({ "id": key.id, "key": raw, "keyPrefix": key.key_prefix, "scopes": key.scopes });
     Ok(envelope(StatusCode::CREATED, &view))
+}
+
+/// `GET /api/admin/organizations/{organizationId}`.
+pub(crate) async fn get_organization(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id, "organization")?;
+    Ok(ok(&OrganizationView::from(
+        &state.store().organization(id)?,
+    )))
+}
+
+/// `PATCH /api/admin/organizations/{organizationId}`: the fields given change (null clears
+/// the nullable ones); the API's cached copy is dropped, so the next request of the
+/// organization sees the change (DLT, credit, disabling), and the campaign runner reads the
+/// store before every chunk.
+pub(crate) async fn update_organization(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OrganizationRequest>,
+) -> ApiResult {
+    let id = parse_id(&id, "organization")?;
+    let changes = body.check()?;
+    let updated = state
+        .store()
+        .update_organization(id, move |o| {
+            changes.apply(o);
+            Ok(())
+        })
+        .await?;
+    state.forget_org(id);
+    Ok(ok(&OrganizationView::from(&updated)))
 }
 
 /// `GET /api/admin/organizations`.

@@ -2,13 +2,20 @@
 //! `…/recipients`), a template or a raw body, now or at `scheduledAt`; start, pause, resume
 //! and cancel are status changes the engine's campaign runner acts on (it polls the store and
 //! resumes from the cursor it keeps in the campaign); stats are counted from the store's
-//! campaign index, exact at the moment of asking.
+//! campaign index, exact at the moment of asking. A campaign may carry A/B `variants` (a body
+//! or template each, shares summing to 100) instead of one body or template; its stats then
+//! break down per variant.
+//!
+//! Starting or resuming a campaign checks its templates first (they exist, and DLT accepts
+//! them when the organization has it enabled: 422 `DLT_TEMPLATE_NOT_APPROVED`, the same rule
+//! as `POST /api/sms/send`); the runner checks again before every chunk and pauses the
+//! campaign with the reason (`haltReason`) if something changed since.
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use sairex_engine::campaigns::RunState;
-use sairex_store::model::{Campaign, CampaignStatus, Id};
-use sairex_store::{Recipient, StoreError, now_ms};
+use sairex_engine::campaigns::{CheckError, Halt, RunState, check_campaign};
+use sairex_store::model::{Campaign, CampaignStatus, CampaignVariant, Id};
+use sairex_store::{CampaignCounts, MAX_VARIANTS, Recipient, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -47,9 +54,44 @@ pub(crate) struct CampaignView {
     skipped_invalid: u64,
     csv_file_name: Option<String>,
     csv_row_count: Option<u64>,
+    variants: Vec<VariantView>,
+    /// Why the runner paused it, until it is resumed.
+    halt_reason: Option<HaltView>,
     created_by: String,
     created_at: String,
     updated_at: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantView {
+    index: usize,
+    name: String,
+    percent: u8,
+    message_body: Option<String>,
+    template_id: Option<Id>,
+}
+
+fn variant_views(variants: &[CampaignVariant]) -> Vec<VariantView> {
+    variants
+        .iter()
+        .enumerate()
+        .map(|(index, v)| VariantView {
+            index,
+            name: v.name.clone(),
+            percent: v.percent,
+            message_body: v.message_body.clone(),
+            template_id: v.template_id,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HaltView {
+    code: String,
+    message: String,
+    at: String,
 }
 
 /// The audience's size now: the group's `memberCount`, or the own audience's entries.
@@ -66,6 +108,14 @@ fn audience_size(state: &AppState, c: &Campaign) -> u64 {
 
 fn view(state: &AppState, c: Campaign) -> CampaignView {
     let run = RunState::of(&c);
+    // A halt outlives nothing but the pause it caused.
+    let halt_reason = Halt::of(&c)
+        .filter(|_| c.status == CampaignStatus::Paused)
+        .map(|h| HaltView {
+            code: h.code,
+            message: h.message,
+            at: time::format(h.at),
+        });
     // Once sending starts the runner keeps the total; before, it is the audience's size.
     let total = match c.status {
         CampaignStatus::Draft | CampaignStatus::Scheduled => audience_size(state, &c),
@@ -98,6 +148,8 @@ fn view(state: &AppState, c: Campaign) -> CampaignView {
         skipped_invalid: run.skipped_invalid,
         csv_file_name: c.csv_file_name,
         csv_row_count: c.csv_row_count,
+        variants: variant_views(&c.variants),
+        halt_reason,
         created_by: c.created_by,
         created_at: time::format(c.created_at),
         updated_at: time::format(c.updated_at),
@@ -124,8 +176,54 @@ pub(crate) struct CampaignBody {
     from: Option<String>,
     scheduled_at: Option<String>,
     recipients: Option<Vec<InlineRecipient>>,
+    /// A/B variants; `[]` removes them.
+    variants: Option<Vec<VariantBody>>,
     /// Start it at once (now, or at `scheduledAt`).
     start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct VariantBody {
+    name: Option<String>,
+    percent: Option<u64>,
+    message_body: Option<String>,
+    body: Option<String>,
+    template_id: Option<Id>,
+}
+
+/// The request's variants, each body checked like a campaign's; the store checks the rest
+/// (shares summing to 100, one source each, names, templates of the organization).
+fn parse_variants(raw: Vec<VariantBody>) -> Result<Vec<CampaignVariant>, ApiError> {
+    if raw.len() > MAX_VARIANTS {
+        return Err(ApiError::invalid(format!(
+            "variants: 2 to {MAX_VARIANTS} of them, or none"
+        )));
+    }
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let percent = v
+                .percent
+                .and_then(|p| u8::try_from(p).ok())
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("variants[{i}].percent: an integer from 1 to 100"))
+                })?;
+            let message_body = v.message_body.or(v.body);
+            if let Some(b) = &message_body {
+                text::check_body(&text::strip_controls(b)).map_err(|e| {
+                    ApiError::bad_request(e.code, format!("variants[{i}].{}", e.message))
+                })?;
+            }
+            Ok(CampaignVariant {
+                name: v.name.unwrap_or_default(),
+                percent,
+                message_body,
+                template_id: v.template_id,
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -232,6 +330,7 @@ pub(crate) async fn create(
     if body.group_id.is_some() && !inline.is_empty() {
         return Err(ApiError::invalid("give groupId or recipients, not both"));
     }
+    let variants = parse_variants(body.variants.unwrap_or_default())?;
     let mut campaign = Campaign {
         organization_id: principal.org_id(),
         name: body.name.unwrap_or_default(),
@@ -240,11 +339,20 @@ pub(crate) async fn create(
         group_id: body.group_id,
         message_body,
         scheduled_at,
+        variants,
         status: CampaignStatus::Draft,
         created_by: format!("api-key:{}", principal.key_id),
         ..Campaign::default()
     };
     set_from(&mut campaign, body.from);
+    if body.start == Some(true) {
+        // Refused before anything is stored, so a refused send-now leaves no draft behind. A
+        // template the organization does not have is the store's 404, as without `start`.
+        match check_sendable(&state, &campaign) {
+            Err(e) if e.code != "TEMPLATE_NOT_FOUND" => return Err(e),
+            _ => {}
+        }
+    }
     let campaign = match state.store().create_campaign(campaign).await {
         Ok(c) => c,
         Err(e) => return Ok(store_error(e)),
@@ -341,6 +449,55 @@ fn invalid_state(c: &Campaign, action: &str) -> ApiError {
     )
 }
 
+/// The fields a `PUT` changes (absent ones stay).
+#[derive(Debug, Clone)]
+struct Changes {
+    name: Option<String>,
+    description: Option<String>,
+    template_id: Option<Id>,
+    group_id: Option<Id>,
+    message_body: Option<String>,
+    variants: Option<Vec<CampaignVariant>>,
+    scheduled_at: Option<u64>,
+    from: Option<String>,
+}
+
+impl Changes {
+    fn apply(self, c: &mut Campaign) {
+        if let Some(name) = self.name {
+            c.name = name;
+        }
+        if self.description.is_some() {
+            c.description = self.description;
+        }
+        // A campaign sends either its variants or a template and/or a body: giving one kind
+        // replaces the other.
+        if self.template_id.is_some() || self.message_body.is_some() {
+            c.variants.clear();
+        }
+        if self.template_id.is_some() {
+            c.template_id = self.template_id;
+        }
+        if self.group_id.is_some() {
+            c.group_id = self.group_id;
+        }
+        if self.message_body.is_some() {
+            c.message_body = self.message_body;
+        }
+        if let Some(variants) = self.variants {
+            if !variants.is_empty() {
+                c.template_id = None;
+                c.message_body = None;
+            }
+            c.variants = variants;
+        }
+        if self.scheduled_at.is_some() {
+            c.scheduled_at = self.scheduled_at;
+        }
+        set_from(c, self.from);
+    }
+}
+
 /// `PUT /api/sms/campaigns/{campaignId}`: only a DRAFT or SCHEDULED campaign changes.
 pub(crate) async fn update(
     State(state): State<AppState>,
@@ -370,13 +527,36 @@ pub(crate) async fn update(
             "recipients: at most {MAX_INLINE}"
         )));
     }
-    let (name, description, template_id, group_id, from) = (
-        body.name,
-        body.description,
-        body.template_id,
-        body.group_id,
-        body.from,
-    );
+    let variants = body.variants.map(parse_variants).transpose()?;
+    if variants.as_ref().is_some_and(|v| !v.is_empty())
+        && (body.template_id.is_some() || message_body.is_some())
+    {
+        return Err(ApiError::invalid(
+            "variants: a campaign with variants takes its bodies from them: leave templateId \
+             and messageBody out",
+        ));
+    }
+    let changes = Changes {
+        name: body.name,
+        description: body.description,
+        template_id: body.template_id,
+        group_id: body.group_id,
+        message_body,
+        variants,
+        scheduled_at,
+        from: body.from,
+    };
+    // A scheduled campaign is already started: a change that it could not send with is
+    // refused now, as a start would be, rather than found by the runner at its time.
+    let mut probe = current;
+    changes.clone().apply(&mut probe);
+    if probe.status == CampaignStatus::Scheduled {
+        match check_sendable(&state, &probe) {
+            // Not the organization's template at all: the store's 404 below.
+            Err(e) if e.code != "TEMPLATE_NOT_FOUND" => return Err(e),
+            _ => {}
+        }
+    }
     let result = state
         .store()
         .update_campaign(org, id, move |c| {
@@ -385,25 +565,7 @@ pub(crate) async fn update(
                     "the campaign started while it was being changed".into(),
                 ));
             }
-            if let Some(name) = name {
-                c.name = name;
-            }
-            if description.is_some() {
-                c.description = description;
-            }
-            if template_id.is_some() {
-                c.template_id = template_id;
-            }
-            if group_id.is_some() {
-                c.group_id = group_id;
-            }
-            if message_body.is_some() {
-                c.message_body = message_body;
-            }
-            if scheduled_at.is_some() {
-                c.scheduled_at = scheduled_at;
-            }
-            set_from(c, from);
+            changes.apply(c);
             Ok(())
         })
         .await;
@@ -447,15 +609,21 @@ pub(crate) async fn start_campaign(
     id: Id,
 ) -> Result<Campaign, ApiError> {
     let current = state.store().campaign(org, id)?;
-    if current.template_id.is_none() && current.message_body.is_none() {
+    if current.template_id.is_none()
+        && current.message_body.is_none()
+        && current.variants.is_empty()
+    {
         return Err(ApiError::invalid(
-            "the campaign has neither a templateId nor a messageBody",
+            "the campaign has no templateId, messageBody or variants",
         ));
     }
     if current.group_id.is_none() && state.store().campaign_recipient_count(id)? == 0 {
         return Err(ApiError::invalid(
             "the campaign has no audience: give groupId, recipients, or upload a CSV",
         ));
+    }
+    if current.status == CampaignStatus::Draft {
+        check_sendable(state, &current)?;
     }
     transition(
         state,
@@ -464,6 +632,7 @@ pub(crate) async fn start_campaign(
         vec![CampaignStatus::Draft],
         "started",
         |c, now| {
+            Halt::clear(c);
             if c.scheduled_at.is_some_and(|at| at > now) {
                 c.status = CampaignStatus::Scheduled;
             } else {
@@ -473,6 +642,21 @@ pub(crate) async fn start_campaign(
         },
     )
     .await
+}
+
+/// The runner's check ([`check_campaign`]), asked up front: a template gone or refused by
+/// DLT is a 422 now rather than a campaign paused later.
+fn check_sendable(state: &AppState, campaign: &Campaign) -> Result<(), ApiError> {
+    let dlt_enabled = state.org(campaign.organization_id, now_ms())?.dlt_enabled;
+    match check_campaign(state.store(), campaign, dlt_enabled) {
+        Ok(()) => Ok(()),
+        Err(CheckError::Blocked(blocker)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            blocker.code(),
+            blocker.to_string(),
+        )),
+        Err(CheckError::Store(e)) => Err(e.into()),
+    }
 }
 
 async fn transition(
@@ -537,6 +721,10 @@ pub(crate) async fn resume(
 ) -> ApiResult {
     need(&principal, Scope::CampaignsWrite)?;
     let id = parse_id(&id, "campaign")?;
+    let current = state.store().campaign(principal.org_id(), id)?;
+    if current.status == CampaignStatus::Paused {
+        check_sendable(&state, &current)?;
+    }
     let campaign = transition(
         &state,
         principal.org_id(),
@@ -544,6 +732,7 @@ pub(crate) async fn resume(
         vec![CampaignStatus::Paused],
         "resumed",
         |c, now| {
+            Halt::clear(c);
             if c.started_at.is_none() && c.scheduled_at.is_some_and(|at| at > now) {
                 c.status = CampaignStatus::Scheduled;
             } else {
@@ -601,6 +790,42 @@ struct Stats {
     expanded: bool,
     progress: f64,
     delivery_rate: f64,
+    /// Per A/B variant, in the campaign's order; empty without variants.
+    variants: Vec<VariantStats>,
+}
+
+/// The figures of [`Stats`] for one variant (or the whole campaign): sent = handed to a
+/// provider, failed = failed or expired, rate = delivered / sent.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantStats {
+    index: usize,
+    name: String,
+    percent: u8,
+    messages: u64,
+    queued: u64,
+    sent: u64,
+    delivered: u64,
+    failed: u64,
+    rejected: u64,
+    delivery_rate: f64,
+}
+
+impl VariantStats {
+    fn new(index: usize, v: &CampaignVariant, c: &CampaignCounts) -> Self {
+        Self {
+            index,
+            name: v.name.clone(),
+            percent: v.percent,
+            messages: c.total,
+            queued: c.queued,
+            sent: c.handed_over(),
+            delivered: c.delivered,
+            failed: c.failed_or_expired(),
+            rejected: c.rejected,
+            delivery_rate: c.delivery_rate(),
+        }
+    }
 }
 
 /// `GET /api/sms/campaigns/{campaignId}/stats`: live, from the store's campaign index.
@@ -614,6 +839,20 @@ pub(crate) async fn stats(
     let org = principal.org_id();
     let campaign = state.store().campaign(org, id)?;
     let counts = state.store().campaign_counts(org, id)?;
+    let variants = if campaign.variants.is_empty() {
+        Vec::new()
+    } else {
+        // At most MAX_VARIANTS, so it fits the byte messages name their variant with.
+        let n = u8::try_from(campaign.variants.len()).unwrap_or(u8::MAX);
+        let per = state.store().campaign_variant_counts(org, id, n)?;
+        campaign
+            .variants
+            .iter()
+            .zip(&per)
+            .enumerate()
+            .map(|(i, (v, c))| VariantStats::new(i, v, c))
+            .collect()
+    };
     let run = RunState::of(&campaign);
     let status = campaign.status;
     let audience = view(&state, campaign).total_recipients;
@@ -627,7 +866,7 @@ pub(crate) async fn stats(
         queued: counts.queued,
         sent: counts.handed_over(),
         delivered: counts.delivered,
-        failed: counts.failed + counts.expired,
+        failed: counts.failed_or_expired(),
         rejected: counts.rejected,
         messages: counts,
         skipped_opted_out: run.skipped_opted_out,
@@ -638,7 +877,8 @@ pub(crate) async fn stats(
             audience,
         )
         .min(1.0),
-        delivery_rate: ratio(counts.delivered, counts.handed_over()),
+        delivery_rate: counts.delivery_rate(),
+        variants,
     }))
 }
 

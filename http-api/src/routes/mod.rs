@@ -20,7 +20,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use sairex_store::model::Id;
 use serde::de::DeserializeOwned;
 
@@ -183,6 +183,28 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "List organizations",
             ),
             get(admin::list_organizations),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations/{organizationId}",
+                Superadmin,
+                "admin",
+                200,
+                "An organization",
+            ),
+            get(admin::get_organization),
+        ),
+        (
+            info(
+                "PATCH",
+                "/api/admin/organizations/{organizationId}",
+                Superadmin,
+                "admin",
+                200,
+                "Change an organization (absent fields stay; null clears); seen by the next request",
+            ),
+            patch(admin::update_organization),
         ),
         (
             info(
@@ -879,6 +901,11 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
         "templateId": { "type": "integer" }, "messageBody": { "type": "string" },
         "groupId": { "type": "integer" }, "from": { "type": "string" },
         "scheduledAt": { "type": "string", "format": "date-time" }, "start": { "type": "boolean" },
+        "variants": { "type": "array", "maxItems": 10, "description": "A/B test: 2 to 10 variants whose percent sum to 100, each with messageBody or templateId (then leave the campaign's own out); [] removes them",
+            "items": { "type": "object", "required": ["percent"], "properties": {
+                "name": { "type": "string", "description": "Default A, B, …" },
+                "percent": { "type": "integer", "minimum": 1, "maximum": 100 },
+                "messageBody": { "type": "string" }, "templateId": { "type": "integer" } } } },
         "recipients": { "type": "array", "maxItems": 10000, "items": { "type": "object",
             "properties": { "to": { "type": "string" }, "variables": { "type": "object" } } } } } });
     match (method, path) {
@@ -956,6 +983,7 @@ fn method_label(method: &Method) -> metrics::SharedString {
         Method::POST => "POST".into(),
         Method::PUT => "PUT".into(),
         Method::DELETE => "DELETE".into(),
+        Method::PATCH => "PATCH".into(),
         ref other => other.as_str().to_owned().into(),
     }
 }

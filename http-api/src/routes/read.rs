@@ -1,6 +1,6 @@
 //! Reads: a message's status and timeline, message lists, the inbox, analytics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use axum::extract::{Path, State};
@@ -433,6 +433,11 @@ impl Tally {
     }
 }
 
+/// A 0-to-1 ratio as a percentage with two decimals, as the blueprint shows rates.
+fn percent(ratio: f64) -> f64 {
+    (ratio * 10_000.0).round() / 100.0
+}
+
 /// The period's start and its name: `today`, `last_7_days`, `last_30_days` (the default) or
 /// `last_90_days`.
 fn period_start(period: &str, now: Millis) -> Option<Millis> {
@@ -450,6 +455,9 @@ fn period_start(period: &str, now: Millis) -> Option<Millis> {
 /// `GET /api/sms/analytics?period=`: outbound messages created in the period (sent), of which
 /// delivered and failed (FAILED, REJECTED, EXPIRED); delivery rate = delivered / sent, in
 /// percent; inbound received; costs summed. Reads every message of the period.
+/// `topCampaigns` are the campaigns with messages in the period, ranked by messages sent,
+/// with each campaign's own stats (sent = handed to a provider, failed = failed or expired,
+/// rejected apart, rate = delivered / sent), so they equal what its stats route shows.
 pub(crate) async fn analytics(
     State(state): State<AppState>,
     principal: Principal,
@@ -471,7 +479,7 @@ pub(crate) async fn analytics(
         let mut cost: Micros = 0;
         let mut daily: BTreeMap<Millis, Tally> = BTreeMap::new();
         let mut providers: HashMap<Id, Tally> = HashMap::new();
-        let mut campaigns: HashMap<Id, Tally> = HashMap::new();
+        let mut campaigns: HashSet<Id> = HashSet::new();
         store.scan_messages(org, Direction::Outbound, from, Millis::MAX, |m| {
             total.add(m.status);
             cost = cost.saturating_add(m.total_cost.unwrap_or(0));
@@ -480,7 +488,7 @@ pub(crate) async fn analytics(
                 providers.entry(p).or_default().add(m.status);
             }
             if let Some(c) = m.campaign_id {
-                campaigns.entry(c).or_default().add(m.status);
+                campaigns.insert(c);
             }
             ControlFlow::Continue(())
         })?;
@@ -509,16 +517,29 @@ pub(crate) async fn analytics(
                 })
             })
             .collect();
-        let mut campaigns: Vec<(Id, Tally)> = campaigns.into_iter().collect();
-        campaigns.sort_by(|a, b| b.1.sent.cmp(&a.1.sent).then(a.0.cmp(&b.0)));
-        campaigns.truncate(5);
-        let campaigns: Vec<Value> = campaigns
+        // The campaigns active in the period, with the figures of their own stats
+        // (`GET …/campaigns/{id}/stats`, from the campaign index): the same sent, delivered,
+        // failed, rejected and rate, not a recount of the period's messages.
+        let mut ranked = Vec::with_capacity(campaigns.len());
+        for id in campaigns {
+            ranked.push((id, store.campaign_counts(org, id)?));
+        }
+        ranked.sort_by(|a, b| {
+            (b.1.handed_over(), b.1.total)
+                .cmp(&(a.1.handed_over(), a.1.total))
+                .then(a.0.cmp(&b.0))
+        });
+        ranked.truncate(5);
+        let campaigns: Vec<Value> = ranked
             .iter()
-            .map(|(id, t)| {
+            .map(|(id, c)| {
                 serde_json::json!({
                     "id": id,
+                    // A deleted campaign keeps its messages (and its place here), not its name.
                     "name": store.campaign(org, *id).map(|c| c.name).unwrap_or_default(),
-                    "sent": t.sent, "delivered": t.delivered, "deliveryRate": t.rate(),
+                    "sent": c.handed_over(), "delivered": c.delivered,
+                    "failed": c.failed_or_expired(), "rejected": c.rejected,
+                    "deliveryRate": percent(c.delivery_rate()),
                 })
             })
             .collect();

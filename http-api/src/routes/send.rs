@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use sairex_engine::compliance;
 use sairex_engine::dispatch::EngineEvent;
 use sairex_store::model::{
     Campaign, CampaignStatus, Id, Message, MessageStatus, Micros, Millis, Priority,
@@ -210,9 +211,9 @@ async fn check_options(
     })
 }
 
-/// DLT (blueprint §6.4): when the organization has DLT enabled, a transactional send bound to
-/// a template (the template's category, or the send's priority) needs that template approved
-/// and registered (`dltTemplateId`).
+/// DLT (blueprint §6.4; the rule is [`check_dlt`](sairex_engine::compliance::check_dlt), in
+/// the engine so that campaigns can apply it too): 422 when the organization has DLT enabled
+/// and this transactional send's template is not approved and registered.
 fn check_dlt(
     state: &AppState,
     org: Id,
@@ -220,27 +221,14 @@ fn check_dlt(
     template: &sairex_store::model::Template,
     priority: Priority,
 ) -> Result<(), ApiError> {
-    let transactional = template.category == sairex_store::model::TemplateCategory::Transactional
-        || priority == Priority::TRANSACTIONAL;
-    if !transactional || !state.org(org, now)?.dlt_enabled {
-        return Ok(());
-    }
-    let registered = template
-        .dlt_template_id
-        .as_deref()
-        .is_some_and(|id| !id.trim().is_empty());
-    if template.is_approved && registered {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "DLT_TEMPLATE_NOT_APPROVED",
-        format!(
-            "templateId: template {} must be approved and carry a dltTemplateId for a \
-             transactional send (DLT is enabled for this organization)",
-            template.id
-        ),
-    ))
+    let dlt_enabled = state.org(org, now)?.dlt_enabled;
+    compliance::check_dlt(dlt_enabled, template, priority).map_err(|refusal| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            compliance::DLT_TEMPLATE_NOT_APPROVED,
+            format!("templateId: {refusal}"),
+        )
+    })
 }
 
 /// The organization's provider named by id, provider name ("smpp") or display name.

@@ -192,6 +192,16 @@ impl Api {
         .await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.raw(
+            Method::PATCH,
+            path,
+            Some(token),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
         self.raw(Method::DELETE, path, Some(token), None).await
     }

@@ -78,6 +78,38 @@ impl CampaignCounts {
     pub fn handed_over(&self) -> u64 {
         self.submitted + self.sent + self.delivered + self.failed + self.expired
     }
+
+    /// Messages that did not arrive after a provider took them: `failedCount` of the campaign
+    /// (failed or expired; rejected ones are counted apart).
+    pub fn failed_or_expired(&self) -> u64 {
+        self.failed + self.expired
+    }
+
+    /// Delivered out of handed over, 0 to 1 (0 before any was handed over). The campaign's
+    /// stats and the analytics both show this, so they cannot disagree.
+    pub fn delivery_rate(&self) -> f64 {
+        match self.handed_over() {
+            0 => 0.0,
+            #[allow(clippy::cast_precision_loss)] // A ratio for display.
+            n => self.delivered as f64 / n as f64,
+        }
+    }
+
+    /// Counts one index entry by its status code (inbound and unknown codes are not counted).
+    fn add(&mut self, code: u8) {
+        let slot = match MessageStatus::ALL.into_iter().find(|s| s.code() == code) {
+            Some(MessageStatus::Queued) => &mut self.queued,
+            Some(MessageStatus::Submitted) => &mut self.submitted,
+            Some(MessageStatus::Sent) => &mut self.sent,
+            Some(MessageStatus::Delivered) => &mut self.delivered,
+            Some(MessageStatus::Failed) => &mut self.failed,
+            Some(MessageStatus::Rejected) => &mut self.rejected,
+            Some(MessageStatus::Expired) => &mut self.expired,
+            Some(MessageStatus::Received) | None => return,
+        };
+        *slot += 1;
+        self.total += 1;
+    }
 }
 
 fn recipient_key(campaign: Id, phone: &str) -> Vec<u8> {
@@ -435,26 +467,45 @@ impl Store {
             .range(prefix.clone()..prefix_end(&prefix))
             .keys()
         {
-            let key = key?;
-            let Some(&code) = key.get(at) else {
-                continue;
-            };
-            let Some(status) = MessageStatus::ALL.into_iter().find(|s| s.code() == code) else {
-                continue;
-            };
-            counts.total += 1;
-            match status {
-                MessageStatus::Queued => counts.queued += 1,
-                MessageStatus::Submitted => counts.submitted += 1,
-                MessageStatus::Sent => counts.sent += 1,
-                MessageStatus::Delivered => counts.delivered += 1,
-                MessageStatus::Failed => counts.failed += 1,
-                MessageStatus::Rejected => counts.rejected += 1,
-                MessageStatus::Expired => counts.expired += 1,
-                MessageStatus::Received => {}
+            if let Some(&code) = key?.get(at) {
+                counts.add(code);
             }
         }
         Ok(counts)
+    }
+
+    /// An A/B campaign's messages by variant (index `i` of the answer is variant `i`, for
+    /// `variants` of them) and status, counted from the variant index: exact like
+    /// [`Store::campaign_counts`], and together they add up to it when every message of the
+    /// campaign has a variant.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn campaign_variant_counts(
+        &self,
+        org: Id,
+        campaign: Id,
+        variants: u8,
+    ) -> Result<Vec<CampaignCounts>> {
+        let prefix = Key::new(space::MSG_BY_VARIANT)
+            .u64(org)
+            .u64(campaign)
+            .build();
+        let mut out = vec![CampaignCounts::default(); usize::from(variants)];
+        let at = prefix.len();
+        for key in self
+            .tree()
+            .range(prefix.clone()..prefix_end(&prefix))
+            .keys()
+        {
+            let key = key?;
+            if let (Some(&variant), Some(&code)) = (key.get(at), key.get(at + 1))
+                && let Some(counts) = out.get_mut(usize::from(variant))
+            {
+                counts.add(code);
+            }
+        }
+        Ok(out)
     }
 
     /// Sets a campaign's counters from [`Store::campaign_counts`] (sent = handed to a
@@ -469,7 +520,7 @@ impl Store {
                 rewrite_op(ctx, None, org, campaign, now_ms(), |c: &mut Campaign| {
                     c.sent_count = counts.handed_over();
                     c.delivered_count = counts.delivered;
-                    c.failed_count = counts.failed + counts.expired;
+                    c.failed_count = counts.failed_or_expired();
                     c.rejected_count = counts.rejected;
                     Ok(())
                 })

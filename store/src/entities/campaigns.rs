@@ -9,9 +9,79 @@ use crate::model::{Campaign, CampaignStatus, Group, Id, Millis, Template};
 use crate::{Store, now_ms};
 
 use super::{
-    Record, clean_name, create_op, delete_op, list, load, not_found, record_fields, rewrite_op,
-    update_op,
+    Record, clean_name, create_op, delete_op, invalid, list, load, not_found, record_fields,
+    rewrite_op, update_op,
 };
+
+/// Most A/B variants of one campaign (a message names its variant in one byte).
+pub const MAX_VARIANTS: usize = 10;
+
+/// Checks a campaign's variants (the runner relies on the shares summing to 100) and names
+/// the unnamed ones "A", "B", … by position.
+fn validate_variants(campaign: &mut Campaign) -> Result<()> {
+    let variants = &mut campaign.variants;
+    if variants.is_empty() {
+        return Ok(());
+    }
+    if campaign.template_id.is_some() || campaign.message_body.is_some() {
+        return Err(invalid(
+            "variants",
+            "a campaign with variants takes its bodies from them: leave templateId and \
+             messageBody out",
+        ));
+    }
+    if !(2..=MAX_VARIANTS).contains(&variants.len()) {
+        return Err(invalid(
+            "variants",
+            format!("2 to {MAX_VARIANTS} of them, or none"),
+        ));
+    }
+    let mut total = 0u32;
+    for (i, v) in variants.iter_mut().enumerate() {
+        if v.name.trim().is_empty() {
+            // i < MAX_VARIANTS, so a letter.
+            v.name = char::from(b'A' + u8::try_from(i).unwrap_or(25)).to_string();
+        }
+        v.name = clean_name("variants", &v.name)?;
+        if !(1..=100).contains(&v.percent) {
+            return Err(invalid(
+                "variants",
+                format!("variant {}: percent must be 1 to 100", v.name),
+            ));
+        }
+        total += u32::from(v.percent);
+        match (v.message_body.as_deref().map(str::trim), v.template_id) {
+            (Some(""), None) => {
+                return Err(invalid(
+                    "variants",
+                    format!("variant {}: messageBody is empty", v.name),
+                ));
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(invalid(
+                    "variants",
+                    format!(
+                        "variant {}: give exactly one of messageBody and templateId",
+                        v.name
+                    ),
+                ));
+            }
+        }
+    }
+    let names: std::collections::HashSet<String> =
+        variants.iter().map(|v| v.name.to_lowercase()).collect();
+    if names.len() != variants.len() {
+        return Err(invalid("variants", "names must differ"));
+    }
+    if total != 100 {
+        return Err(invalid(
+            "variants",
+            format!("percentages must sum to 100, not {total}"),
+        ));
+    }
+    Ok(())
+}
 
 /// Increments of a campaign's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +111,7 @@ impl Record for Campaign {
 
     fn validate(&mut self) -> Result<()> {
         self.name = clean_name("name", &self.name)?;
-        Ok(())
+        validate_variants(self)
     }
 
     fn check_refs(&self, tree: &sled::Tree) -> Result<()> {
@@ -57,6 +127,11 @@ impl Record for Campaign {
             && !tree.contains_key(Group::key(org, group))?
         {
             return Err(not_found(Group::ENTITY, group));
+        }
+        for template in self.variants.iter().filter_map(|v| v.template_id) {
+            if !tree.contains_key(Template::key(org, template))? {
+                return Err(not_found(Template::ENTITY, template));
+            }
         }
         Ok(())
     }

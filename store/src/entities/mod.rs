@@ -27,7 +27,7 @@ use sled::Batch;
 
 pub use api_keys::api_key_hash;
 pub use bulk::{CampaignCounts, MAX_ROWS_PER_CALL, Recipient, RowOutcome};
-pub use campaigns::CampaignStats;
+pub use campaigns::{CampaignStats, MAX_VARIANTS};
 pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
 pub use providers::ProviderHealth;
