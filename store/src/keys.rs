@@ -67,9 +67,12 @@ pub(crate) mod space {
     /// `[MSG_ID][id]` → org: finds a message's tenant from its id alone.
     #[allow(dead_code)] // Reserved on disk; no code reads or writes it yet.
     pub const MSG_ID: u8 = 0x29;
-    /// `[MSG_BY_VARIANT][org][campaign][variant][status][id]` → (): per-variant stats of an
-    /// A/B campaign, kept beside `MSG_BY_CAMPAIGN` (whose layout is on disk and stays).
-    pub const MSG_BY_VARIANT: u8 = 0x2A;
+    /// `[CAMPAIGN_STATE][org][campaign][id]` → (status code, variant or
+    /// [`NO_VARIANT`](crate::messages::NO_VARIANT)): one entry per message, its value rewritten
+    /// in place on a change, so a scan running while receipts arrive counts every message once.
+    /// `MSG_BY_CAMPAIGN` moves a message between status ranges, and a scan could meet it in both.
+    /// (0x2A held a per-variant index for a few hours of development; not reused.)
+    pub const CAMPAIGN_STATE: u8 = 0x2B;
 
     /// `[READY][org][priority][seq]` → id.
     pub const READY: u8 = 0x30;

@@ -12,6 +12,9 @@ use crate::value::{decode, encode};
 use crate::writer::Ctx;
 use crate::{Store, now_ms};
 
+/// The variant byte of a campaign message that has none (`CAMPAIGN_STATE` entries).
+pub(crate) const NO_VARIANT: u8 = u8::MAX;
+
 /// The outcome of [`Store::enqueue`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Enqueued {
@@ -174,18 +177,14 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
                 .build(),
             Vec::new(),
         ));
-        if let Some(variant) = m.campaign_variant {
-            out.push((
-                Key::new(space::MSG_BY_VARIANT)
-                    .u64(org)
-                    .u64(campaign)
-                    .u8(variant)
-                    .u8(m.status.code())
-                    .u64(m.id)
-                    .build(),
-                Vec::new(),
-            ));
-        }
+        out.push((
+            Key::new(space::CAMPAIGN_STATE)
+                .u64(org)
+                .u64(campaign)
+                .u64(m.id)
+                .build(),
+            vec![m.status.code(), m.campaign_variant.unwrap_or(NO_VARIANT)],
+        ));
     }
     if let Some(key) = &m.idempotency_key {
         out.push((

@@ -26,7 +26,7 @@ const DERIVED_SPACES: [u8; 9] = [
     space::MSG_BY_STATUS,
     space::MSG_BY_TO,
     space::MSG_BY_CAMPAIGN,
-    space::MSG_BY_VARIANT,
+    space::CAMPAIGN_STATE,
     space::MSG_BY_PROVIDER_ID,
     space::IDEMPOTENCY,
     space::READY,

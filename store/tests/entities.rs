@@ -1512,3 +1512,61 @@ async fn campaign_variants_are_validated_and_counted_per_variant() {
     let report = store.check_consistency().unwrap();
     assert!(report.is_consistent(), "{report}");
 }
+
+/// Regression (campaign e2e under load): counts read while receipts move messages from
+/// SUBMITTED to DELIVERED met some messages in both status ranges: `sent` was 10,007 of 10,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_counts_taken_while_statuses_change_count_every_message_once() {
+    const N: u64 = 600;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let camp = store
+        .create_campaign(Campaign {
+            organization_id: A,
+            name: "Live".into(),
+            message_body: Some("hi".into()),
+            ..Campaign::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let m = store
+            .enqueue(Message {
+                organization_id: A,
+                to_number: format!("+9230{i:08}"),
+                body: "x".into(),
+                campaign_id: Some(camp.id),
+                ..Message::default()
+            })
+            .await
+            .unwrap();
+        ids.push(m.message().id);
+    }
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for id in ids {
+                store
+                    .finalize(A, id, MessageStatus::Delivered, None, None)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut scans = 0;
+    while !writer.is_finished() {
+        let counts = store.campaign_counts(A, camp.id).unwrap();
+        assert_eq!(counts.total, N, "scan {scans}: {counts:?}");
+        assert_eq!(
+            counts.queued + counts.delivered,
+            N,
+            "scan {scans}: {counts:?}"
+        );
+        scans += 1;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert!(scans > 10, "the scans overlapped the writes: {scans}");
+    assert_eq!(store.campaign_counts(A, camp.id).unwrap().delivered, N);
+}

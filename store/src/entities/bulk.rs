@@ -450,12 +450,46 @@ impl Store {
             .await
     }
 
-    /// A campaign's messages by status, counted from the campaign index: exact, whatever
-    /// receipts were missed by listeners or restarts.
+    /// A campaign's messages by status, counted from the campaign state index: exact, whatever
+    /// receipts were missed by listeners or restarts, and every message counted once even
+    /// while receipts change them during the scan.
     ///
     /// # Errors
     /// Storage errors.
     pub fn campaign_counts(&self, org: Id, campaign: Id) -> Result<CampaignCounts> {
+        let mut counts = CampaignCounts::default();
+        let mut seen = false;
+        self.campaign_states(org, campaign, |code, _| {
+            seen = true;
+            counts.add(code);
+        })?;
+        if !seen {
+            counts = self.campaign_counts_by_status(org, campaign)?;
+        }
+        Ok(counts)
+    }
+
+    /// Calls `each(status code, variant)` for every message of the campaign.
+    fn campaign_states(&self, org: Id, campaign: Id, mut each: impl FnMut(u8, u8)) -> Result<()> {
+        let prefix = Key::new(space::CAMPAIGN_STATE)
+            .u64(org)
+            .u64(campaign)
+            .build();
+        for value in self
+            .tree()
+            .range(prefix.clone()..prefix_end(&prefix))
+            .values()
+        {
+            if let [code, variant] = value?.as_ref() {
+                each(*code, *variant);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts from the status-ordered campaign index, for campaigns whose messages were all
+    /// written before the state index existed (it is filled as messages change).
+    fn campaign_counts_by_status(&self, org: Id, campaign: Id) -> Result<CampaignCounts> {
         let prefix = Key::new(space::MSG_BY_CAMPAIGN)
             .u64(org)
             .u64(campaign)
@@ -475,7 +509,7 @@ impl Store {
     }
 
     /// An A/B campaign's messages by variant (index `i` of the answer is variant `i`, for
-    /// `variants` of them) and status, counted from the variant index: exact like
+    /// `variants` of them) and status, counted from the campaign state index: exact like
     /// [`Store::campaign_counts`], and together they add up to it when every message of the
     /// campaign has a variant.
     ///
@@ -487,24 +521,12 @@ impl Store {
         campaign: Id,
         variants: u8,
     ) -> Result<Vec<CampaignCounts>> {
-        let prefix = Key::new(space::MSG_BY_VARIANT)
-            .u64(org)
-            .u64(campaign)
-            .build();
         let mut out = vec![CampaignCounts::default(); usize::from(variants)];
-        let at = prefix.len();
-        for key in self
-            .tree()
-            .range(prefix.clone()..prefix_end(&prefix))
-            .keys()
-        {
-            let key = key?;
-            if let (Some(&variant), Some(&code)) = (key.get(at), key.get(at + 1))
-                && let Some(counts) = out.get_mut(usize::from(variant))
-            {
+        self.campaign_states(org, campaign, |code, variant| {
+            if let Some(counts) = out.get_mut(usize::from(variant)) {
                 counts.add(code);
             }
-        }
+        })?;
         Ok(out)
     }
 
