@@ -13,8 +13,8 @@ use sairex_engine::dispatch::{
     HealthRules, OrgLimits, ProviderEntry, RateLimits, TokioClock,
 };
 use sairex_engine::provider::{
-    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink,
-    SendOutcome,
+    AcceptedParts, DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent,
+    ProviderLink, SendOutcome,
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
@@ -141,13 +141,14 @@ impl ProviderLink for Fake {
                 status,
                 outcome: classify_submit_status(status),
                 error_code: None,
-                accepted: Vec::new(),
+                accepted: AcceptedParts::none(),
             },
             Answer::InDoubt => SendOutcome::InDoubt {
-                accepted: Vec::new(),
+                accepted: AcceptedParts::none(),
             },
             Answer::NotSent => SendOutcome::NotSent {
                 reason: "no bind up".into(),
+                accepted: AcceptedParts::none(),
             },
             Answer::Hold => return Ok(()),
         };

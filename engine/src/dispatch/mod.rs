@@ -90,7 +90,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
 use crate::provider::{
-    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
+    AcceptedParts, DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent,
+    SendOutcome,
 };
 use crate::retry::{Next, next_retry};
 
@@ -683,7 +684,7 @@ impl Dispatcher {
                 // Its in-doubt policy is read from the slot, so answer before removing it.
                 for token in tokens {
                     let outcome = SendOutcome::InDoubt {
-                        accepted: Vec::new(),
+                        accepted: AcceptedParts::none(),
                     };
                     self.on_done(id, token, outcome).await;
                 }
@@ -996,6 +997,7 @@ impl Dispatcher {
                 to: attempt.to.clone(),
                 body: attempt.body.clone(),
                 receipt: self.config.request_receipts,
+                resume: None,
             };
             match link.send(outbound) {
                 Ok(()) => {
@@ -1184,7 +1186,7 @@ impl Dispatcher {
             } => {
                 let code = error_code.unwrap_or_else(|| format!("{:#x}", status.0));
                 match outcome {
-                    SubmitOutcome::Accepted => self.accepted(attempt, accepted).await,
+                    SubmitOutcome::Accepted => self.accepted(attempt, accepted.into_ids()).await,
                     SubmitOutcome::Throttled => {
                         self.count(|c| c.throttled += 1);
                         let reason = format!("{name} throttled ({status}); no retry counted");
@@ -1235,7 +1237,7 @@ impl Dispatcher {
                 let detail = format!(
                     "no answer from {name} ({} part(s) known accepted); it may have reached \
                      the carrier",
-                    accepted.len()
+                    accepted.count()
                 );
                 if !self.note(&attempt, "IN_DOUBT", detail).await {
                     return;
@@ -1265,7 +1267,7 @@ impl Dispatcher {
                     }
                 }
             }
-            SendOutcome::NotSent { reason } => {
+            SendOutcome::NotSent { reason, .. } => {
                 self.provider_failed(provider).await;
                 attempt.failover = Some(format!("{name} did not send it: {reason}"));
                 self.route(attempt, OnNone::Requeue).await;
