@@ -13,8 +13,8 @@ use sairex_engine::dispatch::{
     HealthRules, OrgLimits, ProviderEntry, RateLimits, TokioClock,
 };
 use sairex_engine::provider::{
-    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderLink,
-    SendOutcome,
+    AcceptedParts, DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent,
+    ProviderLink, Resume, SendOutcome,
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
@@ -45,6 +45,29 @@ enum Answer {
     NotSent,
     /// Keep it; the test answers by hand.
     Hold,
+    /// Parts accepted with these ids by position (`None`: not accepted), the others refused
+    /// with this status. A resend's earlier ids stay in their places.
+    Partial(Vec<Option<&'static str>>, CommandStatus),
+    /// Parts accepted with these ids by position, no answer for the others.
+    PartialInDoubt(Vec<Option<&'static str>>),
+}
+
+/// The part layout of the fakes that send parts alone (an SMPP provider's, say).
+const FAKE_LAYOUT: &str = "fake/udh8";
+
+/// A resend's earlier ids with `fresh` ones in the positions still open: the fake's answer
+/// includes the parts accepted before, as providers do.
+fn merged(resume: Option<&Resume>, fresh: Vec<Option<&str>>) -> Vec<Option<String>> {
+    let fresh: Vec<Option<String>> = fresh.into_iter().map(|i| i.map(str::to_owned)).collect();
+    match resume {
+        None => fresh,
+        Some(r) => r
+            .ids
+            .iter()
+            .zip(fresh.into_iter().chain(std::iter::repeat(None)))
+            .map(|(before, now)| before.clone().or(now))
+            .collect(),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +82,8 @@ struct FakeState {
     next_id: u64,
     /// The provider's in-doubt policy is "fail, do not resend".
     fail_in_doubt: bool,
+    /// The concatenation reference of each partial answer, in order.
+    references: Vec<u16>,
 }
 
 /// A provider that answers per script, gives credit on demand and, with `refill`, one more
@@ -68,6 +93,8 @@ struct Fake {
     id: Id,
     tx: mpsc::Sender<ProviderEvent>,
     refill: bool,
+    /// `None`: splits on its side and can only send whole (an HTTP API, say).
+    layout: Option<&'static str>,
     state: Arc<Mutex<FakeState>>,
 }
 
@@ -117,8 +144,13 @@ impl ProviderLink for Fake {
         }
     }
 
+    fn part_layout(&self) -> Option<String> {
+        self.layout.map(str::to_owned)
+    }
+
     fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
-        let (answer, generated) = {
+        let resume = message.resume.as_deref();
+        let (answer, generated, reference) = {
             let mut state = self.state();
             if state.credit == 0 {
                 state.violations += 1;
@@ -128,26 +160,66 @@ impl ProviderLink for Fake {
             state.sent.push((message.clone(), Instant::now()));
             state.next_id += 1;
             let answer = state.script.pop_front().unwrap_or(Answer::Accept);
-            (answer, format!("{}-{}", self.id, state.next_id))
+            let fresh = 100 + u16::try_from(state.next_id).expect("few sends");
+            let reference = resume.map_or(fresh, |r| r.reference);
+            if matches!(answer, Answer::Partial(..) | Answer::PartialInDoubt(_)) {
+                state.references.push(reference);
+            }
+            (answer, format!("{}-{}", self.id, state.next_id), reference)
+        };
+        let parts = |ids| AcceptedParts {
+            ids: merged(resume, ids),
+            reference: Some(reference),
         };
         let outcome = match answer {
             Answer::Accept => SendOutcome::Accepted {
-                provider_msg_ids: vec![generated],
+                provider_msg_ids: match resume {
+                    Some(r) => r
+                        .ids
+                        .iter()
+                        .enumerate()
+                        .map(|(i, before)| before.clone().unwrap_or(format!("{generated}.{i}")))
+                        .collect(),
+                    None => vec![generated],
+                },
             },
-            Answer::AcceptWith(ids) => SendOutcome::Accepted {
-                provider_msg_ids: ids.into_iter().map(str::to_owned).collect(),
-            },
+            Answer::AcceptWith(ids) => {
+                // A resend's ids fill the positions still open, after the earlier ones.
+                let mut fresh = ids.into_iter();
+                let all = match resume {
+                    Some(r) => r
+                        .ids
+                        .iter()
+                        .map(|before| before.clone().or_else(|| fresh.next().map(str::to_owned)))
+                        .collect::<Option<Vec<String>>>()
+                        .expect("an id for every missing part"),
+                    None => fresh.map(str::to_owned).collect(),
+                };
+                SendOutcome::Accepted {
+                    provider_msg_ids: all,
+                }
+            }
             Answer::Refuse(status) => SendOutcome::Refused {
                 status,
                 outcome: classify_submit_status(status),
                 error_code: None,
-                accepted: Vec::new(),
+                accepted: AcceptedParts::none(),
             },
             Answer::InDoubt => SendOutcome::InDoubt {
-                accepted: Vec::new(),
+                accepted: AcceptedParts::none(),
             },
             Answer::NotSent => SendOutcome::NotSent {
                 reason: "no bind up".into(),
+                accepted: AcceptedParts::none(),
+            },
+            Answer::Partial(ids, status) => SendOutcome::Refused {
+                status,
+                outcome: classify_submit_status(status),
+                error_code: None,
+                accepted: parts(ids),
+            },
+            Answer::PartialInDoubt(ids) => SendOutcome::InDoubt {
+                accepted: parts(ids),
             },
             Answer::Hold => return Ok(()),
         };
@@ -198,6 +270,7 @@ struct Spec {
     priority: i32,
     refill: bool,
     health: HealthStatus,
+    layout: Option<&'static str>,
 }
 
 fn spec(org: Id, priority: i32) -> Spec {
@@ -206,6 +279,7 @@ fn spec(org: Id, priority: i32) -> Spec {
         priority,
         refill: true,
         health: HealthStatus::Healthy,
+        layout: Some(FAKE_LAYOUT),
     }
 }
 
@@ -233,6 +307,7 @@ impl Harness {
                 id: config.id,
                 tx: tx.clone(),
                 refill: s.refill,
+                layout: s.layout,
                 state: Arc::default(),
             });
             entries.push(ProviderEntry {
@@ -1428,5 +1503,270 @@ async fn an_organization_over_its_per_minute_limit_waits_while_another_sends() {
     }
     let c = h.handle.counters();
     assert_eq!((c.failed, c.retries), (0, 0), "{c:?}");
+    h.stop().await;
+}
+
+/// The answer to a held send, given by hand.
+async fn answer(h: &Harness, fake: usize, token: u64, outcome: SendOutcome) {
+    h.tx.send(ProviderEvent::Done {
+        provider_id: h.fakes[fake].id,
+        token,
+        outcome,
+    })
+    .await
+    .expect("dispatcher gone");
+}
+
+fn accepted_parts(ids: &[Option<&str>], reference: u16) -> AcceptedParts {
+    AcceptedParts {
+        ids: ids.iter().map(|id| id.map(str::to_owned)).collect(),
+        reference: Some(reference),
+    }
+}
+
+/// Regression: a 3-part message whose first part was accepted and whose others were throttled
+/// went back whole, so the handset got part 1 twice (under a new reference it could not join)
+/// and part 1's receipt found no message. Now only parts 2 and 3 go again, with the first
+/// attempt's reference, and every receipt counts towards DELIVERED.
+#[tokio::test]
+async fn a_throttled_partly_accepted_message_resends_only_its_missing_parts() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([
+        Answer::Partial(vec![Some("a1"), None, None], CommandStatus::ESME_RTHROTTLED),
+        Answer::Hold,
+    ]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 2).await;
+    let reference = h.fakes[0].state().references[0];
+    let sent = h.fakes[0].sent();
+    assert_eq!(sent[0].resume, None, "the first attempt sends everything");
+    assert_eq!(
+        sent[1].resume.as_deref(),
+        Some(&Resume {
+            reference,
+            ids: vec![Some("a1".into()), None, None],
+        }),
+        "the resend skips part 1 and keeps the reference"
+    );
+    let m = h.message(ORG, id);
+    assert_eq!(m.retry_count, 0, "a throttle is not a retry");
+    let partial = m.partial.expect("parts recorded");
+    assert_eq!((partial.total, partial.reference), (3, reference));
+    let accepted = h.event_detail(ORG, id, "PARTS_ACCEPTED");
+    assert!(
+        accepted.contains("part 1 of 3 accepted")
+            && accepted.contains("parts 2 and 3 throttled (ESME_RTHROTTLED"),
+        "{accepted}"
+    );
+    let throttled = h.event_detail(ORG, id, "THROTTLED");
+    assert!(
+        throttled.contains("parts 2 and 3 resent alone"),
+        "{throttled}"
+    );
+
+    // Part 1's receipt while the rest is on its way: the message is found, not held.
+    h.receipt(0, "a1", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts == 1).await;
+    assert_eq!(h.handle.counters().receipts_held, 0);
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Queued);
+
+    let token = h.fakes[0].sent()[1].token;
+    let all = vec!["a1".to_owned(), "a2".into(), "a3".into()];
+    let outcome = SendOutcome::Accepted {
+        provider_msg_ids: all.clone(),
+    };
+    answer(&h, 0, token, outcome).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.provider_msg_ids, all);
+    let submitted = h.event_detail(ORG, id, "SUBMITTED");
+    assert!(
+        submitted.contains(&format!(
+            "only parts 2 and 3 of 3 sent, with reference {reference}"
+        )),
+        "{submitted}"
+    );
+    h.receipt(0, "a3", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts == 2).await;
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Submitted);
+    h.receipt(0, "a2", MessageState::Delivered).await;
+    h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec![
+            "QUEUED",
+            "PARTS_ACCEPTED",
+            "THROTTLED",
+            "PART_DELIVERED",
+            "SUBMITTED",
+            "PART_DELIVERED",
+            "DELIVERED"
+        ]
+    );
+    let c = h.handle.counters();
+    assert_eq!((c.receipts_held, c.receipts_duplicate), (0, 0));
+    assert_eq!(h.fakes[0].sent_count(), 2);
+    h.assert_no_credit_violation();
+    h.stop().await;
+}
+
+/// A temporary refusal of parts 2 and 3 fails over as any temporary refusal does, but only to a
+/// provider that can send them alone (not the HTTP-like one of higher priority), with the same
+/// reference. Part 1's receipt, which came before the refusal was recorded, is applied then.
+#[tokio::test]
+async fn a_temporary_refusal_of_later_parts_fails_over_with_only_those_parts() {
+    let http_like = Spec {
+        layout: None,
+        ..spec(ORG, 2)
+    };
+    let mut h = Harness::start(
+        vec![spec(ORG, 1), http_like, spec(ORG, 3)],
+        DispatcherConfig::default(),
+        false,
+    )
+    .await;
+    h.fakes[0].script([Answer::Hold]);
+    h.fakes[2].script([Answer::AcceptWith(vec!["b2", "b3"])]);
+    for fake in &h.fakes {
+        fake.grant(1).await;
+    }
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 1).await;
+    h.receipt(0, "a1", MessageState::Delivered).await;
+    h.wait_counters(|c| c.receipts_held == 1).await;
+
+    let token = h.fakes[0].sent()[0].token;
+    let refused = SendOutcome::Refused {
+        status: CommandStatus::ESME_RSYSERR,
+        outcome: classify_submit_status(CommandStatus::ESME_RSYSERR),
+        error_code: None,
+        accepted: accepted_parts(&[Some("a1"), None, None], 77),
+    };
+    answer(&h, 0, token, refused).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(
+        h.fakes[1].sent_count(),
+        0,
+        "the HTTP-like provider is skipped"
+    );
+    assert_eq!(
+        h.fakes[2].sent()[0].resume.as_deref(),
+        Some(&Resume {
+            reference: 77,
+            ids: vec![Some("a1".into()), None, None],
+        })
+    );
+    assert_eq!(m.provider_id, Some(h.fakes[2].id));
+    assert_eq!(m.provider_msg_ids, vec!["a1", "b2", "b3"]);
+    assert_eq!(m.retry_count, 0, "a failover is not a retry");
+    assert_eq!(h.handle.counters().receipts_early_matched, 1);
+    let found = h.store.message_by_provider_id(h.fakes[0].id, "a1");
+    assert_eq!(found.expect("lookup").map(|m| m.id), Some(id));
+
+    h.receipt(2, "b2", MessageState::Delivered).await;
+    h.receipt(2, "b3", MessageState::Delivered).await;
+    h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec![
+            "QUEUED",
+            "PARTS_ACCEPTED",
+            "PART_DELIVERED",
+            "PROVIDER_ERROR",
+            "SUBMITTED",
+            "PART_DELIVERED",
+            "DELIVERED"
+        ]
+    );
+    let error = h.event_detail(ORG, id, "PROVIDER_ERROR");
+    assert!(error.contains("parts 2 and 3 resent alone"), "{error}");
+    assert_eq!(h.handle.counters().receipts_dropped, 0);
+    h.stop().await;
+}
+
+/// In doubt with part 1 known accepted: the provider's policy resubmits the unknown part 2
+/// alone (it may duplicate); part 1 is never sent again.
+#[tokio::test(start_paused = true)]
+async fn an_in_doubt_part_is_resubmitted_alone_and_the_accepted_one_never() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].script([
+        Answer::PartialInDoubt(vec![Some("a1"), None]),
+        Answer::AcceptWith(vec!["a2"]),
+    ]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.retry_count, 1, "through the retry schedule");
+    assert_eq!(m.provider_msg_ids, vec!["a1", "a2"]);
+    let resent = h.fakes[0].sent()[1].resume.clone().expect("a resume");
+    assert_eq!(resent.ids, vec![Some("a1".to_owned()), None]);
+    assert_eq!(resent.reference, h.fakes[0].state().references[0]);
+    let retry = h.event_detail(ORG, id, "RETRY");
+    assert!(retry.contains("part 2 resent alone"), "{retry}");
+    h.stop().await;
+}
+
+/// With the "fail" in-doubt policy the message fails, but its accepted part stays linked:
+/// that part's receipt finds the message (a duplicate of a final status) rather than being
+/// held as unknown.
+#[tokio::test]
+async fn an_in_doubt_partial_message_failed_by_policy_keeps_its_accepted_part_linked() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].state().fail_in_doubt = true;
+    h.fakes[0].script([Answer::PartialInDoubt(vec![Some("a1"), None])]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, id, MessageStatus::Failed).await;
+    assert_eq!(h.fakes[0].sent_count(), 1);
+    h.receipt(0, "a1", MessageState::Delivered).await;
+    let c = h.wait_counters(|c| c.receipts == 1).await;
+    assert_eq!((c.receipts_held, c.receipts_duplicate), (0, 1));
+    h.stop().await;
+}
+
+/// The provider that took the first parts is asked first for the rest and waited for; when it
+/// has no credit for a whole failover wait, the rest goes to another provider that splits the
+/// same way, never to one that can only send the whole text.
+#[tokio::test(start_paused = true)]
+async fn the_rest_waits_for_its_provider_then_goes_to_one_that_splits_the_same() {
+    let first = Spec {
+        refill: false,
+        ..spec(ORG, 1)
+    };
+    let http_like = Spec {
+        layout: None,
+        ..spec(ORG, 2)
+    };
+    let config = DispatcherConfig::default();
+    let wait = config.failover_wait;
+    let mut h = Harness::start(vec![first, http_like, spec(ORG, 3)], config, true).await;
+    h.fakes[0].script([Answer::Partial(
+        vec![Some("a1"), None],
+        CommandStatus::ESME_RTHROTTLED,
+    )]);
+    h.fakes[0].grant(1).await;
+    h.fakes[1].grant(5).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_counters(|c| c.throttled == 1).await;
+    let throttled_at = Instant::now();
+    h.fakes[2].grant(1).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert!(
+        throttled_at.elapsed() >= wait,
+        "the first provider was waited for: {:?}",
+        throttled_at.elapsed()
+    );
+    assert_eq!(m.provider_id, Some(h.fakes[2].id));
+    assert_eq!(h.fakes[1].sent_count(), 0, "never the whole text again");
+    assert_eq!(h.fakes[0].sent_count(), 1);
+    let resume = h.fakes[2].sent()[0].resume.clone().expect("a resume");
+    assert_eq!(resume.reference, h.fakes[0].state().references[0]);
+    assert_eq!(m.provider_msg_ids.first().map(String::as_str), Some("a1"));
+    let submitted = h.event_detail(ORG, id, "SUBMITTED");
+    assert!(
+        submitted.contains("had no credit for the rest"),
+        "{submitted}"
+    );
+    h.assert_no_credit_violation();
     h.stop().await;
 }

@@ -326,3 +326,91 @@ async fn an_inbound_message_the_store_refuses_is_nacked_and_redelivered() {
     assert!(engine.handle().counters().store_errors >= 2);
     engine.shutdown().await;
 }
+
+/// Regression, end to end: an SMSC that throttles at 2 submits a second takes some parts of a
+/// 3-part message and throttles the rest. Those used to go again with the whole message under
+/// a new reference, so the handset got the accepted parts twice and could not join the rest.
+/// Now the simulator must receive every part of each message exactly once, all under one
+/// reference and part count, the parts joining back into the text; and each message must
+/// become DELIVERED from the receipts of parts accepted on different attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_multipart_message_reaches_the_handset_once_and_joinable() {
+    let sim = SimServer::start(SimConfig {
+        throttle_tps: Some(2),
+        receipt_delay: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(StoreOptions::new(dir.path())).unwrap();
+    let (org, config) = setup(&store, &sim, 1).await;
+    let engine = Engine::start(store.clone(), config).await.unwrap();
+    // 392 GSM characters: three parts of at most 153.
+    let body = "Fee reminder: ".repeat(28);
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let m = store.enqueue(message(org, i, &body)).await.unwrap();
+        ids.push(m.message().id);
+    }
+    engine.handle().nudge();
+    let done = wait_for(&store, org, &ids, |m| m.status == MessageStatus::Delivered).await;
+
+    let received = sim.received();
+    let throttled = received
+        .iter()
+        .filter(|r| r.status == sairex_pdu::CommandStatus::ESME_RTHROTTLED)
+        .count();
+    assert!(throttled > 0, "the SMSC throttled some parts");
+    let mut references = HashSet::new();
+    for m in &done {
+        let to = m.to_number.trim_start_matches('+').as_bytes();
+        // What the handset gets: the accepted submits to its number.
+        let mut parts: Vec<(u8, u8, u8, &[u8])> = received
+            .iter()
+            .filter(|r| {
+                r.message_id.is_some()
+                    && r.destination_addrs.first().map(|a| a.as_ref()) == Some(to)
+            })
+            .map(|r| {
+                let sm = &r.short_message;
+                assert_eq!(&sm[..3], &[5, 0, 3], "8-bit reference UDH");
+                (sm[5], sm[3], sm[4], &sm[6..])
+            })
+            .collect();
+        parts.sort_unstable();
+        let seqs: Vec<u8> = parts.iter().map(|p| p.0).collect();
+        assert_eq!(
+            seqs,
+            vec![1, 2, 3],
+            "every part exactly once to {}",
+            m.to_number
+        );
+        let keys: HashSet<(u8, u8)> = parts.iter().map(|p| (p.1, p.2)).collect();
+        assert_eq!(keys.len(), 1, "one reference and count: {keys:?}");
+        assert!(keys.iter().all(|&(_, total)| total == 3));
+        references.extend(keys.iter().map(|&(reference, _)| reference));
+        let joined: Vec<u8> = parts.iter().flat_map(|p| p.3.iter().copied()).collect();
+        assert_eq!(joined, body.as_bytes(), "the parts join back into the text");
+        assert_eq!(m.provider_msg_ids.len(), 3);
+        assert_eq!(m.retry_count, 0, "throttling is not a retry");
+    }
+    assert_eq!(references.len(), 2, "each message its own reference");
+    let split = done.iter().any(|m| {
+        store
+            .events(org, m.id)
+            .unwrap()
+            .iter()
+            .any(|e| e.event_type == "PARTS_ACCEPTED")
+    });
+    assert!(split, "a message was accepted in pieces");
+    // A part's receipt may overtake the record of its acceptance; it is held, then applied.
+    let c = engine.handle().counters();
+    assert_eq!(
+        (c.receipts_early_matched, c.receipts_dropped),
+        (c.receipts_held, 0),
+        "every receipt found its message"
+    );
+    assert!(store.check_consistency().unwrap().is_consistent());
+    engine.shutdown().await;
+}

@@ -10,7 +10,8 @@ use std::time::Duration;
 use sairex_engine::classify::SubmitOutcome;
 use sairex_engine::provider::smpp::{SmppProvider, SmppProviderConfig, SmppProviderHandle};
 use sairex_engine::provider::{
-    DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome, SharedLink,
+    DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, Resume, SendOutcome,
+    SharedLink,
 };
 use sairex_engine::session::SessionConfig;
 use sairex_loadtest::sim::{ReceiptPolicy, SimConfig, SimHandle, SimServer, SimStats};
@@ -54,6 +55,7 @@ fn outbound(token: u64, body: &str, receipt: bool) -> Outbound {
         to: "+923001234567".into(),
         body: body.into(),
         receipt,
+        resume: None,
     }
 }
 
@@ -354,6 +356,57 @@ async fn a_two_part_gsm_message_goes_as_two_submits_with_udh() {
         ids,
         "ids in part order"
     );
+}
+
+/// A resend of a partly accepted message submits only the parts not accepted before, under
+/// the first attempt's reference and part count, and answers with every id in part order. A
+/// text that splits into another number of parts here is not sent at all.
+#[tokio::test]
+async fn a_resend_submits_only_the_missing_parts_with_the_same_reference() {
+    let sim = sim(SimConfig::default()).await;
+    let mut d = Dispatcher::start(provider_config(sim.addr(), 1)).await;
+    d.credit_at_least(2).await;
+    // 400 GSM characters: three parts of at most 153.
+    let body = "b".repeat(400);
+    let mut resend = outbound(1, &body, false);
+    resend.resume = Some(Box::new(Resume {
+        reference: 201,
+        ids: vec![None, Some("earlier".into()), None],
+    }));
+    d.send(resend);
+    let ids = accepted_ids(&d.outcome(1).await).to_vec();
+    let received = sim.received();
+    assert_eq!(received.len(), 2, "part 2 was accepted before");
+    let mut by_part: BTreeMap<u8, String> = BTreeMap::new();
+    for m in &received {
+        let sm = &m.short_message;
+        assert_eq!(&sm[..3], &[5, 0, 3], "8-bit reference UDH");
+        assert_eq!(
+            (sm[3], sm[4]),
+            (201, 3),
+            "the first attempt's reference and count"
+        );
+        by_part.insert(sm[5], m.message_id.clone().unwrap());
+    }
+    assert_eq!(by_part.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        ids,
+        vec![by_part[&1].clone(), "earlier".into(), by_part[&3].clone()]
+    );
+
+    let mut mismatch = outbound(2, &body, false);
+    mismatch.resume = Some(Box::new(Resume {
+        reference: 5,
+        ids: vec![Some("x".into()), None],
+    }));
+    d.send(mismatch);
+    match d.outcome(2).await {
+        SendOutcome::NotSent { accepted, .. } => {
+            assert_eq!(accepted.ids, vec![Some("x".to_owned()), None]);
+        }
+        other => panic!("expected NotSent, got {other:?}"),
+    }
+    assert_eq!(sim.received().len(), 2, "nothing more submitted");
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ pub use entities::{
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
-pub use queue::{Recovery, RecoveryPolicy, Submitted};
+pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};

@@ -195,16 +195,36 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
             m.id.to_be_bytes().to_vec(),
         ));
     }
+    let org_id = Key::new(0).u64(org).u64(m.id).build()[1..].to_vec();
+    let by_provider = |provider: Id, pid: &str| {
+        (
+            Key::new(space::MSG_BY_PROVIDER_ID)
+                .u64(provider)
+                .tail(pid.as_bytes())
+                .build(),
+            org_id.clone(),
+        )
+    };
+    // A part accepted through another provider than the one that took the rest is indexed
+    // under the provider whose receipt will name it (below), not under `provider_id`.
+    let through_other = |index: usize, provider: Id| {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        m.partial
+            .as_ref()
+            .and_then(|p| p.part(index))
+            .is_some_and(|part| part.provider_id != provider)
+    };
     if let Some(provider) = m.provider_id {
-        let org_id = Key::new(0).u64(org).u64(m.id).build()[1..].to_vec();
-        for pid in m.provider_msg_ids.iter().chain(m.provider_msg_id.iter()) {
-            out.push((
-                Key::new(space::MSG_BY_PROVIDER_ID)
-                    .u64(provider)
-                    .tail(pid.as_bytes())
-                    .build(),
-                org_id.clone(),
-            ));
+        let ids = m.provider_msg_ids.iter().enumerate();
+        for (index, pid) in ids.chain(m.provider_msg_id.iter().map(|pid| (0, pid))) {
+            if !through_other(index, provider) {
+                out.push(by_provider(provider, pid));
+            }
+        }
+    }
+    if let Some(partial) = &m.partial {
+        for part in &partial.accepted {
+            out.push(by_provider(part.provider_id, &part.provider_msg_id));
         }
     }
     match m.queue {

@@ -227,6 +227,56 @@ pub struct Message {
     pub queue: QueuePlace,
     /// Events in its audit trail so far (the next event's `seq`).
     pub event_count: u32,
+    /// The parts accepted when a multipart message was not accepted whole, so that a resend
+    /// sends only the rest (see [`PartialSend`]); `None` for a message sent in one go. Kept once
+    /// the rest is accepted: it says which provider each early part went through.
+    pub partial: Option<PartialSend>,
+}
+
+/// A multipart message some of whose parts a provider accepted while others were throttled,
+/// refused, unanswered or not sent. A resend sends only the missing parts, split the same way
+/// and with the same concatenation reference and part count, so the handset can still join
+/// them and never gets an accepted part twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PartialSend {
+    /// Parts in all, as the first accepting provider split the text.
+    pub total: u32,
+    /// The concatenation reference every part carries (UDH or `sar_msg_ref_num`).
+    pub reference: u16,
+    /// How that provider splits text (encoding, concatenation): only a provider that splits
+    /// the same way produces the same missing parts.
+    pub layout: String,
+    /// The provider that accepted parts last: asked first for the rest.
+    pub provider_id: Id,
+    /// The parts accepted so far, by ascending index, each once.
+    pub accepted: Vec<AcceptedPart>,
+}
+
+/// One part of a [`PartialSend`] that a provider accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AcceptedPart {
+    /// Its position in the message, from 0.
+    pub index: u32,
+    /// The provider that accepted it: its receipt comes from there.
+    pub provider_id: Id,
+    /// The id that provider gave it.
+    pub provider_msg_id: String,
+}
+
+impl PartialSend {
+    /// The accepted part at `index`, if it was.
+    pub fn part(&self, index: u32) -> Option<&AcceptedPart> {
+        self.accepted.iter().find(|p| p.index == index)
+    }
+
+    /// The parts not accepted yet, ascending.
+    pub fn missing(&self) -> Vec<u32> {
+        (0..self.total)
+            .filter(|&i| self.part(i).is_none())
+            .collect()
+    }
 }
 
 impl Default for Message {
@@ -269,6 +319,7 @@ impl Default for Message {
             callback_url: None,
             queue: QueuePlace::Done,
             event_count: 0,
+            partial: None,
         }
     }
 }

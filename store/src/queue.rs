@@ -9,7 +9,7 @@ use sled::Batch;
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space, u64_at};
 use crate::messages::{MessageUpdate, load_message, update_op, write_message};
-use crate::model::{Id, Message, MessageStatus, Millis, QueuePlace};
+use crate::model::{AcceptedPart, Id, Message, MessageStatus, Millis, PartialSend, QueuePlace};
 use crate::value::FORMAT_VERSION;
 use crate::writer::Ctx;
 use crate::{Store, now_ms};
@@ -167,6 +167,71 @@ pub struct Submitted {
     pub detail: Option<String>,
 }
 
+/// What a provider accepted of a multipart message it did not accept whole (see
+/// [`PartialSend`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartsAccepted {
+    /// The provider that accepted them.
+    pub provider_id: Id,
+    /// Parts in all.
+    pub total: u32,
+    /// The concatenation reference the parts carry.
+    pub reference: u16,
+    /// How the provider split the text ([`PartialSend::layout`]).
+    pub layout: String,
+    /// The accepted parts: index from 0, and the provider's id.
+    pub parts: Vec<(u32, String)>,
+    /// Detail for the event.
+    pub detail: Option<String>,
+}
+
+/// Adds `accepted` to the message's [`PartialSend`]. A part already recorded keeps its first
+/// id: a resend's answer repeats the earlier parts' ids, and those are the ones the receipts
+/// will name.
+fn merge_parts(m: &mut Message, accepted: PartsAccepted) -> Result<()> {
+    let partial = m.partial.get_or_insert_with(|| PartialSend {
+        total: accepted.total,
+        reference: accepted.reference,
+        layout: accepted.layout.clone(),
+        provider_id: accepted.provider_id,
+        accepted: Vec::new(),
+    });
+    if (partial.total, partial.reference, &partial.layout)
+        != (accepted.total, accepted.reference, &accepted.layout)
+    {
+        return Err(StoreError::Invalid {
+            field: "partial",
+            problem: format!(
+                "parts of {} with reference {} ({}) do not continue {} parts with reference {} ({})",
+                accepted.total,
+                accepted.reference,
+                accepted.layout,
+                partial.total,
+                partial.reference,
+                partial.layout
+            ),
+        });
+    }
+    for (index, provider_msg_id) in accepted.parts {
+        if index >= partial.total {
+            return Err(StoreError::Invalid {
+                field: "partial",
+                problem: format!("part {index} of {} parts", partial.total),
+            });
+        }
+        if partial.part(index).is_none() {
+            partial.accepted.push(AcceptedPart {
+                index,
+                provider_id: accepted.provider_id,
+                provider_msg_id,
+            });
+        }
+    }
+    partial.accepted.sort_by_key(|p| p.index);
+    partial.provider_id = accepted.provider_id;
+    Ok(())
+}
+
 impl Store {
     /// Leases up to `max` ready messages of one organization, highest priority first, then in
     /// enqueue order; they move to in-flight atomically.
@@ -204,6 +269,38 @@ impl Store {
                 m.total_cost = Some(cost.saturating_mul(i64::from(m.segments)));
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Records the parts a provider accepted of an in-flight multipart message it did not
+    /// accept whole, with a PARTS_ACCEPTED event, and indexes their ids for receipts. The
+    /// message stays in flight: the caller then requeues, retries, fails over or finalizes it.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidState`] if it is not in flight; [`StoreError::Invalid`] when the
+    /// parts do not continue those recorded before (another part count, reference or layout)
+    /// or an index is out of range. Nothing is written then.
+    pub async fn record_accepted_parts(
+        &self,
+        org: Id,
+        id: Id,
+        accepted: PartsAccepted,
+    ) -> Result<Message> {
+        let indexes: Vec<u32> = accepted.parts.iter().map(|(i, _)| *i).collect();
+        let update = MessageUpdate {
+            event_type: "PARTS_ACCEPTED".into(),
+            detail: accepted.detail.clone(),
+            metadata: Some(serde_json::json!({
+                "providerId": accepted.provider_id,
+                "parts": indexes,
+                "total": accepted.total,
+                "reference": accepted.reference,
+            })),
+        };
+        self.update_message(org, id, update, move |m| {
+            require_in_flight(m)?;
+            merge_parts(m, accepted)
         })
         .await
     }

@@ -67,6 +67,7 @@ fn a_message_written_before_later_fields_existed_still_reads() {
     );
     assert_eq!(m.queue, QueuePlace::Done);
     assert_eq!(m.metadata, None);
+    assert_eq!(m.partial, None, "a message sent in one go");
     assert!(matches!(
         store.message(8, 42),
         Err(StoreError::NotFound { .. })

@@ -1,8 +1,8 @@
 //! Model-based test (sled's `prop_tree_matches_btreemap`, with a restart op): random
-//! sequences of enqueue, lease, ack, retry, requeue, finalize, due promotion and reopen are
-//! applied to the store and to a few in-memory maps, and after every op the lease order,
-//! ready counts, in-flight sets, statuses, audit trails and due times must agree, and
-//! `check_consistency` must be clean.
+//! sequences of enqueue, lease, ack, retry, requeue, partial acceptance, finalize, due
+//! promotion and reopen are applied to the store and to a few in-memory maps, and after every
+//! op the lease order, ready counts, in-flight sets, statuses, audit trails, due times and
+//! recorded parts must agree, and `check_consistency` must be clean.
 //!
 //! 64 cases of up to 40 ops by default; raise with `PROPTEST_CASES=2000`. A shrunk failure
 //! goes into `regression.rs` as a named test with a postmortem.
@@ -40,6 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => pick().prop_map(Op::Ack),
         2 => (pick(), 0u64..60).prop_map(|(pick, delay)| Op::Retry { pick, delay }),
         2 => pick().prop_map(Op::Requeue),
+        2 => pick().prop_map(Op::AcceptParts),
         2 => (
             pick(),
             prop::sample::select(vec![

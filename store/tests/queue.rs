@@ -3,8 +3,8 @@
 
 use sairex_store::model::{Direction, Message, MessageStatus, Priority, QueuePlace};
 use sairex_store::{
-    Enqueued, MessageFilter, PageRequest, RecoveryPolicy, Store, StoreError, StoreOptions,
-    Submitted, now_ms,
+    Enqueued, MessageFilter, PageRequest, PartsAccepted, RecoveryPolicy, Store, StoreError,
+    StoreOptions, Submitted, now_ms,
 };
 
 fn message(org: u64, to: &str, priority: Priority) -> Message {
@@ -528,4 +528,128 @@ async fn retention_uses_each_organizations_days_or_the_default() {
         "365-day default keeps it"
     );
     assert!(store.message(ids[2].0, ids[2].1).is_err());
+}
+
+fn parts(provider_id: u64, parts: &[(u32, &str)]) -> PartsAccepted {
+    PartsAccepted {
+        provider_id,
+        total: 3,
+        reference: 42,
+        layout: "smpp/udh8/auto/unpacked".into(),
+        parts: parts.iter().map(|&(i, id)| (i, id.to_owned())).collect(),
+        detail: Some("part 1 of 3 accepted".into()),
+    }
+}
+
+/// A multipart message accepted in pieces: each piece's ids find the message under the
+/// provider that gave them (receipts come from there), also once the rest is accepted
+/// through another provider, and a piece that does not continue the record is refused.
+#[tokio::test]
+async fn parts_accepted_in_pieces_are_recorded_and_indexed_under_their_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store
+        .enqueue(message(1, "+1", Priority::TRANSACTIONAL))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(1, 1).await.unwrap();
+
+    let m = store
+        .record_accepted_parts(1, id, parts(5, &[(0, "a1")]))
+        .await
+        .unwrap();
+    assert_eq!(m.status, MessageStatus::Queued);
+    assert!(
+        matches!(m.queue, QueuePlace::InFlight { .. }),
+        "still leased"
+    );
+    let partial = m.partial.clone().unwrap();
+    assert_eq!((partial.total, partial.reference), (3, 42));
+    assert_eq!(partial.missing(), vec![1, 2]);
+    assert_eq!(
+        store.message_by_provider_id(5, "a1").unwrap().unwrap().id,
+        id
+    );
+    assert_eq!(store.message_by_provider_id(6, "a1").unwrap(), None);
+
+    let mut other_reference = parts(5, &[(1, "a2")]);
+    other_reference.reference = 43;
+    let out_of_range = parts(5, &[(3, "a4")]);
+    for bad in [other_reference, out_of_range] {
+        assert!(matches!(
+            store.record_accepted_parts(1, id, bad).await,
+            Err(StoreError::Invalid { .. })
+        ));
+    }
+
+    // Requeued and leased again: the rest goes through provider 6, whose answer repeats
+    // part 1's id in its place.
+    store
+        .requeue(1, id, "THROTTLED", "parts 2 and 3 throttled".into())
+        .await
+        .unwrap();
+    store.lease(1, 1).await.unwrap();
+    let m = store
+        .record_accepted_parts(1, id, parts(6, &[(0, "x"), (1, "b2")]))
+        .await
+        .unwrap();
+    let partial = m.partial.clone().unwrap();
+    assert_eq!(
+        partial
+            .part(0)
+            .map(|p| (p.provider_id, p.provider_msg_id.as_str())),
+        Some((5, "a1")),
+        "an accepted part keeps its first id"
+    );
+    assert_eq!((partial.provider_id, partial.missing()), (6, vec![2]));
+    let submitted = Submitted {
+        provider_id: 6,
+        provider_msg_ids: vec!["a1".into(), "b2".into(), "b3".into()],
+        ..Submitted::default()
+    };
+    let m = store.ack_submitted(1, id, submitted).await.unwrap();
+    assert_eq!(m.status, MessageStatus::Submitted);
+    assert_eq!(
+        store.message_by_provider_id(5, "a1").unwrap().unwrap().id,
+        id
+    );
+    assert_eq!(
+        store.message_by_provider_id(6, "a1").unwrap(),
+        None,
+        "part 1 is provider 5's: not indexed under 6"
+    );
+    for pid in ["b2", "b3"] {
+        assert_eq!(
+            store.message_by_provider_id(6, pid).unwrap().unwrap().id,
+            id
+        );
+    }
+    let types: Vec<String> = store
+        .events(1, id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "QUEUED",
+            "PARTS_ACCEPTED",
+            "THROTTLED",
+            "PARTS_ACCEPTED",
+            "SUBMITTED"
+        ]
+    );
+    let report = store.check_consistency().unwrap();
+    assert!(report.is_consistent(), "{report}");
+
+    // Not in flight any more.
+    assert!(matches!(
+        store
+            .record_accepted_parts(1, id, parts(6, &[(2, "b3")]))
+            .await,
+        Err(StoreError::InvalidState(_))
+    ));
 }

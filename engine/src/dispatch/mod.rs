@@ -34,6 +34,42 @@
 //!   reach the handset twice) or FAILED.
 //! - Not sent: another provider, or back to the ready queue.
 //!
+//! # Multipart messages accepted in pieces
+//! An SMPP provider sends each part of a long text as a submit of its own, so some parts can
+//! be accepted and others throttled, refused, unanswered or not sent. As Kannel retries each
+//! part of a split message on its own, only the missing parts are ever sent again:
+//! - The accepted parts are recorded first (PARTS_ACCEPTED: which parts, their ids, the
+//!   provider, the concatenation reference, how the provider split the text), and their ids
+//!   indexed, so their receipts find the message. Then the outcome is applied as above; the
+//!   next event says which parts are resent alone ("part 1 of 3 accepted …; parts 2 and 3
+//!   throttled", then "… parts 2 and 3 resent alone"). Receipts held for the recorded ids are
+//!   applied at once. Recorded even when the message ends there (REJECTED, FAILED), for those
+//!   receipts.
+//! - The resend ([`Outbound::resume`](crate::provider::Outbound::resume)) carries the reference
+//!   and the accepted parts: the provider splits the text the same way, keeps the reference
+//!   and part count, and sends only the rest, so the handset can join the parts of all
+//!   attempts. Its `Accepted` gives every id in part order.
+//! - Where the rest goes: the provider that took the first parts is asked first when the
+//!   message is leased again (after a throttle, a retry, a restart), because the reference,
+//!   and often the originator the handset joins parts by, belong to that SMSC; it is waited
+//!   for up to [`DispatcherConfig::failover_wait`]. After that, and on a temporary refusal or
+//!   a not-sent answer, the rest fails over as usual, but only to providers whose
+//!   [`part_layout`](crate::provider::ProviderLink::part_layout) is the same (same
+//!   concatenation, data_coding policy and packing, hence the same parts), with the same
+//!   reference. A carrier that rewrites the originator may then keep the handset from joining
+//!   the parts; that is still better than the whole text twice. With no such provider, the
+//!   retry schedule, then FAILED: the whole text is never sent through a provider that splits
+//!   on its side (an HTTP API), which would repeat the accepted parts.
+//! - In doubt: the parts known accepted are never resent; the unknown ones follow the
+//!   provider's in-doubt policy (resent alone, possibly twice, or FAILED).
+//! - Receipts: a part's receipt is matched by the provider that accepted it; DELIVERED once
+//!   every part's receipt said so, whichever attempt accepted it. A part's intermediate
+//!   receipt while the rest is still queued changes nothing; a part's failure receipt makes
+//!   the whole message FAILED, as for any multipart message.
+//! - An HTTP provider that reports parts accepted and others not (Vonage answers per part)
+//!   splits on its side and cannot send the rest alone: the message is sent again whole, as
+//!   before, and the timeline says so.
+//!
 //! # Receipts
 //! Found by (provider, id) under the id's spellings in decimal and hex, confirmed with
 //! `ids_match`. SENT is intermediate; a final status applies once, so a duplicate changes
@@ -74,6 +110,7 @@ mod clock;
 pub mod health;
 mod inbound;
 mod limits;
+mod parts;
 mod receipts;
 mod route;
 
@@ -82,15 +119,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sairex_pdu::DeliverSm;
 use sairex_pdu::receipt::{Receipt, ids_match, same_spelling};
-use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, QueuePlace};
-use sairex_store::{MessageUpdate, Store, StoreError, Submitted};
+use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, PartialSend, QueuePlace};
+use sairex_store::{MessageUpdate, PartsAccepted, Store, StoreError, Submitted};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify::{SubmitOutcome, receipt_status};
 use crate::provider::{
-    DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent, SendOutcome,
+    AcceptedParts, DeliverAck, DeliverStatus, InDoubtPolicy, LinkError, Outbound, ProviderEvent,
+    SendOutcome,
 };
 use crate::retry::{Next, next_retry};
 
@@ -102,6 +140,7 @@ pub use route::ProviderEntry;
 use health::HealthMonitor;
 use inbound::{Keyword, PartsKey, Reassembly};
 use limits::Limiter;
+use parts::{part_count, part_of};
 use receipts::{EarlyReceipts, Hold};
 use route::{Choice, Providers};
 
@@ -344,6 +383,9 @@ struct Attempt {
     /// When its failover began: it waits for credit on an untried provider until
     /// [`DispatcherConfig::failover_wait`] after this.
     waiting_since: Millis,
+    /// The parts accepted before, when the message went out in pieces: only the others are
+    /// sent, with the same reference, through a provider that splits the same way.
+    partial: Option<PartialSend>,
 }
 
 /// What to do when no provider can take a message now.
@@ -683,7 +725,7 @@ impl Dispatcher {
                 // Its in-doubt policy is read from the slot, so answer before removing it.
                 for token in tokens {
                     let outcome = SendOutcome::InDoubt {
-                        accepted: Vec::new(),
+                        accepted: AcceptedParts::none(),
                     };
                     self.on_done(id, token, outcome).await;
                 }
@@ -906,6 +948,9 @@ impl Dispatcher {
                 return;
             }
         }
+        // The rest of a message sent in pieces is asked of the provider that took the first
+        // parts: the reference and the originator the handset joins them by are that SMSC's.
+        let requested = m.partial.as_ref().map(|p| p.provider_id).or(m.provider_id);
         let attempt = Attempt {
             org,
             id,
@@ -915,11 +960,12 @@ impl Dispatcher {
             to: m.to_number,
             body: m.body,
             tried: Vec::new(),
-            requested: m.provider_id,
+            requested,
             provider: 0,
             route: String::new(),
             failover: None,
             waiting_since: now,
+            partial: m.partial,
         };
         self.route(attempt, OnNone::Requeue).await;
     }
@@ -946,12 +992,29 @@ impl Dispatcher {
                 .no_provider(attempt, on_none, "the gateway is stopping")
                 .await;
         }
+        // The rest of a partly sent message can only go to some providers; back in the ready
+        // queue it would be leased again at once while others have credit (a loop of store
+        // writes), so it waits for one in memory, then takes the retry schedule.
+        let on_none = if attempt.partial.is_some() {
+            OnNone::WaitThenRetry
+        } else {
+            on_none
+        };
         loop {
-            let (index, reason) = match self.providers.choose_requested(
-                attempt.org,
-                attempt.requested,
-                &attempt.tried,
-            ) {
+            let requested = attempt.requested.map(|p| {
+                let took_parts = attempt.partial.as_ref().is_some_and(|x| x.provider_id == p);
+                let why = if took_parts {
+                    parts::TOOK_THE_FIRST_PARTS
+                } else {
+                    "requested"
+                };
+                (p, why)
+            });
+            let layout = attempt.partial.as_ref().map(|p| p.layout.as_str());
+            let choice =
+                self.providers
+                    .choose_requested(attempt.org, requested, &attempt.tried, layout);
+            let (index, reason) = match choice {
                 Choice::Send { slot, reason } => (slot, reason),
                 Choice::NoCredit if on_none == OnNone::WaitThenRetry => {
                     self.pending.push_back(attempt);
@@ -974,6 +1037,10 @@ impl Dispatcher {
                         .no_provider(attempt, on_none, "no provider has credit")
                         .await;
                 }
+                Choice::Exhausted if attempt.partial.is_some() => {
+                    let why = "no provider left that can send the missing parts alone";
+                    return self.no_provider(attempt, on_none, why).await;
+                }
                 Choice::Exhausted => {
                     return self
                         .no_provider(attempt, on_none, "no provider left to try")
@@ -988,6 +1055,10 @@ impl Dispatcher {
             let provider = slot.id();
             let token = self.next_token;
             self.next_token += 1;
+            let resume = attempt
+                .partial
+                .as_ref()
+                .map(|p| Box::new(parts::resume_of(p)));
             let outbound = Outbound {
                 token,
                 organization_id: attempt.org,
@@ -996,6 +1067,7 @@ impl Dispatcher {
                 to: attempt.to.clone(),
                 body: attempt.body.clone(),
                 receipt: self.config.request_receipts,
+                resume,
             };
             match link.send(outbound) {
                 Ok(()) => {
@@ -1004,6 +1076,14 @@ impl Dispatcher {
                         Some(why) => format!("{reason}; {why}"),
                         None => reason,
                     };
+                    if let Some(p) = &attempt.partial {
+                        attempt.route.push_str(&format!(
+                            "; only {} of {} sent, with reference {}",
+                            parts::phrase(&p.missing()),
+                            p.total,
+                            p.reference
+                        ));
+                    }
                     attempt.provider = provider;
                     attempt.tried.push(provider);
                     self.inflight.insert(token, attempt);
@@ -1044,8 +1124,23 @@ impl Dispatcher {
     async fn serve_pending(&mut self) {
         let now = self.clock.now_ms();
         let waiting = std::mem::take(&mut self.pending);
-        for attempt in waiting {
+        for mut attempt in waiting {
             if now.saturating_sub(attempt.waiting_since) > millis(self.config.failover_wait) {
+                // The provider that took the first parts stayed busy for a whole wait: the
+                // rest may go through another that splits the same way (module docs).
+                if attempt.partial.is_some()
+                    && let Some(first) = attempt.requested.filter(|p| !attempt.tried.contains(p))
+                {
+                    attempt.tried.push(first);
+                    attempt.failover = Some(format!(
+                        "{} had no credit for the rest for {}s",
+                        self.providers.describe(first),
+                        self.config.failover_wait.as_secs()
+                    ));
+                    attempt.waiting_since = now;
+                    self.route(attempt, OnNone::WaitThenRetry).await;
+                    continue;
+                }
                 let reason = attempt
                     .failover
                     .clone()
@@ -1183,11 +1278,26 @@ impl Dispatcher {
                 accepted,
             } => {
                 let code = error_code.unwrap_or_else(|| format!("{:#x}", status.0));
+                let what = match outcome {
+                    SubmitOutcome::Accepted => {
+                        return self.accepted(attempt, accepted.into_ids()).await;
+                    }
+                    SubmitOutcome::Throttled => format!("throttled ({status})"),
+                    SubmitOutcome::Temporary => format!("refused ({status}, temporary)"),
+                    SubmitOutcome::Rejected => format!("rejected ({status})"),
+                    SubmitOutcome::Failed => format!("failed ({status})"),
+                };
+                // Recorded even when the message ends here: the accepted parts' receipts
+                // then find it instead of being held as unknown.
+                let Some(resend) = self.keep_parts(&mut attempt, &accepted, &what).await else {
+                    return;
+                };
                 match outcome {
-                    SubmitOutcome::Accepted => self.accepted(attempt, accepted).await,
+                    SubmitOutcome::Accepted => {}
                     SubmitOutcome::Throttled => {
                         self.count(|c| c.throttled += 1);
-                        let reason = format!("{name} throttled ({status}); no retry counted");
+                        let reason =
+                            format!("{name} throttled ({status}){resend}; no retry counted");
                         self.requeue(attempt.org, attempt.id, "THROTTLED", reason)
                             .await;
                     }
@@ -1195,7 +1305,7 @@ impl Dispatcher {
                         self.count(|c| c.provider_errors += 1);
                         self.provider_failed(provider).await;
                         let error = format!("{name} refused it: {status} (temporary)");
-                        let detail = format!("{error}; it was {}", attempt.route);
+                        let detail = format!("{error}; it was {}{resend}", attempt.route);
                         if self.note(&attempt, "PROVIDER_ERROR", detail).await {
                             attempt.failover = Some(format!("failover after {error}"));
                             // If the next provider has no credit, the wait starts now.
@@ -1232,15 +1342,22 @@ impl Dispatcher {
             SendOutcome::InDoubt { accepted } => {
                 self.count(|c| c.in_doubt += 1);
                 self.provider_failed(provider).await;
+                let Some(resend) = self
+                    .keep_parts(&mut attempt, &accepted, "unanswered (in doubt)")
+                    .await
+                else {
+                    return;
+                };
                 let detail = format!(
                     "no answer from {name} ({} part(s) known accepted); it may have reached \
                      the carrier",
-                    accepted.len()
+                    accepted.count()
                 );
                 if !self.note(&attempt, "IN_DOUBT", detail).await {
                     return;
                 }
-                // Each provider's own policy decides (issue 4), as its link reports it.
+                // Each provider's own policy decides (issue 4), as its link reports it. Parts
+                // known accepted are never sent again; the policy is about the others.
                 let policy = self
                     .providers
                     .by_id(provider_id)
@@ -1249,7 +1366,7 @@ impl Dispatcher {
                     InDoubtPolicy::Resubmit => {
                         crate::metrics::possible_duplicate(provider_id);
                         let reason =
-                            format!("in doubt on {name}; resubmitted (possible duplicate)");
+                            format!("in doubt on {name}; resubmitted{resend} (possible duplicate)");
                         self.retry_or_fail(attempt, &reason).await;
                     }
                     InDoubtPolicy::Fail => {
@@ -1265,10 +1382,120 @@ impl Dispatcher {
                     }
                 }
             }
-            SendOutcome::NotSent { reason } => {
+            SendOutcome::NotSent { reason, accepted } => {
                 self.provider_failed(provider).await;
-                attempt.failover = Some(format!("{name} did not send it: {reason}"));
+                let what = format!("not sent ({reason})");
+                let Some(resend) = self.keep_parts(&mut attempt, &accepted, &what).await else {
+                    return;
+                };
+                attempt.failover = Some(format!("{name} did not send it: {reason}{resend}"));
                 self.route(attempt, OnNone::Requeue).await;
+            }
+        }
+    }
+
+    /// Records the parts a provider accepted of a message it did not accept whole, so that
+    /// only the others are ever sent again (module docs), and applies receipts already held
+    /// for them. `what` says what happened to the others ("throttled (ESME_RTHROTTLED)").
+    ///
+    /// Returns a note for the event that follows ("; parts 2 and 3 resent alone"), empty when
+    /// no part was accepted; `None` when the store failed: the message then stays in flight
+    /// and goes back to the queue with the store's recovery, as when any other write fails.
+    async fn keep_parts(
+        &mut self,
+        attempt: &mut Attempt,
+        accepted: &AcceptedParts,
+        what: &str,
+    ) -> Option<String> {
+        let known = |i: u32| {
+            attempt
+                .partial
+                .as_ref()
+                .is_some_and(|p| p.part(i).is_some())
+        };
+        let new: Vec<(u32, String)> = accepted
+            .ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| Some((u32::try_from(i).ok()?, id.clone()?)))
+            .filter(|(i, _)| !known(*i))
+            .collect();
+        let resend_note =
+            |p: &PartialSend| format!("; {} resent alone", parts::phrase(&p.missing()));
+        if new.is_empty() {
+            return Some(
+                attempt
+                    .partial
+                    .as_ref()
+                    .map(resend_note)
+                    .unwrap_or_default(),
+            );
+        }
+        let provider = attempt.provider;
+        let name = self.providers.describe(provider);
+        let total = accepted.ids.len();
+        // A partial send's layout is the first provider's: a later one was chosen for it.
+        let layout = match &attempt.partial {
+            Some(p) => Some(p.layout.clone()),
+            None => self
+                .providers
+                .by_id(provider)
+                .and_then(|slot| slot.link.part_layout()),
+        };
+        let (Some(reference), Some(layout), Ok(total)) =
+            (accepted.reference, layout, u32::try_from(total))
+        else {
+            // An HTTP API split the text itself: the rest cannot go alone, so the message is
+            // sent again whole, as before; the handset may show the first copy's parts.
+            tracing::warn!(
+                org = attempt.org,
+                message = attempt.id,
+                provider,
+                accepted = new.len(),
+                total,
+                "parts accepted by a provider that cannot send the rest alone"
+            );
+            return Some(format!(
+                "; {} of {total} part(s) were accepted, but {name} cannot send the rest alone: \
+                 the whole message is sent again",
+                new.len()
+            ));
+        };
+        let indexes: Vec<u32> = new.iter().map(|(i, _)| *i).collect();
+        let ids: Vec<String> = new.iter().map(|(_, id)| id.clone()).collect();
+        let missing: Vec<u32> = (0..total)
+            .filter(|i| !known(*i) && !indexes.contains(i))
+            .collect();
+        let detail = format!(
+            "{} of {total} accepted by {name} (id {}, reference {reference}); {} {what}",
+            parts::phrase(&indexes),
+            ids.join(", "),
+            parts::phrase(&missing)
+        );
+        let record = PartsAccepted {
+            provider_id: provider,
+            total,
+            reference,
+            layout,
+            parts: new,
+            detail: Some(detail),
+        };
+        let (org, id) = (attempt.org, attempt.id);
+        match self.store.record_accepted_parts(org, id, record).await {
+            Ok(m) => {
+                attempt.partial = m.partial;
+                self.apply_early(org, id, provider, &ids).await;
+                Some(
+                    attempt
+                        .partial
+                        .as_ref()
+                        .map(resend_note)
+                        .unwrap_or_default(),
+                )
+            }
+            Err(e) => {
+                self.store_error("parts", org, id, &e);
+                None
             }
         }
     }
@@ -1313,20 +1540,25 @@ impl Dispatcher {
                     continue;
                 }
             }
-            for msg_id in &ids {
-                let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
-                for (receipt, ack) in self.early.take(provider, msg_id, same_only) {
-                    self.count(|c| c.receipts_early_matched += 1);
-                    let status = match self.store.message(org, id) {
-                        Ok(m) => self.apply_receipt(provider, &receipt, m).await,
-                        Err(e) => {
-                            self.store_error("early receipt", org, id, &e);
-                            Self::store_error_status(&e)
-                        }
-                    };
-                    if let Some(ack) = ack {
-                        ack.complete(status);
+            self.apply_early(org, id, provider, &ids).await;
+        }
+    }
+
+    /// Applies receipts held for ids `provider` gave the message, now that they are recorded.
+    async fn apply_early(&mut self, org: Id, id: Id, provider: Id, ids: &[String]) {
+        for msg_id in ids {
+            let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
+            for (receipt, ack) in self.early.take(provider, msg_id, same_only) {
+                self.count(|c| c.receipts_early_matched += 1);
+                let status = match self.store.message(org, id) {
+                    Ok(m) => self.apply_receipt(provider, &receipt, m).await,
+                    Err(e) => {
+                        self.store_error("early receipt", org, id, &e);
+                        Self::store_error_status(&e)
                     }
+                };
+                if let Some(ack) = ack {
+                    ack.complete(status);
                 }
             }
         }
@@ -1442,12 +1674,7 @@ impl Dispatcher {
             let Some(m) = self.store.message_by_provider_id(provider, &spelling)? else {
                 continue;
             };
-            let Some(given) = m
-                .provider_msg_ids
-                .iter()
-                .chain(m.provider_msg_id.iter())
-                .find(|id| ids_match(id, receipt_id))
-            else {
+            let Some(given) = parts::part_ids(&m).find(|id| ids_match(id, receipt_id)) else {
                 continue;
             };
             if same_spelling(given, receipt_id) {
@@ -1489,18 +1716,19 @@ impl Dispatcher {
             self.count(|c| c.receipts_duplicate += 1);
             return DeliverStatus::Done;
         }
+        // A part accepted while the rest is still to be sent: the message has not left as a
+        // whole, so a part's intermediate receipt does not make it SENT.
+        if m.status == MessageStatus::Queued && !status.is_final() {
+            return DeliverStatus::Done;
+        }
         let err = receipt.err.clone().unwrap_or_default();
         let detail = format!(
             "receipt from {}: stat:{} err:{err}",
             self.providers.describe(provider),
             receipt.stat
         );
-        let parts = m.provider_msg_ids.len();
-        let part = m
-            .provider_msg_ids
-            .iter()
-            .position(|p| ids_match(p, &receipt.id))
-            .unwrap_or(0);
+        let part = part_of(&m, provider, &receipt.id).unwrap_or(0);
+        let parts = part_count(&m);
         if status == MessageStatus::Delivered && parts > 1 {
             let delivered = match self.delivered_parts(org, id) {
                 Ok(d) => d,

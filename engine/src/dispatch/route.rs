@@ -65,6 +65,12 @@ impl Slot {
         self.config.id
     }
 
+    /// Whether it splits text the way `layout` names (any provider when `None`): the missing
+    /// parts of a partly accepted message may only go where they come out the same.
+    fn splits_as(&self, layout: Option<&str>) -> bool {
+        layout.is_none_or(|l| self.link.part_layout().as_deref() == Some(l))
+    }
+
     fn describe(&self) -> String {
         format!(
             "provider {} \"{}\" (priority {})",
@@ -204,14 +210,14 @@ impl Providers {
             .sum()
     }
 
-    /// The first provider of the organization's chain not in `tried` that has credit, with the
-    /// reason for the timeline.
-    pub(crate) fn choose(&self, org: Id, tried: &[Id]) -> Choice {
+    /// The first provider of the organization's chain not in `tried` that has credit (and
+    /// splits text as `layout` says, when given), with the reason for the timeline.
+    pub(crate) fn choose(&self, org: Id, tried: &[Id], layout: Option<&str>) -> Choice {
         let mut skipped = Vec::new();
         let mut untried = false;
         for i in self.chain(org) {
             let slot = &self.slots[i];
-            if tried.contains(&slot.id()) {
+            if tried.contains(&slot.id()) || !slot.splits_as(layout) {
                 continue;
             }
             untried = true;
@@ -236,28 +242,34 @@ impl Providers {
         }
     }
 
-    /// As [`Self::choose`], but the requested provider while it serves the organization, is
-    /// not DOWN and was not tried yet: it is waited for when it has no credit now (the sender
-    /// asked for it); once it failed the message, or when it cannot be used, the chain decides.
-    pub(crate) fn choose_requested(&self, org: Id, requested: Option<Id>, tried: &[Id]) -> Choice {
+    /// As [`Self::choose`], but the requested provider (with why, for the timeline) while it
+    /// serves the organization, splits as `layout` says, is not DOWN and was not tried yet: it
+    /// is waited for when it has no credit now (the sender asked for it, or it took the first
+    /// parts); once it failed the message, or when it cannot be used, the chain decides.
+    pub(crate) fn choose_requested(
+        &self,
+        org: Id,
+        requested: Option<(Id, &str)>,
+        tried: &[Id],
+        layout: Option<&str>,
+    ) -> Choice {
         // The requested slot is looked up alone: building the whole chain here and again in
         // `choose` would sort the providers twice per message.
-        if let Some(wanted) = requested
+        if let Some((wanted, why)) = requested
             && !tried.contains(&wanted)
-            && let Some(i) = self
-                .slots
-                .iter()
-                .position(|slot| slot.id() == wanted && slot.usable_for(org))
+            && let Some(i) = self.slots.iter().position(|slot| {
+                slot.id() == wanted && slot.usable_for(org) && slot.splits_as(layout)
+            })
         {
             if self.slots[i].credit == 0 {
                 return Choice::NoCredit;
             }
             return Choice::Send {
                 slot: i,
-                reason: format!("routed to {} (requested)", self.slots[i].describe()),
+                reason: format!("routed to {} ({why})", self.slots[i].describe()),
             };
         }
-        self.choose(org, tried)
+        self.choose(org, tried, layout)
     }
 
     pub(crate) fn describe(&self, id: Id) -> String {
@@ -272,8 +284,9 @@ mod tests {
     use crate::provider::{LinkError, Outbound, ProviderLink};
     use std::sync::Arc;
 
+    /// A link that takes nothing; it splits text as its layout says, if it has one.
     #[derive(Debug)]
-    struct Null(Id);
+    struct Null(Id, Option<&'static str>);
     impl ProviderLink for Null {
         fn provider_id(&self) -> Id {
             self.0
@@ -281,11 +294,14 @@ mod tests {
         fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
             Err((LinkError::Closed(self.0), message))
         }
+        fn part_layout(&self) -> Option<String> {
+            self.1.map(str::to_owned)
+        }
     }
 
     fn entry(id: Id, org: Id, priority: i32, health: HealthStatus) -> ProviderEntry {
         ProviderEntry {
-            link: Arc::new(Null(id)),
+            link: Arc::new(Null(id, None)),
             config: ProviderConfig {
                 id,
                 organization_id: org,
@@ -333,25 +349,28 @@ mod tests {
             p.add_credit(id, 1);
         }
         assert!(matches!(
-            p.choose_requested(7, Some(2), &[]),
+            p.choose_requested(7, Some((2, "requested")), &[], None),
             Choice::Send { slot: 1, ref reason } if reason.contains("(requested)")
         ));
         // Tried already, another organization's, or DOWN: the chain decides.
         assert!(matches!(
-            p.choose_requested(7, Some(2), &[2]),
+            p.choose_requested(7, Some((2, "requested")), &[2], None),
             Choice::Send { slot: 0, .. }
         ));
         assert!(matches!(
-            p.choose_requested(7, Some(3), &[]),
+            p.choose_requested(7, Some((3, "requested")), &[], None),
             Choice::Send { slot: 0, .. }
         ));
         assert!(matches!(
-            p.choose_requested(7, Some(4), &[]),
+            p.choose_requested(7, Some((4, "requested")), &[], None),
             Choice::Send { slot: 0, .. }
         ));
         // Usable but busy: waited for, not bypassed.
         p.unavailable(2);
-        assert_eq!(p.choose_requested(7, Some(2), &[]), Choice::NoCredit);
+        assert_eq!(
+            p.choose_requested(7, Some((2, "requested")), &[], None),
+            Choice::NoCredit
+        );
     }
 
     #[test]
@@ -360,17 +379,65 @@ mod tests {
             entry(1, 7, 1, HealthStatus::Healthy),
             entry(2, 7, 2, HealthStatus::Healthy),
         ]);
-        assert_eq!(p.choose(7, &[]), Choice::NoCredit);
+        assert_eq!(p.choose(7, &[], None), Choice::NoCredit);
         p.add_credit(2, 1);
         assert!(
-            matches!(p.choose(7, &[]), Choice::Send { slot: 1, ref reason } if reason.contains("1 has no credit"))
+            matches!(p.choose(7, &[], None), Choice::Send { slot: 1, ref reason } if reason.contains("1 has no credit"))
         );
         p.add_credit(1, 1);
-        assert!(matches!(p.choose(7, &[]), Choice::Send { slot: 0, .. }));
-        assert!(matches!(p.choose(7, &[1]), Choice::Send { slot: 1, .. }));
-        assert_eq!(p.choose(7, &[1, 2]), Choice::Exhausted);
+        assert!(matches!(
+            p.choose(7, &[], None),
+            Choice::Send { slot: 0, .. }
+        ));
+        assert!(matches!(
+            p.choose(7, &[1], None),
+            Choice::Send { slot: 1, .. }
+        ));
+        assert_eq!(p.choose(7, &[1, 2], None), Choice::Exhausted);
         assert_eq!(p.usable_credit(7), 2);
         p.unavailable(1);
         assert_eq!(p.usable_credit(7), 1);
+    }
+
+    #[test]
+    fn the_rest_of_a_partly_sent_message_goes_only_where_it_splits_the_same() {
+        let layout_entry = |id: Id, priority: i32, layout: Option<&'static str>| ProviderEntry {
+            link: Arc::new(Null(id, layout)),
+            ..entry(id, 7, priority, HealthStatus::Healthy)
+        };
+        let mut p = Providers::new(vec![
+            layout_entry(1, 1, Some("smpp/udh8/auto/unpacked")),
+            layout_entry(2, 0, None),
+            layout_entry(3, 2, Some("smpp/udh16/auto/unpacked")),
+            layout_entry(4, 3, Some("smpp/udh8/auto/unpacked")),
+        ]);
+        for id in 1..=4 {
+            p.add_credit(id, 1);
+        }
+        let udh8 = Some("smpp/udh8/auto/unpacked");
+        assert!(matches!(
+            p.choose(7, &[], None),
+            Choice::Send { slot: 1, .. }
+        ));
+        assert!(
+            matches!(p.choose(7, &[], udh8), Choice::Send { slot: 0, .. }),
+            "not the HTTP provider of priority 0"
+        );
+        assert!(
+            matches!(p.choose(7, &[1], udh8), Choice::Send { slot: 3, .. }),
+            "not the one that splits with a 16-bit reference"
+        );
+        assert_eq!(p.choose(7, &[1, 4], udh8), Choice::Exhausted);
+        assert!(matches!(
+            p.choose_requested(7, Some((4, "it took the first parts")), &[], udh8),
+            Choice::Send { slot: 3, ref reason } if reason.contains("(it took the first parts)")
+        ));
+        assert!(
+            matches!(
+                p.choose_requested(7, Some((3, "it took the first parts")), &[], udh8),
+                Choice::Send { slot: 0, .. }
+            ),
+            "a requested provider that splits otherwise is passed over"
+        );
     }
 }

@@ -12,6 +12,16 @@
 //!
 //! The message text travels as text: each provider encodes and splits it its own way (an SMPP
 //! provider by its data_coding and concatenation settings; an HTTP API takes text).
+//!
+//! # Parts accepted, parts not
+//! A provider that splits a long text into submits of its own can have some parts accepted and
+//! others not (throttled, refused, unanswered). Its answer then says which, by position
+//! ([`AcceptedParts`]), with the concatenation reference it used. A resend carries them back
+//! ([`Outbound::resume`]): the provider splits the text the same way, puts the same reference
+//! on every part, and sends only the parts not accepted, so the handset can join the parts of
+//! both attempts and gets none twice (as Kannel retries each part of a split message on its
+//! own). Only providers that report a [`ProviderLink::part_layout`] can do this; an HTTP API
+//! splits on its side and can only send a message whole.
 
 use std::sync::Arc;
 
@@ -45,17 +55,66 @@ pub struct Outbound {
     pub body: String,
     /// Whether to ask for a delivery receipt.
     pub receipt: bool,
+    /// Parts of this message accepted before: send only the others, with this reference.
+    /// Only handed to a provider whose [`ProviderLink::part_layout`] is the one the accepted
+    /// parts were split with. Boxed: it is rare, and the link hands the whole message back
+    /// on error.
+    pub resume: Option<Box<Resume>>,
+}
+
+/// What a resend of a partly accepted multipart message must keep (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The concatenation reference every part carries.
+    pub reference: u16,
+    /// One entry per part, in part order: the id of a part accepted before (not sent again),
+    /// `None` for a part to send. Its length is the part count.
+    pub ids: Vec<Option<String>>,
+}
+
+/// The parts of a message a provider accepted, by position, for an answer that is not
+/// [`SendOutcome::Accepted`].
+///
+/// Includes the parts accepted by earlier attempts that the [`Outbound::resume`] named, so an
+/// answer always tells everything known accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AcceptedParts {
+    /// One entry per part, in part order: the provider's id of an accepted part, `None` for a
+    /// part that was not. Empty when the provider does not know its parts (nothing was sent,
+    /// or an HTTP API failed before it said anything).
+    pub ids: Vec<Option<String>>,
+    /// The concatenation reference the parts carry, when the provider chose one (an SMPP UDH
+    /// or `sar_msg_ref_num`); `None` for a provider that splits on its side.
+    pub reference: Option<u16>,
+}
+
+impl AcceptedParts {
+    /// Nothing known accepted.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// How many parts were accepted.
+    pub fn count(&self) -> usize {
+        self.ids.iter().flatten().count()
+    }
+
+    /// The accepted parts' ids, in part order, without their positions.
+    pub fn into_ids(self) -> Vec<String> {
+        self.ids.into_iter().flatten().collect()
+    }
 }
 
 /// How a send ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    /// Every part was accepted; the provider's id of each part, in order.
+    /// Every part was accepted; the provider's id of each part, in order (for a resend, the
+    /// ids of the parts accepted before in their places).
     Accepted {
         /// Provider message ids, one per part.
         provider_msg_ids: Vec<String>,
     },
-    /// A part was refused; earlier parts may have been accepted (their ids are given).
+    /// A part was refused; other parts may have been accepted.
     Refused {
         /// The status the provider gave (for HTTP providers, the closest SMPP status).
         status: CommandStatus,
@@ -63,23 +122,25 @@ pub enum SendOutcome {
         outcome: SubmitOutcome,
         /// The provider's own error code, when it has one (HTTP providers).
         error_code: Option<String>,
-        /// Ids of parts accepted before the refusal.
-        accepted: Vec<String>,
+        /// Parts accepted, by position.
+        accepted: AcceptedParts,
     },
     /// A part may or may not have reached the carrier (a response never came). What the
     /// dispatcher does next is the provider's [`InDoubtPolicy`], asked through
     /// [`ProviderLink::in_doubt_policy`]: resend (possibly a duplicate) or fail it.
     ///
-    /// A multipart message whose later parts could not be sent at all after earlier ones were
-    /// accepted is also reported here: sending it again may duplicate the accepted parts.
+    /// Parts known accepted are given: those are never sent again.
     InDoubt {
-        /// Ids of parts known to be accepted.
-        accepted: Vec<String>,
+        /// Parts accepted, by position.
+        accepted: AcceptedParts,
     },
-    /// Nothing was sent (no bind up, draining, overloaded): safe to send again anywhere.
+    /// Nothing was sent (no bind up, draining, overloaded), or only the parts given as
+    /// accepted were: the rest is safe to send again.
     NotSent {
         /// Why.
         reason: String,
+        /// Parts accepted before the others could not be sent, by position.
+        accepted: AcceptedParts,
     },
 }
 
@@ -150,6 +211,14 @@ pub trait ProviderLink: Send + Sync + std::fmt::Debug {
     /// constructor and pattern of those types.
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         InDoubtPolicy::Resubmit
+    }
+
+    /// How this provider splits a long text, when it sends each part as a submit of its own
+    /// and can therefore send some parts of a message without the others (see the module
+    /// docs). Two providers with the same layout make the same parts of the same text. `None`
+    /// (the default): the provider splits on its side and can only send a message whole.
+    fn part_layout(&self) -> Option<String> {
+        None
     }
 
     /// The dispatcher holds none of this provider's credit (it was just added, or replaced):

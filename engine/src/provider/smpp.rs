@@ -18,12 +18,18 @@
 //!   message may go to different binds). Credit is counted in messages but spent in parts, so a
 //!   multipart message takes more than it was given; the parts wait here and the excess is paid
 //!   back before any new credit is announced.
+//! - **Resends of partly accepted messages** ([`Outbound::resume`]): the text is split as
+//!   before ([`SmppProviderConfig::part_layout`] names how), every part gets the reference of
+//!   the first attempt, and only the parts not accepted yet are submitted; the accepted ones
+//!   are answered at once with their earlier ids. A text that no longer splits into the same
+//!   number of parts here is answered `NotSent` without sending anything.
 //! - **Answers.** Every [`Outbound`] taken is answered exactly once with [`ProviderEvent::Done`]
-//!   once all its parts are answered: all accepted → `Accepted` (ids in part order); any refused
-//!   → `Refused` (the first refusal in part order; accepted ids given); else any in doubt →
-//!   `InDoubt`; a part `NotSent` by a session is sent again on another bound session (at most
-//!   [`MAX_PART_ATTEMPTS`] times), else the message is `NotSent`, or `InDoubt` if some of its
-//!   parts were accepted (resending would duplicate those).
+//!   once all its parts are answered: all accepted → `Accepted` (ids in part order, earlier
+//!   attempts' included); any refused → `Refused` (the first refusal in part order); else any
+//!   in doubt → `InDoubt`; a part `NotSent` by a session is sent again on another bound session
+//!   (at most [`MAX_PART_ATTEMPTS`] times), else the message is `NotSent`. Every answer but
+//!   `Accepted` gives the parts accepted by position ([`AcceptedParts`]) with the reference, so
+//!   the dispatcher resends only the others.
 //! - **Throttling.** A [`SessionEvent::Throttled`] halves the bucket's rate (floor 1 TPS, at
 //!   most once per [`THROTTLE_CUT_SPACING`]: the responses of one burst are one signal); after a
 //!   second without throttling the rate grows by 10 % per second back to the configured TPS.
@@ -81,8 +87,8 @@ use tracing::{debug, info, warn};
 
 use super::token_bucket::TokenBucket;
 use super::{
-    InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderEvents, ProviderLink, SendOutcome,
-    SharedLink,
+    AcceptedParts, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderEvents, ProviderLink,
+    Resume, SendOutcome, SharedLink,
 };
 use crate::classify::SubmitOutcome;
 use crate::session::{
@@ -215,6 +221,28 @@ impl SmppProviderConfig {
             registered_delivery: 0x01,
             in_doubt: InDoubtPolicy::Resubmit,
         }
+    }
+
+    /// How this provider splits text ([`ProviderLink::part_layout`]): concatenation,
+    /// data_coding policy and GSM packing decide where a text's parts begin and end. Spelled
+    /// out rather than derived from `Debug`: it is stored with partly accepted messages.
+    pub fn part_layout(&self) -> String {
+        let concatenation = match self.concatenation {
+            ConcatenationPolicy::Udh8 => "udh8",
+            ConcatenationPolicy::Udh16 => "udh16",
+            ConcatenationPolicy::Sar => "sar",
+            ConcatenationPolicy::MessagePayload => "payload",
+        };
+        let coding = match self.data_coding {
+            DataCodingPolicy::Auto => "auto",
+            DataCodingPolicy::Latin1 => "latin1",
+            DataCodingPolicy::Ucs2 => "ucs2",
+        };
+        let packing = match self.gsm7_packing {
+            Gsm7Packing::Unpacked => "unpacked",
+            Gsm7Packing::Packed => "packed",
+        };
+        format!("smpp/{concatenation}/{coding}/{packing}")
     }
 
     /// Checks what the types cannot.
@@ -355,6 +383,7 @@ impl SmppProvider {
         let closed = Arc::new(AtomicBool::new(false));
         let provider_id = config.provider_id;
         let in_doubt = config.in_doubt;
+        let layout = config.part_layout();
         let args = SmppProviderArgs {
             config,
             events: events.clone(),
@@ -369,6 +398,7 @@ impl SmppProvider {
             actor: actor.clone(),
             closed,
             in_doubt,
+            layout,
             events,
         });
         Ok(SmppProviderHandle { actor, join, link })
@@ -464,6 +494,8 @@ pub struct SmppLink {
     actor: ActorRef<SmppProviderMsg>,
     closed: Arc<AtomicBool>,
     in_doubt: InDoubtPolicy,
+    /// [`SmppProviderConfig::part_layout`].
+    layout: String,
     /// Only for the case the actor refuses a message without giving it back (it cannot for a
     /// local actor): the message is then answered `NotSent` rather than lost.
     events: ProviderEvents,
@@ -489,6 +521,7 @@ impl ProviderLink for SmppLink {
             return Err((LinkError::Closed(self.provider_id), message));
         }
         let token = message.token;
+        let message_resume = message.resume.clone();
         match self.actor.cast(SmppProviderMsg::Send(message)) {
             Ok(()) => Ok(()),
             Err(MessagingErr::SendErr(SmppProviderMsg::Send(message))) => {
@@ -501,6 +534,7 @@ impl ProviderLink for SmppLink {
                     token,
                     outcome: SendOutcome::NotSent {
                         reason: "provider mailbox closed".into(),
+                        accepted: known_parts(message_resume.as_deref()),
                     },
                 });
                 Ok(())
@@ -510,6 +544,10 @@ impl ProviderLink for SmppLink {
 
     fn in_doubt_policy(&self) -> InDoubtPolicy {
         self.in_doubt
+    }
+
+    fn part_layout(&self) -> Option<String> {
+        Some(self.layout.clone())
     }
 
     fn resync(&self) {
@@ -534,7 +572,7 @@ struct Slot {
 }
 
 /// The answer for one part.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum PartResult {
     Accepted(String),
     Refused {
@@ -551,6 +589,8 @@ struct OpenMessage {
     token: u64,
     results: Vec<Option<PartResult>>,
     open: usize,
+    /// The concatenation reference its parts carry, when it has several.
+    reference: Option<u16>,
 }
 
 /// One submit_sm of a message.
@@ -937,37 +977,76 @@ impl SmppProviderState {
     async fn on_send(&mut self, outbound: Outbound) {
         self.promised = self.promised.saturating_sub(1);
         let token = outbound.token;
+        let resume = outbound.resume.as_deref();
         if self.draining {
-            return self.done(token, not_sent("provider draining")).await;
+            return self
+                .done(token, not_sent("provider draining", resume))
+                .await;
         }
         if !self.slots.iter().any(|s| s.bound) {
-            return self.done(token, not_sent("no bind up")).await;
+            return self.done(token, not_sent("no bind up", resume)).await;
         }
         let key = self.next_key;
         self.next_key = self.next_key.wrapping_add(1);
-        let pdus = match self.build_parts(&outbound, key) {
-            Ok(pdus) => pdus,
+        let reference = match resume {
+            Some(r) => r.reference,
+            None => self.fresh_reference(key),
+        };
+        let (pdus, reference) = match self.build_parts(&outbound, reference) {
+            Ok(built) => built,
             Err(outcome) => return self.done(token, outcome).await,
         };
-        self.messages.insert(
-            key,
-            OpenMessage {
-                token,
-                results: vec![None; pdus.len()],
-                open: pdus.len(),
-            },
-        );
-        self.pending
-            .extend(pdus.into_iter().enumerate().map(|(index, pdu)| Part {
+        let results = match initial_results(pdus.len(), resume) {
+            Ok(results) => results,
+            Err(why) => {
+                warn!(target: TARGET, provider = self.config.provider_id, message = outbound.message_id, %why, "parts of a resend do not match; not sent");
+                return self.done(token, not_sent(&why, resume)).await;
+            }
+        };
+        let open = results.iter().filter(|r| r.is_none()).count();
+        if open == 0 {
+            return self.done(token, aggregate(results, reference)).await;
+        }
+        let parts: Vec<Part> = pdus
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| results.get(*index).is_some_and(Option::is_none))
+            .map(|(index, pdu)| Part {
                 key,
                 index,
                 pdu,
                 attempts: 0,
-            }));
+            })
+            .collect();
+        self.messages.insert(
+            key,
+            OpenMessage {
+                token,
+                results,
+                open,
+                reference,
+            },
+        );
+        self.pending.extend(parts);
     }
 
-    /// The submit_sm of each part, or the refusal when the message cannot be encoded.
-    fn build_parts(&self, m: &Outbound, key: u64) -> Result<Vec<SubmitSm>, SendOutcome> {
+    /// A concatenation reference for a new message. It only has to differ between messages in
+    /// flight together to the same handset; the low bits of a per-provider counter do.
+    fn fresh_reference(&self, key: u64) -> u16 {
+        #[allow(clippy::cast_possible_truncation)]
+        match self.config.concatenation {
+            ConcatenationPolicy::Udh8 => u16::from(key as u8),
+            _ => key as u16,
+        }
+    }
+
+    /// The submit_sm of each part, carrying `reference`, and the reference when the parts are
+    /// concatenated; or the refusal when the message cannot be encoded.
+    fn build_parts(
+        &self,
+        m: &Outbound,
+        reference: u16,
+    ) -> Result<(Vec<SubmitSm>, Option<u16>), SendOutcome> {
         let c = &self.config;
         let to = m.to.strip_prefix('+').unwrap_or(&m.to);
         let destination_addr = COctetString::from_str_checked(to)
@@ -975,19 +1054,18 @@ impl SmppProviderState {
         let (auto_ton, auto_npi, from) = source_addressing(&m.from);
         let source_addr = COctetString::from_str_checked(from)
             .map_err(|e| rejected(CommandStatus::ESME_RINVSRCADR, format!("from: {e}")))?;
-        // The reference only has to differ between messages that are in flight together to
-        // the same handset; the low bits of a per-provider counter do.
-        #[allow(clippy::cast_possible_truncation)]
         let concatenation = match c.concatenation {
             ConcatenationPolicy::Udh8 => Concatenation::Udh8 {
-                reference: key as u8,
+                // Only a resend split another way (it would not match anyway) names more.
+                reference: u8::try_from(reference).map_err(|_| {
+                    not_sent(
+                        &format!("reference {reference} does not fit an 8-bit UDH"),
+                        m.resume.as_deref(),
+                    )
+                })?,
             },
-            ConcatenationPolicy::Udh16 => Concatenation::Udh16 {
-                reference: key as u16,
-            },
-            ConcatenationPolicy::Sar => Concatenation::Sar {
-                reference: key as u16,
-            },
+            ConcatenationPolicy::Udh16 => Concatenation::Udh16 { reference },
+            ConcatenationPolicy::Sar => Concatenation::Sar { reference },
             ConcatenationPolicy::MessagePayload => Concatenation::MessagePayload,
         };
         let encoding = match c.data_coding {
@@ -1011,7 +1089,7 @@ impl SmppProviderState {
             registered_delivery: if m.receipt { c.registered_delivery } else { 0 },
             ..SubmitSm::default()
         };
-        segments
+        let pdus = segments
             .iter()
             .map(|segment| {
                 let mut pdu = template.clone();
@@ -1019,7 +1097,9 @@ impl SmppProviderState {
                     .map_err(|e| rejected(CommandStatus::ESME_RINVMSGLEN, format!("part: {e}")))?;
                 Ok(pdu)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let concatenated = pdus.len() > 1 && c.concatenation != ConcatenationPolicy::MessagePayload;
+        Ok((pdus, concatenated.then_some(reference)))
     }
 
     async fn on_drain(&mut self) {
@@ -1364,7 +1444,7 @@ impl SmppProviderState {
             return;
         }
         if let Some(message) = self.messages.remove(&key) {
-            let outcome = aggregate(message.results);
+            let outcome = aggregate(message.results, message.reference);
             self.done(message.token, outcome).await;
         }
     }
@@ -1394,7 +1474,8 @@ impl SmppProviderState {
                     .into_iter()
                     .map(|r| r.or(Some(PartResult::InDoubt)))
                     .collect();
-                self.done(message.token, aggregate(results)).await;
+                self.done(message.token, aggregate(results, message.reference))
+                    .await;
             }
         }
     }
@@ -1486,9 +1567,18 @@ fn source_addressing(from: &str) -> (u8, u8, &str) {
     }
 }
 
-fn not_sent(reason: &str) -> SendOutcome {
+/// What a resend says was accepted before (nothing for a first send).
+fn known_parts(resume: Option<&Resume>) -> AcceptedParts {
+    resume.map_or_else(AcceptedParts::none, |r| AcceptedParts {
+        ids: r.ids.clone(),
+        reference: Some(r.reference),
+    })
+}
+
+fn not_sent(reason: &str, resume: Option<&Resume>) -> SendOutcome {
     SendOutcome::NotSent {
         reason: reason.into(),
+        accepted: known_parts(resume),
     }
 }
 
@@ -1497,29 +1587,62 @@ fn rejected(status: CommandStatus, error: String) -> SendOutcome {
         status,
         outcome: SubmitOutcome::Rejected,
         error_code: Some(error),
-        accepted: Vec::new(),
+        accepted: AcceptedParts::none(),
     }
 }
 
-/// One outcome for a message from its parts' results (module docs).
-fn aggregate(results: Vec<Option<PartResult>>) -> SendOutcome {
-    let mut accepted = Vec::with_capacity(results.len());
+/// The results a message of `parts` parts starts with: for a resend, the parts accepted
+/// before are answered already (with their ids) and only the others are to send.
+///
+/// # Errors
+/// When the resend names another number of parts than the text splits into here: its parts
+/// would not join the earlier ones.
+fn initial_results(
+    parts: usize,
+    resume: Option<&Resume>,
+) -> Result<Vec<Option<PartResult>>, String> {
+    let Some(resume) = resume else {
+        return Ok(vec![None; parts]);
+    };
+    if resume.ids.len() != parts {
+        return Err(format!(
+            "the text splits into {parts} part(s) here, {} before",
+            resume.ids.len()
+        ));
+    }
+    Ok(resume
+        .ids
+        .iter()
+        .map(|id| id.clone().map(PartResult::Accepted))
+        .collect())
+}
+
+/// One outcome for a message from its parts' results (module docs). Every answer but
+/// `Accepted` gives the accepted parts by position, so only the others are sent again.
+fn aggregate(results: Vec<Option<PartResult>>, reference: Option<u16>) -> SendOutcome {
+    let mut ids = Vec::with_capacity(results.len());
     let mut refused = None;
     let mut in_doubt = false;
     let mut not_sent = None;
-    let total = results.len();
     for result in results {
-        match result.unwrap_or(PartResult::InDoubt) {
-            PartResult::Accepted(id) => accepted.push(id),
+        let id = match result.unwrap_or(PartResult::InDoubt) {
+            PartResult::Accepted(id) => Some(id),
             PartResult::Refused { status, outcome } => {
                 refused.get_or_insert((status, outcome));
+                None
             }
-            PartResult::InDoubt => in_doubt = true,
+            PartResult::InDoubt => {
+                in_doubt = true;
+                None
+            }
             PartResult::NotSent(reason) => {
                 not_sent.get_or_insert(reason);
+                None
             }
-        }
+        };
+        ids.push(id);
     }
+    let accepted = AcceptedParts { ids, reference };
     if let Some((status, outcome)) = refused {
         return SendOutcome::Refused {
             status,
@@ -1532,11 +1655,11 @@ fn aggregate(results: Vec<Option<PartResult>>) -> SendOutcome {
         return SendOutcome::InDoubt { accepted };
     }
     match not_sent {
-        None if accepted.len() == total => SendOutcome::Accepted {
-            provider_msg_ids: accepted,
+        // The parts not sent never left: resending them alone duplicates nothing.
+        Some(reason) => SendOutcome::NotSent { reason, accepted },
+        None => SendOutcome::Accepted {
+            provider_msg_ids: accepted.into_ids(),
         },
-        Some(reason) if accepted.is_empty() => SendOutcome::NotSent { reason },
-        _ => SendOutcome::InDoubt { accepted },
     }
 }
 
@@ -1548,10 +1671,17 @@ mod tests {
         Some(PartResult::Accepted(id.into()))
     }
 
+    fn parts(ids: &[Option<&str>], reference: Option<u16>) -> AcceptedParts {
+        AcceptedParts {
+            ids: ids.iter().map(|id| id.map(str::to_owned)).collect(),
+            reference,
+        }
+    }
+
     #[test]
     fn aggregate_follows_the_rules() {
         assert_eq!(
-            aggregate(vec![acc("a"), acc("b")]),
+            aggregate(vec![acc("a"), acc("b")], Some(7)),
             SendOutcome::Accepted {
                 provider_msg_ids: vec!["a".into(), "b".into()]
             }
@@ -1561,34 +1691,99 @@ mod tests {
             outcome: SubmitOutcome::Throttled,
         });
         assert_eq!(
-            aggregate(vec![acc("a"), throttled, Some(PartResult::InDoubt)]),
+            aggregate(
+                vec![acc("a"), throttled, Some(PartResult::InDoubt)],
+                Some(7)
+            ),
             SendOutcome::Refused {
                 status: CommandStatus::ESME_RTHROTTLED,
                 outcome: SubmitOutcome::Throttled,
                 error_code: None,
-                accepted: vec!["a".into()],
+                accepted: parts(&[Some("a"), None, None], Some(7)),
             }
         );
         assert_eq!(
-            aggregate(vec![acc("a"), Some(PartResult::InDoubt)]),
+            aggregate(vec![Some(PartResult::InDoubt), acc("b")], Some(7)),
             SendOutcome::InDoubt {
-                accepted: vec!["a".into()]
-            }
-        );
-        assert_eq!(
-            aggregate(vec![
-                Some(PartResult::NotSent("x".into())),
-                Some(PartResult::NotSent("y".into()))
-            ]),
-            SendOutcome::NotSent { reason: "x".into() }
-        );
-        assert_eq!(
-            aggregate(vec![acc("a"), Some(PartResult::NotSent("x".into()))]),
-            SendOutcome::InDoubt {
-                accepted: vec!["a".into()]
+                accepted: parts(&[None, Some("b")], Some(7))
             },
-            "a partly sent message cannot be sent again safely"
+            "positions are kept: the second part is the accepted one"
         );
+        assert_eq!(
+            aggregate(
+                vec![
+                    Some(PartResult::NotSent("x".into())),
+                    Some(PartResult::NotSent("y".into()))
+                ],
+                Some(7)
+            ),
+            SendOutcome::NotSent {
+                reason: "x".into(),
+                accepted: parts(&[None, None], Some(7))
+            }
+        );
+        assert_eq!(
+            aggregate(
+                vec![acc("a"), Some(PartResult::NotSent("x".into()))],
+                Some(7)
+            ),
+            SendOutcome::NotSent {
+                reason: "x".into(),
+                accepted: parts(&[Some("a"), None], Some(7))
+            },
+            "the part not sent never left: sending it alone again duplicates nothing"
+        );
+    }
+
+    #[test]
+    fn a_resend_sends_only_the_missing_parts_and_answers_with_every_id() {
+        let resume = Resume {
+            reference: 9,
+            ids: vec![Some("a".into()), None, Some("c".into())],
+        };
+        let mut results = initial_results(3, Some(&resume)).unwrap();
+        let to_send: Vec<usize> = (0..3).filter(|&i| results[i].is_none()).collect();
+        assert_eq!(to_send, vec![1], "parts 1 and 3 were accepted before");
+        results[1] = acc("b");
+        assert_eq!(
+            aggregate(results, Some(9)),
+            SendOutcome::Accepted {
+                provider_msg_ids: vec!["a".into(), "b".into(), "c".into()]
+            },
+            "the earlier ids in their places"
+        );
+
+        let mut results = initial_results(3, Some(&resume)).unwrap();
+        results[1] = Some(PartResult::Refused {
+            status: CommandStatus::ESME_RTHROTTLED,
+            outcome: SubmitOutcome::Throttled,
+        });
+        assert_eq!(
+            aggregate(results, Some(9)),
+            SendOutcome::Refused {
+                status: CommandStatus::ESME_RTHROTTLED,
+                outcome: SubmitOutcome::Throttled,
+                error_code: None,
+                accepted: parts(&[Some("a"), None, Some("c")], Some(9)),
+            },
+            "a refusal of the resent part still reports the earlier ones"
+        );
+
+        assert_eq!(initial_results(2, None).unwrap(), vec![None, None]);
+        assert!(
+            initial_results(2, Some(&resume)).is_err(),
+            "split into 2 here, 3 before: the parts would not join"
+        );
+    }
+
+    #[test]
+    fn the_layout_names_what_decides_where_parts_split() {
+        let session = SessionConfig::new("127.0.0.1".to_owned(), 2775);
+        let mut config = SmppProviderConfig::new(1, session);
+        assert_eq!(config.part_layout(), "smpp/udh8/auto/unpacked");
+        config.concatenation = ConcatenationPolicy::Udh16;
+        config.data_coding = DataCodingPolicy::Ucs2;
+        assert_eq!(config.part_layout(), "smpp/udh16/ucs2/unpacked");
     }
 
     #[test]

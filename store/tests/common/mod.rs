@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sairex_store::model::{Message, MessageStatus, Priority, QueuePlace};
-use sairex_store::{Store, StoreError, StoreOptions, Submitted, SyncPolicy, now_ms};
+use sairex_store::{PartsAccepted, Store, StoreError, StoreOptions, Submitted, SyncPolicy, now_ms};
 
 /// Organizations the ops use (1..=ORGS).
 pub const ORGS: u64 = 3;
@@ -50,6 +50,8 @@ pub enum Op {
         delay: u64,
     },
     Requeue(Pick),
+    /// A provider accepted part 1 of 2 of an in-flight message (a partial send).
+    AcceptParts(Pick),
     Finalize {
         pick: Pick,
         status: MessageStatus,
@@ -79,6 +81,8 @@ struct ModelMessage {
     place: Place,
     retry_count: u32,
     events: Vec<String>,
+    /// Whether part 1 was recorded accepted.
+    partial: bool,
 }
 
 /// What the store should hold: a few maps and a counter for ready order.
@@ -223,6 +227,19 @@ impl Harness {
                     .requeue(org, id, "REQUEUED", "session lost".into())
                     .await
             }),
+            Op::AcceptParts(pick) => {
+                self.in_flight_op(pick, "PARTS_ACCEPTED", |store, org, id| async move {
+                    let accepted = PartsAccepted {
+                        provider_id: 2,
+                        total: 2,
+                        reference: 7,
+                        layout: "model".into(),
+                        parts: vec![(0, format!("Q{id}"))],
+                        detail: None,
+                    };
+                    store.record_accepted_parts(org, id, accepted).await
+                });
+            }
             Op::Finalize { pick, status } => {
                 let Some(id) = self.model.pick(pick) else {
                     return;
@@ -282,6 +299,7 @@ impl Harness {
                 place: Place::Done,
                 retry_count: 0,
                 events: vec!["QUEUED".into()],
+                partial: false,
             },
         );
         match scheduled_at {
@@ -326,6 +344,10 @@ impl Harness {
                 };
                 assert!(at >= now);
                 mm.place = Place::Due(at);
+            }
+            "PARTS_ACCEPTED" => {
+                assert!(matches!(m.queue, QueuePlace::InFlight { .. }), "{m:?}");
+                self.model.messages.get_mut(&id).unwrap().partial = true;
             }
             _ => self.model.ready(id),
         }
@@ -412,6 +434,11 @@ impl Harness {
                 .map(|e| e.event_type)
                 .collect();
             assert_eq!(events, want.events, "message {id}'s trail");
+            assert_eq!(m.partial.is_some(), want.partial, "message {id}'s parts");
+            if want.partial {
+                let found = store.message_by_provider_id(2, &format!("Q{id}")).unwrap();
+                assert_eq!(found.map(|f| f.id), Some(id), "part 1 of {id} indexed");
+            }
             assert_eq!(m.event_count as usize, want.events.len());
             let other = want.org % ORGS + 1;
             assert!(

@@ -53,8 +53,8 @@ use tracing::{debug, info, warn};
 
 use super::token_bucket::TokenBucket;
 use super::{
-    InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderEvents, ProviderLink, SendOutcome,
-    SharedLink,
+    AcceptedParts, InDoubtPolicy, LinkError, Outbound, ProviderEvent, ProviderEvents, ProviderLink,
+    SendOutcome, SharedLink,
 };
 use crate::classify::SubmitOutcome;
 
@@ -202,7 +202,7 @@ pub fn refused(outcome: SubmitOutcome, error_code: impl Into<String>) -> SendOut
         status,
         outcome,
         error_code: Some(error_code.into()),
-        accepted: Vec::new(),
+        accepted: AcceptedParts::none(),
     }
 }
 
@@ -508,6 +508,15 @@ impl Task {
         if self.draining {
             self.done(message.token, not_sent("provider stopping"))
                 .await;
+        } else if message.resume.is_some() {
+            // The API splits the text itself: it cannot send only the parts still missing,
+            // and the whole text would repeat the accepted ones. The dispatcher does not
+            // route such messages here (no part layout); answer rather than trust that.
+            self.done(
+                message.token,
+                not_sent("an HTTP provider cannot send single parts of a message"),
+            )
+            .await;
         } else {
             self.pending.push_back(message);
         }
@@ -536,7 +545,7 @@ impl Task {
             self.done(
                 token,
                 SendOutcome::InDoubt {
-                    accepted: Vec::new(),
+                    accepted: AcceptedParts::none(),
                 },
             )
             .await;
@@ -706,6 +715,7 @@ impl Task {
 fn not_sent(reason: &str) -> SendOutcome {
     SendOutcome::NotSent {
         reason: reason.into(),
+        accepted: AcceptedParts::none(),
     }
 }
 
@@ -734,7 +744,7 @@ async fn request(
         Err(e) => {
             if (200..300).contains(&status) {
                 return Answer::of(SendOutcome::InDoubt {
-                    accepted: Vec::new(),
+                    accepted: AcceptedParts::none(),
                 });
             }
             debug!(target: TARGET, error = %e, "reading an error answer failed");
@@ -773,7 +783,7 @@ fn transport_error(e: &reqwest::Error) -> SendOutcome {
         return not_sent(&format!("connection failed: {e}"));
     }
     SendOutcome::InDoubt {
-        accepted: Vec::new(),
+        accepted: AcceptedParts::none(),
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::{Answer, Secret, classify_http_status, form, refused};
 use crate::classify::SubmitOutcome;
-use crate::provider::{Outbound, SendOutcome};
+use crate::provider::{AcceptedParts, Outbound, SendOutcome};
 
 /// Veevo Tech's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.veevotech.com";
@@ -228,7 +228,7 @@ pub fn outcome(status: u16, body: &[u8]) -> Answer {
         }
         // 2xx that is neither a success nor an error we can read: it may have been sent.
         (None, true) => Answer::of(SendOutcome::InDoubt {
-            accepted: Vec::new(),
+            accepted: AcceptedParts::none(),
         }),
         (None, false) => Answer::of(refused(
             classify_http_status(status),

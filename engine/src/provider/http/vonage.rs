@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::signature::{VonageSignatureMethod, vonage_signature};
 use super::{Answer, Secret, classify_http_status, form, refused};
 use crate::classify::SubmitOutcome;
-use crate::provider::{Outbound, SendOutcome};
+use crate::provider::{AcceptedParts, Outbound, SendOutcome};
 
 /// Vonage's public API.
 pub const DEFAULT_BASE_URL: &str = "https://rest.nexmo.com";
@@ -181,15 +181,16 @@ pub fn outcome(status: u16, body: &[u8]) -> Answer {
     let Ok(response) = serde_json::from_slice::<SendResponse>(body) else {
         // A 2xx we cannot read: Vonage may have taken it.
         return Answer::of(SendOutcome::InDoubt {
-            accepted: Vec::new(),
+            accepted: AcceptedParts::none(),
         });
     };
     if response.messages.is_empty() {
         return Answer::of(SendOutcome::InDoubt {
-            accepted: Vec::new(),
+            accepted: AcceptedParts::none(),
         });
     }
-    let mut accepted = Vec::new();
+    // By position: Vonage answers one entry per part it split the text into.
+    let mut accepted = Vec::with_capacity(response.messages.len());
     let mut refusal = None;
     for part in response.messages {
         let code = part
@@ -197,27 +198,28 @@ pub fn outcome(status: u16, body: &[u8]) -> Answer {
             .as_ref()
             .and_then(super::text)
             .and_then(|s| s.trim().parse::<u32>().ok());
-        match code {
+        let id = match code {
             Some(0) => {
                 tracing::debug!(id = ?part.message_id, price = ?part.message_price, balance = ?part.remaining_balance, "Vonage accepted a part");
-                if let Some(id) = part.message_id {
-                    accepted.push(id);
-                }
+                part.message_id
             }
             Some(code) => {
                 if refusal.is_none() {
                     tracing::info!(code, error = ?part.error_text, "Vonage refused a message");
                     refusal = Some(code);
                 }
+                None
             }
             None => {
                 refusal.get_or_insert(u32::MAX);
+                None
             }
-        }
+        };
+        accepted.push(id);
     }
     match refusal {
         None => Answer::of(SendOutcome::Accepted {
-            provider_msg_ids: accepted,
+            provider_msg_ids: accepted.into_iter().flatten().collect(),
         }),
         Some(code) => {
             let outcome = if code == u32::MAX {
@@ -227,7 +229,11 @@ pub fn outcome(status: u16, body: &[u8]) -> Answer {
             };
             let mut answer = refused(outcome, code.to_string());
             if let SendOutcome::Refused { accepted: a, .. } = &mut answer {
-                *a = accepted;
+                // No reference: Vonage splits on its side, so the rest cannot go alone.
+                *a = AcceptedParts {
+                    ids: accepted,
+                    reference: None,
+                };
             }
             Answer {
                 pause: (outcome == SubmitOutcome::Throttled).then_some(super::THROTTLE_PAUSE),
@@ -286,7 +292,13 @@ mod tests {
         }
         let partial = br#"{"message-count":"2","messages":[{"message-id":"0A01","status":"0"},{"status":"1","error-text":"Throughput Rate Exceeded"}]}"#;
         match outcome(200, partial).outcome {
-            SendOutcome::Refused { accepted, .. } => assert_eq!(accepted, vec!["0A01".to_owned()]),
+            SendOutcome::Refused { accepted, .. } => assert_eq!(
+                accepted,
+                AcceptedParts {
+                    ids: vec![Some("0A01".to_owned()), None],
+                    reference: None
+                }
+            ),
             other => panic!("{other:?}"),
         }
         assert_eq!(
