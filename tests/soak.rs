@@ -1,10 +1,10 @@
 //! `sairex loadtest soak` as CI runs it: a few seconds, every fault phase once, the binary's
 //! own checks (nothing lost, no unexplained duplicate, memory flat) and its JSON report.
 //!
-//! Single-segment bodies: with multipart bodies the engine resends every part of a message
-//! whose first part was accepted and a later one throttled (see the soak's module docs), which
-//! the full soak reports as unexplained duplicates. The provider DOWN probe is shortened so
-//! that the restarts of a seconds-long run do not park both providers for a minute.
+//! Bodies of 1 to 3 segments: a long message partly accepted before a throttle or a restart
+//! must resend only its missing parts (the soak counts first parts, so a resent first part is
+//! an unexplained duplicate). The provider DOWN probe is shortened so that the restarts of a
+//! seconds-long run do not park both providers for a minute.
 
 use std::process::Command;
 
@@ -23,7 +23,7 @@ fn a_short_soak_through_every_fault_phase_loses_nothing() {
             "--rate",
             "100",
             "--segments",
-            "1",
+            "1:60,2:25,3:15",
             "--probe-after",
             "2s",
             "--drain-timeout",

@@ -643,7 +643,10 @@ impl Dispatcher {
         if now.saturating_sub(self.last_housekeeping) >= millis(HOUSEKEEPING) {
             self.last_housekeeping = now;
             self.metrics.read_queue_depths(&self.store);
-            self.early.release_acks(now);
+            let released = self.early.release_acks(now);
+            if released.duplicates > 0 {
+                self.count(|c| c.receipts_duplicate += released.duplicates as u64);
+            }
             let dropped = self.early.sweep(now);
             if dropped > 0 {
                 self.count(|c| c.receipts_dropped += dropped as u64);
@@ -1581,7 +1584,12 @@ impl Dispatcher {
                 match self.lookup_receipt(provider, &deliver) {
                     Lookup::Found(receipt, m, spelling) => {
                         self.learn_spelling(provider, spelling);
-                        if seen.insert((m.organization_id, m.id)) {
+                        if m.status.is_final() {
+                            // A duplicate, or the receipt of a new message that reuses the
+                            // id and whose submit_sm_resp is not recorded yet: held briefly.
+                            let now = self.clock.now_ms();
+                            self.early.hold_duplicate(provider, receipt, ack, now);
+                        } else if seen.insert((m.organization_id, m.id)) {
                             wave.push((provider, receipt, m, ack));
                         } else {
                             later.push((provider, deliver, ack));

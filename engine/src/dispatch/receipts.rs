@@ -53,6 +53,9 @@ struct Held {
     at: Millis,
     /// The deliver_sm's answer, while it is held back.
     ack: Option<DeliverAck>,
+    /// Its id belongs to a message already final: a duplicate, unless a new submission that
+    /// reuses the id is recorded within the hold (it is then that message's receipt).
+    duplicate: bool,
 }
 
 /// Receipts whose message is not known yet, matched again when an ack records the id.
@@ -76,6 +79,8 @@ pub(crate) struct EarlyReceipts {
     /// Ids swept unmatched, oldest first, at most `capacity`.
     expired: VecDeque<(Id, String)>,
     expired_set: HashSet<(Id, String)>,
+    /// Duplicates answered since the last [`EarlyReceipts::release_acks`].
+    duplicates_answered: usize,
 }
 
 /// What [`EarlyReceipts::hold`] did with a receipt.
@@ -87,6 +92,25 @@ pub(crate) enum Hold {
     Redelivered,
     /// Its id expired unmatched before: answered OK and dropped.
     GaveUp,
+}
+
+/// What [`EarlyReceipts::release_acks`] answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Released {
+    /// Unknown ids answered "retry".
+    pub(crate) retry: usize,
+    /// Duplicates of final messages answered OK.
+    pub(crate) duplicates: usize,
+}
+
+impl Held {
+    fn unmatched_answer(&self) -> DeliverStatus {
+        if self.duplicate {
+            DeliverStatus::Done
+        } else {
+            DeliverStatus::Retry
+        }
+    }
 }
 
 fn id_key(provider: Id, id: &str) -> (Id, String) {
@@ -106,6 +130,7 @@ impl EarlyReceipts {
             by_id: HashMap::new(),
             expired: VecDeque::new(),
             expired_set: HashSet::new(),
+            duplicates_answered: 0,
         }
     }
 
@@ -123,6 +148,31 @@ impl EarlyReceipts {
         ack: DeliverAck,
         now: Millis,
     ) -> Hold {
+        self.hold_as(provider, receipt, ack, now, false)
+    }
+
+    /// Holds a receipt whose id belongs to a message already final, for the ack hold only:
+    /// SMSCs reuse ids (a restart resets their counter), and a new message's receipt can
+    /// overtake its submit_sm_resp, so it is matched against acks recorded meanwhile and
+    /// otherwise answered OK as the duplicate it then is.
+    pub(crate) fn hold_duplicate(
+        &mut self,
+        provider: Id,
+        receipt: Receipt,
+        ack: DeliverAck,
+        now: Millis,
+    ) -> Hold {
+        self.hold_as(provider, receipt, ack, now, true)
+    }
+
+    fn hold_as(
+        &mut self,
+        provider: Id,
+        receipt: Receipt,
+        ack: DeliverAck,
+        now: Millis,
+        duplicate: bool,
+    ) -> Hold {
         let id = id_key(provider, &receipt.id);
         if self.expired_set.contains(&id) {
             ack.complete(DeliverStatus::Done);
@@ -135,7 +185,8 @@ impl EarlyReceipts {
         {
             // Still first seen at `at`: its answer is due at the next release.
             if let Some(old) = held.ack.replace(ack) {
-                old.complete(DeliverStatus::Retry);
+                old.complete(held.unmatched_answer());
+                self.duplicates_answered += usize::from(held.duplicate);
             }
             held.receipt = receipt;
             return Hold::Redelivered;
@@ -166,24 +217,38 @@ impl EarlyReceipts {
                 receipt,
                 at: now,
                 ack: Some(ack),
+                duplicate,
             },
         );
         Hold::Held { dropped }
     }
 
-    /// Answers ESME_RX_T_APPN for receipts held back longer than `ack_hold` (the SMSC will
-    /// deliver them again); they stay held for matching.
-    pub(crate) fn release_acks(&mut self, now: Millis) -> usize {
-        let mut released = 0;
-        for held in self.entries.values_mut() {
+    /// Answers the receipts held back longer than `ack_hold`: ESME_RX_T_APPN for unknown ids
+    /// (the SMSC will deliver them again; they stay held for matching), OK for duplicates (no
+    /// longer held). Returns how many of each.
+    pub(crate) fn release_acks(&mut self, now: Millis) -> Released {
+        let mut released = Released {
+            duplicates: std::mem::take(&mut self.duplicates_answered),
+            ..Released::default()
+        };
+        let mut done = Vec::new();
+        for (seq, held) in &mut self.entries {
             if now.saturating_sub(held.at) < self.ack_hold_ms {
                 // Entries are in arrival order: the rest are younger.
                 break;
             }
-            if let Some(ack) = held.ack.take() {
+            if held.duplicate {
+                done.push(*seq);
+            } else if let Some(ack) = held.ack.take() {
                 ack.complete(DeliverStatus::Retry);
-                released += 1;
+                released.retry += 1;
             }
+        }
+        for seq in done {
+            if let Some(ack) = self.remove(seq).and_then(|held| held.ack) {
+                ack.complete(DeliverStatus::Done);
+            }
+            released.duplicates += 1;
         }
         released
     }
@@ -225,15 +290,18 @@ impl EarlyReceipts {
             .map(|(seq, _)| *seq)
             .collect();
         for seq in &expired {
-            if let Some(held) = self.remove(*seq) {
+            if let Some(mut held) = self.remove(*seq) {
+                if let Some(ack) = held.ack.take() {
+                    ack.complete(held.unmatched_answer());
+                }
+                if held.duplicate {
+                    continue;
+                }
                 tracing::warn!(
                     provider = held.provider,
                     receipt_id = %held.receipt.id,
                     "receipt for an unknown message id expired unmatched; dropped when it comes again"
                 );
-                if let Some(ack) = held.ack {
-                    ack.complete(DeliverStatus::Retry);
-                }
                 let id = id_key(held.provider, &held.receipt.id);
                 if self.expired_set.insert(id.clone()) {
                     self.expired.push_back(id);
@@ -350,6 +418,37 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_for_a_final_message_waits_the_hold_for_a_new_message_reusing_the_id() {
+        let mut early = EarlyReceipts::new(8, 60_000, 500);
+        let (reused, mut reused_answer) = DeliverAck::channel();
+        early.hold_duplicate(1, Receipt::new("r1", MessageState::Delivered), reused, 0);
+        let taken = early.take(1, "r1", true);
+        assert_eq!(
+            taken.len(),
+            1,
+            "a new submission recorded with the id takes it"
+        );
+        let (dup, mut dup_answer) = DeliverAck::channel();
+        early.hold_duplicate(1, Receipt::new("r2", MessageState::Delivered), dup, 0);
+        assert_eq!(early.release_acks(499), Released::default());
+        assert!(dup_answer.try_recv().is_err());
+        assert_eq!(
+            early.release_acks(500),
+            Released {
+                retry: 0,
+                duplicates: 1
+            }
+        );
+        assert_eq!(dup_answer.try_recv().ok(), Some(DeliverStatus::Done));
+        assert_eq!(early.len(), 0, "a duplicate is not kept past the hold");
+        drop(taken);
+        assert!(
+            reused_answer.try_recv().is_err(),
+            "answered by whoever took it"
+        );
+    }
+
+    #[test]
     fn a_provider_that_repeats_its_spelling_gets_only_same_spelling_matches() {
         let mut early = EarlyReceipts::new(8, 1_000, 500);
         // 0x197's receipt waits for its submit_sm_resp; 0xc5 (197) is another message.
@@ -381,9 +480,15 @@ mod tests {
         early.hold(1, Receipt::new("m1", MessageState::Delivered), ack, 0);
         let (late, mut late_answer) = DeliverAck::channel();
         early.hold(1, Receipt::new("m2", MessageState::Delivered), late, 1_500);
-        assert_eq!(early.release_acks(1_999), 0);
+        assert_eq!(early.release_acks(1_999), Released::default());
         assert!(answer.try_recv().is_err(), "still held back");
-        assert_eq!(early.release_acks(2_000), 1);
+        assert_eq!(
+            early.release_acks(2_000),
+            Released {
+                retry: 1,
+                duplicates: 0
+            }
+        );
         assert_eq!(answer.try_recv().ok(), Some(DeliverStatus::Retry));
         // Still matched later, with no answer left to give.
         let taken = early.take(1, "m1", false);
