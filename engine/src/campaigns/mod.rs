@@ -133,36 +133,40 @@ pub struct RunState {
 impl RunState {
     /// The state in a campaign's `extra`.
     pub fn of(campaign: &Campaign) -> Self {
-        campaign
-            .extra
-            .as_ref()
-            .and_then(|e| e.get("run"))
-            .and_then(|r| serde_json::from_value(r.clone()).ok())
-            .unwrap_or_default()
+        extra_get(campaign, "run").unwrap_or_default()
     }
 
     fn store_into(&self, campaign: &mut Campaign) {
-        let mut extra = match campaign.extra.take() {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        extra.insert(
-            "run".into(),
-            serde_json::to_value(self).unwrap_or(Value::Null),
-        );
-        campaign.extra = Some(Value::Object(extra));
+        extra_put(campaign, "run", self);
     }
+}
+
+/// A value the runner keeps under `key` in a campaign's `extra` (the record has no field for
+/// it); `None` when absent or unreadable.
+fn extra_get<T: serde::de::DeserializeOwned>(campaign: &Campaign, key: &str) -> Option<T> {
+    campaign
+        .extra
+        .as_ref()
+        .and_then(|e| e.get(key))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// Puts `value` under `key` in a campaign's `extra`, keeping the other keys.
+fn extra_put(campaign: &mut Campaign, key: &str, value: &impl Serialize) {
+    let mut extra = match campaign.extra.take() {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    extra.insert(
+        key.into(),
+        serde_json::to_value(value).unwrap_or(Value::Null),
+    );
+    campaign.extra = Some(Value::Object(extra));
 }
 
 /// The sender id a campaign was given (`extra.from`).
 fn sender_of(campaign: &Campaign) -> String {
-    campaign
-        .extra
-        .as_ref()
-        .and_then(|e| e.get("from"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
+    extra_get(campaign, "from").unwrap_or_default()
 }
 
 /// Why the runner paused a campaign, kept in its `extra.halt` until the campaign is started
@@ -181,11 +185,7 @@ pub struct Halt {
 impl Halt {
     /// The halt recorded in a campaign's `extra`, if any.
     pub fn of(campaign: &Campaign) -> Option<Self> {
-        campaign
-            .extra
-            .as_ref()
-            .and_then(|e| e.get("halt"))
-            .and_then(|h| serde_json::from_value(h.clone()).ok())
+        extra_get(campaign, "halt")
     }
 
     /// Forgets a campaign's halt (it is being started or resumed).
@@ -196,15 +196,7 @@ impl Halt {
     }
 
     fn store_into(&self, campaign: &mut Campaign) {
-        let mut extra = match campaign.extra.take() {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-        extra.insert(
-            "halt".into(),
-            serde_json::to_value(self).unwrap_or(Value::Null),
-        );
-        campaign.extra = Some(Value::Object(extra));
+        extra_put(campaign, "halt", self);
     }
 }
 
