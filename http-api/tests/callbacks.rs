@@ -30,6 +30,20 @@ use tokio::sync::broadcast;
 use tokio::time::{Instant, sleep};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// The gateway's answers to the fake's callbacks once `n` of them were `status` (or at the
+/// deadline). The fake records an answer after the response arrives, which is after the store
+/// write a test may already have seen.
+async fn answered(fake: &FakeServer, status: u16, n: usize) -> Vec<u16> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let statuses = fake.callback_statuses();
+        if statuses.iter().filter(|s| **s == status).count() >= n || Instant::now() >= deadline {
+            return statuses;
+        }
+        sleep(Duration::from_millis(10)).await;
+    }
+}
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "twilio-token";
 const OUR_NUMBER: &str = "+15005550006";
@@ -383,11 +397,8 @@ async fn twilio_receipts_deliver_and_inbound_messages_opt_out_with_twiml() {
         .wait_for(id, |m| m.status == MessageStatus::Delivered)
         .await;
     assert_eq!(m.provider_id, Some(p.id));
-    assert!(
-        fake.callback_statuses().contains(&200),
-        "{:?}",
-        fake.callback_statuses()
-    );
+    let statuses = answered(&fake, 200, 1).await;
+    assert!(statuses.contains(&200), "{statuses:?}");
     let events = w.store.events(w.org, id).unwrap();
     assert!(
         events.iter().any(|e| e.event_type == "DELIVERED"),
@@ -547,12 +558,11 @@ async fn vonage_signed_receipts_by_get_and_concatenated_inbound() {
         .wait_for(id, |m| m.status == MessageStatus::Delivered)
         .await;
     assert_eq!(m.provider_msg_ids.len(), 2);
+    let statuses = answered(&fake, 200, 2).await;
     assert_eq!(
-        fake.callback_statuses()
-            .iter()
-            .filter(|s| **s == 200)
-            .count(),
-        2
+        statuses.iter().filter(|s| **s == 200).count(),
+        2,
+        "{statuses:?}"
     );
 
     // Three parts out of order: one message.
