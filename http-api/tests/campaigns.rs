@@ -1121,3 +1121,98 @@ async fn ab_variants_split_the_audience_for_good_with_stats_per_variant() {
         .await;
     assert_eq!(others.status, StatusCode::NOT_FOUND);
 }
+
+/// Pause stops what the runner queued ahead too (held out of the queue, back on resume), and
+/// cancel fails it: before, up to the queue-ahead bound of messages still went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_holds_and_cancel_fails_the_messages_queued_ahead() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let group = api
+        .post("/api/sms/groups", &key, json!({ "name": "All" }))
+        .await;
+    let gid = group.data()["id"].as_u64().unwrap();
+    let mut csv = String::from("phone,name\n");
+    for i in 0..50 {
+        csv.push_str(&format!("+92300{i:07},Student {i}\n"));
+    }
+    import(
+        &api,
+        &key,
+        &format!("/api/sms/contacts/import?groupId={gid}"),
+        csv,
+    )
+    .await;
+    let sink = Arc::new(Sink::default());
+    let handle = runner(&api.store, &sink);
+    let start = async |name: &str| {
+        let created = api
+            .post(
+                "/api/sms/campaigns",
+                &key,
+                json!({ "name": name, "body": "Hello", "groupId": gid, "start": true }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+        let cid = created.data()["id"].as_u64().unwrap();
+        wait_for("every message queued", async || {
+            messages(&api.store, org, cid).len() == 50
+        })
+        .await;
+        cid
+    };
+
+    let cid = start("Paused").await;
+    let paused = api
+        .post(&format!("/api/sms/campaigns/{cid}/pause"), &key, json!({}))
+        .await;
+    assert_eq!(paused.data()["status"], "PAUSED");
+    assert!(
+        api.store.lease(org, 1000).await.unwrap().is_empty(),
+        "a paused campaign's queued messages are not handed out"
+    );
+    assert!(
+        messages(&api.store, org, cid)
+            .iter()
+            .all(|m| m.status == MessageStatus::Queued)
+    );
+    api.post(&format!("/api/sms/campaigns/{cid}/resume"), &key, json!({}))
+        .await;
+    let leased = api.store.lease(org, 1000).await.unwrap();
+    assert_eq!(leased.len(), 50, "all back in the queue on resume");
+    for m in leased {
+        api.store
+            .finalize(org, m.id, MessageStatus::Delivered, None, None)
+            .await
+            .unwrap();
+    }
+    let events = api
+        .store
+        .events(org, cid_first_message(&api, org, cid))
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["QUEUED", "CAMPAIGN_PAUSED", "CAMPAIGN_RESUMED", "DELIVERED"]
+    );
+
+    let cid = start("Cancelled").await;
+    let cancelled = api
+        .post(&format!("/api/sms/campaigns/{cid}/cancel"), &key, json!({}))
+        .await;
+    assert_eq!(cancelled.data()["status"], "CANCELLED");
+    assert!(api.store.lease(org, 1000).await.unwrap().is_empty());
+    let all = messages(&api.store, org, cid);
+    assert_eq!(all.len(), 50);
+    assert!(all.iter().all(|m| m.status == MessageStatus::Failed
+        && m.error_code.as_deref() == Some("CAMPAIGN_CANCELLED")));
+    handle.shutdown().await;
+}
+
+fn cid_first_message(api: &Api, org: Id, cid: Id) -> Id {
+    messages(&api.store, org, cid)
+        .iter()
+        .map(|m| m.id)
+        .min()
+        .unwrap()
+}

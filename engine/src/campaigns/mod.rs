@@ -552,6 +552,7 @@ impl CampaignRunner {
                 // Retrying would fail the same way every tick: a person must fix it and resume.
                 tracing::warn!(campaign = campaign.id, reason = %blocker, "campaign paused");
                 self.halt(campaign, &blocker).await?;
+                self.store.hold_campaign_messages(org, campaign.id).await?;
                 return Ok(Step::Idle);
             }
             Err(CheckError::Store(e)) => return Err(e),
@@ -608,7 +609,23 @@ impl CampaignRunner {
             self.sink.nudge();
         }
         run.done = last;
-        self.save(campaign, run.clone()).await?;
+        let saved = self.save(campaign, run.clone()).await?;
+        // Paused or cancelled while this chunk was written: its messages must not go either.
+        match saved.status {
+            CampaignStatus::Paused => {
+                self.store
+                    .hold_campaign_messages(campaign.organization_id, campaign.id)
+                    .await?;
+                return Ok(Step::Progress);
+            }
+            CampaignStatus::Cancelled => {
+                self.store
+                    .cancel_campaign_messages(campaign.organization_id, campaign.id)
+                    .await?;
+                return Ok(Step::Progress);
+            }
+            _ => {}
+        }
         if last {
             self.finish(campaign, run).await?;
             return Ok(Step::Idle);
@@ -618,7 +635,7 @@ impl CampaignRunner {
 
     /// Stores the cursor and counters, whatever the status now is (a pause that came while
     /// the chunk was written must not lose the chunk's cursor).
-    async fn save(&self, campaign: &Campaign, run: RunState) -> Result<(), StoreError> {
+    async fn save(&self, campaign: &Campaign, run: RunState) -> Result<Campaign, StoreError> {
         let total = self.audience_size(campaign)?;
         self.store
             .transition_campaign(
@@ -637,7 +654,7 @@ impl CampaignRunner {
                 },
             )
             .await
-            .map(|_| ())
+            .map(|(campaign, _)| campaign)
     }
 
     /// Pauses a campaign that cannot send, with the reason, if it is still in progress.

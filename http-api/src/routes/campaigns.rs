@@ -710,6 +710,11 @@ pub(crate) async fn pause(
         |c, _| c.status = CampaignStatus::Paused,
     )
     .await?;
+    // What the runner queued ahead stops too, not only the expansion.
+    state
+        .store()
+        .hold_campaign_messages(principal.org_id(), id)
+        .await?;
     Ok(ok(&view(&state, campaign)))
 }
 
@@ -742,6 +747,10 @@ pub(crate) async fn resume(
         },
     )
     .await?;
+    state
+        .store()
+        .release_campaign_messages(principal.org_id(), id)
+        .await?;
     Ok(ok(&view(&state, campaign)))
 }
 
@@ -770,6 +779,10 @@ pub(crate) async fn cancel(
         },
     )
     .await?;
+    state
+        .store()
+        .cancel_campaign_messages(principal.org_id(), id)
+        .await?;
     Ok(ok(&view(&state, campaign)))
 }
 

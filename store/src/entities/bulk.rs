@@ -14,11 +14,16 @@ use sled::Batch;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key, prefix_end, space, trailing_id, u64_at};
-use crate::messages::{Enqueued, enqueue_op, next_id};
-use crate::model::{Campaign, CampaignStatus, Contact, Group, Id, Message, MessageStatus, Millis};
+use crate::messages::{Enqueued, MessageUpdate, enqueue_op, next_id};
+use crate::model::{
+    Campaign, CampaignStatus, Contact, Group, Id, Message, MessageStatus, Millis, QueuePlace,
+};
 use crate::value::{decode, encode};
 use crate::writer::Ctx;
 use crate::{Store, now_ms};
+
+/// The due time of a paused campaign's held messages: never promoted on its own.
+const HELD: Millis = Millis::MAX;
 
 use super::contacts::{check_phone, id_by_phone, merge};
 use super::{Record, encode_record, load, rewrite_op, write_record};
@@ -614,6 +619,97 @@ impl Store {
             }
         }
         Ok(false)
+    }
+
+    /// Holds the campaign's messages waiting in the queue (ready, or due for a retry) out of
+    /// it until [`Store::release_campaign_messages`]: a paused campaign stops sending at once,
+    /// not after the messages its runner had queued ahead. Messages already handed to a
+    /// provider go on. Returns how many were held.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn hold_campaign_messages(&self, org: Id, campaign: Id) -> Result<u64> {
+        self.change_queued_campaign_messages(org, campaign, "CAMPAIGN_PAUSED", |m| {
+            match m.queue {
+                QueuePlace::Ready { .. } => {}
+                QueuePlace::Due { at } if at != HELD => {}
+                _ => return Err(StoreError::InvalidState("not waiting in the queue".into())),
+            }
+            m.queue = QueuePlace::Due { at: HELD };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Puts the campaign's held messages back in the ready queue (the campaign resumed).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn release_campaign_messages(&self, org: Id, campaign: Id) -> Result<u64> {
+        self.change_queued_campaign_messages(org, campaign, "CAMPAIGN_RESUMED", |m| {
+            if m.queue != (QueuePlace::Due { at: HELD }) {
+                return Err(StoreError::InvalidState("not held".into()));
+            }
+            m.queue = QueuePlace::Ready { seq: 0 };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Fails the campaign's messages not yet handed to a provider (ready, due or held), with
+    /// error code `CAMPAIGN_CANCELLED`: a cancelled campaign sends nothing more.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn cancel_campaign_messages(&self, org: Id, campaign: Id) -> Result<u64> {
+        self.change_queued_campaign_messages(org, campaign, "FAILED", |m| {
+            if !matches!(m.queue, QueuePlace::Ready { .. } | QueuePlace::Due { .. }) {
+                return Err(StoreError::InvalidState("not waiting in the queue".into()));
+            }
+            m.status = MessageStatus::Failed;
+            m.queue = QueuePlace::Done;
+            m.error_code = Some("CAMPAIGN_CANCELLED".into());
+            m.status_message = Some("the campaign was cancelled before it was sent".into());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies `change` to each QUEUED message of the campaign, concurrently in groups (they
+    /// share group commits); one it refuses (moved on meanwhile) is left alone.
+    async fn change_queued_campaign_messages(
+        &self,
+        org: Id,
+        campaign: Id,
+        event_type: &'static str,
+        change: fn(&mut Message) -> Result<()>,
+    ) -> Result<u64> {
+        let prefix = Key::new(space::MSG_BY_CAMPAIGN)
+            .u64(org)
+            .u64(campaign)
+            .u8(MessageStatus::Queued.code())
+            .build();
+        let ids = self
+            .tree()
+            .range(prefix.clone()..prefix_end(&prefix))
+            .keys()
+            .map(|key| key.map(|k| trailing_id(&k)))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut changed = 0;
+        for group in ids.chunks(256) {
+            let updates = group
+                .iter()
+                .flatten()
+                .map(|&id| self.update_message(org, id, MessageUpdate::new(event_type), change));
+            for result in futures::future::join_all(updates).await {
+                match result {
+                    Ok(_) => changed += 1,
+                    Err(StoreError::InvalidState(_) | StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// How many of a campaign's messages wait in the queue (QUEUED), counting at most `cap`.
