@@ -1196,6 +1196,23 @@ async fn pause_holds_and_cancel_fails_the_messages_queued_ahead() {
         ["QUEUED", "CAMPAIGN_PAUSED", "CAMPAIGN_RESUMED", "DELIVERED"]
     );
 
+    // Deleted while paused: its held messages could never be resumed, so they fail.
+    let cid = start("Deleted").await;
+    api.post(&format!("/api/sms/campaigns/{cid}/pause"), &key, json!({}))
+        .await;
+    let deleted = api
+        .client
+        .delete(format!("{}/api/sms/campaigns/{cid}", api.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let all = messages(&api.store, org, cid);
+    assert_eq!(all.len(), 50, "the messages stay");
+    assert!(all.iter().all(|m| m.status == MessageStatus::Failed
+        && m.error_code.as_deref() == Some("CAMPAIGN_CANCELLED")));
+
     let cid = start("Cancelled").await;
     let cancelled = api
         .post(&format!("/api/sms/campaigns/{cid}/cancel"), &key, json!({}))

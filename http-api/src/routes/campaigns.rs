@@ -583,7 +583,8 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /api/sms/campaigns/{campaignId}`: not while it is being sent (pause or cancel it
-/// first); its messages stay.
+/// first); its messages stay, and those a pause held back fail as cancelled (nothing could
+/// resume them any more).
 pub(crate) async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -596,6 +597,7 @@ pub(crate) async fn delete(
     if current.status == CampaignStatus::InProgress {
         return Err(invalid_state(&current, "deleted"));
     }
+    state.store().cancel_campaign_messages(org, id).await?;
     let campaign = state.store().delete_campaign(org, id).await?;
     state.store().clear_campaign_recipients(id).await?;
     Ok(ok(&view(&state, campaign)))
