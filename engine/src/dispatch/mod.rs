@@ -1676,7 +1676,7 @@ impl Dispatcher {
         provider: Id,
         receipt_id: &str,
     ) -> sairex_store::Result<Option<(Message, Spelling)>> {
-        let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
+        let learned = self.spellings.get(&provider).copied();
         let mut respelled = None;
         for spelling in receipts::spellings(receipt_id) {
             let Some(m) = self.store.message_by_provider_id(provider, &spelling)? else {
@@ -1688,8 +1688,12 @@ impl Dispatcher {
             if same_spelling(given, receipt_id) {
                 return Ok(Some((m, Spelling::Same)));
             }
-            let learned_respelled = self.spellings.get(&provider) == Some(&Spelling::Respelled);
-            if !same_only && respelled.is_none() && (learned_respelled || !m.status.is_final()) {
+            let taken_as_respelled = match learned {
+                Some(Spelling::Same) => false,
+                Some(Spelling::Respelled) => true,
+                None => !m.status.is_final(),
+            };
+            if respelled.is_none() && taken_as_respelled {
                 respelled = Some(m);
             }
         }

@@ -229,7 +229,9 @@ pub trait ProviderLink: Send + Sync + std::fmt::Debug {
 
 /// What the dispatcher does with a message whose outcome is [`SendOutcome::InDoubt`]
 /// (issue 4: "the provider's policy decides").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Read from a provider record's settings as `inDoubt: "resubmit" | "fail"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum InDoubtPolicy {
     /// Send it again. The carrier may then deliver it twice: the dispatcher counts such resends
     /// as possible duplicates.

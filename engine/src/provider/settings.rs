@@ -84,14 +84,6 @@ enum ConcatenationSetting {
     Payload,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-enum InDoubtSetting {
-    #[default]
-    Resubmit,
-    Fail,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TlsSetting {
@@ -134,7 +126,7 @@ struct SmppSettings {
     concatenation: ConcatenationSetting,
     registered_delivery: Option<u8>,
     #[serde(default)]
-    in_doubt: InDoubtSetting,
+    in_doubt: InDoubtPolicy,
     tls: Option<TlsSetting>,
     /// For a system provider: the organizations it serves (read by routing).
     #[allow(dead_code)]
@@ -323,10 +315,7 @@ pub fn smpp_config(record: &ProviderConfig) -> Result<SmppProviderConfig, Settin
     if let Some(rd) = settings.registered_delivery {
         config.registered_delivery = rd;
     }
-    config.in_doubt = match settings.in_doubt {
-        InDoubtSetting::Resubmit => InDoubtPolicy::Resubmit,
-        InDoubtSetting::Fail => InDoubtPolicy::Fail,
-    };
+    config.in_doubt = settings.in_doubt;
     config
         .validate()
         .map_err(|e| bad(format!("settings: {e}")))?;

@@ -39,14 +39,6 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default interval of balance checks.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-enum InDoubtSetting {
-    #[default]
-    Resubmit,
-    Fail,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HttpSettings {
@@ -58,7 +50,7 @@ struct HttpSettings {
     connect_timeout_ms: Option<u64>,
     health_interval_ms: Option<u64>,
     #[serde(default)]
-    in_doubt: InDoubtSetting,
+    in_doubt: InDoubtPolicy,
     callback_base_url: Option<String>,
     validity_period: Option<u32>,
     #[serde(default)]
@@ -310,10 +302,7 @@ pub fn http_config(
         request_timeout,
         connect_timeout,
         health_interval,
-        in_doubt: match settings.in_doubt {
-            InDoubtSetting::Resubmit => InDoubtPolicy::Resubmit,
-            InDoubtSetting::Fail => InDoubtPolicy::Fail,
-        },
+        in_doubt: settings.in_doubt,
         callback_base,
     })
 }
