@@ -520,8 +520,8 @@ impl CampaignRunner {
             if self.settled.contains(&c.id) {
                 continue;
             }
-            let counts = self.store.campaign_counts(c.organization_id, c.id)?;
-            let synced = self
+            // One scan of the campaign's messages serves the record and the check below.
+            let (synced, counts) = self
                 .store
                 .sync_campaign_stats(c.organization_id, c.id)
                 .await?;

@@ -537,12 +537,18 @@ impl Store {
 
     /// Sets a campaign's counters from [`Store::campaign_counts`] (sent = handed to a
     /// provider, failed = failed or expired), so that lists and analytics show exact numbers.
+    /// Returns the campaign and the counts it was set from.
     ///
     /// # Errors
     /// [`StoreError::NotFound`], storage errors.
-    pub async fn sync_campaign_stats(&self, org: Id, campaign: Id) -> Result<Campaign> {
+    pub async fn sync_campaign_stats(
+        &self,
+        org: Id,
+        campaign: Id,
+    ) -> Result<(Campaign, CampaignCounts)> {
         let counts = self.campaign_counts(org, campaign)?;
-        self.writer()
+        let synced = self
+            .writer()
             .run(move |ctx| {
                 rewrite_op(ctx, None, org, campaign, now_ms(), |c: &mut Campaign| {
                     c.sent_count = counts.handed_over();
@@ -552,7 +558,8 @@ impl Store {
                     Ok(())
                 })
             })
-            .await
+            .await?;
+        Ok((synced, counts))
     }
 
     /// Every campaign, of every organization, in one of `statuses` (the campaign runner's
