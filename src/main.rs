@@ -5,6 +5,7 @@
 //! - `main.rs`: the command line ([`Cli`], [`Command`]), tracing set-up, exit codes.
 //! - `smsc_sim.rs`: `sairex smsc-sim`, the SMSC simulator of `sairex-loadtest`.
 //! - `check_config.rs`: `sairex check-config`, the configuration check.
+//! - `user.rs`: `sairex user add`, a web console user from the command line.
 //! - `serve/`: `sairex serve`, the gateway: store, engine, webhooks, HTTP API, demo mode.
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ mod check_config;
 mod loadtest;
 mod serve;
 mod smsc_sim;
+mod user;
 
 // sled allocates per inserted key; glibc malloc was ~15% of the store writer's time.
 #[global_allocator]
@@ -55,6 +57,9 @@ enum Command {
     /// Load tests: `http` against a running gateway's REST API, `smpp` (engine + SMSC simulator
     /// in-process), `store` (the store alone). A report on stdout, JSON with --json.
     Loadtest(loadtest::LoadtestArgs),
+    /// Web console users: `user add --data-dir DIR --org NAME --email E --role admin` reads
+    /// the password from stdin.
+    User(user::UserArgs),
 }
 
 #[tokio::main]
@@ -66,6 +71,7 @@ async fn main() -> ExitCode {
         Command::SmscSim(args) => smsc_sim::run(args).await,
         Command::CheckConfig(args) => return check_config::run(&args),
         Command::Loadtest(args) => return loadtest::run(args).await,
+        Command::User(args) => user::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,7 @@ struct Inner {
     limiter: Limiter,
     depth: Mutex<Depth>,
     callbacks: crate::routes::callbacks::ProviderIndex,
+    console_throttle: crate::console::users::Throttle,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -83,6 +84,7 @@ impl AppState {
                 limiter: Limiter::default(),
                 depth: Mutex::new(Depth::default()),
                 callbacks: crate::routes::callbacks::ProviderIndex::default(),
+                console_throttle: crate::console::users::Throttle::default(),
             }),
         }
     }
@@ -105,6 +107,11 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// Failed console logins, per account and address.
+    pub(crate) fn console_throttle(&self) -> &crate::console::users::Throttle {
+        &self.inner.console_throttle
     }
 
     /// The HTTP providers' records, for their callbacks.

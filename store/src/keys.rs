@@ -80,6 +80,14 @@ pub(crate) mod space {
     pub const DUE: u8 = 0x31;
     /// `[IN_FLIGHT][org][id]` → leased-at.
     pub const IN_FLIGHT: u8 = 0x32;
+
+    /// `[CONSOLE_USER][org][id]` → ConsoleUser.
+    pub const CONSOLE_USER: u8 = 0x48;
+    /// `[CONSOLE_USER_BY_EMAIL][email]` → (org, id): login looks the email up across
+    /// organizations.
+    pub const CONSOLE_USER_BY_EMAIL: u8 = 0x49;
+    /// `[CONSOLE_SESSION][sha256(session id)]` → ConsoleSession.
+    pub const CONSOLE_SESSION: u8 = 0x4A;
 }
 
 /// A key under construction.

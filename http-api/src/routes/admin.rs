@@ -37,7 +37,7 @@ pub(crate) struct PageQuery {
     limit: Option<u32>,
 }
 
-fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
+pub(crate) fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
     paging(q.page, q.limit, 200)
 }
 
@@ -912,7 +912,7 @@ pub(crate) async fn test_provider(
         body,
         encoding: analysis.encoding.to_owned(),
         segments: analysis.segments,
-        api_key_id: Some(principal.key_id),
+        api_key_id: principal.api_key_id(),
         provider_id: Some(provider.id),
         priority: Priority::OTP,
         metadata: Some(json!({ "providerTest": provider.id })),

@@ -37,14 +37,14 @@ pub(crate) const MAX_BULK: usize = 10_000;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct Options {
-    from: Option<String>,
-    provider: Option<Value>,
-    priority: Option<String>,
-    scheduled_at: Option<String>,
-    validity_period: Option<Value>,
-    callback_url: Option<String>,
-    metadata: Option<Value>,
-    template_id: Option<Id>,
+    pub(crate) from: Option<String>,
+    pub(crate) provider: Option<Value>,
+    pub(crate) priority: Option<String>,
+    pub(crate) scheduled_at: Option<String>,
+    pub(crate) validity_period: Option<Value>,
+    pub(crate) callback_url: Option<String>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) template_id: Option<Id>,
 }
 
 /// The fields of [`Options`] again, flat: `#[serde(flatten)]` would buffer the whole body in
@@ -52,18 +52,18 @@ pub(crate) struct Options {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct SendRequest {
-    to: Option<String>,
-    body: Option<String>,
-    variables: Option<Map<String, Value>>,
-    idempotency_key: Option<String>,
-    from: Option<String>,
-    provider: Option<Value>,
-    priority: Option<String>,
-    scheduled_at: Option<String>,
-    validity_period: Option<Value>,
-    callback_url: Option<String>,
-    metadata: Option<Value>,
-    template_id: Option<Id>,
+    pub(crate) to: Option<String>,
+    pub(crate) body: Option<String>,
+    pub(crate) variables: Option<Map<String, Value>>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) provider: Option<Value>,
+    pub(crate) priority: Option<String>,
+    pub(crate) scheduled_at: Option<String>,
+    pub(crate) validity_period: Option<Value>,
+    pub(crate) callback_url: Option<String>,
+    pub(crate) metadata: Option<Value>,
+    pub(crate) template_id: Option<Id>,
 }
 
 impl SendRequest {
@@ -262,7 +262,7 @@ struct Draft {
 fn draft(
     state: &AppState,
     org: &OrgInfo,
-    key_id: Id,
+    key_id: Option<Id>,
     to: Option<&str>,
     body: Option<&str>,
     variables: Option<&Map<String, Value>>,
@@ -308,7 +308,7 @@ fn draft(
         body: body.into_owned(),
         encoding: analysis.encoding.to_owned(),
         segments: analysis.segments,
-        api_key_id: Some(key_id),
+        api_key_id: key_id,
         provider_id: checked.provider_id,
         cost_per_segment: Some(org.cost_per_segment),
         total_cost: Some(cost),
@@ -383,13 +383,50 @@ struct Accepted<'a> {
     scheduled_at: Option<String>,
 }
 
+/// One accepted message, and what it costs.
+pub(crate) struct AcceptedOne {
+    pub(crate) message: Message,
+    pub(crate) analysis: Analysis,
+    pub(crate) cost: Micros,
+}
+
 /// `POST /api/sms/send`.
 pub(crate) async fn send(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(mut request): ApiJson<SendRequest>,
+    ApiJson(request): ApiJson<SendRequest>,
 ) -> ApiResult {
-    need(&principal, Scope::SmsSend)?;
+    let AcceptedOne {
+        message,
+        analysis,
+        cost,
+    } = accept_one(&state, &principal, request).await?;
+    Ok(envelope(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            message_id: message.id,
+            status: "QUEUED",
+            to: &message.to_number,
+            segments: analysis.segments,
+            encoding: analysis.encoding,
+            estimated_cost: text::money(cost),
+            currency: &message.cost_currency,
+            queued_at: time::format(message.queued_at),
+            scheduled_at: message.scheduled_at.map(time::format),
+        },
+    ))
+}
+
+/// The rules of one send (scope, options, template and DLT, body, number, opt-out, credit,
+/// queue depth, idempotency), then the durable enqueue and the engine told: what
+/// `POST /api/sms/send` and the console's Send page both run.
+pub(crate) async fn accept_one(
+    state: &AppState,
+    principal: &Principal,
+    mut request: SendRequest,
+) -> Result<AcceptedOne, ApiError> {
+    let state = state.clone();
+    need(principal, Scope::SmsSend)?;
     let now = now_ms();
     let idempotency_key = match request.idempotency_key.take() {
         Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
@@ -401,7 +438,7 @@ pub(crate) async fn send(
     };
     let checked = check_options(
         &state,
-        &principal,
+        principal,
         request.take_options(),
         Priority::TRANSACTIONAL,
         now,
@@ -411,7 +448,7 @@ pub(crate) async fn send(
     let mut draft = draft(
         &state,
         org,
-        principal.key_id,
+        principal.api_key_id(),
         request.to.as_deref(),
         request.body.as_deref(),
         request.variables.as_ref(),
@@ -435,64 +472,55 @@ pub(crate) async fn send(
     state.accepted(ticket, 1);
     announce(&state, &message);
     state.engine().nudge();
-    Ok(envelope(
-        StatusCode::ACCEPTED,
-        &Accepted {
-            message_id: message.id,
-            status: "QUEUED",
-            to: &message.to_number,
-            segments: draft.analysis.segments,
-            encoding: draft.analysis.encoding,
-            estimated_cost: text::money(draft.cost),
-            currency: &message.cost_currency,
-            queued_at: time::format(message.queued_at),
-            scheduled_at: message.scheduled_at.map(time::format),
-        },
-    ))
+    Ok(AcceptedOne {
+        message,
+        analysis: draft.analysis,
+        cost: draft.cost,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct Recipient {
-    to: Option<String>,
-    variables: Option<Map<String, Value>>,
+    pub(crate) to: Option<String>,
+    pub(crate) variables: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct BulkRequest {
-    recipients: Option<Vec<Recipient>>,
-    body: Option<String>,
-    name: Option<String>,
-    campaign_id: Option<Value>,
+    pub(crate) recipients: Option<Vec<Recipient>>,
+    pub(crate) body: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) campaign_id: Option<Value>,
     #[serde(flatten)]
-    options: Options,
+    pub(crate) options: Options,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RecipientError {
-    index: usize,
-    to: Option<String>,
-    code: &'static str,
-    reason: String,
+pub(crate) struct RecipientError {
+    pub(crate) index: usize,
+    pub(crate) to: Option<String>,
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BulkAccepted {
-    campaign_id: Id,
-    job_id: Id,
-    status: CampaignStatus,
-    total_recipients: usize,
-    accepted: usize,
-    rejected: usize,
-    segments: u64,
-    estimated_cost: String,
-    currency: String,
-    scheduled_at: Option<String>,
-    message_ids: Vec<Id>,
-    errors: Vec<RecipientError>,
+pub(crate) struct BulkAccepted {
+    pub(crate) campaign_id: Id,
+    pub(crate) job_id: Id,
+    pub(crate) status: CampaignStatus,
+    pub(crate) total_recipients: usize,
+    pub(crate) accepted: usize,
+    pub(crate) rejected: usize,
+    pub(crate) segments: u64,
+    pub(crate) estimated_cost: String,
+    pub(crate) currency: String,
+    pub(crate) scheduled_at: Option<String>,
+    pub(crate) message_ids: Vec<Id>,
+    pub(crate) errors: Vec<RecipientError>,
 }
 
 /// `POST /api/sms/send-bulk`: every recipient is checked; the valid ones are enqueued under a
@@ -502,7 +530,29 @@ pub(crate) async fn send_bulk(
     principal: Principal,
     ApiJson(request): ApiJson<BulkRequest>,
 ) -> ApiResult {
-    need(&principal, Scope::SmsSend)?;
+    match accept_bulk(&state, &principal, request).await? {
+        BulkOutcome::Started(value) => Ok(envelope(StatusCode::ACCEPTED, &value)),
+        BulkOutcome::Accepted(accepted) => Ok(envelope(StatusCode::ACCEPTED, &accepted)),
+    }
+}
+
+/// What [`accept_bulk`] did.
+pub(crate) enum BulkOutcome {
+    /// A saved campaign was started (`campaignId`).
+    Started(Value),
+    /// The recipients were checked and the valid ones enqueued.
+    Accepted(BulkAccepted),
+}
+
+/// The rules of a bulk send, recipient by recipient, then the enqueues under a new campaign:
+/// what `POST /api/sms/send-bulk` and the console's bulk send both run.
+pub(crate) async fn accept_bulk(
+    state: &AppState,
+    principal: &Principal,
+    request: BulkRequest,
+) -> Result<BulkOutcome, ApiError> {
+    let state = state.clone();
+    need(principal, Scope::SmsSend)?;
     if let Some(raw) = &request.campaign_id {
         // A saved campaign: started here, expanded by the campaign runner.
         let id = raw
@@ -510,9 +560,7 @@ pub(crate) async fn send_bulk(
             .or_else(|| raw.as_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| ApiError::invalid("campaignId: a campaign id"))?;
         let campaign = super::campaigns::start_campaign(&state, principal.org_id(), id).await?;
-        return Ok(envelope(
-            StatusCode::ACCEPTED,
-            &serde_json::json!({
+        return Ok(BulkOutcome::Started(serde_json::json!({
                 "campaignId": campaign.id,
                 "totalRecipients": campaign.total_recipients.max(
                     match campaign.group_id {
@@ -522,8 +570,7 @@ pub(crate) async fn send_bulk(
                 ),
                 "status": campaign.status,
                 "scheduledAt": campaign.scheduled_at.map(time::format),
-            }),
-        ));
+        })));
     }
     let recipients = request.recipients.unwrap_or_default();
     if recipients.is_empty() || recipients.len() > MAX_BULK {
@@ -531,7 +578,7 @@ pub(crate) async fn send_bulk(
     }
     let now = now_ms();
     let template_id = request.options.template_id;
-    let checked = check_options(&state, &principal, request.options, Priority::BULK, now).await?;
+    let checked = check_options(&state, principal, request.options, Priority::BULK, now).await?;
     let org = &principal.org;
     let mut drafts = Vec::with_capacity(recipients.len());
     let mut errors = Vec::new();
@@ -539,7 +586,7 @@ pub(crate) async fn send_bulk(
         match draft(
             &state,
             org,
-            principal.key_id,
+            principal.api_key_id(),
             r.to.as_deref(),
             request.body.as_deref(),
             r.variables.as_ref(),
@@ -587,7 +634,7 @@ pub(crate) async fn send_bulk(
             started_at: (status == CampaignStatus::InProgress).then_some(now),
             total_recipients: drafts.len() as u64,
             status,
-            created_by: format!("api-key:{}", principal.key_id),
+            created_by: principal.created_by(),
             ..Campaign::default()
         })
         .await?;
@@ -606,23 +653,20 @@ pub(crate) async fn send_bulk(
     }
     state.accepted(ticket, message_ids.len() as u64);
     state.engine().nudge();
-    Ok(envelope(
-        StatusCode::ACCEPTED,
-        &BulkAccepted {
-            campaign_id: campaign.id,
-            job_id: campaign.id,
-            status,
-            total_recipients: recipients.len(),
-            accepted: message_ids.len(),
-            rejected: errors.len(),
-            segments,
-            estimated_cost: text::money(cost),
-            currency: org.currency.clone(),
-            scheduled_at: checked.scheduled_at.map(time::format),
-            message_ids,
-            errors,
-        },
-    ))
+    Ok(BulkOutcome::Accepted(BulkAccepted {
+        campaign_id: campaign.id,
+        job_id: campaign.id,
+        status,
+        total_recipients: recipients.len(),
+        accepted: message_ids.len(),
+        rejected: errors.len(),
+        segments,
+        estimated_cost: text::money(cost),
+        currency: org.currency.clone(),
+        scheduled_at: checked.scheduled_at.map(time::format),
+        message_ids,
+        errors,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
