@@ -37,7 +37,10 @@ fn start_demo(dir: &Path) -> Demo {
         }
         if let Some(rest) = line.split("sign in as ").nth(1) {
             let (email, rest) = rest.split_once(", password ").expect("email, password");
-            login = Some((email.to_owned(), rest.trim_end_matches(')').trim().to_owned()));
+            login = Some((
+                email.to_owned(),
+                rest.trim_end_matches(')').trim().to_owned(),
+            ));
         }
         if line.starts_with("Stop with") {
             break;
@@ -133,7 +136,11 @@ async fn the_demo_prints_a_login_and_user_add_creates_one_from_stdin() {
         child.wait_with_output().expect("user add")
     };
     let out = add("head@school.pk", "a long passphrase");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("head@school.pk"));
     let again = add("head@school.pk", "a long passphrase");
     assert!(!again.status.success(), "the email is taken");
