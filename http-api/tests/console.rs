@@ -815,3 +815,170 @@ impl Bodies for reqwest::RequestBuilder {
             .body(v.to_string())
     }
 }
+
+impl Console {
+    /// A multipart upload with the CSRF token in the query, as the console's forms send it.
+    async fn upload(
+        &self,
+        path: &str,
+        session: &Session,
+        texts: &[(&str, &str)],
+        csv: &str,
+    ) -> Page {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in texts {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::text(csv.to_owned()).file_name("list.csv"),
+        );
+        let r = self
+            .client
+            .post(format!("{}{path}?_csrf={}", self.base, session.csrf))
+            .header("cookie", &session.cookie)
+            .multipart(form);
+        self.page(r).await
+    }
+}
+
+#[tokio::test]
+async fn csv_import_with_preview_export_and_a_campaign_audience_with_rendered_preview() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "ana@school.pk", "member").await;
+    let s = c.login("ana@school.pk").await;
+    let csv = "mobile,name,fee\n03001234567,Ali,5000\n+923009876543,Sara,7500\nbad,Nobody,1\n";
+
+    // Without the token in the query a multipart form is refused.
+    let no_token = c
+        .page(
+            c.client
+                .post(format!("{}/console/contacts/import", c.base))
+                .header("cookie", &s.cookie)
+                .multipart(reqwest::multipart::Form::new().text("file", csv)),
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    let preview = c
+        .upload("/console/contacts/import", &s, &[("preview", "true")], csv)
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(preview.body.contains("Nothing was saved"));
+    assert!(preview.body.contains("+923001234567"));
+    assert_eq!(
+        c.store
+            .list_contacts(org, &Default::default(), page())
+            .unwrap()
+            .total,
+        0
+    );
+
+    let imported = c.upload("/console/contacts/import", &s, &[], csv).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert!(
+        imported
+            .body
+            .contains("2 created, 0 updated, 1 skipped of 3 row(s)"),
+        "{}",
+        imported.body
+    );
+    let export = c.get("/console/contacts/export", Some(&s)).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(export.body.contains("+923009876543"));
+
+    // A draft campaign, its audience from a CSV: the preview renders the messages.
+    let created = c
+        .post(
+            "/console/campaigns",
+            &s,
+            &[
+                ("name", "Fees"),
+                ("groupId", ""),
+                ("messageBody", "Dear {{name}}, fee {{fee}} due"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let path = created.location().to_owned();
+    let detail = c.get(&path, Some(&s)).await;
+    assert!(detail.body.contains("Upload recipients (CSV)"));
+    let preview = c
+        .upload(
+            &format!("{path}/recipients"),
+            &s,
+            &[("preview", "true")],
+            csv,
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview.body.contains("Dear Ali, fee 5000 due"),
+        "{}",
+        preview.body
+    );
+    assert!(preview.body.contains("Dear Sara, fee 7500 due"));
+    let id: Id = path.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(c.store.campaign_recipient_count(id).unwrap(), 0);
+    let uploaded = c.upload(&format!("{path}/recipients"), &s, &[], csv).await;
+    assert_eq!(uploaded.status, StatusCode::OK, "{}", uploaded.body);
+    assert_eq!(c.store.campaign_recipient_count(id).unwrap(), 2);
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_provider_and_sends_a_test_message() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "ana@school.pk", "admin").await;
+    let s = c.login("ana@school.pk").await;
+    let bad = c
+        .post(
+            "/console/settings/providers",
+            &s,
+            &[
+                ("providerName", "smpp"),
+                ("displayName", "Jazz"),
+                ("host", "smsc.example.com"),
+                ("port", "2775"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("credentials.systemId"), "{}", bad.body);
+    let added = c
+        .post(
+            "/console/settings/providers",
+            &s,
+            &[
+                ("providerName", "smpp"),
+                ("displayName", "Jazz"),
+                ("host", "smsc.example.com"),
+                ("port", "2775"),
+                ("systemId", "school"),
+                ("password", "secret"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert!(added.body.contains("Added provider Jazz."));
+    assert!(
+        !added.body.contains("secret\""),
+        "the password is not shown back"
+    );
+    let provider = c.store.active_providers(org).unwrap()[0].id;
+    let test = c
+        .post(
+            &format!("/console/settings/providers/{provider}/test"),
+            &s,
+            &[("to", "+923001234567")],
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::OK, "{}", test.body);
+    assert!(test.body.contains("Test message"), "{}", test.body);
+    let listed = c
+        .store
+        .list_messages(org, &Default::default(), page())
+        .unwrap();
+    assert_eq!(listed.items[0].provider_id, Some(provider));
+}

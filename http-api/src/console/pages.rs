@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/messages/{id}", get(message))
         .route("/console/contacts", get(contacts_page).post(add_contact))
         .route("/console/contacts/groups", get(groups_page).post(add_group))
+        .route("/console/contacts/import", post(import_contacts))
+        .route("/console/contacts/export", get(export_contacts))
+        .route(
+            "/console/campaigns/{id}/recipients",
+            post(upload_recipients),
+        )
+        .route("/console/settings/providers", post(add_provider))
         .route("/console/templates", get(templates_page).post(add_template))
         .route("/console/campaigns", get(campaigns_page).post(add_campaign))
         .route("/console/campaigns/{id}", get(campaign))
@@ -772,7 +779,16 @@ async fn contacts_view(
                 input #email type="email" name="email";
                 div { button type="submit" { "Add contact" } }
             }
-            p.hint { "Import and export CSV through " code { "POST /api/sms/contacts/import" } " and " code { "GET /api/sms/contacts/export" } "." }
+        }
+        section.panel {
+            h2 { "Import a CSV" }
+            form method="post" enctype="multipart/form-data" action={ "/console/contacts/import?_csrf=" (console.csrf) } {
+                label for="preview" { input #preview type="checkbox" name="preview" value="true" checked; " Preview the first 10 rows only" }
+                label for="file" { "CSV file (columns such as phone, name, email; others become variables)" }
+                input #file type="file" name="file" accept=".csv,text/csv" required;
+                div { button type="submit" { "Upload" } }
+            }
+            p { a href="/console/contacts/export" download { "Export every contact as CSV" } }
         }
     };
     Ok(page(console, "/console/contacts", "Contacts", body))
@@ -880,6 +896,99 @@ async fn add_group(State(state): State<AppState>, console: Console, body: Bytes)
             .await
         }
     }
+}
+
+/// `POST /console/contacts/import` (multipart, `?_csrf=`): the API's streaming import.
+async fn import_contacts(
+    State(state): State<AppState>,
+    console: Console,
+    request: Request,
+) -> PageResult {
+    let q = req(json!({})).page(&console)?;
+    let report = data(
+        crate::routes::import::import(
+            State(state),
+            console.principal.clone(),
+            ApiQuery(q),
+            request,
+        )
+        .await,
+    )
+    .await
+    .page(&console)?;
+    let body = html! {
+        h1 { "Contact import" }
+        (import_report(&report, None))
+        p { a href="/console/contacts" { "Back to contacts" } }
+    };
+    Ok(page(&console, "/console/contacts", "Contact import", body))
+}
+
+/// An import's preview (the first rows, rendered into `template` when given) or report.
+fn import_report(report: &Value, template: Option<&str>) -> Markup {
+    html! {
+        @if let Some(rows) = report["rows"].as_array() {
+            p.ok role="status" { "Preview: columns " (report["columns"].as_array().map(|c| c.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) ". Nothing was saved." }
+            table { thead { tr { th { "Row" } th { "Phone" } th { "Name" } th { @if template.is_some() { "Message" } @else { "Variables" } } th { "Problem" } } }
+            tbody { @for r in rows {
+                @let vars = r["metadata"].as_object().cloned().unwrap_or_default();
+                tr { td { (text(&r["row"])) } td { (text(&r["phoneNumber"])) } td { (text(&r["displayName"])) }
+                     td dir="auto" { @if let Some(t) = template {
+                            @let mut vars = vars.clone();
+                            @if let Some(name) = r["displayName"].as_str() { ({ vars.entry("name").or_insert(json!(name)); "" }) }
+                            (body_text::render(t, Some(&vars)).unwrap_or_else(|missing| format!("(no value for {{{{{missing}}}}})")))
+                        } @else { (Value::Object(vars).to_string()) } }
+                     td { (text(&r["error"])) } }
+            } } }
+        } @else {
+            p.ok role="status" { (text(&report["created"])) " created, " (text(&report["updated"])) " updated, "
+                (text(&report["skipped"])) " skipped of " (text(&report["rows"])) " row(s)"
+                @if !report["duplicates"].is_null() { ", " (text(&report["duplicates"])) " duplicate(s)" } "." }
+            @if report["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+                table { thead { tr { th { "Row" } th { "Problem" } } }
+                tbody { @for e in report["errors"].as_array().into_iter().flatten() { tr { td { (text(&e["row"])) } td { (text(&e["reason"])) } } } } }
+            }
+        }
+    }
+}
+
+/// `GET /console/contacts/export`: the API's streamed CSV export.
+async fn export_contacts(State(state): State<AppState>, console: Console) -> Response {
+    match contacts::export(State(state), console.principal.clone()).await {
+        Ok(r) => r,
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// `POST /console/campaigns/{id}/recipients` (multipart, `?_csrf=`): the campaign's audience
+/// from a CSV, through the API's upload; a preview shows the first rendered messages.
+async fn upload_recipients(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    request: Request,
+) -> PageResult {
+    let p = console.principal.clone();
+    let c = data(campaigns::get(State(state.clone()), p.clone(), Path(id.clone())).await)
+        .await
+        .page(&console)?;
+    let q = req(json!({})).page(&console)?;
+    let report =
+        data(campaigns::upload(State(state), p, Path(id.clone()), ApiQuery(q), request).await)
+            .await
+            .page(&console)?;
+    let template = c["messageBody"].as_str().map(str::to_owned);
+    let body = html! {
+        h1 { "Recipients of " (text(&c["name"])) }
+        (import_report(&report, template.as_deref()))
+        p { a href={ "/console/campaigns/" (text(&c["id"])) } { "Back to the campaign" } }
+    };
+    Ok(page(
+        &console,
+        "/console/campaigns",
+        "Campaign recipients",
+        body,
+    ))
 }
 
 // ---- Templates -------------------------------------------------------------------------
@@ -1035,7 +1144,8 @@ async fn campaigns_view(
                 label for="name" { "Name" }
                 input #name type="text" name="name" required;
                 label for="groupId" { "Group" }
-                select #groupId name="groupId" required {
+                select #groupId name="groupId" {
+                    option value="" { "— none: upload a CSV on the next page —" }
                     @for g in groups["items"].as_array().into_iter().flatten() {
                         option value=(text(&g["id"])) { (text(&g["name"])) " (" (text(&g["memberCount"])) ")" }
                     }
@@ -1133,6 +1243,19 @@ async fn campaign(
                     form.inline method="post" action={ "/console/campaigns/" (text(&c["id"])) "/" (action) } {
                         (csrf(&console)) button type="submit" { (label) }
                     } " "
+                }
+            }
+        }
+        @if status == "DRAFT" || status == "SCHEDULED" || status == "PAUSED" {
+            section.panel {
+                h2 { "Upload recipients (CSV)" }
+                form method="post" enctype="multipart/form-data" action={ "/console/campaigns/" (text(&c["id"])) "/recipients?_csrf=" (console.csrf) } {
+                    label for="mapping" { "Column mapping (optional JSON, e.g. {\"phone\": \"mobile_num\", \"name\": \"student_name\"})" }
+                    input #mapping type="text" name="mapping";
+                    label { input type="checkbox" name="preview" value="true" checked; " Preview the first 10 messages only" }
+                    label for="file" { "CSV file" }
+                    input #file type="file" name="file" accept=".csv,text/csv" required;
+                    div { button type="submit" { "Upload" } }
                 }
             }
         }
@@ -1266,7 +1389,38 @@ async fn settings_view(
                         input id={ "test-" (text(&pr["id"])) } type="tel" name="to" required;
                         button type="submit" { "Send test" } } } }
             } } }
-            p.hint { "Add providers with " code { "POST /api/sms/providers" } " or in the config file." }
+            h2 { "Add a provider" }
+            form method="post" action="/console/settings/providers" {
+                (csrf(console))
+                label for="providerName" { "Kind" }
+                select #providerName name="providerName" {
+                    option value="smpp" { "SMPP" } option value="twilio" { "Twilio" } option value="vonage" { "Vonage" } option value="veevo" { "Veevo Tech" }
+                }
+                label for="displayName" { "Display name" }
+                input #displayName type="text" name="displayName" required;
+                label for="ppriority" { "Priority (lower is tried first)" }
+                input #ppriority type="number" name="priority" value="1";
+                fieldset { legend { "SMPP" }
+                    label for="host" { "Host" } input #host type="text" name="host";
+                    label for="port" { "Port" } input #port type="number" name="port" value="2775";
+                    label for="systemId" { "System id" } input #systemId type="text" name="systemId";
+                    label for="ppassword" { "Password" } input #ppassword type="password" name="password" autocomplete="off";
+                }
+                fieldset { legend { "Twilio" }
+                    label for="accountSid" { "Account SID" } input #accountSid type="text" name="accountSid";
+                    label for="authToken" { "Auth token" } input #authToken type="password" name="authToken" autocomplete="off";
+                }
+                fieldset { legend { "Vonage" }
+                    label for="apiKey" { "API key" } input #apiKey type="text" name="apiKey";
+                    label for="apiSecret" { "API secret" } input #apiSecret type="password" name="apiSecret" autocomplete="off";
+                }
+                fieldset { legend { "Veevo Tech" }
+                    label for="hash" { "Hash" } input #hash type="password" name="hash" autocomplete="off";
+                }
+                label for="fromNumber" { "From number or sender id (optional)" }
+                input #fromNumber type="text" name="fromNumber";
+                div { button type="submit" { "Add provider" } }
+            }
         }
         section.panel #api-keys {
             h2 { "API keys" }
@@ -1398,6 +1552,76 @@ async fn add_webhook(State(state): State<AppState>, console: Console, body: Byte
                 &console,
                 None,
                 Some(("webhook signing secret", text(&w["secret"]))),
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(e) => {
+            settings_view(
+                &state,
+                &console,
+                Some((true, e.message.to_string())),
+                None,
+                e.status,
+            )
+            .await
+        }
+    }
+}
+
+async fn add_provider(State(state): State<AppState>, console: Console, body: Bytes) -> PageResult {
+    console.require_admin()?;
+    let f = Form::parse(&body);
+    let kind = f.get("providerName").unwrap_or("smpp").to_owned();
+    // Only the chosen kind's fields; the API checks them.
+    let mut credentials = Map::new();
+    let fields: &[&str] = match kind.as_str() {
+        "smpp" => &["host", "systemId", "password"],
+        "twilio" => &["accountSid", "authToken", "fromNumber"],
+        "vonage" => &["apiKey", "apiSecret", "fromNumber"],
+        _ => &["hash", "senderId"],
+    };
+    for name in fields {
+        if let Some(v) = f.get(name) {
+            credentials.insert((*name).to_owned(), json!(v));
+        }
+    }
+    if kind == "smpp" {
+        credentials.insert(
+            "port".into(),
+            f.get("port")
+                .and_then(|p| p.parse::<u64>().ok())
+                .map_or(Value::Null, |p| json!(p)),
+        );
+    }
+    if kind == "veevo"
+        && let Some(from) = f.get("fromNumber")
+    {
+        credentials.insert("senderId".into(), json!(from));
+    }
+    let request = json!({
+        "providerName": kind, "displayName": f.json("displayName"),
+        "priority": f.get("priority").and_then(|p| p.parse::<i32>().ok()), "credentials": credentials,
+    });
+    match data(
+        admin::create_provider(
+            State(state.clone()),
+            console.principal.clone(),
+            ApiJson(req(request).page(&console)?),
+        )
+        .await,
+    )
+    .await
+    {
+        Ok(p) => {
+            settings_view(
+                &state,
+                &console,
+                Some((
+                    false,
+                    format!("Added provider {}.", text(&p["displayName"])),
+                )),
+                None,
                 StatusCode::CREATED,
             )
             .await
