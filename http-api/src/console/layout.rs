@@ -132,7 +132,7 @@ pub(crate) fn trend_chart(days: &[(String, u64, u64, u64)]) -> Markup {
         .unwrap_or(0)
         .max(1) as f64;
     let n = days.len().max(2) as f64 - 1.0;
-    let points = |pick: fn(&(String, u64, u64, u64)) -> u64| -> String {
+    let coords = |pick: fn(&(String, u64, u64, u64)) -> u64| -> Vec<(f64, f64)> {
         days.iter()
             .enumerate()
             .map(|(i, d)| {
@@ -141,12 +141,23 @@ pub(crate) fn trend_chart(days: &[(String, u64, u64, u64)]) -> Markup {
                 } else {
                     i as f64 * W / n
                 };
-                let y = H - pick(d) as f64 * (H - 10.0) / max;
-                format!("{x:.1},{y:.1}")
+                (x, H - pick(d) as f64 * (H - 10.0) / max)
             })
+            .collect()
+    };
+    let points = |pick: fn(&(String, u64, u64, u64)) -> u64| -> String {
+        coords(pick)
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
             .collect::<Vec<_>>()
             .join(" ")
     };
+    type Pick = fn(&(String, u64, u64, u64)) -> u64;
+    let series: [(&str, &str, Pick); 3] = [
+        ("sent", "#1f5fbf", |d| d.1),
+        ("delivered", "#1a7f37", |d| d.2),
+        ("failed", "#c62828", |d| d.3),
+    ];
     let label = format!(
         "Delivery trend over {} days: {} sent, {} delivered, {} failed",
         days.len(),
@@ -158,9 +169,13 @@ pub(crate) fn trend_chart(days: &[(String, u64, u64, u64)]) -> Markup {
         svg.chart viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(label) preserveAspectRatio="none" {
             title { (label) }
             line x1="0" y1=(H) x2=(W) y2=(H) stroke="#999" {}
-            polyline.sent fill="none" points=(points(|d| d.1)) {}
-            polyline.delivered fill="none" points=(points(|d| d.2)) {}
-            polyline.failed fill="none" points=(points(|d| d.3)) {}
+            @for (class, colour, pick) in series {
+                polyline class=(class) fill="none" points=(points(pick)) {}
+                // Dots, so a single day (or a flat line) still shows.
+                @for (x, y) in coords(pick) {
+                    circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="3" fill=(colour) {}
+                }
+            }
         }
         p.legend {
             span.sent { "■ sent" } " " span.delivered { "■ delivered" } " " span.failed { "■ failed" }
@@ -181,4 +196,29 @@ pub(crate) fn dir_of(text: &str) -> &'static str {
 #[allow(dead_code)]
 pub(crate) fn json_block(v: &Value) -> PreEscaped<String> {
     PreEscaped(v.to_string().replace('<', "\\u003c"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trend_chart_plots_each_series_and_says_its_totals() {
+        let days = vec![
+            ("2026-03-01".to_owned(), 10, 8, 1),
+            ("2026-03-02".to_owned(), 20, 19, 0),
+        ];
+        let svg = trend_chart(&days).into_string();
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert_eq!(svg.matches("<circle").count(), 6);
+        assert!(svg.contains("2 days: 30 sent, 27 delivered, 1 failed"));
+        // The highest value reaches the top margin; zero sits on the axis.
+        assert!(svg.contains(r#"points="0.0,85.0 600.0,10.0""#), "{svg}");
+        assert!(
+            svg.contains("600.0,160.0"),
+            "failed 0 on day 2 is on the axis"
+        );
+        assert_eq!(dir_of("سلام دنیا"), "rtl");
+        assert_eq!(dir_of("Hello"), "auto");
+    }
 }

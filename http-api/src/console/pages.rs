@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/inbox/reply", post(reply))
         .route("/console/messages", get(messages))
         .route("/console/messages/{id}", get(message))
+        .route("/console/messages/{id}/status", get(message_status))
         .route("/console/contacts", get(contacts_page).post(add_contact))
         .route("/console/contacts/groups", get(groups_page).post(add_group))
         .route("/console/contacts/import", post(import_contacts))
@@ -683,6 +684,19 @@ async fn messages(
         @if page_no * 50 < total { a href={ "?page=" (page_no + 1) } { "older →" } }
     };
     Ok(page(&console, "/console/messages", "Messages", body))
+}
+
+/// `GET /console/messages/{id}/status`: the status alone, for the script to catch up on
+/// changes made before its event stream connected.
+async fn message_status(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Response {
+    match data(read::status(State(state), console.principal.clone(), Path(id)).await).await {
+        Ok(m) => text(&m["status"]).into_response(),
+        Err(e) => (e.status, e.message.into_owned()).into_response(),
+    }
 }
 
 async fn message(

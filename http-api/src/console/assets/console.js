@@ -32,12 +32,23 @@
   const es = new EventSource("/console/events");
   const toast = document.getElementById("toast");
   let unread = 0;
+  const setPill = (el, status) => {
+    el.textContent = status;
+    el.className = "pill " + String(status).toLowerCase();
+  };
+  // Changes made before the stream connected: read the current status of every pill once.
+  es.addEventListener("open", () => {
+    document.querySelectorAll("[data-message-id]").forEach((el) => {
+      if (["DELIVERED", "FAILED", "REJECTED", "EXPIRED", "RECEIVED"].includes(el.textContent)) return;
+      fetch("/console/messages/" + el.dataset.messageId + "/status")
+        .then((r) => (r.ok ? r.text() : null))
+        .then((t) => { if (t) setPill(el, t); })
+        .catch(() => {});
+    });
+  });
   es.addEventListener("message.status", (e) => {
     const d = JSON.parse(e.data);
-    document.querySelectorAll('[data-message-id="' + d.messageId + '"]').forEach((el) => {
-      el.textContent = d.status;
-      el.className = "pill " + String(d.status).toLowerCase();
-    });
+    document.querySelectorAll('[data-message-id="' + d.messageId + '"]').forEach((el) => setPill(el, d.status));
   });
   es.addEventListener("message.inbound", (e) => {
     const d = JSON.parse(e.data);
