@@ -12,7 +12,7 @@ use common::{ADMIN_TOKEN, FakeEngine, settings};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use sairex_http_api::ApiSettings;
-use sairex_store::model::{Contact, Id, Organization};
+use sairex_store::model::{Contact, Id, MessageStatus};
 use sairex_store::{MasterKey, Store, StoreOptions};
 use serde_json::{Value, json};
 
@@ -20,6 +20,7 @@ struct Console {
     base: String,
     client: reqwest::Client,
     store: Store,
+    engine: Arc<FakeEngine>,
     _dir: tempfile::TempDir,
 }
 
@@ -73,7 +74,8 @@ impl Console {
         let store =
             Store::open(StoreOptions::new(dir.path()).with_master_key(MasterKey::generate()))
                 .unwrap();
-        let router = sairex_http_api::router(store.clone(), FakeEngine::new(), settings);
+        let engine = FakeEngine::new();
+        let router = sairex_http_api::router(store.clone(), engine.clone(), settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -93,6 +95,7 @@ impl Console {
             base: format!("http://{addr}"),
             client,
             store,
+            engine,
             _dir: dir,
         }
     }
@@ -782,8 +785,6 @@ async fn contacts_templates_and_campaigns_pages_work_end_to_end() {
     let list = c.get("/console/campaigns", Some(&s)).await;
     assert!(list.body.contains("Fees March"));
     assert!(list.body.contains("role=\"progressbar\""));
-    let _ = Organization::default();
-    let _ = Arc::new(0);
 }
 
 trait Underscore {
@@ -981,4 +982,57 @@ async fn an_admin_adds_a_provider_and_sends_a_test_message() {
         .list_messages(org, &Default::default(), page())
         .unwrap();
     assert_eq!(listed.items[0].provider_id, Some(provider));
+}
+
+#[tokio::test]
+async fn the_live_stream_carries_the_users_organization_only() {
+    use futures::StreamExt;
+    let c = Console::start().await;
+    let (a, _) = c.org("school-a").await;
+    let (b, _) = c.org("school-b").await;
+    c.user(a, "ana@a.pk", "member").await;
+    let s = c.login("ana@a.pk").await;
+    let anonymous = c.get("/console/events", None).await;
+    assert_eq!(anonymous.location(), "/console/login");
+    let response = c
+        .client
+        .get(format!("{}/console/events", c.base))
+        .header("cookie", &s.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = response.bytes_stream();
+    // Give the stream a moment to subscribe before publishing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (org, id) in [(b, 111), (a, 222)] {
+        c.engine
+            .events
+            .send(sairex_engine::dispatch::EngineEvent::StatusChanged {
+                org,
+                message_id: id,
+                status: MessageStatus::Delivered,
+                provider_id: None,
+                error_code: None,
+            })
+            .unwrap();
+    }
+    let mut seen = String::new();
+    while !seen.contains("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .expect("an event")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: message.status"), "{seen}");
+    assert!(seen.contains("\"messageId\":222"), "{seen}");
+    assert!(!seen.contains("\"messageId\":111"), "{seen}");
 }

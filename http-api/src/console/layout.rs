@@ -1,7 +1,7 @@
 //! The page shell: head, navigation of blueprint §5.1, the user's menu; and small helpers
 //! that turn the API's JSON answers into HTML.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::Console;
@@ -190,12 +190,6 @@ pub(crate) fn dir_of(text: &str) -> &'static str {
         .find(|c| c.is_alphabetic())
         .is_some_and(|c| matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF));
     if rtl { "rtl" } else { "auto" }
-}
-
-/// Escaped JSON for a `<script type="application/json">` block.
-#[allow(dead_code)]
-pub(crate) fn json_block(v: &Value) -> PreEscaped<String> {
-    PreEscaped(v.to_string().replace('<', "\\u003c"))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -109,10 +109,6 @@ impl Form {
 
 fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response {
     shell(console, active, title, body).into_response()
-}
-
-fn status_of(e: &ApiError) -> StatusCode {
-    e.status
 }
 
 /// A `datetime-local` value (taken as UTC) in RFC 3339, or null.
@@ -397,7 +393,7 @@ async fn send_one(State(state): State<AppState>, console: Console, body: Bytes) 
                 &state,
                 &console,
                 Some((true, e.message.to_string())),
-                status_of(&e),
+                e.status,
             )
             .await
         }
@@ -431,7 +427,7 @@ async fn send_bulk(State(state): State<AppState>, console: Console, body: Bytes)
                     &state,
                     &console,
                     Some((true, e.message.to_string())),
-                    status_of(&e),
+                    e.status,
                 )
                 .await
             }
@@ -467,7 +463,7 @@ async fn send_bulk(State(state): State<AppState>, console: Console, body: Bytes)
                 &state,
                 &console,
                 Some((true, e.message.to_string())),
-                status_of(&e),
+                e.status,
             )
             .await
         }
@@ -1830,11 +1826,4 @@ async fn delete_user(
         StatusCode::OK,
     )
     .await
-}
-
-#[allow(dead_code)]
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
