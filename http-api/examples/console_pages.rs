@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p sairex-http-api --example console_pages -- [messages]`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sairex_engine::dispatch::EngineEvent;
@@ -12,6 +12,7 @@ use sairex_http_api::{ApiSettings, EngineLink, WebhookTestResult};
 use sairex_store::model::{ConsoleRole, Id, Message, Organization};
 use sairex_store::{Store, StoreOptions};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
