@@ -939,6 +939,11 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
         ("POST" | "PUT", "/api/sms/templates" | "/api/sms/templates/{templateId}") => {
             Some(template)
         }
+        ("POST", "/api/admin/organizations/{organizationId}/users") => Some(json!({
+            "type": "object", "required": ["email", "password"], "properties": {
+            "email": { "type": "string", "format": "email" }, "name": { "type": "string" },
+            "role": { "type": "string", "enum": ["ADMIN", "MEMBER"], "default": "MEMBER" },
+            "password": { "type": "string", "minLength": 8, "description": "stored as argon2id only" } } })),
         ("POST", "/api/sms/templates/{templateId}/preview") => Some(json!({
             "type": "object", "properties": { "variables": { "type": "object" } } })),
         ("POST" | "PUT", "/api/sms/campaigns" | "/api/sms/campaigns/{campaignId}") => {
