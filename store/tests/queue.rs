@@ -653,3 +653,47 @@ async fn parts_accepted_in_pieces_are_recorded_and_indexed_under_their_provider(
         Err(StoreError::InvalidState(_))
     ));
 }
+
+/// The store scans the ready queue from a floor below which everything was leased (an LSM keeps
+/// tombstones of leased entries at the front). A message that sorts below the floor, an OTP
+/// enqueued after bulk messages were leased, or a retry whose time has already passed, must
+/// lower it and be served.
+#[tokio::test]
+async fn work_that_sorts_before_what_was_already_taken_is_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..5 {
+        store
+            .enqueue(message(1, &format!("+10{i}"), Priority::BULK))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.lease(1, 3).await.unwrap().len(), 3);
+    let otp = store
+        .enqueue(message(1, "+200", Priority::OTP))
+        .await
+        .unwrap();
+    let next = store.lease(1, 1).await.unwrap();
+    assert_eq!(next[0].id, otp.message().id, "the OTP goes first");
+    assert_eq!(store.lease(1, 10).await.unwrap().len(), 2);
+    assert!(store.lease(1, 10).await.unwrap().is_empty());
+    assert_eq!(store.ready_orgs().unwrap(), Vec::<u64>::new());
+
+    // A promotion raises the due floor to now; a retry due earlier than that must lower it.
+    let now = now_ms();
+    assert!(store.promote_due(now, 100).await.unwrap().is_empty());
+    store
+        .retry_at(1, otp.message().id, now - 60_000, "retry".into())
+        .await
+        .unwrap();
+    assert_eq!(store.next_due().unwrap(), Some(now - 60_000));
+    assert_eq!(store.promote_due(now, 100).await.unwrap(), vec![1]);
+    assert_eq!(store.ready_count(1).unwrap(), 1);
+    assert_eq!(store.ready_orgs().unwrap(), vec![1]);
+
+    // And after a reopen the floors are found again.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.ready_orgs().unwrap(), vec![1]);
+    assert_eq!(store.lease(1, 10).await.unwrap()[0].id, otp.message().id);
+}
