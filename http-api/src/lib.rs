@@ -16,6 +16,8 @@
 //!
 //! # Layout
 //! - `error`: [`ApiError`] and the envelope.
+//! - `idempotency`: the `Idempotency-Key` layer of the creating routes (stored replays).
+//! - `json`: strict request bodies (unknown fields and type errors named).
 //! - `auth`: API keys (generation, hash, cache), the superadmin token, the middleware that
 //!   authenticates and rate-limits.
 //! - `limits`: per-key and per-organization minute and day windows.
@@ -26,6 +28,8 @@
 
 mod auth;
 mod error;
+mod idempotency;
+mod json;
 mod limits;
 mod openapi;
 mod phone;
