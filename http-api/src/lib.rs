@@ -172,6 +172,30 @@ pub fn router(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) 
     routes::build(state::AppState::new(store, engine, settings))
 }
 
+/// `GET /metrics` on the API listener (when there is no `metrics_listen`): only with the
+/// superadmin token as a bearer token, since the public port must not show traffic figures
+/// to anyone who asks (401 in the usual error envelope otherwise, and always without a token).
+pub fn protected_metrics_router(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    admin_token: Option<Secret>,
+) -> axum::Router {
+    metrics_router(handle).route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let admin_token = admin_token.clone();
+            async move {
+                if auth::is_superadmin(request.headers(), admin_token.as_ref()) {
+                    next.run(request).await
+                } else {
+                    axum::response::IntoResponse::into_response(ApiError::unauthorized(
+                        "/metrics on the API listener needs the superadmin token \
+                         (Authorization: Bearer …), or serve it on [server] metrics_listen",
+                    ))
+                }
+            }
+        },
+    ))
+}
+
 /// `GET /metrics` in the Prometheus text format, for the metrics listener.
 pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> axum::Router {
     axum::Router::new().route(

@@ -496,3 +496,45 @@ async fn idempotency_key_covers_bulk_sends_and_campaign_creation() {
     .await;
     assert_eq!(cross.code(), "IDEMPOTENCY_KEY_REUSED");
 }
+
+/// docs/webhooks.md promises `"*"` (all events) and `[]` (none: a webhook kept for its secret).
+#[tokio::test]
+async fn webhook_events_accept_what_the_docs_promise() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let all = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/all", "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::CREATED, "{:?}", all.json);
+    assert_eq!(all.data()["events"], json!(["*"]));
+    let none = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/none", "events": [] }),
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::CREATED, "{:?}", none.json);
+    assert_eq!(none.data()["events"], json!([]));
+    let id = none.data()["id"].as_u64().unwrap();
+    let changed = api
+        .put(
+            &format!("/api/sms/webhooks/{id}"),
+            &key,
+            json!({ "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.json);
+    let bad = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/x", "events": ["message.*"] }),
+        )
+        .await;
+    assert_eq!(bad.code(), "VALIDATION_ERROR");
+}

@@ -115,8 +115,9 @@ pub fn router(
     admin_token: String,
     metrics: PrometheusHandle,
 ) -> Router {
+    let admin_token = sairex_http_api::Secret::new(admin_token);
     let settings = ApiSettings {
-        admin_token: Some(sairex_http_api::Secret::new(admin_token)),
+        admin_token: Some(admin_token.clone()),
         body_limit: usize::try_from(config.server.body_limit).unwrap_or(usize::MAX),
         max_queue_depth: config.limits.max_queue_depth,
         allow_private_webhook_targets: config.webhooks.allow_private_targets,
@@ -128,7 +129,11 @@ pub fn router(
     let engine: Arc<dyn EngineLink> = Arc::new(EngineAdapter::new(control, webhooks));
     let api = sairex_http_api::router(store, engine, settings);
     if config.server.metrics_listen.is_none() {
-        api.merge(metrics_only(metrics))
+        // On the public port: only for the superadmin.
+        api.merge(sairex_http_api::protected_metrics_router(
+            metrics,
+            Some(admin_token),
+        ))
     } else {
         api
     }

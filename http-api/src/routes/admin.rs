@@ -991,16 +991,16 @@ pub(crate) struct WebhookRequest {
     rotate_secret: Option<bool>,
 }
 
+/// The events a webhook may list, as docs/webhooks.md promises: the known ones, `"*"` for all
+/// of them (the engine's `ALL_EVENTS`), or none at all (`[]`: a webhook kept only for its
+/// secret, which signs `callbackUrl` deliveries).
 fn check_events(events: &[String]) -> Result<(), ApiError> {
-    if events.is_empty() {
-        return Err(ApiError::invalid("events: at least one"));
-    }
-    if let Some(bad) = events
-        .iter()
-        .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
-    {
+    if let Some(bad) = events.iter().find(|e| {
+        !WEBHOOK_EVENTS.contains(&e.as_str())
+            && e.as_str() != sairex_engine::webhooks::payload::ALL_EVENTS
+    }) {
         return Err(ApiError::invalid(format!(
-            "events: unknown event {bad:?}; known: {}",
+            "events: unknown event {bad:?}; known: \"*\" (all), {}",
             WEBHOOK_EVENTS.join(", ")
         )));
     }
