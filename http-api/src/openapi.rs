@@ -70,7 +70,12 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
             }
             Some(schema)
         }
-        ("POST" | "PUT", "/api/sms/api-keys" | "/api/sms/api-keys/{keyId}") => Some(json!({
+        (
+            "POST" | "PUT",
+            "/api/sms/api-keys"
+            | "/api/sms/api-keys/{keyId}"
+            | "/api/admin/organizations/{organizationId}/api-keys",
+        ) => Some(json!({
             "type": "object",
             "properties": { "name": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string",
                 "enum": ["sms:send", "sms:read", "contacts:read", "contacts:write", "campaigns:write", "admin"] } },

@@ -156,8 +156,21 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     }
 }
 
-/// The organization named `name` (created when missing) and a new admin key for it.
-pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, String)> {
+/// The name of the demo organization's admin key.
+const DEMO_KEY_NAME: &str = "demo admin";
+
+/// The demo organization's admin key.
+#[derive(Debug)]
+pub enum DemoKey {
+    /// Created now: the key itself, to print once.
+    New(String),
+    /// Created by an earlier run: its prefix.
+    Existing(String),
+}
+
+/// The organization named `name` (created when missing) and its admin key: the one an
+/// earlier run created while it is active, else a new one.
+pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, DemoKey)> {
     let existing = store
         .all_organizations()
         .context("listing organizations")?
@@ -175,10 +188,28 @@ pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id,
             .await
             .context("creating the organization")?,
     };
+    // A restart keeps the key printed the first time (only its hash is stored, so the prefix
+    // is what can be shown again).
+    let keys = store
+        .list_api_keys(
+            org.id,
+            sairex_store::PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .context("listing the demo's keys")?;
+    if let Some(existing) = keys
+        .items
+        .iter()
+        .find(|k| k.name == DEMO_KEY_NAME && k.is_active)
+    {
+        return Ok((org.id, DemoKey::Existing(existing.key_prefix.clone())));
+    }
     let raw = sairex_http_api::generate_api_key();
     let key = ApiKey {
         organization_id: org.id,
-        name: "demo admin".into(),
+        name: DEMO_KEY_NAME.into(),
         scopes: [
             "sms:send",
             "sms:read",
@@ -198,5 +229,5 @@ pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id,
         .create_api_key(key, &raw)
         .await
         .context("creating the admin key")?;
-    Ok((org.id, raw))
+    Ok((org.id, DemoKey::New(raw)))
 }

@@ -503,6 +503,30 @@ pub(crate) async fn create_key(
     Ok(envelope(StatusCode::CREATED, &key_view(&key, Some(raw))))
 }
 
+/// `POST /api/admin/organizations/{organizationId}/api-keys` (superadmin): a new key of the
+/// organization (admin scope unless `scopes` says otherwise), shown once. The operator's way to
+/// a key when the organization's own are lost (the demo prints this route on a restart).
+pub(crate) async fn create_org_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<KeyRequest>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let mut key = ApiKey {
+        organization_id: org,
+        name: "admin".to_owned(),
+        rate_limit_per_min: state.settings().default_key_per_minute,
+        rate_limit_per_day: state.settings().default_key_per_day,
+        scopes: vec![Scope::Admin.name().to_owned()],
+        ..ApiKey::default()
+    };
+    apply_key_request(&mut key, &r)?;
+    let raw = generate_api_key();
+    let key = state.store().create_api_key(key, &raw).await?;
+    Ok(envelope(StatusCode::CREATED, &key_view(&key, Some(raw))))
+}
+
 /// `PUT /api/sms/api-keys/{keyId}`.
 pub(crate) async fn update_key(
     State(state): State<AppState>,

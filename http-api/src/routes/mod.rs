@@ -220,6 +220,17 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         (
             info(
                 "POST",
+                "/api/admin/organizations/{organizationId}/api-keys",
+                Superadmin,
+                "admin",
+                201,
+                "Create an API key of an organization (admin scope by default; shown once)",
+            ),
+            post(admin::create_org_key),
+        ),
+        (
+            info(
+                "POST",
                 "/api/sms/send",
                 SEND,
                 "messages",
