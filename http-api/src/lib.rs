@@ -16,6 +16,8 @@
 //!
 //! # Layout
 //! - `error`: [`ApiError`] and the envelope.
+//! - `idempotency`: the `Idempotency-Key` layer of the creating routes (stored replays).
+//! - `json`: strict request bodies (unknown fields and type errors named).
 //! - `auth`: API keys (generation, hash, cache), the superadmin token, the middleware that
 //!   authenticates and rate-limits.
 //! - `limits`: per-key and per-organization minute and day windows.
@@ -26,6 +28,8 @@
 
 mod auth;
 mod error;
+mod idempotency;
+mod json;
 mod limits;
 mod openapi;
 mod phone;
@@ -166,6 +170,30 @@ impl Default for ApiSettings {
 /// store and the engine. Call it inside a tokio runtime.
 pub fn router(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) -> axum::Router {
     routes::build(state::AppState::new(store, engine, settings))
+}
+
+/// `GET /metrics` on the API listener (when there is no `metrics_listen`): only with the
+/// superadmin token as a bearer token, since the public port must not show traffic figures
+/// to anyone who asks (401 in the usual error envelope otherwise, and always without a token).
+pub fn protected_metrics_router(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    admin_token: Option<Secret>,
+) -> axum::Router {
+    metrics_router(handle).route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let admin_token = admin_token.clone();
+            async move {
+                if auth::is_superadmin(request.headers(), admin_token.as_ref()) {
+                    next.run(request).await
+                } else {
+                    axum::response::IntoResponse::into_response(ApiError::unauthorized(
+                        "/metrics on the API listener needs the superadmin token \
+                         (Authorization: Bearer …), or serve it on [server] metrics_listen",
+                    ))
+                }
+            }
+        },
+    ))
 }
 
 /// `GET /metrics` in the Prometheus text format, for the metrics listener.

@@ -49,6 +49,7 @@ struct Inner {
     limiter: Limiter,
     depth: Mutex<Depth>,
     callbacks: crate::routes::callbacks::ProviderIndex,
+    in_flight: crate::idempotency::InFlight,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -83,6 +84,7 @@ impl AppState {
                 limiter: Limiter::default(),
                 depth: Mutex::new(Depth::default()),
                 callbacks: crate::routes::callbacks::ProviderIndex::default(),
+                in_flight: crate::idempotency::InFlight::default(),
             }),
         }
     }
@@ -105,6 +107,11 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// Idempotency keys whose request is running.
+    pub(crate) fn in_flight(&self) -> &crate::idempotency::InFlight {
+        &self.inner.in_flight
     }
 
     /// The HTTP providers' records, for their callbacks.

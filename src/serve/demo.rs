@@ -1,5 +1,6 @@
 //! `serve --demo`: the in-process SMSC simulator as a system provider, and the "demo"
-//! organization with a fresh admin key printed once.
+//! organization with its admin key (printed once; kept across restarts), the superadmin token
+//! (kept beside the data) and webhooks to loopback targets allowed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use sairex_config::{
 };
 use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer};
 use sairex_store::Store;
+
+use super::api::DemoKey;
 
 /// The provider entry's name.
 const PROVIDER: &str = "demo-smsc";
@@ -71,27 +74,50 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
     Ok(sim)
 }
 
-/// Makes sure the "demo" organization exists, creates a new admin key for it and prints the
-/// key once with a ready-to-paste curl line.
-pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
+/// Makes sure the "demo" organization exists and prints what a user needs: the URL, the
+/// superadmin token, the organization's admin key (in full when created now; its prefix and
+/// how to make another on a restart, since only its hash is kept), and a ready-to-paste curl.
+pub async fn announce(store: &Store, api: SocketAddr, admin_token: &str) -> anyhow::Result<()> {
     let (org, key) = super::api::demo_organization(store, ORGANIZATION)
         .await
         .context("creating the demo organization")?;
     let url = format!("http://{api}");
     println!();
     println!("Sairex SMS demo is running: {url}");
-    println!("Organization \"{ORGANIZATION}\" (id {org}); its admin API key (shown once):");
-    println!();
-    println!("  {key}");
-    println!();
+    println!("Superadmin token (for /api/admin/*, /metrics and `sairex admin`): {admin_token}");
+    println!(
+        "Webhooks may target loopback and private addresses in the demo \
+         ([webhooks] allow_private_targets = true)."
+    );
+    let shown = match &key {
+        DemoKey::New(raw) => {
+            println!("Organization \"{ORGANIZATION}\" (id {org}); its admin API key (shown once):");
+            println!();
+            println!("  {raw}");
+            println!();
+            raw.clone()
+        }
+        DemoKey::Existing(prefix) => {
+            println!(
+                "Organization \"{ORGANIZATION}\" (id {org}) and its admin API key {prefix}… are kept \
+                 from the last run (only the key's hash is stored). To make a new key:"
+            );
+            println!();
+            println!(
+                "  curl -s -X POST {url}/api/admin/organizations/{org}/api-keys -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' -d '{{\"name\": \"demo admin 2\"}}'"
+            );
+            println!();
+            "<your key>".to_owned()
+        }
+    };
     println!("Send a message (it reaches DELIVERED through the built-in SMSC simulator):");
     println!();
     println!(
-        "  curl -s -X POST {url}/api/sms/send -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"to\": \"+923001234567\", \"body\": \"Hello from Sairex\"}}'"
+        "  curl -s -X POST {url}/api/sms/send -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' -d '{{\"to\": \"+923001234567\", \"body\": \"Hello from Sairex\"}}'"
     );
     println!();
     println!(
-        "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {key}'"
+        "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {shown}'"
     );
     println!("Stop with Ctrl-C.");
     Ok(())

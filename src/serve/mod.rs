@@ -73,7 +73,21 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
                 return Err(BadConfig(errors.len()).into());
             }
         },
-        None => Config::default(),
+        // No file: the defaults, and the environment's overrides still apply.
+        None => {
+            let mut config = Config::default();
+            if let Ok(token) = std::env::var(sairex_config::ENV_ADMIN_TOKEN) {
+                if token.chars().count() < sairex_config::ADMIN_TOKEN_MIN_CHARS {
+                    bail!(
+                        "{}: at least {} characters",
+                        sairex_config::ENV_ADMIN_TOKEN,
+                        sairex_config::ADMIN_TOKEN_MIN_CHARS
+                    );
+                }
+                config.admin.token = Some(sairex_config::Secret::new(token));
+            }
+            config
+        }
     };
     if let Some(listen) = args.listen {
         config.server.listen = listen;
@@ -109,6 +123,19 @@ fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
     let key = MasterKey::generate();
     write_private(&path, key.to_hex().as_bytes())?;
     Ok(key)
+}
+
+/// The demo's superadmin token: kept beside its data (0600), so the printed token stays valid
+/// across restarts.
+fn demo_admin_token(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("admin.token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_owned());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let token = random_token();
+    write_private(&path, token.as_bytes())?;
+    Ok(token)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -196,8 +223,14 @@ struct Running {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     sairex_engine::http_client::install_ring_provider();
     let mut config = load_config(&args)?;
-    if args.demo && config.admin.token.is_none() {
-        config.admin.token = Some(sairex_config::Secret::new(random_token()));
+    if args.demo {
+        if config.admin.token.is_none() {
+            config.admin.token = Some(sairex_config::Secret::new(demo_admin_token(
+                &config.store.path,
+            )?));
+        }
+        // The demo's webhooks go to a receiver on the same machine.
+        config.webhooks.allow_private_targets = true;
     }
     let Some(admin_token) = config.admin.token.clone() else {
         bail!("no admin token: set [admin] token or SAIREX_ADMIN_TOKEN");
@@ -289,7 +322,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%api_addr, "serving");
     if args.demo {
-        demo::announce(&store, api_addr).await?;
+        demo::announce(&store, api_addr, admin_token.expose()).await?;
     }
     if let Err(e) = sairex_config::notify_ready() {
         tracing::warn!(error = %e, "sd_notify READY failed");

@@ -80,6 +80,11 @@ pub(crate) mod space {
     pub const DUE: u8 = 0x31;
     /// `[IN_FLIGHT][org][id]` → leased-at.
     pub const IN_FLIGHT: u8 = 0x32;
+
+    /// `[IDEMPOTENT_RESPONSE][org][key]` → StoredResponse (the `Idempotency-Key` replays).
+    pub const IDEMPOTENT_RESPONSE: u8 = 0x40;
+    /// `[IDEMPOTENT_BY_TIME][stored-at][org][key]` → (), to purge expired responses.
+    pub const IDEMPOTENT_BY_TIME: u8 = 0x41;
 }
 
 /// A key under construction.

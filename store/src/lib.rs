@@ -77,6 +77,7 @@ pub use entities::{
     MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MAX_VARIANTS, MembershipChange, ProviderHealth,
     Recipient, RowOutcome, Upserted, api_key_hash, render_template,
 };
+pub use entities::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};

@@ -120,6 +120,17 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         ),
         (
             info(
+                "GET",
+                "/docs/errors",
+                Public,
+                "health",
+                200,
+                "The error catalogue (Markdown): every error code with its cause and fix",
+            ),
+            get(health::errors_doc),
+        ),
+        (
+            info(
                 "POST",
                 "/api/sms/receive",
                 Public,
@@ -205,6 +216,17 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "Change an organization (absent fields stay; null clears); seen by the next request",
             ),
             patch(admin::update_organization),
+        ),
+        (
+            info(
+                "POST",
+                "/api/admin/organizations/{organizationId}/api-keys",
+                Superadmin,
+                "admin",
+                201,
+                "Create an API key of an organization (admin scope by default; shown once)",
+            ),
+            post(admin::create_org_key),
         ),
         (
             info(
@@ -926,6 +948,13 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
     }
 }
 
+/// The routes that honour `Idempotency-Key` (see `crate::idempotency`).
+pub(crate) const IDEMPOTENT_ROUTES: [(&str, &str); 3] = [
+    ("POST", "/api/sms/send"),
+    ("POST", "/api/sms/send-bulk"),
+    ("POST", "/api/sms/campaigns"),
+];
+
 /// Every route the router serves, in table order.
 pub fn route_table() -> Vec<RouteInfo> {
     routes().into_iter().map(|(info, _)| info).collect()
@@ -936,7 +965,10 @@ pub(crate) fn build(state: AppState) -> Router {
     let mut public = Router::new();
     let mut keyed = Router::new();
     let mut admin = Router::new();
-    for (info, handler) in routes() {
+    for (info, mut handler) in routes() {
+        if IDEMPOTENT_ROUTES.contains(&(info.method, info.path)) {
+            handler = handler.layer(from_fn_with_state(state.clone(), crate::idempotency::layer));
+        }
         match info.access {
             Access::Public => public = public.route(info.path, handler),
             Access::Key(_) => keyed = keyed.route(info.path, handler),
@@ -1021,8 +1053,9 @@ async fn method_not_allowed(method: Method) -> ApiError {
     )
 }
 
-/// A JSON body: a body over the limit is 413; malformed JSON is 400 naming the problem;
-/// unknown fields are ignored. No content type is required.
+/// A JSON body: a body over the limit is 413; malformed JSON is 400 naming the problem; an
+/// unknown field or a value of the wrong type is 400 naming the field (see `crate::json`).
+/// No content type is required.
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -1048,9 +1081,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the request body is empty; a JSON object is expected",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))
+        crate::json::parse(&bytes).map(ApiJson)
     }
 }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sairex_engine::compliance;
 use sairex_engine::dispatch::EngineEvent;
@@ -20,12 +20,10 @@ use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
 use crate::state::{AppState, DepthTicket, OrgInfo};
 use crate::text::{self, Analysis};
-use crate::{phone, ssrf, time};
+use crate::{idempotency, phone, ssrf, time};
 
 /// Longest sender id or number.
 const MAX_FROM: usize = 20;
-/// Longest idempotency key.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Largest `metadata`, serialised.
 const MAX_METADATA: usize = 4096;
 /// Longest validity period.
@@ -34,8 +32,7 @@ const MAX_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 pub(crate) const MAX_BULK: usize = 10_000;
 
 /// The fields `send` and `send-bulk` share.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub(crate) struct Options {
     from: Option<String>,
     provider: Option<Value>,
@@ -154,9 +151,7 @@ async fn check_options(
     };
     let priority = parse_priority(options.priority.as_deref(), default_priority)?;
     let scheduled_at = match options.scheduled_at {
-        Some(s) => Some(time::parse(&s).ok_or_else(|| {
-            ApiError::invalid("scheduledAt: an RFC 3339 time such as 2026-03-01T09:00:00Z")
-        })?),
+        Some(s) => Some(time::parse_schedule(&s, now)?),
         None => None,
     };
     let expires_at = match options.validity_period {
@@ -268,14 +263,14 @@ fn draft(
     variables: Option<&Map<String, Value>>,
     checked: &Checked,
 ) -> Result<Draft, ApiError> {
+    // A placeholder is filled or refused whether `variables` is given or not: a literal
+    // `{{name}}` must never reach a handset.
     let raw_body: Cow<'_, str> = match (checked.template.as_deref(), body) {
-        (Some(template), _) => Cow::Owned(text::render(template, variables).map_err(|name| {
-            ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-        })?),
-        (None, Some(body)) if body.contains("{{") && variables.is_some() => {
-            Cow::Owned(text::render(body, variables).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?)
+        (Some(template), _) => {
+            Cow::Owned(text::render(template, variables).map_err(text::missing_variable)?)
+        }
+        (None, Some(body)) if body.contains("{{") => {
+            Cow::Owned(text::render(body, variables).map_err(text::missing_variable)?)
         }
         (None, Some(body)) => Cow::Borrowed(body),
         (None, None) => {
@@ -387,18 +382,13 @@ struct Accepted<'a> {
 pub(crate) async fn send(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(mut request): ApiJson<SendRequest>,
 ) -> ApiResult {
     need(&principal, Scope::SmsSend)?;
     let now = now_ms();
-    let idempotency_key = match request.idempotency_key.take() {
-        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
-            return Err(ApiError::invalid(format!(
-                "idempotencyKey: 1 to {MAX_IDEMPOTENCY_KEY} bytes"
-            )));
-        }
-        other => other,
-    };
+    // The header's key and the body's are one key space: the message carries either.
+    let idempotency_key = idempotency::key_of(&headers, request.idempotency_key.take().as_deref())?;
     let checked = check_options(
         &state,
         &principal,
@@ -420,22 +410,44 @@ pub(crate) async fn send(
     check_credit(org, draft.cost)?;
     let ticket = queue_full(&state)?;
     draft.message.idempotency_key = idempotency_key;
-    let message = match state.store().enqueue(draft.message).await? {
+    // What a retry must match (only keyed sends can be duplicates).
+    let asked = draft
+        .message
+        .idempotency_key
+        .as_ref()
+        .map(|_| (draft.message.to_number.clone(), draft.message.body.clone()));
+    let message = match state
+        .store()
+        .enqueue(std::mem::take(&mut draft.message))
+        .await?
+    {
         Enqueued::Created(m) => m,
+        // The key's message exists but its stored response does not (expired, or lost to a
+        // crash between the two writes): the same send is answered from the message, as the
+        // first answer was; another send with the key is refused.
         Enqueued::Duplicate(existing) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "DUPLICATE_IDEMPOTENCY_KEY",
-                "this idempotencyKey was already used; no new message was created",
+            if asked.is_none_or(|(to, body)| existing.to_number != to || existing.body != body) {
+                let mut e = idempotency::reused();
+                e.message_id = Some(existing.id);
+                return Err(e);
+            }
+            let mut response = accepted(&existing, &draft);
+            response.headers_mut().insert(
+                idempotency::REPLAYED,
+                axum::http::HeaderValue::from_static("true"),
             );
-            e.message_id = Some(existing.id);
-            return Err(e);
+            return Ok(response);
         }
     };
     state.accepted(ticket, 1);
     announce(&state, &message);
     state.engine().nudge();
-    Ok(envelope(
+    Ok(accepted(&message, &draft))
+}
+
+/// The 202 of a send.
+fn accepted(message: &Message, draft: &Draft) -> Response {
+    envelope(
         StatusCode::ACCEPTED,
         &Accepted {
             message_id: message.id,
@@ -448,7 +460,7 @@ pub(crate) async fn send(
             queued_at: time::format(message.queued_at),
             scheduled_at: message.scheduled_at.map(time::format),
         },
-    ))
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -465,8 +477,32 @@ pub(crate) struct BulkRequest {
     body: Option<String>,
     name: Option<String>,
     campaign_id: Option<Value>,
-    #[serde(flatten)]
-    options: Options,
+    idempotency_key: Option<String>,
+    // The fields of [`Options`], flat: `#[serde(flatten)]` hides unknown fields from the
+    // strict parser (and buffers the body).
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
+}
+
+impl BulkRequest {
+    fn take_options(&mut self) -> Options {
+        Options {
+            from: self.from.take(),
+            provider: self.provider.take(),
+            priority: self.priority.take(),
+            scheduled_at: self.scheduled_at.take(),
+            validity_period: self.validity_period.take(),
+            callback_url: self.callback_url.take(),
+            metadata: self.metadata.take(),
+            template_id: self.template_id.take(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -500,7 +536,7 @@ struct BulkAccepted {
 pub(crate) async fn send_bulk(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(request): ApiJson<BulkRequest>,
+    ApiJson(mut request): ApiJson<BulkRequest>,
 ) -> ApiResult {
     need(&principal, Scope::SmsSend)?;
     if let Some(raw) = &request.campaign_id {
@@ -525,13 +561,14 @@ pub(crate) async fn send_bulk(
             }),
         ));
     }
-    let recipients = request.recipients.unwrap_or_default();
+    let recipients = request.recipients.take().unwrap_or_default();
     if recipients.is_empty() || recipients.len() > MAX_BULK {
         return Err(ApiError::invalid(format!("recipients: 1 to {MAX_BULK}")));
     }
     let now = now_ms();
-    let template_id = request.options.template_id;
-    let checked = check_options(&state, &principal, request.options, Priority::BULK, now).await?;
+    let template_id = request.template_id;
+    let options = request.take_options();
+    let checked = check_options(&state, &principal, options, Priority::BULK, now).await?;
     let org = &principal.org;
     let mut drafts = Vec::with_capacity(recipients.len());
     let mut errors = Vec::new();
@@ -658,16 +695,12 @@ pub(crate) async fn preview(
                 .store()
                 .template(principal.org_id(), id)
                 .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?;
-            text::render(&template.body, request.variables.as_ref()).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?
+            text::render(&template.body, request.variables.as_ref())
+                .map_err(text::missing_variable)?
         }
-        (None, Some(body)) => match request.variables.as_ref() {
-            Some(vars) => text::render(&body, Some(vars)).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?,
-            None => body,
-        },
+        (None, Some(body)) => {
+            text::render(&body, request.variables.as_ref()).map_err(text::missing_variable)?
+        }
         (None, None) => {
             return Err(ApiError::bad_request(
                 "EMPTY_BODY",

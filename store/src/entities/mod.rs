@@ -15,6 +15,7 @@ mod bulk;
 mod campaigns;
 mod contacts;
 mod groups;
+mod idempotent;
 mod organizations;
 mod providers;
 mod render;
@@ -30,6 +31,7 @@ pub use bulk::{CampaignCounts, MAX_ROWS_PER_CALL, Recipient, RowOutcome};
 pub use campaigns::{CampaignStats, MAX_VARIANTS};
 pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
+pub use idempotent::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
 pub use providers::ProviderHealth;
 pub use render::render_template;
 
