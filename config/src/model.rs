@@ -81,8 +81,11 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// `sync`.
     pub sync: SyncMode,
-    /// Page cache in MiB (`cache_mb`), 8..=65536.
+    /// Block cache in MiB (`cache_mb`), 8..=65536.
     pub cache_mb: u64,
+    /// In-memory write buffers (memtables) of all keyspaces together, in MiB
+    /// (`write_buffer_mb`), 8..=65536.
+    pub write_buffer_mb: u64,
     /// Where the master key is read from (`master_key_file`), if anywhere.
     pub master_key_file: Option<PathBuf>,
     /// The master key: from `SAIREX_MASTER_KEY` when set (it wins over the file), else read
@@ -98,7 +101,8 @@ impl Default for StoreConfig {
         Self {
             path: PathBuf::from("./sairex-data"),
             sync: SyncMode::Batch,
-            cache_mb: 128,
+            cache_mb: 64,
+            write_buffer_mb: 64,
             master_key_file: None,
             master_key: None,
             retention_days: 365,

@@ -165,6 +165,9 @@ fn store(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut StoreConfig) {
         )
     });
     s.set(cx, "cache_mb", &mut out.cache_mb, |v| int_in(v, 8, 65536));
+    s.set(cx, "write_buffer_mb", &mut out.write_buffer_mb, |v| {
+        int_in(v, 8, 65536)
+    });
     if let Some((file, span)) = s.get_spanned(cx, "master_key_file", path) {
         if cx.check_files && out.master_key.is_none() {
             match read_master_key(&file) {

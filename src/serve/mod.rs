@@ -157,6 +157,7 @@ fn open_store(config: &Config, demo: bool) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&config.store.path);
     options.sync = sync_policy(config.store.sync);
     options.cache_mb = config.store.cache_mb;
+    options.write_buffer_mb = config.store.write_buffer_mb;
     let key = match &config.store.master_key {
         Some(key) => Some(MasterKey::from_bytes(*key.bytes())),
         None if demo => Some(demo_master_key(&config.store.path)?),
