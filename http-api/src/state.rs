@@ -49,6 +49,7 @@ struct Inner {
     limiter: Limiter,
     depth: Mutex<Depth>,
     callbacks: crate::routes::callbacks::ProviderIndex,
+    smpp: crate::smpp_server::Registry,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -83,6 +84,7 @@ impl AppState {
                 limiter: Limiter::default(),
                 depth: Mutex::new(Depth::default()),
                 callbacks: crate::routes::callbacks::ProviderIndex::default(),
+                smpp: crate::smpp_server::Registry::default(),
             }),
         }
     }
@@ -105,6 +107,11 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// The SMPP server's bound sessions (empty when it does not run).
+    pub(crate) fn smpp_sessions(&self) -> &crate::smpp_server::Registry {
+        &self.inner.smpp
     }
 
     /// The HTTP providers' records, for their callbacks.

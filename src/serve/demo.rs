@@ -73,7 +73,11 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
 
 /// Makes sure the "demo" organization exists, creates a new admin key for it and prints the
 /// key once with a ready-to-paste curl line.
-pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
+pub async fn announce(
+    store: &Store,
+    api: SocketAddr,
+    smpp: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let (org, key) = super::api::demo_organization(store, ORGANIZATION)
         .await
         .context("creating the demo organization")?;
@@ -93,6 +97,17 @@ pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
     println!(
         "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {key}'"
     );
+    if let Some(smpp) = smpp {
+        let password = super::smpp::demo_account(store, org)
+            .await
+            .context("creating the demo SMPP account")?;
+        println!();
+        println!(
+            "Or bind over SMPP 3.4 (transmitter, receiver or transceiver): host {} port {}, system_id demo, password {password}",
+            smpp.ip(),
+            smpp.port()
+        );
+    }
     println!("Stop with Ctrl-C.");
     Ok(())
 }

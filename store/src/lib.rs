@@ -70,6 +70,10 @@ pub use entities::{
     MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MAX_VARIANTS, MembershipChange, ProviderHealth,
     Recipient, RowOutcome, Upserted, api_key_hash, render_template,
 };
+pub use entities::{
+    MAX_SYSTEM_ID, NewPart, PartOutcome, ReceiptIdFormat, SmppAccount, SmppBindType, SmppLink,
+    SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
+};
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};

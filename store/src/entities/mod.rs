@@ -18,6 +18,9 @@ mod groups;
 mod organizations;
 mod providers;
 mod render;
+mod smpp_accounts;
+mod smpp_outbox;
+mod smpp_parts;
 mod templates;
 mod webhooks;
 
@@ -32,6 +35,9 @@ pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
 pub use providers::ProviderHealth;
 pub use render::render_template;
+pub use smpp_accounts::{MAX_SYSTEM_ID, ReceiptIdFormat, SmppAccount, SmppBindType};
+pub use smpp_outbox::{SmppLink, SmppOwed, SmppOwedKind, receipt_wanted};
+pub use smpp_parts::{NewPart, PartOutcome, SmppPart};
 
 use crate::crypto::{Sealer, Stored};
 use crate::error::{Result, StoreError};
