@@ -1017,3 +1017,87 @@ async fn the_projects_session_binds_over_tls_with_a_test_ca_and_gets_its_receipt
     session.cast(SessionMsg::Drain).unwrap();
     gw.stop().await;
 }
+
+/// The Python of a venv with PyPI `smpplib`: `SAIREX_SMPPLIB_PYTHON` (CI sets it), else one
+/// made under `target/` on first use. Never skipped: no Python or no smpplib fails the test.
+fn smpplib_python() -> std::path::PathBuf {
+    if let Ok(python) = std::env::var("SAIREX_SMPPLIB_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/smpplib-venv");
+    let python = venv.join("bin/python");
+    let has_smpplib = |python: &std::path::Path| {
+        std::process::Command::new(python)
+            .args(["-c", "import smpplib.client"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has_smpplib(&python) {
+        let made = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed for the smpplib test (apt-get install python3-venv)");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "smpplib==2.2.4"])
+            .status()
+            .expect("pip");
+        assert!(
+            installed.success(),
+            "pip install smpplib failed (PyPI unreachable?)"
+        );
+    }
+    assert!(
+        has_smpplib(&python),
+        "smpplib not importable from {}",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpplib_binds_submits_gsm_and_ucs2_and_gets_every_receipt() {
+    let python = tokio::task::spawn_blocking(smpplib_python).await.unwrap();
+    let gw = Gateway::start(fast_settings()).await;
+    let (_, password) = gw.account(json!({ "systemId": "pyclient" })).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smpplib_client.py");
+    let addr = gw.smpp;
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([addr.ip().to_string(), addr.port().to_string()])
+            .args(["pyclient", password.as_str()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "smpplib client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["bad_password_status"], 0x0E, "{report}");
+    let ids = report["ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 4, "1 GSM + 3 UCS-2 parts: {report}");
+    for id in ids {
+        let receipt = &report["receipts"][id.as_str().unwrap()];
+        assert!(
+            receipt["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("id:{} ", id.as_str().unwrap())),
+            "{report}"
+        );
+        assert_eq!(receipt["state"], 2, "{report}");
+    }
+    for (to, text) in report["texts"].as_object().unwrap() {
+        let sim = &gw.sim;
+        let arrived = until("smpplib message", async || joined_by_udh(sim, to)).await;
+        assert_eq!(arrived, text.as_str().unwrap());
+    }
+    gw.stop().await;
+}
