@@ -54,8 +54,11 @@ fn store_status(e: &StoreError) -> CommandStatus {
 /// The organization's limits, counted under the account (ids are global, so an account's
 /// never meets an API key's).
 fn org_limit(state: &AppState, account: &SmppAccount) -> Result<(), CommandStatus> {
+    // The key's own limits are off (0): the account's are its TPS and window.
     let pseudo = ApiKey {
         id: account.id,
+        rate_limit_per_min: 0,
+        rate_limit_per_day: 0,
         ..ApiKey::default()
     };
     match state.limiter().check(
