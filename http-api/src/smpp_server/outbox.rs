@@ -21,7 +21,7 @@ use sairex_pdu::{Command, CommandStatus};
 use sairex_store::model::{Id, Millis};
 use sairex_store::{SmppAccount, SmppOwedKind, now_ms};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -39,6 +39,8 @@ const RECONCILE_BATCH: usize = 1024;
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How often a pump drops expired entries.
 const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+/// Receipt writes the feeder has in flight at once.
+const FEEDER_WRITES: usize = 256;
 /// How often a pump looks at the store without being woken.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -54,6 +56,7 @@ async fn feeder(
     shutdown: CancellationToken,
 ) {
     reconcile(&state).await;
+    let writes = Arc::new(Semaphore::new(FEEDER_WRITES));
     loop {
         let event = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -62,7 +65,25 @@ async fn feeder(
         match event {
             Ok(EngineEvent::StatusChanged {
                 message_id, status, ..
-            }) if status.is_final() => owe_receipt(&state, message_id).await,
+            }) if status.is_final() => {
+                // A read first: most messages did not come over SMPP.
+                if !state
+                    .store()
+                    .smpp_receipt_pending(message_id)
+                    .unwrap_or(true)
+                {
+                    continue;
+                }
+                // Many at once, so that they share the store's group commits; bounded.
+                let Ok(permit) = Arc::clone(&writes).acquire_owned().await else {
+                    return;
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    owe_receipt(&state, message_id).await;
+                    drop(permit);
+                });
+            }
             Ok(EngineEvent::Inbound { org, message_id }) => route_mo(&state, org, message_id).await,
             Ok(_) => {}
             Err(RecvError::Lagged(missed)) => {
@@ -78,10 +99,6 @@ async fn feeder(
 }
 
 async fn owe_receipt(state: &AppState, message: Id) {
-    // A read first: most messages did not come over SMPP.
-    if !state.store().smpp_receipt_pending(message).unwrap_or(true) {
-        return;
-    }
     match state.store().owe_smpp_receipt(message).await {
         Ok(Some(account)) => state.smpp_sessions().wake(account),
         Ok(None) => {}

@@ -111,6 +111,10 @@ pub(crate) async fn submit(
         return Err(CommandStatus::ESME_RSUBMITFAIL);
     }
     let from = sub.source_addr.trim().to_owned();
+    // The REST API's limit on a sender (20 characters, no control characters).
+    if from.chars().count() > 20 || from.chars().any(char::is_control) {
+        return Err(CommandStatus::ESME_RINVSRCADR);
+    }
     if !account.sender_ids.is_empty() && !account.sender_ids.contains(&from) {
         return Err(CommandStatus::ESME_RINVSRCADR);
     }

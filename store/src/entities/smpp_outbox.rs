@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sled::Batch;
 
 use crate::error::Result;
-use crate::keys::{Key, prefix_end, space, u64_at};
+use crate::keys::{self, Key, prefix_end, space, u64_at};
 use crate::messages::{enqueue_op, load_message, next_id};
 use crate::model::{Id, Message, MessageStatus, Millis};
 use crate::value::{decode, encode};
@@ -192,7 +192,11 @@ impl Store {
                 }
                 let mut batch = Batch::default();
                 batch.remove(pending_key(message));
-                let owed = receipt_wanted(link.registered_delivery, m.status);
+                // A deleted account is owed nothing.
+                let account_key =
+                    keys::scoped(space::SMPP_ACCOUNT, link.organization_id, link.account_id);
+                let owed = receipt_wanted(link.registered_delivery, m.status)
+                    && ctx.tree.contains_key(account_key)?;
                 if owed {
                     let ids = if link.answered_ids.is_empty() {
                         vec![m.id]
@@ -309,13 +313,16 @@ impl Store {
                 let prefix = outbox_prefix(account);
                 let mut batch = Batch::default();
                 let mut n = 0;
+                // Sequences are ids, which grow with time: the expired entries are a prefix,
+                // and the scan stops at the first live one (this runs on the writer).
                 for entry in ctx.tree.range(prefix.clone()..prefix_end(&prefix)) {
                     let (key, value) = entry?;
                     let owed: SmppOwed = decode(&key, &value)?;
-                    if owed.created_at < before {
-                        batch.remove(key);
-                        n += 1;
+                    if owed.created_at >= before {
+                        break;
                     }
+                    batch.remove(key);
+                    n += 1;
                 }
                 ctx.tree.apply_batch(batch)?;
                 Ok(n)
