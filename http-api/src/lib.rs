@@ -23,6 +23,7 @@
 //! - `limits`: per-key and per-organization minute and day windows.
 //! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
+//! - [`smpp_server`]: the SMPP 3.4 server customers bind to, on the same state as the API.
 //! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
 
@@ -34,6 +35,7 @@ mod limits;
 mod openapi;
 mod phone;
 mod routes;
+pub mod smpp_server;
 pub mod ssrf;
 mod state;
 mod text;
@@ -169,7 +171,30 @@ impl Default for ApiSettings {
 /// The whole API (public and admin routes, `/healthz`, `/readyz`, `/openapi.json`) over the
 /// store and the engine. Call it inside a tokio runtime.
 pub fn router(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) -> axum::Router {
-    routes::build(state::AppState::new(store, engine, settings))
+    build(store, engine, settings).0
+}
+
+/// The API's shared state, to start the [`smpp_server::SmppServer`] over (one send path, one
+/// set of caches and limits for both doors).
+#[derive(Clone)]
+pub struct ApiHandle {
+    state: state::AppState,
+}
+
+impl fmt::Debug for ApiHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiHandle")
+    }
+}
+
+/// [`router`], and the handle of the state it serves.
+pub fn build(
+    store: Store,
+    engine: Arc<dyn EngineLink>,
+    settings: ApiSettings,
+) -> (axum::Router, ApiHandle) {
+    let state = state::AppState::new(store, engine, settings);
+    (routes::build(state.clone()), ApiHandle { state })
 }
 
 /// `GET /metrics` on the API listener (when there is no `metrics_listen`): only with the

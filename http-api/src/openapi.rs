@@ -103,6 +103,32 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
                     "message.queued", "message.sent", "message.delivered", "message.failed", "message.inbound"] } },
                 "isActive": { "type": "boolean" }, "rotateSecret": { "type": "boolean" } }
         })),
+        ("POST" | "PATCH", "/api/sms/smpp-accounts" | "/api/sms/smpp-accounts/{accountId}") => {
+            let mut schema = json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "systemId": { "type": "string", "maxLength": 15, "description": "Bind system_id, unique across the gateway" },
+                    "password": { "type": "string", "minLength": 1, "maxLength": 8, "description": "Generated when absent on create; shown once" },
+                    "regeneratePassword": { "type": "boolean" },
+                    "description": { "type": "string" },
+                    "bindTypes": { "type": "array", "items": { "type": "string", "enum": ["transmitter", "receiver", "transceiver"] } },
+                    "maxBinds": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                    "allowedIps": { "type": "array", "items": { "type": "string", "example": "203.0.113.0/24" } },
+                    "tps": { "type": ["integer", "null"], "minimum": 1, "description": "Above it: ESME_RTHROTTLED" },
+                    "maxWindow": { "type": "integer", "minimum": 1, "maximum": 10000, "description": "Outstanding submits per bind; above it: ESME_RMSGQFUL" },
+                    "senderIds": { "type": "array", "items": { "type": "string" } },
+                    "defaultPriority": { "type": "string", "enum": ["otp", "transactional", "bulk"] },
+                    "receiptIdFormat": { "type": "string", "enum": ["hex", "decimal"] },
+                    "moNumbers": { "type": "array", "items": { "type": "string" }, "description": "Inbound messages to these numbers go to this account" },
+                    "isActive": { "type": "boolean" }
+                }
+            });
+            if method == "POST" {
+                schema["required"] = json!(["systemId"]);
+            }
+            Some(schema)
+        }
         _ => crate::routes::request_schema_of(method, path),
     }
 }

@@ -106,7 +106,8 @@ impl EngineLink for EngineAdapter {
     }
 }
 
-/// The whole API; `/metrics` too when there is no separate metrics listener.
+/// The whole API (`/metrics` too when there is no separate metrics listener), and the
+/// handle of its state for the SMPP server.
 pub fn router(
     store: Store,
     control: EngineControl,
@@ -114,7 +115,7 @@ pub fn router(
     config: &Config,
     admin_token: String,
     metrics: PrometheusHandle,
-) -> Router {
+) -> (Router, sairex_http_api::ApiHandle) {
     let admin_token = sairex_http_api::Secret::new(admin_token);
     let settings = ApiSettings {
         admin_token: Some(admin_token.clone()),
@@ -127,8 +128,8 @@ pub fn router(
         ..ApiSettings::default()
     };
     let engine: Arc<dyn EngineLink> = Arc::new(EngineAdapter::new(control, webhooks));
-    let api = sairex_http_api::router(store, engine, settings);
-    if config.server.metrics_listen.is_none() {
+    let (api, handle) = sairex_http_api::build(store, engine, settings);
+    let api = if config.server.metrics_listen.is_none() {
         // On the public port: only for the superadmin.
         api.merge(sairex_http_api::protected_metrics_router(
             metrics,
@@ -136,7 +137,8 @@ pub fn router(
         ))
     } else {
         api
-    }
+    };
+    (api, handle)
 }
 
 /// `/metrics` alone, for the metrics listener.

@@ -76,8 +76,14 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
 
 /// Makes sure the "demo" organization exists and prints what a user needs: the URL, the
 /// superadmin token, the organization's admin key (in full when created now; its prefix and
-/// how to make another on a restart, since only its hash is kept), and a ready-to-paste curl.
-pub async fn announce(store: &Store, api: SocketAddr, admin_token: &str) -> anyhow::Result<()> {
+/// how to make another on a restart, since only its hash is kept), a ready-to-paste curl, and
+/// how to bind over SMPP when the SMPP server runs.
+pub async fn announce(
+    store: &Store,
+    api: SocketAddr,
+    admin_token: &str,
+    smpp: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let (org, key) = super::api::demo_organization(store, ORGANIZATION)
         .await
         .context("creating the demo organization")?;
@@ -119,6 +125,17 @@ pub async fn announce(store: &Store, api: SocketAddr, admin_token: &str) -> anyh
     println!(
         "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {shown}'"
     );
+    if let Some(smpp) = smpp {
+        let password = super::smpp::demo_account(store, org)
+            .await
+            .context("creating the demo SMPP account")?;
+        println!();
+        println!(
+            "Or bind over SMPP 3.4 (transmitter, receiver or transceiver): host {} port {}, system_id demo, password {password}",
+            smpp.ip(),
+            smpp.port()
+        );
+    }
     println!("Stop with Ctrl-C.");
     Ok(())
 }

@@ -9,7 +9,8 @@
 //!
 //! `--demo` needs no config: data under `./sairex-data`, an SMSC simulator in the process on
 //! an ephemeral loopback port reached through a real SMPP provider, an organization "demo"
-//! and a new admin API key printed with a `curl` line to paste.
+//! and a new admin API key printed with a `curl` line to paste, and the SMPP server on another
+//! loopback port with an account "demo" whose password is printed once.
 
 pub mod providers;
 
@@ -296,7 +297,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the Prometheus recorder")?;
-    let api = api::router(
+    let (api, api_handle) = api::router(
         store.clone(),
         control.clone(),
         webhooks.clone(),
@@ -321,9 +322,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         )));
     }
+    let smpp = smpp::start(&config.smpp_server, &api_handle, args.demo).await?;
+    if let Some(started) = &smpp {
+        tracing::info!(plain = ?started.plain, tls = ?started.tls, "SMPP server started");
+    }
     tracing::info!(%api_addr, "serving");
     if args.demo {
-        demo::announce(&store, api_addr, admin_token.expose()).await?;
+        demo::announce(
+            &store,
+            api_addr,
+            admin_token.expose(),
+            smpp.as_ref().and_then(|s| s.plain),
+        )
+        .await?;
     }
     if let Err(e) = sairex_config::notify_ready() {
         tracing::warn!(error = %e, "sd_notify READY failed");
@@ -333,6 +344,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping");
     if let Err(e) = sairex_config::notify_stopping() {
         tracing::warn!(error = %e, "sd_notify STOPPING failed");
+    }
+    if let Some(started) = smpp {
+        // Before the engine: no submit arrives once it drains; sessions unbind.
+        started
+            .server
+            .shutdown(config.server.shutdown_grace / 4)
+            .await;
     }
     let running = Running {
         campaigns,
@@ -432,3 +450,4 @@ fn random_token() -> String {
 
 mod api;
 mod demo;
+mod smpp;

@@ -78,6 +78,10 @@ pub use entities::{
     Recipient, RowOutcome, Upserted, api_key_hash, render_template,
 };
 pub use entities::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
+pub use entities::{
+    MAX_SYSTEM_ID, NewPart, PartOutcome, ReceiptIdFormat, SmppAccount, SmppBindType, SmppLink,
+    SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
+};
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};

@@ -10,7 +10,8 @@ mod groups;
 mod health;
 mod import;
 mod read;
-mod send;
+pub(crate) mod send;
+mod smpp_accounts;
 mod templates;
 
 use axum::Router;
@@ -436,6 +437,61 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "Replace a key by a new one with the same settings (shown once)",
             ),
             post(admin::rotate_key),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/smpp-accounts",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "List SMPP accounts (customers binding to the SMPP server)",
+            ),
+            get(smpp_accounts::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/smpp-accounts",
+                ADMIN,
+                "smpp-accounts",
+                201,
+                "Create an SMPP account (its password is shown once)",
+            ),
+            post(smpp_accounts::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "An SMPP account",
+            ),
+            get(smpp_accounts::get),
+        ),
+        (
+            info(
+                "PATCH",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "Change an SMPP account (a new password is shown once)",
+            ),
+            patch(smpp_accounts::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "Delete an SMPP account (its sessions are unbound)",
+            ),
+            delete(smpp_accounts::delete),
         ),
         (
             info(

@@ -79,16 +79,17 @@ impl SendRequest {
 }
 
 /// The options, checked once per request.
-struct Checked {
-    from: String,
-    provider_id: Option<Id>,
-    priority: Priority,
-    scheduled_at: Option<Millis>,
-    expires_at: Option<Millis>,
-    callback_url: Option<String>,
-    metadata: Option<Value>,
+#[derive(Default)]
+pub(crate) struct Checked {
+    pub(crate) from: String,
+    pub(crate) provider_id: Option<Id>,
+    pub(crate) priority: Priority,
+    pub(crate) scheduled_at: Option<Millis>,
+    pub(crate) expires_at: Option<Millis>,
+    pub(crate) callback_url: Option<String>,
+    pub(crate) metadata: Option<Value>,
     /// The template's body, when `templateId` was given.
-    template: Option<String>,
+    pub(crate) template: Option<String>,
 }
 
 fn parse_priority(raw: Option<&str>, default: Priority) -> Result<Priority, ApiError> {
@@ -246,18 +247,19 @@ fn find_provider(state: &AppState, org: Id, wanted: &Value) -> Result<Id, ApiErr
 }
 
 /// One message ready to enqueue, and what it costs.
-struct Draft {
-    message: Message,
-    analysis: Analysis,
-    cost: Micros,
+pub(crate) struct Draft {
+    pub(crate) message: Message,
+    pub(crate) analysis: Analysis,
+    pub(crate) cost: Micros,
 }
 
 /// Builds one message: the body (template filled, control characters stripped, checked), the
-/// number (E.164), the contact's opt-out (422).
-fn draft(
+/// number (E.164), the contact's opt-out (422). The SMPP server builds its messages here too
+/// (with no API key), so both doors apply the same rules.
+pub(crate) fn draft(
     state: &AppState,
     org: &OrgInfo,
-    key_id: Id,
+    key_id: Option<Id>,
     to: Option<&str>,
     body: Option<&str>,
     variables: Option<&Map<String, Value>>,
@@ -303,7 +305,7 @@ fn draft(
         body: body.into_owned(),
         encoding: analysis.encoding.to_owned(),
         segments: analysis.segments,
-        api_key_id: Some(key_id),
+        api_key_id: key_id,
         provider_id: checked.provider_id,
         cost_per_segment: Some(org.cost_per_segment),
         total_cost: Some(cost),
@@ -322,7 +324,7 @@ fn draft(
     })
 }
 
-fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
+pub(crate) fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
     match org.credit_balance {
         Some(balance) if balance < cost => Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
@@ -339,7 +341,7 @@ fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
     }
 }
 
-fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
+pub(crate) fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
     let (full, ticket) = state.queue_full();
     if full {
         return Err(ApiError::new(
@@ -353,7 +355,7 @@ fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
 }
 
 /// Tells the engine about a new durable message.
-fn announce(state: &AppState, message: &Message) {
+pub(crate) fn announce(state: &AppState, message: &Message) {
     state.engine().publish(EngineEvent::StatusChanged {
         org: message.organization_id,
         message_id: message.id,
@@ -401,7 +403,7 @@ pub(crate) async fn send(
     let mut draft = draft(
         &state,
         org,
-        principal.key_id,
+        Some(principal.key_id),
         request.to.as_deref(),
         request.body.as_deref(),
         request.variables.as_ref(),
@@ -576,7 +578,7 @@ pub(crate) async fn send_bulk(
         match draft(
             &state,
             org,
-            principal.key_id,
+            Some(principal.key_id),
             r.to.as_deref(),
             request.body.as_deref(),
             r.variables.as_ref(),

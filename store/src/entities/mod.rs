@@ -19,6 +19,9 @@ mod idempotent;
 mod organizations;
 mod providers;
 mod render;
+mod smpp_accounts;
+mod smpp_outbox;
+mod smpp_parts;
 mod templates;
 mod webhooks;
 
@@ -34,6 +37,9 @@ pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
 pub use idempotent::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
 pub use providers::ProviderHealth;
 pub use render::render_template;
+pub use smpp_accounts::{MAX_SYSTEM_ID, ReceiptIdFormat, SmppAccount, SmppBindType};
+pub use smpp_outbox::{SmppLink, SmppOwed, SmppOwedKind, receipt_wanted};
+pub use smpp_parts::{NewPart, PartOutcome, SmppPart};
 
 use crate::crypto::{Sealer, Stored};
 use crate::error::{Result, StoreError};
