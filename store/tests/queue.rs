@@ -697,3 +697,58 @@ async fn work_that_sorts_before_what_was_already_taken_is_still_served() {
     assert_eq!(store.ready_orgs().unwrap(), vec![1]);
     assert_eq!(store.lease(1, 10).await.unwrap()[0].id, otp.message().id);
 }
+
+/// How many keys each step of a message's life writes (docs/BENCHMARKS.md, "Store"): every key
+/// is a journal entry and a memtable insert, so this is what the store's speed follows. A change
+/// that adds a key to the hot path has to change this test, and the figures in the docs.
+#[tokio::test]
+async fn keys_written_per_step_of_a_messages_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Steady state first: the format stamp and the first id are written once.
+    store
+        .enqueue(message(1, "+923000000000", Priority::TRANSACTIONAL))
+        .await
+        .unwrap();
+    let mut before = store.keys_written();
+    let mut step = |name: &str| {
+        let now = store.keys_written();
+        let keys = now - before;
+        before = now;
+        (name.to_owned(), keys)
+    };
+    let id = store
+        .enqueue(message(1, "+923000000001", Priority::TRANSACTIONAL))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let enqueue = step("enqueue");
+    store.lease(1, 2).await.unwrap();
+    let lease = step("lease of 2");
+    let submitted = Submitted {
+        provider_id: 7,
+        provider_msg_ids: vec!["abc".into()],
+        ..Submitted::default()
+    };
+    store.ack_submitted(1, id, submitted).await.unwrap();
+    let ack = step("ack");
+    store
+        .finalize(1, id, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    let fin = step("final");
+    // enqueue: record, QUEUED event, direction, status and phone indexes, ready entry, id
+    // counter. lease: per message the record, the ready entry out, the in-flight entry in.
+    // ack: record, event, in-flight entry out, status index moved, provider id. final: record,
+    // event, status index moved.
+    assert_eq!(
+        [enqueue, lease, ack, fin],
+        [
+            ("enqueue".to_owned(), 7),
+            ("lease of 2".to_owned(), 6),
+            ("ack".to_owned(), 6),
+            ("final".to_owned(), 4),
+        ]
+    );
+}

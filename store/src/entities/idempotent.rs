@@ -71,7 +71,7 @@ fn put_op(ctx: &mut Ctx, org: Id, key: String, response: StoredResponse) -> Resu
         let old: StoredResponse = decode(&own, &old)?;
         batch.remove(time_key(old.stored_at, org, &key));
     }
-    batch.insert(time_key(response.stored_at, org, &key), &[]);
+    batch.insert(time_key(response.stored_at, org, &key), []);
     batch.insert(own, encode(&response)?);
     // Expired entries, oldest first.
     let start = [space::IDEMPOTENT_BY_TIME];
@@ -102,7 +102,7 @@ fn put_op(ctx: &mut Ctx, org: Id, key: String, response: StoredResponse) -> Resu
         if still_this && own_key != response_key(org, &key) {
             batch.remove(own_key);
         }
-        batch.remove(k.to_vec());
+        batch.remove(&k);
     }
     ctx.apply(batch)?;
     Ok(())

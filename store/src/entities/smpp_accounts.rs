@@ -4,8 +4,8 @@
 //! hash only.
 
 use crate::error::Result;
-use crate::kv::Kv;
 use crate::keys::{Key, prefix_end, space, u64_at};
+use crate::kv::Kv;
 use crate::model::{Id, Millis, Priority};
 use crate::{Store, now_ms};
 use serde::{Deserialize, Serialize};

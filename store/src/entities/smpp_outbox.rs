@@ -9,8 +9,8 @@
 //! a receipt is owed exactly once however often the engine's event is seen; markers left by a
 //! crash or a lagging event stream are found again by [`Store::smpp_pending`].
 
-use serde::{Deserialize, Serialize};
 use crate::kv::{Batch, Kv};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::keys::{self, Key, prefix_end, space, u64_at};
@@ -155,7 +155,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn smpp_receipt_pending(&self, message: Id) -> Result<bool> {
-        Ok(self.kv().contains_key(pending_key(message))?)
+        self.kv().contains_key(pending_key(message))
     }
 
     /// If the message is final and a receipt is pending for it, owes the receipt (one entry

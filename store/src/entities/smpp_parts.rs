@@ -3,8 +3,8 @@
 //! becomes one message (split again by whichever provider sends it), in the same writer job
 //! that removes the parts, so a part is never both waiting and sent.
 
+use crate::kv::Batch;
 use serde::{Deserialize, Serialize};
-use crate::kv::{Batch, Kv};
 
 use crate::error::Result;
 use crate::keys::{Key, prefix_end, space};
