@@ -22,6 +22,9 @@ use crate::model::Id;
 /// Most operations one flush covers: bounds the latency the last of a group sees.
 const MAX_GROUP: usize = 4096;
 
+/// How long a group waits for one more operation before it is made durable (see `gather`).
+const IDLE_GAP: Duration = Duration::from_micros(150);
+
 /// Operations waiting for the writer; senders wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
@@ -240,16 +243,25 @@ fn gather(
     if window.is_zero() || done.len() >= MAX_GROUP {
         return;
     }
-    let deadline = std::time::SystemTime::now() + window;
+    // Wait for more only while more keep coming: callers answered by the last fsync send their
+    // next operations in a burst, and the group is complete when the burst ends (no new job for
+    // `IDLE_GAP`), not when the window does. The window still bounds the wait.
+    let now = tokio::time::Instant::now;
+    let deadline = now() + window;
+    let mut last = now();
     while done.len() < MAX_GROUP {
         match rx.try_recv() {
-            Ok(job) => done.push(job(ctx)),
+            Ok(job) => {
+                done.push(job(ctx));
+                last = now();
+            }
             Err(mpsc::error::TryRecvError::Disconnected) => return,
             Err(mpsc::error::TryRecvError::Empty) => {
-                if std::time::SystemTime::now() >= deadline {
+                let at = now();
+                if at >= deadline || at.duration_since(last) >= IDLE_GAP {
                     return;
                 }
-                std::thread::sleep(Duration::from_micros(100));
+                std::thread::sleep(Duration::from_micros(20));
             }
         }
     }
