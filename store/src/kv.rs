@@ -256,10 +256,10 @@ impl Kv {
             .fetch_add(batch.items.len() as u64, Ordering::Relaxed);
         let mut out = self.db.batch();
         for (key, value) in batch.items {
-            let space = self.space(&key).clone();
+            let space = self.space(&key);
             match value {
-                Some(value) => out.insert(&space, key, value),
-                None => out.remove(&space, key),
+                Some(value) => out.insert(space, key, value),
+                None => out.remove(space, key),
             }
         }
         out.commit().map_err(|e| self.fail(&e))

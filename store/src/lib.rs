@@ -3,8 +3,9 @@
 //!
 //! The store is the queue: a message is accepted only once its record, its QUEUED event, its
 //! indexes and its queue entry are durable together (one atomic batch across keyspaces, made
-//! durable under the [`SyncPolicy`]). The engine leases ready messages per organization, and acks, retries or
-//! finalizes them; each of those is again one batch with the message's new event.
+//! durable under the [`SyncPolicy`]). The engine leases ready messages per organization, and
+//! acks, retries or finalizes them; each of those is again one batch with the message's new
+//! event.
 //!
 //! # Layout
 //! - `kv`: the one module that names fjall: open and lock, reads, snapshot scans, atomic

@@ -99,17 +99,16 @@ pub(crate) fn recover(ctx: &mut Ctx, policy: RecoveryPolicy, now: Millis) -> Res
 fn lease_op(ctx: &mut Ctx, org: Id, max: usize, now: Millis) -> Result<Vec<Message>> {
     let start = ctx.floors.ready_start(org);
     let end = prefix_end(&Key::new(space::READY).u64(org).build());
-    let mut entries = Vec::with_capacity(max.min(1024));
+    let mut batch = Batch::default();
+    let mut leased = Vec::with_capacity(max.min(1024));
+    let mut last_key = None;
     for entry in ctx.kv.range(start..end).take(max) {
         let (key, value) = entry?;
-        if let Some(id) = u64_at(&value, 0) {
-            entries.push((key, id));
-        }
-    }
-    let mut batch = Batch::default();
-    let mut leased = Vec::with_capacity(entries.len());
-    for (_, id) in &entries {
-        let old = load_message(&ctx.kv, org, *id)?;
+        last_key = Some(key);
+        let Some(id) = u64_at(&value, 0) else {
+            continue;
+        };
+        let old = load_message(&ctx.kv, org, id)?;
         let mut new = old.clone();
         new.queue = QueuePlace::InFlight { since: now };
         new.updated_at = now;
@@ -118,30 +117,32 @@ fn lease_op(ctx: &mut Ctx, org: Id, max: usize, now: Millis) -> Result<Vec<Messa
     }
     // The whole lease is one batch: a crash leaves all of it ready or all of it in flight.
     ctx.apply(batch)?;
-    if let Some((last, _)) = entries.last() {
-        ctx.floors.raise_ready(org, last);
+    if let Some(last) = last_key {
+        ctx.floors.raise_ready(org, &last);
     }
     Ok(leased)
 }
 
 fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
     let floor = ctx.floors.due();
-    if floor > now {
+    if floor > now || max == 0 {
         return Ok(Vec::new());
     }
     let start = Key::new(space::DUE).u64(floor).build();
     let end = Key::new(space::DUE).u64(now.saturating_add(1)).build();
-    let due: Vec<(Millis, Id, Id)> = ctx
-        .kv
-        .range(start..end)
-        .keys()
-        .take(max)
-        .filter_map(|k| k.ok())
-        .filter_map(|k| Some((u64_at(&k, 1)?, u64_at(&k, 9)?, u64_at(&k, 17)?)))
-        .collect();
+    let mut due: Vec<(Millis, Id, Id)> = Vec::new();
+    // A key that cannot be read must stop the promotion, not be skipped: the floor is raised
+    // past everything read below.
+    for key in ctx.kv.range(start..end).keys().take(max) {
+        let key = key?;
+        if let (Some(at), Some(org), Some(id)) =
+            (u64_at(&key, 1), u64_at(&key, 9), u64_at(&key, 17))
+        {
+            due.push((at, org, id));
+        }
+    }
     let mut orgs = Vec::new();
-    for (_, org, id) in &due {
-        let (org, id) = (*org, *id);
+    for &(_, org, id) in &due {
         update_op(ctx, org, id, MessageUpdate::new("READY"), now, |m| {
             m.queue = QueuePlace::Ready { seq: 0 };
             Ok(())
@@ -150,11 +151,12 @@ fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
             orgs.push(org);
         }
     }
-    // Everything due before the last one taken is gone; when fewer than `max` were due,
-    // everything up to now is.
+    // Fewer than `max` due: nothing waits until now any more. Otherwise everything before the
+    // last one taken is gone (others due in the same millisecond may remain).
     match due.last() {
-        Some((at, _, _)) if due.len() >= max => ctx.floors.raise_due(*at),
-        _ => ctx.floors.raise_due(now.saturating_add(1)),
+        _ if due.len() < max => ctx.floors.raise_due(now.saturating_add(1)),
+        Some(&(at, _, _)) => ctx.floors.raise_due(at),
+        None => {}
     }
     Ok(orgs)
 }

@@ -19,7 +19,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 const META_ERASURE_SALT: &[u8] = b"erasure_salt";
 
-fn remove_events(ctx: &mut Ctx, batch: &mut Batch, m: &Message) -> Result<u64> {
+fn remove_events(ctx: &Ctx, batch: &mut Batch, m: &Message) -> Result<u64> {
     let prefix = Key::new(space::EVENT).u64(m.id).build();
     let mut removed = 0;
     for key in ctx.kv.scan_prefix(&prefix).keys() {

@@ -752,3 +752,26 @@ async fn keys_written_per_step_of_a_messages_life() {
         ]
     );
 }
+
+/// A promotion asked for no messages must not move the due floor past the messages that are due
+/// (an earlier version raised it to "now" whenever fewer than `max` were taken, which 0 of 0 is).
+#[tokio::test]
+async fn a_promotion_of_nothing_leaves_due_messages_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let now = now_ms();
+    let id = store
+        .enqueue(message(1, "+300", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(1, 1).await.unwrap();
+    store
+        .retry_at(1, id, now - 1_000, "retry".into())
+        .await
+        .unwrap();
+    assert!(store.promote_due(now, 0).await.unwrap().is_empty());
+    assert_eq!(store.next_due().unwrap(), Some(now - 1_000));
+    assert_eq!(store.promote_due(now, 10).await.unwrap(), vec![1]);
+}
