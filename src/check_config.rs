@@ -92,6 +92,20 @@ fn summary(config: &Config, env: &HashMap<String, String>) -> Vec<String> {
         provider_line.push_str(&format!(": {}", providers.join(", ")));
     }
     let routes = config.inbound_routes.len();
+    let smpp = &config.smpp_server;
+    let smpp_line = match (smpp.listen, smpp.tls_listen) {
+        (None, None) => "SMPP server off".to_owned(),
+        (plain, tls) => {
+            let mut parts = Vec::new();
+            if let Some(addr) = plain {
+                parts.push(format!("listen {addr}"));
+            }
+            if let Some(addr) = tls {
+                parts.push(format!("TLS {addr}"));
+            }
+            format!("SMPP server {}", parts.join(", "))
+        }
+    };
     vec![
         listen,
         format!("store {} (sync {sync}, {key_source})", store.path.display()),
@@ -101,5 +115,6 @@ fn summary(config: &Config, env: &HashMap<String, String>) -> Vec<String> {
             "{routes} inbound route{}",
             if routes == 1 { "" } else { "s" }
         ),
+        smpp_line,
     ]
 }

@@ -1,6 +1,7 @@
-//! `sairex loadtest http|smpp|store`: load tests of a running gateway's REST API (`http`, the
-//! generator of `sairex-loadtest`), of the engine and SMSC simulator in-process (`smpp`), and of
-//! the store alone (`store`). Each prints a report for people, or JSON with `--json`.
+//! `sairex loadtest http|smpp|smpp-server|store`: load tests of a running gateway's REST API
+//! (`http`, the generator of `sairex-loadtest`), of the engine and SMSC simulator in-process
+//! (`smpp`), of a running gateway's SMPP server as a customer (`smpp-server`), and of the store
+//! alone (`store`). Each prints a report for people, or JSON with `--json`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 mod fake;
 mod smpp;
+mod smpp_server;
 mod soak;
 mod store;
 
@@ -40,6 +42,10 @@ enum Mode {
     /// Engine + SMSC simulator in this process over loopback, without HTTP: queued → DELIVERED
     /// throughput and latency.
     Smpp(smpp::SmppArgs),
+    /// A customer's load on a running gateway's SMPP server: N binds with a window of
+    /// outstanding submit_sm; accepted submits per second and submit → resp latency, and with
+    /// --receipts the end-to-end rate (submit → SMSC → receipt back).
+    SmppServer(smpp_server::SmppServerArgs),
     /// The store alone: enqueue, lease, ack and finalize N messages with C callers; ops/s and
     /// latency per phase.
     Store(store::StoreArgs),
@@ -241,6 +247,7 @@ pub async fn run(args: LoadtestArgs) -> ExitCode {
     let result = match args.mode {
         Mode::Http(args) => run_http(args).await,
         Mode::Smpp(args) => smpp::run(args).await,
+        Mode::SmppServer(args) => smpp_server::run(args).await,
         Mode::Store(args) => store::run(args).await,
         Mode::FakeProvider(args) => fake::run(args).await,
         Mode::Soak(args) => soak::run(args).await,

@@ -438,3 +438,170 @@ async fn provider_changes_over_the_api_bind_rebind_and_unbind() {
     assert_eq!(code, 200, "{body}");
     sim_until(&sim, "unbound", |s| s.binds.bound == 0).await;
 }
+
+/// Runs `serve --demo` in `dir` (with extra environment) until its banner ends; returns the
+/// child and the banner's lines.
+fn demo_banner(dir: &Path, env: &[(&str, &str)]) -> (Child, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sairex"));
+    command
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("SAIREX_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn sairex serve --demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("stdout line");
+        let end = line.starts_with("Stop with");
+        lines.push(line);
+        if end {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+fn after<'a>(lines: &'a [String], marker: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.split(marker).nth(1))
+        .map(str::trim)
+}
+
+/// The demo prints a superadmin token that works, allows loopback webhooks and says so, and
+/// keeps its organization and key across a restart (printing the key's prefix and how to make
+/// another); SAIREX_ADMIN_TOKEN is honoured without a config file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_is_complete_and_keeps_its_key_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = sairex_engine::http_client::builder()
+        .expect("tls")
+        .build()
+        .expect("client");
+    let (mut first, lines) = demo_banner(dir.path(), &[]);
+    let url = after(&lines, "is running: ").expect("url").to_owned();
+    let token = after(
+        &lines,
+        "Superadmin token (for /api/admin/*, /metrics and `sairex admin`): ",
+    )
+    .expect("the superadmin token is printed")
+    .to_owned();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[webhooks] allow_private_targets = true")),
+        "{lines:?}"
+    );
+    let key = lines
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("sk_live_"))
+        .expect("a new key on the first run")
+        .to_owned();
+    let orgs = http
+        .get(format!("{url}/api/admin/organizations"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orgs.status().as_u16(), 200);
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    assert_eq!(
+        http.get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    // A webhook to a receiver on this machine.
+    let hook = http
+        .post(format!("{url}/api/sms/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hook.status().as_u16(), 201, "{:?}", hook.text().await);
+    let _ = first.kill();
+    let _ = first.wait();
+
+    let (mut second, lines) = demo_banner(dir.path(), &[]);
+    let url = after(&lines, "is running: ").expect("url").to_owned();
+    assert!(
+        !lines.iter().any(|l| l.trim().starts_with("sk_live_")),
+        "no second key: {lines:?}"
+    );
+    let prefix = &key[..12];
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("admin API key {prefix}"))),
+        "the existing key's prefix: {lines:?}"
+    );
+    assert_eq!(
+        after(
+            &lines,
+            "Superadmin token (for /api/admin/*, /metrics and `sairex admin`): "
+        ),
+        Some(token.as_str())
+    );
+    let keys: Value = http
+        .get(format!("{url}/api/sms/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["data"]["total"], 1, "{keys}");
+    // The printed way to a new key works.
+    let line = lines
+        .iter()
+        .find(|l| l.contains("/api-keys -H"))
+        .expect("how to make a new key");
+    let path = line
+        .split_whitespace()
+        .find(|w| w.contains("/api/admin/organizations/"))
+        .unwrap();
+    let made = http
+        .post(path)
+        .bearer_auth(&token)
+        .json(&json!({ "name": "demo admin 2" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let _ = second.kill();
+    let _ = second.wait();
+
+    // The environment's token without --config.
+    let other = tempfile::tempdir().unwrap();
+    let (mut third, lines) = demo_banner(
+        other.path(),
+        &[("SAIREX_ADMIN_TOKEN", "env-token-0123456789abcdef")],
+    );
+    assert_eq!(
+        after(
+            &lines,
+            "Superadmin token (for /api/admin/*, /metrics and `sairex admin`): "
+        ),
+        Some("env-token-0123456789abcdef")
+    );
+    let _ = third.kill();
+    let _ = third.wait();
+}

@@ -30,6 +30,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// `[[inbound_routes]]`: number or short code → organization, numbers unique.
     pub inbound_routes: Vec<InboundRoute>,
+    /// `[smpp_server]`: customers binding to Sairex over SMPP; off unless a listener is set.
+    pub smpp_server: SmppServerConfig,
 }
 
 /// `[server]`.
@@ -81,8 +83,11 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// `sync`.
     pub sync: SyncMode,
-    /// Page cache in MiB (`cache_mb`), 8..=65536.
+    /// Block cache in MiB (`cache_mb`), 8..=65536.
     pub cache_mb: u64,
+    /// In-memory write buffers (memtables) of all keyspaces together, in MiB
+    /// (`write_buffer_mb`), 8..=65536.
+    pub write_buffer_mb: u64,
     /// Where the master key is read from (`master_key_file`), if anywhere.
     pub master_key_file: Option<PathBuf>,
     /// The master key: from `SAIREX_MASTER_KEY` when set (it wins over the file), else read
@@ -98,7 +103,8 @@ impl Default for StoreConfig {
         Self {
             path: PathBuf::from("./sairex-data"),
             sync: SyncMode::Batch,
-            cache_mb: 128,
+            cache_mb: 64,
+            write_buffer_mb: 64,
             master_key_file: None,
             master_key: None,
             retention_days: 365,
@@ -413,4 +419,76 @@ pub struct InboundRoute {
     pub number: String,
     /// Where its inbound messages go (`organization`).
     pub organization: OrgRef,
+}
+
+/// `[smpp_server]`: the SMPP 3.4 server customers bind to (docs/smpp-server.md). Off unless
+/// `listen` or `tls_listen` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmppServerConfig {
+    /// Plain TCP listener (`listen`, e.g. `"0.0.0.0:2775"`).
+    pub listen: Option<SocketAddr>,
+    /// TLS listener (`tls_listen`), with [`SmppServerConfig::tls`].
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificate chain and key of the TLS listener (`tls_cert_file`, `tls_key_file`).
+    pub tls: Option<ServerTlsFiles>,
+    /// Our `system_id` in bind responses (`system_id`), at most 15 characters.
+    pub system_id: String,
+    /// A bound session that receives nothing for this long is unbound (`idle_timeout`).
+    pub idle_timeout: Duration,
+    /// How often we send enquire_link to a quiet customer (`enquire_link_interval`).
+    pub enquire_link_interval: Duration,
+    /// How long a bind may take after connect (`bind_timeout`).
+    pub bind_timeout: Duration,
+    /// How long we wait for a deliver_sm_resp before the receipt goes back to the queue
+    /// (`response_timeout`).
+    pub response_timeout: Duration,
+    /// Receipts and MO owed to a customer older than this are dropped (`receipt_max_age`,
+    /// default 72 h).
+    pub receipt_max_age: Duration,
+    /// Largest `command_length` accepted (`max_command_length`); a larger frame closes the
+    /// connection.
+    pub max_command_length: u32,
+    /// Wrong passwords in a row, per system_id and per source IP, that lock binds out
+    /// (`lockout_after`).
+    pub lockout_after: u32,
+    /// How long a lock-out lasts (`lockout_duration`).
+    pub lockout_duration: Duration,
+    /// Most open connections (`max_connections`).
+    pub max_connections: u32,
+}
+
+impl SmppServerConfig {
+    /// Whether any listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.listen.is_some() || self.tls_listen.is_some()
+    }
+}
+
+impl Default for SmppServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            tls_listen: None,
+            tls: None,
+            system_id: "Sairex".to_owned(),
+            idle_timeout: Duration::from_secs(300),
+            enquire_link_interval: Duration::from_secs(30),
+            bind_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(30),
+            receipt_max_age: Duration::from_secs(72 * 3600),
+            max_command_length: 64 * 1024,
+            lockout_after: 5,
+            lockout_duration: Duration::from_secs(300),
+            max_connections: 1000,
+        }
+    }
+}
+
+/// A TLS server's PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTlsFiles {
+    /// Certificate chain, leaf first (`tls_cert_file`).
+    pub cert_file: PathBuf,
+    /// Private key (`tls_key_file`).
+    pub key_file: PathBuf,
 }

@@ -13,7 +13,8 @@ use crate::error::Problem;
 use crate::model::{
     AdminConfig, BindMode, Concatenation, Config, DataCoding, EngineConfig, Gsm7Packing,
     HttpConfig, InDoubt, InboundRoute, LimitsConfig, OrgRef, ProviderConfig, ProviderConnection,
-    ProviderKind, ServerConfig, SmppConfig, StoreConfig, SyncMode, TlsConfig, WebhooksConfig,
+    ProviderKind, ServerConfig, ServerTlsFiles, SmppConfig, SmppServerConfig, StoreConfig,
+    SyncMode, TlsConfig, WebhooksConfig,
 };
 use crate::secret::{MasterKey, MasterKeyError, Secret};
 use crate::values::{
@@ -87,6 +88,10 @@ pub(crate) fn config(
         if let Some(route) = inbound_route(cx, &mut s, &mut numbers) {
             config.inbound_routes.push(route);
         }
+        s.finish(cx);
+    }
+    if let Some(mut s) = root.table(cx, "smpp_server") {
+        smpp_server(cx, &mut s, &mut config.smpp_server);
         s.finish(cx);
     }
     root.finish(cx);
@@ -165,6 +170,9 @@ fn store(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut StoreConfig) {
         )
     });
     s.set(cx, "cache_mb", &mut out.cache_mb, |v| int_in(v, 8, 65536));
+    s.set(cx, "write_buffer_mb", &mut out.write_buffer_mb, |v| {
+        int_in(v, 8, 65536)
+    });
     if let Some((file, span)) = s.get_spanned(cx, "master_key_file", path) {
         if cx.check_files && out.master_key.is_none() {
             match read_master_key(&file) {
@@ -305,6 +313,107 @@ fn webhooks(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut WebhooksConfig) {
         &mut out.disable_after_failures,
         |v| int_in(v, 1, 1_000_000),
     );
+}
+
+fn smpp_server(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut SmppServerConfig) {
+    out.listen = s.get(cx, "listen", socket_addr);
+    let tls_listen = s.get_spanned(cx, "tls_listen", socket_addr);
+    let cert = s.get_spanned(cx, "tls_cert_file", path);
+    let key = s.get_spanned(cx, "tls_key_file", path);
+    s.set(cx, "system_id", &mut out.system_id, |v| name(v, 15));
+    s.set(cx, "idle_timeout", &mut out.idle_timeout, |v| {
+        duration_in(v, secs(5), secs(86_400))
+    });
+    s.set(
+        cx,
+        "enquire_link_interval",
+        &mut out.enquire_link_interval,
+        |v| duration_in(v, secs(1), secs(3600)),
+    );
+    s.set(cx, "bind_timeout", &mut out.bind_timeout, |v| {
+        duration_in(v, secs(1), secs(300))
+    });
+    s.set(cx, "response_timeout", &mut out.response_timeout, |v| {
+        duration_in(v, secs(1), secs(600))
+    });
+    s.set(cx, "receipt_max_age", &mut out.receipt_max_age, |v| {
+        duration_in(v, secs(60), secs(30 * 86_400))
+    });
+    s.set(cx, "max_command_length", &mut out.max_command_length, |v| {
+        int_in(v, 1024, 1024 * 1024)
+    });
+    s.set(cx, "lockout_after", &mut out.lockout_after, |v| {
+        int_in(v, 1, 1000)
+    });
+    s.set(cx, "lockout_duration", &mut out.lockout_duration, |v| {
+        duration_in(v, secs(1), secs(86_400))
+    });
+    s.set(cx, "max_connections", &mut out.max_connections, |v| {
+        int_in(v, 1, 1_000_000)
+    });
+    if let Some((addr, span)) = tls_listen {
+        out.tls_listen = Some(addr);
+        if let (Some(l), Some(t)) = (out.listen, out.tls_listen)
+            && same_listener(l, t)
+        {
+            cx.error(
+                s.key("tls_listen"),
+                Some(&span),
+                Problem::Conflict(format!(
+                    "the TLS listener must not use listen's address {l}"
+                )),
+            );
+        }
+        match (&cert, &key) {
+            (Some((cert_file, cert_span)), Some((key_file, key_span))) => {
+                let mut usable = true;
+                if cx.check_files {
+                    for (name, file, span) in [
+                        ("tls_cert_file", cert_file, cert_span),
+                        ("tls_key_file", key_file, key_span),
+                    ] {
+                        if let Err(reason) = check_readable(file) {
+                            cx.error(
+                                s.key(name),
+                                Some(span),
+                                Problem::File {
+                                    path: file.clone(),
+                                    reason,
+                                },
+                            );
+                            usable = false;
+                        }
+                    }
+                }
+                if usable {
+                    out.tls = Some(ServerTlsFiles {
+                        cert_file: cert_file.clone(),
+                        key_file: key_file.clone(),
+                    });
+                }
+            }
+            _ => cx.error(
+                s.key(if cert.is_none() {
+                    "tls_cert_file"
+                } else {
+                    "tls_key_file"
+                }),
+                s.span(),
+                Problem::Missing {
+                    what: "key with tls_listen: tls_cert_file and tls_key_file (PEM)".to_owned(),
+                },
+            ),
+        }
+    } else if cert.is_some() || key.is_some() {
+        cx.error(
+            s.key("tls_listen"),
+            s.span(),
+            Problem::Missing {
+                what: "key: tls_cert_file and tls_key_file are used only with tls_listen"
+                    .to_owned(),
+            },
+        );
+    }
 }
 
 const KINDS: [(&str, ProviderKind); 4] = [

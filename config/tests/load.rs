@@ -696,3 +696,55 @@ kind = "carrier-pigeon"
     assert_eq!(errors.errors()[4].key, "admin.token");
     assert_eq!(errors.lines().count(), 5);
 }
+
+#[test]
+fn smpp_server_is_off_by_default_and_parses_its_keys() {
+    let config = parse("", &env_with_token()).unwrap();
+    assert!(!config.smpp_server.enabled());
+    let config = parse(
+        r#"
+[smpp_server]
+listen = "0.0.0.0:2775"
+system_id = "SairexGW"
+idle_timeout = "2m"
+receipt_max_age = "24h"
+lockout_after = 3
+max_command_length = 4096
+"#,
+        &env_with_token(),
+    )
+    .unwrap();
+    let s = &config.smpp_server;
+    assert!(s.enabled());
+    assert_eq!(s.listen, Some("0.0.0.0:2775".parse().unwrap()));
+    assert_eq!(s.tls_listen, None);
+    assert_eq!(s.system_id, "SairexGW");
+    assert_eq!(s.idle_timeout, Duration::from_secs(120));
+    assert_eq!(s.receipt_max_age, Duration::from_secs(24 * 3600));
+    assert_eq!(s.lockout_after, 3);
+    assert_eq!(s.max_command_length, 4096);
+}
+
+#[test]
+fn smpp_server_tls_needs_its_files_and_its_own_port() {
+    let found = places("[smpp_server]\nlisten = \"0.0.0.0:2775\"\ntls_listen = \"0.0.0.0:2775\"\n");
+    assert!(
+        found.contains(&place("smpp_server.tls_listen", 3)),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(k, _)| k == "smpp_server.tls_cert_file"),
+        "{found:?}"
+    );
+    let found = places("[smpp_server]\ntls_cert_file = \"/x.pem\"\n");
+    assert!(
+        found.iter().any(|(k, _)| k == "smpp_server.tls_listen"),
+        "{found:?}"
+    );
+    let found = places("[smpp_server]\nlisten = \"nowhere\"\nsurprise = 1\n");
+    assert!(found.contains(&place("smpp_server.listen", 2)), "{found:?}");
+    assert!(
+        found.contains(&place("smpp_server.surprise", 3)),
+        "{found:?}"
+    );
+}

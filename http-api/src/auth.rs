@@ -353,16 +353,25 @@ pub(crate) async fn superadmin(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.settings().admin_token.as_ref() else {
+    if state.settings().admin_token.is_none() {
         return ApiError::unauthorized("no superadmin token is configured").into_response();
-    };
-    let given = bearer(request.headers()).unwrap_or("");
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.expose().as_bytes());
-    if given.is_empty() || !bool::from(a.ct_eq(&b)) {
+    }
+    if !is_superadmin(request.headers(), state.settings().admin_token.as_ref()) {
         return ApiError::unauthorized("invalid superadmin token").into_response();
     }
     next.run(request).await
+}
+
+/// Whether the request's bearer token is the superadmin token (compared in constant time);
+/// never without a configured token.
+pub(crate) fn is_superadmin(headers: &HeaderMap, expected: Option<&crate::Secret>) -> bool {
+    let Some(expected) = expected else {
+        return false;
+    };
+    let given = bearer(headers).unwrap_or("");
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.expose().as_bytes());
+    !given.is_empty() && bool::from(a.ct_eq(&b))
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub message_id: Option<u64>,
     /// Seconds for the `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// The request field at fault (`recipients[2].to`), when one is.
+    pub field: Option<Cow<'static, str>>,
 }
 
 impl ApiError {
@@ -36,6 +38,7 @@ impl ApiError {
             message: message.into(),
             message_id: None,
             retry_after: None,
+            field: None,
         }
     }
 
@@ -130,6 +133,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Path of the error catalogue (docs/errors.md, served by the API itself).
+pub(crate) const ERRORS_DOC_PATH: &str = "/docs/errors";
+
+/// The catalogue's anchor for `code`: `/docs/errors#invalid_type` (GitHub-style heading ids).
+pub(crate) fn docs_link(code: &str) -> String {
+    format!("{ERRORS_DOC_PATH}#{}", code.to_ascii_lowercase())
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     success: bool,
@@ -145,6 +156,10 @@ struct ErrorDetail<'a> {
     message_id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    /// Where this code's cause and fix are explained, on this server.
+    docs: String,
 }
 
 impl IntoResponse for ApiError {
@@ -156,6 +171,8 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 message_id: self.message_id,
                 retry_after: self.retry_after,
+                field: self.field.as_deref(),
+                docs: docs_link(self.code),
             },
         };
         let mut response = json_response(self.status, &body);

@@ -16,6 +16,8 @@
 //!
 //! # Layout
 //! - `error`: [`ApiError`] and the envelope.
+//! - `idempotency`: the `Idempotency-Key` layer of the creating routes (stored replays).
+//! - `json`: strict request bodies (unknown fields and type errors named).
 //! - `auth`: API keys (generation, hash, cache), the superadmin token, the middleware that
 //!   authenticates and rate-limits.
 //! - `limits`: per-key and per-organization minute and day windows.
@@ -23,16 +25,20 @@
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
 //! - [`console`]: the web console under `/console/` (server-rendered, assets embedded), its
 //!   users and sessions.
+//! - [`smpp_server`]: the SMPP 3.4 server customers bind to, on the same state as the API.
 //! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
 
 mod auth;
 pub mod console;
 mod error;
+mod idempotency;
+mod json;
 mod limits;
 mod openapi;
 mod phone;
 mod routes;
+pub mod smpp_server;
 pub mod ssrf;
 mod state;
 mod text;
@@ -172,7 +178,54 @@ impl Default for ApiSettings {
 /// The whole API (public and admin routes, `/healthz`, `/readyz`, `/openapi.json`) over the
 /// store and the engine. Call it inside a tokio runtime.
 pub fn router(store: Store, engine: Arc<dyn EngineLink>, settings: ApiSettings) -> axum::Router {
-    routes::build(state::AppState::new(store, engine, settings))
+    build(store, engine, settings).0
+}
+
+/// The API's shared state, to start the [`smpp_server::SmppServer`] over (one send path, one
+/// set of caches and limits for both doors).
+#[derive(Clone)]
+pub struct ApiHandle {
+    state: state::AppState,
+}
+
+impl fmt::Debug for ApiHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiHandle")
+    }
+}
+
+/// [`router`], and the handle of the state it serves.
+pub fn build(
+    store: Store,
+    engine: Arc<dyn EngineLink>,
+    settings: ApiSettings,
+) -> (axum::Router, ApiHandle) {
+    let state = state::AppState::new(store, engine, settings);
+    (routes::build(state.clone()), ApiHandle { state })
+}
+
+/// `GET /metrics` on the API listener (when there is no `metrics_listen`): only with the
+/// superadmin token as a bearer token, since the public port must not show traffic figures
+/// to anyone who asks (401 in the usual error envelope otherwise, and always without a token).
+pub fn protected_metrics_router(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    admin_token: Option<Secret>,
+) -> axum::Router {
+    metrics_router(handle).route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let admin_token = admin_token.clone();
+            async move {
+                if auth::is_superadmin(request.headers(), admin_token.as_ref()) {
+                    next.run(request).await
+                } else {
+                    axum::response::IntoResponse::into_response(ApiError::unauthorized(
+                        "/metrics on the API listener needs the superadmin token \
+                         (Authorization: Bearer …), or serve it on [server] metrics_listen",
+                    ))
+                }
+            }
+        },
+    ))
 }
 
 /// `GET /metrics` in the Prometheus text format, for the metrics listener.

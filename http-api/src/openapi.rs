@@ -21,7 +21,7 @@ fn send_schema() -> Value {
             "validityPeriod": { "type": ["integer", "string"], "description": "Seconds, or a duration such as \"2h\"" },
             "callbackUrl": { "type": "string", "format": "uri" },
             "metadata": { "type": "object", "additionalProperties": true },
-            "idempotencyKey": { "type": "string", "maxLength": 128 }
+            "idempotencyKey": { "type": "string", "minLength": 1, "maxLength": 255, "description": "Same key space as the Idempotency-Key header" }
         }
     })
 }
@@ -40,7 +40,9 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
                 "name": { "type": "string" }, "scheduledAt": { "type": "string", "format": "date-time" },
                 "from": { "type": "string" }, "priority": { "type": "string", "enum": ["otp", "transactional", "bulk"] },
                 "provider": { "type": ["string", "integer"] }, "callbackUrl": { "type": "string" },
-                "validityPeriod": { "type": ["integer", "string"] }, "metadata": { "type": "object" }
+                "validityPeriod": { "type": ["integer", "string"] }, "metadata": { "type": "object" },
+                "idempotencyKey": { "type": "string", "minLength": 1, "maxLength": 255 },
+                "campaignId": { "type": ["integer", "string"], "description": "Start this saved campaign instead" }
             }
         })),
         ("POST", "/api/sms/preview") => Some(json!({
@@ -68,7 +70,12 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
             }
             Some(schema)
         }
-        ("POST" | "PUT", "/api/sms/api-keys" | "/api/sms/api-keys/{keyId}") => Some(json!({
+        (
+            "POST" | "PUT",
+            "/api/sms/api-keys"
+            | "/api/sms/api-keys/{keyId}"
+            | "/api/admin/organizations/{organizationId}/api-keys",
+        ) => Some(json!({
             "type": "object",
             "properties": { "name": { "type": "string" }, "scopes": { "type": "array", "items": { "type": "string",
                 "enum": ["sms:send", "sms:read", "contacts:read", "contacts:write", "campaigns:write", "admin"] } },
@@ -96,6 +103,32 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
                     "message.queued", "message.sent", "message.delivered", "message.failed", "message.inbound"] } },
                 "isActive": { "type": "boolean" }, "rotateSecret": { "type": "boolean" } }
         })),
+        ("POST" | "PATCH", "/api/sms/smpp-accounts" | "/api/sms/smpp-accounts/{accountId}") => {
+            let mut schema = json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "systemId": { "type": "string", "maxLength": 15, "description": "Bind system_id, unique across the gateway" },
+                    "password": { "type": "string", "minLength": 1, "maxLength": 8, "description": "Generated when absent on create; shown once" },
+                    "regeneratePassword": { "type": "boolean" },
+                    "description": { "type": "string" },
+                    "bindTypes": { "type": "array", "items": { "type": "string", "enum": ["transmitter", "receiver", "transceiver"] } },
+                    "maxBinds": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                    "allowedIps": { "type": "array", "items": { "type": "string", "example": "203.0.113.0/24" } },
+                    "tps": { "type": ["integer", "null"], "minimum": 1, "description": "Above it: ESME_RTHROTTLED" },
+                    "maxWindow": { "type": "integer", "minimum": 1, "maximum": 10000, "description": "Outstanding submits per bind; above it: ESME_RMSGQFUL" },
+                    "senderIds": { "type": "array", "items": { "type": "string" } },
+                    "defaultPriority": { "type": "string", "enum": ["otp", "transactional", "bulk"] },
+                    "receiptIdFormat": { "type": "string", "enum": ["hex", "decimal"] },
+                    "moNumbers": { "type": "array", "items": { "type": "string" }, "description": "Inbound messages to these numbers go to this account" },
+                    "isActive": { "type": "boolean" }
+                }
+            });
+            if method == "POST" {
+                schema["required"] = json!(["systemId"]);
+            }
+            Some(schema)
+        }
         _ => crate::routes::request_schema_of(method, path),
     }
 }
@@ -165,6 +198,8 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
         let success = if route.path == "/api/sms/events" {
             json!({ "description": "An event stream (event: message.status | message.inbound, data: JSON)",
                     "content": { "text/event-stream": { "schema": { "type": "string" } } } })
+        } else if route.path == "/docs/errors" {
+            json!({ "description": "docs/errors.md", "content": { "text/markdown": { "schema": { "type": "string" } } } })
         } else if route.path == "/openapi.json" {
             json!({ "description": "This document", "content": { "application/json": { "schema": { "type": "object" } } } })
         } else {
@@ -205,13 +240,21 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
                 error_response("Not found in this organization"),
             );
         }
-        if route.path == "/api/sms/send" {
-            responses.insert("402".into(), error_response("Insufficient credit"));
+        if crate::routes::IDEMPOTENT_ROUTES.contains(&(route.method, route.path)) {
+            parameters.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+                "description": "Retries with the same key and request within 24 hours replay the first answer (Idempotent-Replayed: true); the body's idempotencyKey is the same key space" }));
             responses.insert(
                 "409".into(),
-                error_response("idempotencyKey already used (error.messageId)"),
+                error_response("IDEMPOTENCY_KEY_IN_USE: a request with this key is running"),
             );
-            responses.insert("422".into(), error_response("Contact opted out"));
+            responses.insert(
+                "422".into(),
+                error_response("IDEMPOTENCY_KEY_REUSED (another request with this key), or refused content (MISSING_VARIABLE, OPTED_OUT, DLT)"),
+            );
+        }
+        if route.path == "/api/sms/send" {
+            responses.insert("402".into(), error_response("Insufficient credit"));
             responses.insert("503".into(), error_response("Queue full (Retry-After)"));
         }
         let mut op = json!({
@@ -224,7 +267,8 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
         if !security.is_null() {
             op["security"] = security;
         }
-        if let Some(schema) = request_schema(route.method, route.path) {
+        if let Some(mut schema) = request_schema(route.method, route.path) {
+            close_objects(&mut schema);
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
         }
         let item = paths
@@ -237,7 +281,7 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
         "info": {
             "title": "Sairex SMS API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every JSON response is an envelope: {\"success\": true, \"data\": …} or {\"success\": false, \"error\": {\"code\", \"message\"}}. Authenticated responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset."
+            "description": "Every JSON response is an envelope: {\"success\": true, \"data\": …} or {\"success\": false, \"error\": {\"code\", \"message\", \"field\", \"docs\"}} (codes: GET /docs/errors). Request bodies refuse unknown fields. Authenticated responses carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset."
         },
         "paths": paths,
         "components": {
@@ -250,7 +294,10 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
                     "properties": { "success": { "const": true }, "data": {} } },
                 "Error": { "type": "object", "required": ["success", "error"],
                     "properties": { "success": { "const": false }, "error": { "type": "object", "required": ["code", "message"],
-                        "properties": { "code": { "type": "string" }, "message": { "type": "string" },
+                        "properties": { "code": { "type": "string", "description": "Stable; see docs/errors.md" },
+                                        "message": { "type": "string" },
+                                        "field": { "type": "string", "description": "The request field at fault, e.g. recipients[2].to" },
+                                        "docs": { "type": "string", "description": "This code's entry in the error catalogue, e.g. /docs/errors#unknown_field" },
                                         "messageId": { "type": "integer" }, "retryAfter": { "type": "integer" } } } } }
             }
         }
@@ -259,6 +306,25 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
         doc["servers"] = json!([{ "url": url }]);
     }
     doc
+}
+
+/// Request bodies refuse unknown fields (400 UNKNOWN_FIELD): every object schema that lists
+/// its properties says so, unless it already says otherwise (free-form `variables`, `metadata`).
+fn close_objects(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            for (key, value) in map.iter_mut() {
+                if key != "additionalProperties" {
+                    close_objects(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
 }
 
 /// `POST /api/sms/send-bulk` → `postApiSmsSendBulk`.

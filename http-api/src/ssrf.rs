@@ -22,7 +22,10 @@ pub enum TargetError {
     #[error("the host {0} does not resolve")]
     Unresolvable(String),
     /// The host resolves to an address that is not public.
-    #[error("the host {host} resolves to {ip}, a private, loopback or link-local address")]
+    #[error(
+        "the host {host} resolves to {ip}, a private, loopback or link-local address (an \
+         operator can allow such targets with [webhooks] allow_private_targets = true)"
+    )]
     Forbidden {
         /// The host of the URL.
         host: String,

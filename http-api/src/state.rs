@@ -50,6 +50,8 @@ struct Inner {
     depth: Mutex<Depth>,
     callbacks: crate::routes::callbacks::ProviderIndex,
     console_throttle: crate::console::users::Throttle,
+    in_flight: crate::idempotency::InFlight,
+    smpp: crate::smpp_server::Registry,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -85,6 +87,8 @@ impl AppState {
                 depth: Mutex::new(Depth::default()),
                 callbacks: crate::routes::callbacks::ProviderIndex::default(),
                 console_throttle: crate::console::users::Throttle::default(),
+                in_flight: crate::idempotency::InFlight::default(),
+                smpp: crate::smpp_server::Registry::default(),
             }),
         }
     }
@@ -112,6 +116,16 @@ impl AppState {
     /// Failed console logins, per account and address.
     pub(crate) fn console_throttle(&self) -> &crate::console::users::Throttle {
         &self.inner.console_throttle
+    }
+
+    /// Idempotency keys whose request is running.
+    pub(crate) fn in_flight(&self) -> &crate::idempotency::InFlight {
+        &self.inner.in_flight
+    }
+
+    /// The SMPP server's bound sessions (empty when it does not run).
+    pub(crate) fn smpp_sessions(&self) -> &crate::smpp_server::Registry {
+        &self.inner.smpp
     }
 
     /// The HTTP providers' records, for their callbacks.

@@ -53,6 +53,19 @@ pub(crate) fn render(
     sairex_store::render_template(template, variables)
 }
 
+/// 400 `MISSING_VARIABLE` for a placeholder [`render`] could not fill.
+pub(crate) fn missing_variable(name: String) -> ApiError {
+    let mut error = ApiError::bad_request(
+        "MISSING_VARIABLE",
+        format!(
+            "variables.{name}: no value for {{{{{name}}}}} (give it in variables, or write \
+             {{{{{name}|default}}}} in the body)"
+        ),
+    );
+    error.field = Some(format!("variables.{name}").into());
+    error
+}
+
 /// What a body costs to send.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Analysis {

@@ -48,6 +48,39 @@ pub(crate) fn parse(text: &str) -> Option<Millis> {
     Millis::try_from(utc_ms - offset_minutes * 60_000).ok()
 }
 
+/// How far in the past a `scheduledAt` may be (clock skew between client and gateway): such
+/// a send goes out now. Further back is refused: "send at 2020" is a mistake, not "now".
+pub(crate) const SCHEDULE_PAST_TOLERANCE_MS: Millis = 5 * 60 * 1000;
+/// How far ahead a `scheduledAt` may be: one year.
+pub(crate) const SCHEDULE_MAX_AHEAD_MS: Millis = 366 * 24 * 3600 * 1000;
+
+/// Parses a `scheduledAt` and checks it is neither in the past (beyond
+/// [`SCHEDULE_PAST_TOLERANCE_MS`]) nor more than [`SCHEDULE_MAX_AHEAD_MS`] ahead.
+pub(crate) fn parse_schedule(text: &str, now: Millis) -> Result<Millis, crate::ApiError> {
+    let field = |message: String| {
+        let mut e = crate::ApiError::bad_request("INVALID_SCHEDULE", message);
+        e.field = Some("scheduledAt".into());
+        e
+    };
+    let at = parse(text).ok_or_else(|| {
+        field("scheduledAt: an RFC 3339 time such as 2026-03-01T09:00:00Z or 2026-03-01T14:00:00+05:00".to_owned())
+    })?;
+    if at.saturating_add(SCHEDULE_PAST_TOLERANCE_MS) < now {
+        return Err(field(format!(
+            "scheduledAt: {} is in the past (now is {}); leave it out to send now",
+            format(at),
+            format(now)
+        )));
+    }
+    if at > now.saturating_add(SCHEDULE_MAX_AHEAD_MS) {
+        return Err(field(format!(
+            "scheduledAt: {} is more than 366 days ahead",
+            format(at)
+        )));
+    }
+    Ok(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

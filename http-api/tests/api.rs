@@ -114,7 +114,7 @@ async fn send_errors_are_json_with_their_codes() {
     let r = send(json!({ "to": "+923001234567", "body": "x", "scheduledAt": "tomorrow" })).await;
     assert_eq!(
         (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+        (StatusCode::BAD_REQUEST, "INVALID_SCHEDULE")
     );
     assert!(
         r.json["error"]["message"]
@@ -123,9 +123,15 @@ async fn send_errors_are_json_with_their_codes() {
             .contains("scheduledAt")
     );
 
-    // Unknown fields are tolerated.
+    // Unknown fields are refused, by name.
     let r = send(json!({ "to": "+923001234567", "body": "x", "colour": "blue" })).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "UNKNOWN_FIELD"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(r.json["error"]["field"], "colour");
 
     // Malformed JSON names the problem.
     let r = api
@@ -154,10 +160,12 @@ async fn send_errors_are_json_with_their_codes() {
             Some(br#"{"to": 5, "body": "x"}"#.to_vec()),
         )
         .await;
+    // A type error is not malformed JSON: it names the field.
     assert_eq!(
         (r.status, r.code()),
-        (StatusCode::BAD_REQUEST, "MALFORMED_JSON")
+        (StatusCode::BAD_REQUEST, "INVALID_TYPE")
     );
+    assert_eq!(r.json["error"]["field"], "to");
     assert!(
         r.json["error"]["message"]
             .as_str()
@@ -211,19 +219,16 @@ async fn oversized_body_is_413() {
 }
 
 #[tokio::test]
-async fn idempotency_key_returns_409_with_the_first_message() {
+async fn idempotency_key_in_the_body_replays_the_first_answer() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;
     let body = json!({ "to": "+923001234567", "body": "once", "idempotencyKey": "fee-123" });
     let first = api.post("/api/sms/send", &key, body.clone()).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
-    let id = first.data()["messageId"].as_u64().unwrap();
     let second = api.post("/api/sms/send", &key, body).await;
-    assert_eq!(
-        (second.status, second.code()),
-        (StatusCode::CONFLICT, "DUPLICATE_IDEMPOTENCY_KEY")
-    );
-    assert_eq!(second.json["error"]["messageId"], id);
+    assert_eq!(second.status, StatusCode::ACCEPTED, "{:?}", second.json);
+    assert_eq!(second.json, first.json);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
     let all = api
         .store
         .list_messages(org, &MessageFilter::default(), PageRequest::default())

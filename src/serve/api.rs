@@ -106,7 +106,8 @@ impl EngineLink for EngineAdapter {
     }
 }
 
-/// The whole API; `/metrics` too when there is no separate metrics listener.
+/// The whole API (`/metrics` too when there is no separate metrics listener), and the
+/// handle of its state for the SMPP server.
 pub fn router(
     store: Store,
     control: EngineControl,
@@ -114,9 +115,10 @@ pub fn router(
     config: &Config,
     admin_token: String,
     metrics: PrometheusHandle,
-) -> Router {
+) -> (Router, sairex_http_api::ApiHandle) {
+    let admin_token = sairex_http_api::Secret::new(admin_token);
     let settings = ApiSettings {
-        admin_token: Some(sairex_http_api::Secret::new(admin_token)),
+        admin_token: Some(admin_token.clone()),
         body_limit: usize::try_from(config.server.body_limit).unwrap_or(usize::MAX),
         max_queue_depth: config.limits.max_queue_depth,
         allow_private_webhook_targets: config.webhooks.allow_private_targets,
@@ -126,12 +128,17 @@ pub fn router(
         ..ApiSettings::default()
     };
     let engine: Arc<dyn EngineLink> = Arc::new(EngineAdapter::new(control, webhooks));
-    let api = sairex_http_api::router(store, engine, settings);
-    if config.server.metrics_listen.is_none() {
-        api.merge(metrics_only(metrics))
+    let (api, handle) = sairex_http_api::build(store, engine, settings);
+    let api = if config.server.metrics_listen.is_none() {
+        // On the public port: only for the superadmin.
+        api.merge(sairex_http_api::protected_metrics_router(
+            metrics,
+            Some(admin_token),
+        ))
     } else {
         api
-    }
+    };
+    (api, handle)
 }
 
 /// `/metrics` alone, for the metrics listener.
@@ -151,8 +158,21 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     }
 }
 
-/// The organization named `name` (created when missing) and a new admin key for it.
-pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, String)> {
+/// The name of the demo organization's admin key.
+const DEMO_KEY_NAME: &str = "demo admin";
+
+/// The demo organization's admin key.
+#[derive(Debug)]
+pub enum DemoKey {
+    /// Created now: the key itself, to print once.
+    New(String),
+    /// Created by an earlier run: its prefix.
+    Existing(String),
+}
+
+/// The organization named `name` (created when missing) and its admin key: the one an
+/// earlier run created while it is active, else a new one.
+pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id, DemoKey)> {
     let existing = store
         .all_organizations()
         .context("listing organizations")?
@@ -170,10 +190,28 @@ pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id,
             .await
             .context("creating the organization")?,
     };
+    // A restart keeps the key printed the first time (only its hash is stored, so the prefix
+    // is what can be shown again).
+    let keys = store
+        .list_api_keys(
+            org.id,
+            sairex_store::PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .context("listing the demo's keys")?;
+    if let Some(existing) = keys
+        .items
+        .iter()
+        .find(|k| k.name == DEMO_KEY_NAME && k.is_active)
+    {
+        return Ok((org.id, DemoKey::Existing(existing.key_prefix.clone())));
+    }
     let raw = sairex_http_api::generate_api_key();
     let key = ApiKey {
         organization_id: org.id,
-        name: "demo admin".into(),
+        name: DEMO_KEY_NAME.into(),
         scopes: [
             "sms:send",
             "sms:read",
@@ -193,5 +231,5 @@ pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id,
         .create_api_key(key, &raw)
         .await
         .context("creating the admin key")?;
-    Ok((org.id, raw))
+    Ok((org.id, DemoKey::New(raw)))
 }

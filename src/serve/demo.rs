@@ -1,5 +1,7 @@
 //! `serve --demo`: the in-process SMSC simulator as a system provider, and the "demo"
-//! organization with a fresh admin key printed once.
+//! organization with its admin key (printed once; kept across restarts), the superadmin token
+//! (kept beside the data), webhooks to loopback targets allowed, and a console login (a new
+//! password each start).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +13,8 @@ use sairex_config::{
 };
 use sairex_loadtest::sim::{SimConfig, SimHandle, SimServer};
 use sairex_store::Store;
+
+use super::api::DemoKey;
 
 /// The provider entry's name.
 const PROVIDER: &str = "demo-smsc";
@@ -106,9 +110,16 @@ pub async fn start_simulator(config: &mut Config) -> anyhow::Result<SimHandle> {
     Ok(sim)
 }
 
-/// Makes sure the "demo" organization exists, creates a new admin key for it and prints the
-/// key once with a ready-to-paste curl line.
-pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
+/// Makes sure the "demo" organization exists and prints what a user needs: the URL, the
+/// superadmin token, the organization's admin key (in full when created now; its prefix and
+/// how to make another on a restart, since only its hash is kept), a ready-to-paste curl, and
+/// how to bind over SMPP when the SMPP server runs.
+pub async fn announce(
+    store: &Store,
+    api: SocketAddr,
+    admin_token: &str,
+    smpp: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let (org, key) = super::api::demo_organization(store, ORGANIZATION)
         .await
         .context("creating the demo organization")?;
@@ -118,21 +129,53 @@ pub async fn announce(store: &Store, api: SocketAddr) -> anyhow::Result<()> {
         .context("creating the demo console login")?;
     println!();
     println!("Sairex SMS demo is running: {url}");
-    println!();
     println!("Web console: {url}/console/  (sign in as {DEMO_EMAIL}, password {password})");
-    println!("Organization \"{ORGANIZATION}\" (id {org}); its admin API key (shown once):");
-    println!();
-    println!("  {key}");
-    println!();
+    println!("Superadmin token (for /api/admin/*, /metrics and `sairex admin`): {admin_token}");
+    println!(
+        "Webhooks may target loopback and private addresses in the demo \
+         ([webhooks] allow_private_targets = true)."
+    );
+    let shown = match &key {
+        DemoKey::New(raw) => {
+            println!("Organization \"{ORGANIZATION}\" (id {org}); its admin API key (shown once):");
+            println!();
+            println!("  {raw}");
+            println!();
+            raw.clone()
+        }
+        DemoKey::Existing(prefix) => {
+            println!(
+                "Organization \"{ORGANIZATION}\" (id {org}) and its admin API key {prefix}… are kept \
+                 from the last run (only the key's hash is stored). To make a new key:"
+            );
+            println!();
+            println!(
+                "  curl -s -X POST {url}/api/admin/organizations/{org}/api-keys -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' -d '{{\"name\": \"demo admin 2\"}}'"
+            );
+            println!();
+            "<your key>".to_owned()
+        }
+    };
     println!("Send a message (it reaches DELIVERED through the built-in SMSC simulator):");
     println!();
     println!(
-        "  curl -s -X POST {url}/api/sms/send -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"to\": \"+923001234567\", \"body\": \"Hello from Sairex\"}}'"
+        "  curl -s -X POST {url}/api/sms/send -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' -d '{{\"to\": \"+923001234567\", \"body\": \"Hello from Sairex\"}}'"
     );
     println!();
     println!(
-        "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {key}'"
+        "Then follow it: curl -s {url}/api/sms/status/<messageId> -H 'Authorization: Bearer {shown}'"
     );
+    if let Some(smpp) = smpp {
+        let password = super::smpp::demo_account(store, org)
+            .await
+            .context("creating the demo SMPP account")?;
+        println!();
+        println!(
+            "Or bind over SMPP 3.4 (transmitter, receiver or transceiver): host {} port {}, system_id demo, password {password}",
+            smpp.ip(),
+            smpp.port()
+        );
+    }
     println!("Stop with Ctrl-C.");
     Ok(())
 }

@@ -9,7 +9,8 @@
 //!
 //! `--demo` needs no config: data under `./sairex-data`, an SMSC simulator in the process on
 //! an ephemeral loopback port reached through a real SMPP provider, an organization "demo"
-//! and a new admin API key printed with a `curl` line to paste.
+//! and a new admin API key printed with a `curl` line to paste, and the SMPP server on another
+//! loopback port with an account "demo" whose password is printed once.
 
 pub mod providers;
 
@@ -73,7 +74,21 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
                 return Err(BadConfig(errors.len()).into());
             }
         },
-        None => Config::default(),
+        // No file: the defaults, and the environment's overrides still apply.
+        None => {
+            let mut config = Config::default();
+            if let Ok(token) = std::env::var(sairex_config::ENV_ADMIN_TOKEN) {
+                if token.chars().count() < sairex_config::ADMIN_TOKEN_MIN_CHARS {
+                    bail!(
+                        "{}: at least {} characters",
+                        sairex_config::ENV_ADMIN_TOKEN,
+                        sairex_config::ADMIN_TOKEN_MIN_CHARS
+                    );
+                }
+                config.admin.token = Some(sairex_config::Secret::new(token));
+            }
+            config
+        }
     };
     if let Some(listen) = args.listen {
         config.server.listen = listen;
@@ -111,6 +126,19 @@ fn demo_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
     Ok(key)
 }
 
+/// The demo's superadmin token: kept beside its data (0600), so the printed token stays valid
+/// across restarts.
+fn demo_admin_token(dir: &Path) -> anyhow::Result<String> {
+    let path = dir.join("admin.token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_owned());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let token = random_token();
+    write_private(&path, token.as_bytes())?;
+    Ok(token)
+}
+
 fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
@@ -130,6 +158,7 @@ fn open_store(config: &Config, demo: bool) -> anyhow::Result<Store> {
     let mut options = StoreOptions::new(&config.store.path);
     options.sync = sync_policy(config.store.sync);
     options.cache_mb = config.store.cache_mb;
+    options.write_buffer_mb = config.store.write_buffer_mb;
     let key = match &config.store.master_key {
         Some(key) => Some(MasterKey::from_bytes(*key.bytes())),
         None if demo => Some(demo_master_key(&config.store.path)?),
@@ -196,8 +225,14 @@ struct Running {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     sairex_engine::http_client::install_ring_provider();
     let mut config = load_config(&args)?;
-    if args.demo && config.admin.token.is_none() {
-        config.admin.token = Some(sairex_config::Secret::new(random_token()));
+    if args.demo {
+        if config.admin.token.is_none() {
+            config.admin.token = Some(sairex_config::Secret::new(demo_admin_token(
+                &config.store.path,
+            )?));
+        }
+        // The demo's webhooks go to a receiver on the same machine.
+        config.webhooks.allow_private_targets = true;
     }
     let Some(admin_token) = config.admin.token.clone() else {
         bail!("no admin token: set [admin] token or SAIREX_ADMIN_TOKEN");
@@ -262,7 +297,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the Prometheus recorder")?;
-    let api = api::router(
+    let (api, api_handle) = api::router(
         store.clone(),
         control.clone(),
         webhooks.clone(),
@@ -287,9 +322,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         )));
     }
+    let smpp = smpp::start(&config.smpp_server, &api_handle, args.demo).await?;
+    if let Some(started) = &smpp {
+        tracing::info!(plain = ?started.plain, tls = ?started.tls, "SMPP server started");
+    }
     tracing::info!(%api_addr, "serving");
     if args.demo {
-        demo::announce(&store, api_addr).await?;
+        demo::announce(
+            &store,
+            api_addr,
+            admin_token.expose(),
+            smpp.as_ref().and_then(|s| s.plain),
+        )
+        .await?;
     }
     if let Err(e) = sairex_config::notify_ready() {
         tracing::warn!(error = %e, "sd_notify READY failed");
@@ -299,6 +344,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping");
     if let Err(e) = sairex_config::notify_stopping() {
         tracing::warn!(error = %e, "sd_notify STOPPING failed");
+    }
+    if let Some(started) = smpp {
+        // Before the engine: no submit arrives once it drains; sessions unbind.
+        started
+            .server
+            .shutdown(config.server.shutdown_grace / 4)
+            .await;
     }
     let running = Running {
         campaigns,
@@ -398,3 +450,4 @@ fn random_token() -> String {
 
 mod api;
 mod demo;
+mod smpp;

@@ -18,7 +18,7 @@ impl Store {
     pub fn ready_depth(&self, cap: u64) -> Result<u64> {
         let prefix = Key::new(space::READY).build();
         let mut n = 0u64;
-        for key in self.tree().scan_prefix(prefix).keys() {
+        for key in self.kv().scan_prefix(prefix).keys() {
             key?;
             n += 1;
             if n >= cap {
@@ -50,7 +50,7 @@ impl Store {
             base.u64(to).build()
         };
         let mut visited = 0u64;
-        for entry in self.tree().range(start..end).rev() {
+        for entry in self.kv().range(start..end).rev() {
             let (key, _) = entry?;
             let Some(id) = trailing_id(&key) else {
                 continue;

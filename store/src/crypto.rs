@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space};
+use crate::kv::Kv;
 use crate::value::decode;
 
 /// Format of a sealed value (the first byte).
@@ -227,7 +228,7 @@ pub(crate) struct Stored<T> {
 ///
 /// - With a key: the check value must open under it ([`StoreError::WrongMasterKey`] otherwise).
 /// - Without a key: the store must hold no sealed secret ([`StoreError::MasterKeyRequired`]).
-pub(crate) fn open_secrets(tree: &sled::Tree, key: Option<&MasterKey>) -> Result<Option<Sealer>> {
+pub(crate) fn open_secrets(tree: &Kv, key: Option<&MasterKey>) -> Result<Option<Sealer>> {
     let check_key = Key::new(space::META).tail(META_KEY_CHECK).build();
     let Some(key) = key else {
         return match first_sealed(tree)? {
@@ -256,7 +257,7 @@ pub(crate) fn open_secrets(tree: &sled::Tree, key: Option<&MasterKey>) -> Result
 }
 
 /// The first record that carries a sealed secret: (its key, the sealed bytes).
-fn first_sealed(tree: &sled::Tree) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+fn first_sealed(tree: &Kv) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     for space in SEALED_SPACES {
         let start = [space];
         for entry in tree.range(start.to_vec()..prefix_end(&start)) {

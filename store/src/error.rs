@@ -37,7 +37,7 @@ pub enum StoreError {
         problem: String,
     },
     /// Another process has the store open.
-    #[error("the store at {path} is in use by another process (sled holds a lock on it)")]
+    #[error("the store at {path} is in use by another process (it holds the lock file)")]
     Locked {
         /// The store directory.
         path: PathBuf,
@@ -71,39 +71,17 @@ pub enum StoreError {
     /// Another I/O or storage failure.
     #[error("storage error: {0}")]
     Storage(String),
+    /// An earlier write or fsync failed, so what is on disk may lack acknowledged-looking data:
+    /// the store refuses every further write until the process restarts (and recovers from the
+    /// journal). Retrying the fsync could report success for data the kernel already dropped.
+    #[error(
+        "an earlier write to the store's disk failed; the store refuses further writes until \
+         Sairex is restarted (check the disk and the logs for the first error)"
+    )]
+    Poisoned,
     /// The store is closed (shutting down).
     #[error("the store is closed")]
     Closed,
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(err: sled::Error) -> Self {
-        match err {
-            // sled hands out clones of the error that stopped its flusher, which keep the kind
-            // but not the OS code: match both, or a full disk surfaces as a generic error.
-            sled::Error::Io(io)
-                if io.raw_os_error() == Some(28)
-                    || io.kind() == std::io::ErrorKind::StorageFull =>
-            {
-                StoreError::DiskFull(io)
-            }
-            sled::Error::Io(io) => StoreError::Storage(io.to_string()),
-            sled::Error::Corruption { at, .. } => StoreError::Corrupt {
-                key: format!("{at:?}"),
-                problem: "sled reported corruption".to_owned(),
-            },
-            other => StoreError::Storage(other.to_string()),
-        }
-    }
-}
-
-impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
-    fn from(err: sled::transaction::TransactionError<StoreError>) -> Self {
-        match err {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => e.into(),
-        }
-    }
 }
 
 /// Result of store operations.

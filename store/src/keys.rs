@@ -81,6 +81,10 @@ pub(crate) mod space {
     /// `[IN_FLIGHT][org][id]` → leased-at.
     pub const IN_FLIGHT: u8 = 0x32;
 
+    /// `[IDEMPOTENT_RESPONSE][org][key]` → StoredResponse (the `Idempotency-Key` replays).
+    pub const IDEMPOTENT_RESPONSE: u8 = 0x40;
+    /// `[IDEMPOTENT_BY_TIME][stored-at][org][key]` → (), to purge expired responses.
+    pub const IDEMPOTENT_BY_TIME: u8 = 0x41;
     /// `[CONSOLE_USER][org][id]` → ConsoleUser.
     pub const CONSOLE_USER: u8 = 0x48;
     /// `[CONSOLE_USER_BY_EMAIL][email]` → (org, id): login looks the email up across
@@ -88,6 +92,21 @@ pub(crate) mod space {
     pub const CONSOLE_USER_BY_EMAIL: u8 = 0x49;
     /// `[CONSOLE_SESSION][sha256(session id)]` → ConsoleSession.
     pub const CONSOLE_SESSION: u8 = 0x4A;
+    /// `[SMPP_ACCOUNT][org][id]` → SmppAccount (the SMPP server's customers).
+    pub const SMPP_ACCOUNT: u8 = 0x50;
+    /// `[SMPP_ACCOUNT_BY_SYSTEM_ID][system_id]` → id: system ids are unique gateway-wide.
+    pub const SMPP_ACCOUNT_BY_SYSTEM_ID: u8 = 0x51;
+    /// `[SMPP_LINK][message id]` → SmppLink: which account submitted a message, and the ids
+    /// it was answered with.
+    pub const SMPP_LINK: u8 = 0x52;
+    /// `[SMPP_PENDING][message id]` → (): a receipt is owed once the message is final.
+    pub const SMPP_PENDING: u8 = 0x53;
+    /// `[SMPP_OUTBOX][account][seq]` → SmppOwed: receipts and MO owed to a customer, until
+    /// its deliver_sm_resp.
+    pub const SMPP_OUTBOX: u8 = 0x54;
+    /// `[SMPP_PARTS][account][group]\0[seq]` → SmppPart: parts of a concatenated submit
+    /// waiting for their siblings.
+    pub const SMPP_PARTS: u8 = 0x55;
 }
 
 /// A key under construction.

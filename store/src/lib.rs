@@ -1,13 +1,16 @@
-//! Durable state of the Sairex SMS gateway on sled: messages and their audit trail, the queue
+//! Durable state of the Sairex SMS gateway on fjall: messages and their audit trail, the queue
 //! the engine works from, and every tenant's entities.
 //!
 //! The store is the queue: a message is accepted only once its record, its QUEUED event, its
-//! indexes and its queue entry are durable together (one sled batch, flushed under the
-//! [`SyncPolicy`]). The engine leases ready messages per organization, and acks, retries or
-//! finalizes them; each of those is again one batch with the message's new event.
+//! indexes and its queue entry are durable together (one atomic batch across keyspaces, made
+//! durable under the [`SyncPolicy`]). The engine leases ready messages per organization, and
+//! acks, retries or finalizes them; each of those is again one batch with the message's new
+//! event.
 //!
 //! # Layout
-//! - `keys`: every key, one keyspace per prefix byte, big-endian fields.
+//! - `kv`: the one module that names fjall: open and lock, reads, snapshot scans, atomic
+//!   batches, persist. Every key's prefix byte picks its keyspace.
+//! - `keys`: every key, a keyspace prefix byte, then big-endian fields.
 //! - `value`: record encoding (format-version byte + MessagePack with named fields).
 //! - [`model`]: the records (blueprint §3.2 field names).
 //! - `writer`: the single writer thread and group commit.
@@ -50,10 +53,13 @@ mod api_support;
 mod crypto;
 mod entities;
 mod error;
+mod floors;
 mod keys;
+mod kv;
 mod messages;
 pub mod model;
 mod queue;
+pub mod raw;
 mod retention;
 mod value;
 mod verify;
@@ -64,11 +70,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kv::Kv;
+
 pub use crypto::MasterKey;
 pub use entities::{
     CONTACT_CSV_HEADER, CampaignCounts, CampaignStats, ContactFilter, Erasure,
     MAX_MEMBERS_PER_CALL, MAX_ROWS_PER_CALL, MAX_VARIANTS, MembershipChange, ProviderHealth,
     Recipient, RowOutcome, Upserted, api_key_hash, render_template,
+};
+pub use entities::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
+pub use entities::{
+    MAX_SYSTEM_ID, NewPart, PartOutcome, ReceiptIdFormat, SmppAccount, SmppBindType, SmppLink,
+    SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
@@ -91,9 +104,10 @@ pub enum SyncPolicy {
         /// How long to wait for more operations before flushing a group.
         window: Duration,
     },
-    /// Acknowledge without waiting for a flush; sled flushes in the background every
-    /// `flush_every`. A crash loses what was acknowledged since the last flush: for tests and
-    /// benchmarks only.
+    /// Acknowledge without waiting for an fsync; the journal is handed to the operating system
+    /// whenever the writer's queue drains. A machine crash loses what was acknowledged since the
+    /// last fsync (a process crash loses at most the operations of the current burst): for tests
+    /// and benchmarks only.
     None,
 }
 
@@ -112,10 +126,14 @@ pub struct StoreOptions {
     pub path: PathBuf,
     /// Durability of acknowledged writes.
     pub sync: SyncPolicy,
-    /// sled page cache, in MiB: resident memory is bounded by it, not by the data size.
+    /// Block cache, in MiB: with `write_buffer_mb`, what bounds resident memory (not the number
+    /// of stored or queued messages).
     pub cache_mb: u64,
-    /// Background flush interval (the bound on loss under [`SyncPolicy::None`]).
-    pub flush_every: Duration,
+    /// All in-memory write buffers (memtables) together, in MiB, shared equally by the
+    /// keyspaces. Larger buffers mean fewer, larger flushes to disk.
+    pub write_buffer_mb: u64,
+    /// All journals together, in MiB (at least 64): what a reopen may have to replay.
+    pub journal_mb: u64,
     /// What to do with messages that were in flight when the process stopped.
     pub recovery: RecoveryPolicy,
     /// Seals provider credentials and webhook secrets at rest. A store that holds secrets
@@ -124,13 +142,15 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    /// Defaults for a store at `path`: batch sync, 128 MiB cache, re-queue on recovery.
+    /// Defaults for a store at `path`: batch sync, 64 MiB cache, 64 MiB of write buffers, 64 MiB
+    /// of journals, re-queue on recovery.
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
             path: path.as_ref().to_path_buf(),
             sync: SyncPolicy::default(),
-            cache_mb: 128,
-            flush_every: Duration::from_millis(500),
+            cache_mb: 64,
+            write_buffer_mb: 64,
+            journal_mb: 64,
             recovery: RecoveryPolicy::default(),
             master_key: None,
         }
@@ -152,8 +172,8 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    tree: sled::Tree,
-    db: sled::Db,
+    kv: Kv,
+    floors: Arc<floors::Floors>,
     writer: Writer,
     recovery: Recovery,
     sealer: Option<Sealer>,
@@ -166,41 +186,33 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Locked`] when another process has it open, [`StoreError::Format`] when a
-    /// newer Sairex wrote it, [`StoreError::WrongMasterKey`] when the master key is not the one
-    /// the store was created with, [`StoreError::MasterKeyRequired`] when the store holds
-    /// secrets and no key was given, storage errors otherwise.
+    /// newer Sairex (or the old sled-based one) wrote it, [`StoreError::WrongMasterKey`] when the
+    /// master key is not the one the store was created with, [`StoreError::MasterKeyRequired`]
+    /// when the store holds secrets and no key was given, storage errors otherwise.
     pub fn open(options: StoreOptions) -> Result<Self> {
-        let config = sled::Config::new()
-            .path(&options.path)
-            .cache_capacity(options.cache_mb.saturating_mul(1024 * 1024))
-            .flush_every_ms(Some(
-                u64::try_from(options.flush_every.as_millis()).unwrap_or(500),
-            ))
-            .mode(sled::Mode::HighThroughput);
-        let db = open_db(&config, &options.path)?;
-        let tree = db.open_tree("sairex")?;
-        queue::check_format(&tree)?;
+        let mib = 1024 * 1024;
+        let kv = Kv::open(
+            &options.path,
+            kv::Sizing {
+                cache_bytes: options.cache_mb.saturating_mul(mib),
+                write_buffer_bytes: options.write_buffer_mb.saturating_mul(mib),
+                journal_bytes: options.journal_mb.saturating_mul(mib),
+            },
+        )?;
+        queue::check_format(&kv)?;
         // The key is checked before recovery or the writer touch anything.
-        let sealer = match crypto::open_secrets(&tree, options.master_key.as_ref()) {
-            Ok(sealer) => sealer,
-            Err(e) => {
-                close(tree, db);
-                return Err(e);
-            }
-        };
+        let sealer = crypto::open_secrets(&kv, options.master_key.as_ref())?;
         // Recovery runs before the writer starts, on this thread: nothing else can write yet,
         // and open() may be called from inside an async runtime.
-        let mut ctx = Ctx {
-            db: db.clone(),
-            tree: tree.clone(),
-        };
+        let floors = Arc::new(floors::Floors::read(&kv)?);
+        let mut ctx = Ctx::new(kv.clone(), floors.clone())?;
         let recovery = queue::recover(&mut ctx, options.recovery, now_ms())?;
-        db.flush()?;
+        kv.persist()?;
         let writer = Writer::start(ctx, options.sync)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                tree,
-                db,
+                kv,
+                floors,
                 writer,
                 recovery,
                 sealer,
@@ -220,11 +232,7 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub async fn flush(&self) -> Result<()> {
-        let db = self.inner.db.clone();
-        self.inner
-            .writer
-            .run(move |_| db.flush().map(|_| ()).map_err(StoreError::from))
-            .await
+        self.inner.writer.run(|ctx| ctx.kv.persist()).await
     }
 
     /// Size of the store on disk, in bytes.
@@ -232,15 +240,36 @@ impl Store {
     /// # Errors
     /// A storage error.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        self.inner.kv.size_on_disk()
     }
 
-    pub(crate) fn db(&self) -> &sled::Db {
-        &self.inner.db
+    /// Keys written or removed since the store was opened (each batch entry counts one): the
+    /// store's benchmarks divide it by operations to report keys per operation.
+    #[doc(hidden)]
+    pub fn keys_written(&self) -> u64 {
+        self.inner.kv.keys_written()
     }
 
-    pub(crate) fn tree(&self) -> &sled::Tree {
-        &self.inner.tree
+    /// Every key and value, in key order: for benchmarks and tests that compare what operations
+    /// write. Reads everything.
+    ///
+    /// # Errors
+    /// Storage errors.
+    #[doc(hidden)]
+    pub fn raw_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.inner
+            .kv
+            .iter()
+            .map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect()
+    }
+
+    pub(crate) fn kv(&self) -> &Kv {
+        &self.inner.kv
+    }
+
+    pub(crate) fn floors(&self) -> &floors::Floors {
+        &self.inner.floors
     }
 
     pub(crate) fn writer(&self) -> &Writer {
@@ -253,51 +282,6 @@ impl Store {
 
     pub(crate) fn touched(&self) -> &Mutex<HashMap<model::Id, model::Millis>> {
         &self.inner.touched
-    }
-}
-
-/// Closes a store that failed to open so that its lock is released when this returns: sled
-/// finishes writes on background threads that hold the files, and a flush waits for them.
-fn close(tree: sled::Tree, db: sled::Db) {
-    drop(tree);
-    let _ = db.flush();
-    drop(db);
-}
-
-/// How long [`Store::open`] waits for a lock this process itself may still hold.
-///
-/// sled releases its file lock when the last reference to the file goes, and its background
-/// threads (segment truncation, log writes) hold one for some milliseconds after the last
-/// `Db` is dropped (up to 36 ms measured). So a store dropped and reopened in the same process
-/// could fail with [`StoreError::Locked`]; another process holding it is reported after this.
-const LOCK_WAIT: Duration = Duration::from_millis(500);
-
-/// Pause between attempts while waiting for the lock.
-const LOCK_RETRY: Duration = Duration::from_millis(5);
-
-fn open_db(config: &sled::Config, path: &Path) -> Result<sled::Db> {
-    let mut waited = Duration::ZERO;
-    loop {
-        match config.open().map_err(|e| open_error(path, e)) {
-            Err(StoreError::Locked { .. }) if waited < LOCK_WAIT => {
-                std::thread::sleep(LOCK_RETRY);
-                waited += LOCK_RETRY;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn open_error(path: &Path, err: sled::Error) -> StoreError {
-    match &err {
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
-        {
-            StoreError::Locked {
-                path: path.to_path_buf(),
-            }
-        }
-        _ => err.into(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sled::Batch;
+use crate::kv::{Batch, Kv};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space, trailing_id, u64_at};
@@ -258,7 +258,7 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// a submission takes the id over, an older message's later changes leave it alone, and an
 /// entry is removed only by the message it points to.
 pub(crate) fn write_message(
-    tree: &sled::Tree,
+    tree: &Kv,
     batch: &mut Batch,
     old: Option<&Message>,
     new: Option<&Message>,
@@ -320,7 +320,7 @@ pub(crate) fn push_event(
     Ok(())
 }
 
-pub(crate) fn load_message(tree: &sled::Tree, org: Id, id: Id) -> Result<Message> {
+pub(crate) fn load_message(tree: &Kv, org: Id, id: Id) -> Result<Message> {
     let key = message_key(org, id);
     match tree.get(&key)? {
         Some(bytes) => decode(&key, &bytes),
@@ -331,10 +331,8 @@ pub(crate) fn load_message(tree: &sled::Tree, org: Id, id: Id) -> Result<Message
     }
 }
 
-pub(crate) fn next_id(ctx: &Ctx) -> Result<Id> {
-    // sled ids are monotonic across restarts (it reserves ranges durably); +1 keeps 0 free as
-    // "none" and as the system organization.
-    Ok(ctx.db.generate_id()? + 1)
+pub(crate) fn next_id(ctx: &mut Ctx) -> Result<Id> {
+    ctx.next_id()
 }
 
 fn validate(m: &Message) -> Result<()> {
@@ -369,9 +367,9 @@ pub(crate) fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<E
             .u64(m.organization_id)
             .tail(key.as_bytes())
             .build();
-        if let Some(id) = ctx.tree.get(&idem)?.and_then(|v| u64_at(&v, 0)) {
+        if let Some(id) = ctx.kv.get(&idem)?.and_then(|v| u64_at(&v, 0)) {
             return Ok(Enqueued::Duplicate(load_message(
-                &ctx.tree,
+                &ctx.kv,
                 m.organization_id,
                 id,
             )?));
@@ -401,8 +399,8 @@ pub(crate) fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<E
     };
     let mut batch = Batch::default();
     push_event(&mut batch, &mut m, event, now)?;
-    write_message(&ctx.tree, &mut batch, None, Some(&m))?;
-    ctx.tree.apply_batch(batch)?;
+    write_message(&ctx.kv, &mut batch, None, Some(&m))?;
+    ctx.apply(batch)?;
     Ok(Enqueued::Created(m))
 }
 
@@ -414,7 +412,7 @@ pub(crate) fn update_op(
     now: Millis,
     change: impl FnOnce(&mut Message) -> Result<()>,
 ) -> Result<Message> {
-    let old = load_message(&ctx.tree, org, id)?;
+    let old = load_message(&ctx.kv, org, id)?;
     let mut new = old.clone();
     change(&mut new)?;
     new.id = old.id;
@@ -426,8 +424,8 @@ pub(crate) fn update_op(
     validate(&new)?;
     let mut batch = Batch::default();
     push_event(&mut batch, &mut new, update, now)?;
-    write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
-    ctx.tree.apply_batch(batch)?;
+    write_message(&ctx.kv, &mut batch, Some(&old), Some(&new))?;
+    ctx.apply(batch)?;
     Ok(new)
 }
 
@@ -480,7 +478,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`], also for another organization's message.
     pub fn message(&self, org: Id, id: Id) -> Result<Message> {
-        load_message(self.tree(), org, id)
+        load_message(self.kv(), org, id)
     }
 
     /// A message's audit trail, oldest first.
@@ -490,7 +488,7 @@ impl Store {
     pub fn events(&self, org: Id, id: Id) -> Result<Vec<MessageEvent>> {
         self.message(org, id)?;
         let prefix = Key::new(space::EVENT).u64(id).build();
-        self.tree()
+        self.kv()
             .scan_prefix(&prefix)
             .map(|entry| {
                 let (key, value) = entry?;
@@ -508,7 +506,7 @@ impl Store {
             .u64(org)
             .tail(key.as_bytes())
             .build();
-        match self.tree().get(idem)?.and_then(|v| u64_at(&v, 0)) {
+        match self.kv().get(idem)?.and_then(|v| u64_at(&v, 0)) {
             Some(id) => self.message(org, id).map(Some),
             None => Ok(None),
         }
@@ -527,7 +525,7 @@ impl Store {
             .u64(provider_id)
             .tail(provider_msg_id.as_bytes())
             .build();
-        match self.tree().get(key)? {
+        match self.kv().get(key)? {
             Some(v) => match (u64_at(&v, 0), u64_at(&v, 8)) {
                 (Some(org), Some(id)) => self.message(org, id).map(Some),
                 _ => Err(StoreError::Corrupt {
@@ -578,7 +576,7 @@ impl Store {
         let mut total = 0u64;
         // Every index key ends in the message id and ids grow with time, so reverse key order
         // within the prefix is newest first.
-        for entry in self.tree().range(prefix..end).rev() {
+        for entry in self.kv().range(prefix..end).rev() {
             let (key, _) = entry?;
             let Some(id) = trailing_id(&key) else {
                 continue;

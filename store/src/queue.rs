@@ -4,7 +4,7 @@
 //! Every move is an [`update_op`](crate::messages) or a batch built the same way: the message
 //! record's `queue` field and the queue keys change together, with the event that explains it.
 
-use sled::Batch;
+use crate::kv::{Batch, Kv};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space, u64_at};
@@ -37,7 +37,7 @@ pub struct Recovery {
 const META_FORMAT: &[u8] = b"format";
 
 /// Refuses a store written by a newer build; stamps a new store with our format.
-pub(crate) fn check_format(tree: &sled::Tree) -> Result<()> {
+pub(crate) fn check_format(tree: &Kv) -> Result<()> {
     let key = Key::new(space::META).tail(META_FORMAT).build();
     match tree.get(&key)? {
         Some(v) => match v.first() {
@@ -62,7 +62,7 @@ pub(crate) fn recover(ctx: &mut Ctx, policy: RecoveryPolicy, now: Millis) -> Res
     let mut report = Recovery::default();
     let prefix = Key::new(space::IN_FLIGHT).build();
     let leased: Vec<(Id, Id)> = ctx
-        .tree
+        .kv
         .scan_prefix(&prefix)
         .keys()
         .filter_map(|k| k.ok())
@@ -97,42 +97,52 @@ pub(crate) fn recover(ctx: &mut Ctx, policy: RecoveryPolicy, now: Millis) -> Res
 }
 
 fn lease_op(ctx: &mut Ctx, org: Id, max: usize, now: Millis) -> Result<Vec<Message>> {
-    let prefix = Key::new(space::READY).u64(org).build();
-    let ids: Vec<Id> = ctx
-        .tree
-        .scan_prefix(&prefix)
-        .values()
-        .take(max)
-        .filter_map(|v| v.ok().and_then(|v| u64_at(&v, 0)))
-        .collect();
+    let start = ctx.floors.ready_start(org);
+    let end = prefix_end(&Key::new(space::READY).u64(org).build());
     let mut batch = Batch::default();
-    let mut leased = Vec::with_capacity(ids.len());
-    for id in ids {
-        let old = load_message(&ctx.tree, org, id)?;
+    let mut leased = Vec::with_capacity(max.min(1024));
+    let mut last_key = None;
+    for entry in ctx.kv.range(start..end).take(max) {
+        let (key, value) = entry?;
+        last_key = Some(key);
+        let Some(id) = u64_at(&value, 0) else {
+            continue;
+        };
+        let old = load_message(&ctx.kv, org, id)?;
         let mut new = old.clone();
         new.queue = QueuePlace::InFlight { since: now };
         new.updated_at = now;
-        write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
+        write_message(&ctx.kv, &mut batch, Some(&old), Some(&new))?;
         leased.push(new);
     }
     // The whole lease is one batch: a crash leaves all of it ready or all of it in flight.
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
+    if let Some(last) = last_key {
+        ctx.floors.raise_ready(org, &last);
+    }
     Ok(leased)
 }
 
 fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
-    let start = Key::new(space::DUE).build();
+    let floor = ctx.floors.due();
+    if floor > now || max == 0 {
+        return Ok(Vec::new());
+    }
+    let start = Key::new(space::DUE).u64(floor).build();
     let end = Key::new(space::DUE).u64(now.saturating_add(1)).build();
-    let due: Vec<(Id, Id)> = ctx
-        .tree
-        .range(start..end)
-        .keys()
-        .take(max)
-        .filter_map(|k| k.ok())
-        .filter_map(|k| Some((u64_at(&k, 9)?, u64_at(&k, 17)?)))
-        .collect();
+    let mut due: Vec<(Millis, Id, Id)> = Vec::new();
+    // A key that cannot be read must stop the promotion, not be skipped: the floor is raised
+    // past everything read below.
+    for key in ctx.kv.range(start..end).keys().take(max) {
+        let key = key?;
+        if let (Some(at), Some(org), Some(id)) =
+            (u64_at(&key, 1), u64_at(&key, 9), u64_at(&key, 17))
+        {
+            due.push((at, org, id));
+        }
+    }
     let mut orgs = Vec::new();
-    for (org, id) in due {
+    for &(_, org, id) in &due {
         update_op(ctx, org, id, MessageUpdate::new("READY"), now, |m| {
             m.queue = QueuePlace::Ready { seq: 0 };
             Ok(())
@@ -140,6 +150,13 @@ fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
         if !orgs.contains(&org) {
             orgs.push(org);
         }
+    }
+    // Fewer than `max` due: nothing waits until now any more. Otherwise everything before the
+    // last one taken is gone (others due in the same millisecond may remain).
+    match due.last() {
+        _ if due.len() < max => ctx.floors.raise_due(now.saturating_add(1)),
+        Some(&(at, _, _)) => ctx.floors.raise_due(at),
+        None => {}
     }
     Ok(orgs)
 }
@@ -409,10 +426,11 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn next_due(&self) -> Result<Option<Millis>> {
-        let prefix = Key::new(space::DUE).build();
+        let start = Key::new(space::DUE).u64(self.floors().due()).build();
+        let end = prefix_end(&Key::new(space::DUE).build());
         Ok(self
-            .tree()
-            .scan_prefix(prefix)
+            .kv()
+            .range(start..end)
             .keys()
             .next()
             .transpose()?
@@ -425,18 +443,12 @@ impl Store {
     /// Storage errors.
     pub fn ready_orgs(&self) -> Result<Vec<Id>> {
         let mut orgs = Vec::new();
-        let mut from = Key::new(space::READY).build();
-        let end = prefix_end(&from);
-        // Skip scan: one seek per organization, however many messages each has.
-        while let Some((key, _)) = self
-            .tree()
-            .range(from.clone()..end.clone())
-            .next()
-            .transpose()?
-        {
-            let Some(org) = u64_at(&key, 1) else { break };
-            orgs.push(org);
-            from = prefix_end(&Key::new(space::READY).u64(org).build());
+        // One seek per organization, from where its live queue begins.
+        for (org, floor) in self.floors().ready_orgs() {
+            let end = prefix_end(&Key::new(space::READY).u64(org).build());
+            if self.kv().range(floor..end).next().transpose()?.is_some() {
+                orgs.push(org);
+            }
         }
         Ok(orgs)
     }
@@ -446,8 +458,9 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn ready_count(&self, org: Id) -> Result<u64> {
-        let prefix = Key::new(space::READY).u64(org).build();
-        Ok(self.tree().scan_prefix(prefix).count() as u64)
+        let start = self.floors().ready_start(org);
+        let end = prefix_end(&Key::new(space::READY).u64(org).build());
+        Ok(self.kv().range(start..end).count() as u64)
     }
 
     /// Messages of an organization that are in flight.
@@ -456,7 +469,7 @@ impl Store {
     /// Storage errors.
     pub fn in_flight(&self, org: Id) -> Result<Vec<Id>> {
         let prefix = Key::new(space::IN_FLIGHT).u64(org).build();
-        self.tree()
+        self.kv()
             .scan_prefix(prefix)
             .keys()
             .map(|k| Ok(u64_at(&k?, 9).unwrap_or_default()))

@@ -1,8 +1,8 @@
 //! Retention and erasure of messages: purging old messages with their events and index entries,
 //! and anonymising the messages of a phone number (the right to erasure).
 
+use crate::kv::Batch;
 use sha2::{Digest, Sha256};
-use sled::Batch;
 
 use crate::error::Result;
 use crate::keys::{Key, prefix_end, space, trailing_id};
@@ -22,7 +22,7 @@ const META_ERASURE_SALT: &[u8] = b"erasure_salt";
 fn remove_events(ctx: &Ctx, batch: &mut Batch, m: &Message) -> Result<u64> {
     let prefix = Key::new(space::EVENT).u64(m.id).build();
     let mut removed = 0;
-    for key in ctx.tree.scan_prefix(&prefix).keys() {
+    for key in ctx.kv.scan_prefix(&prefix).keys() {
         batch.remove(key?);
         removed += 1;
     }
@@ -44,7 +44,7 @@ fn purge_chunk(ctx: &mut Ctx, org: Id, cutoff: Millis) -> Result<(u64, bool)> {
             .u8(direction.code())
             .u64(cutoff)
             .build();
-        for key in ctx.tree.range(prefix..end).keys() {
+        for key in ctx.kv.range(prefix..end).keys() {
             if purged >= CHUNK as u64 {
                 more = true;
                 break;
@@ -52,28 +52,28 @@ fn purge_chunk(ctx: &mut Ctx, org: Id, cutoff: Millis) -> Result<(u64, bool)> {
             let Some(id) = trailing_id(&key?) else {
                 continue;
             };
-            let m = load_message(&ctx.tree, org, id)?;
+            let m = load_message(&ctx.kv, org, id)?;
             // A message still waiting to be sent is never purged: it was accepted and is owed a
             // final state first.
             if m.queue != QueuePlace::Done {
                 continue;
             }
             remove_events(ctx, &mut batch, &m)?;
-            write_message(&ctx.tree, &mut batch, Some(&m), None)?;
+            write_message(&ctx.kv, &mut batch, Some(&m), None)?;
             purged += 1;
         }
     }
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok((purged, more))
 }
 
 fn erasure_salt(ctx: &Ctx) -> Result<Vec<u8>> {
     let key = Key::new(space::META).tail(META_ERASURE_SALT).build();
-    if let Some(salt) = ctx.tree.get(&key)? {
+    if let Some(salt) = ctx.kv.get(&key)? {
         return Ok(salt.to_vec());
     }
     let salt: [u8; 32] = rand::random();
-    ctx.tree.insert(key, salt.to_vec())?;
+    ctx.kv.insert(key, salt)?;
     Ok(salt.to_vec())
 }
 
@@ -99,7 +99,7 @@ fn anonymise_chunk(
     let replacement = anonymised(&salt, phone);
     let prefix = Key::new(space::MSG_BY_TO).u64(org).str0(phone).build();
     let mut ids: Vec<Id> = ctx
-        .tree
+        .kv
         .range(prefix.clone()..prefix_end(&prefix))
         .keys()
         .take(CHUNK + 1)
@@ -112,11 +112,11 @@ fn anonymise_chunk(
             .u64(org)
             .u8(Direction::Inbound.code())
             .build();
-        for key in ctx.tree.range(inbound.clone()..prefix_end(&inbound)).keys() {
+        for key in ctx.kv.range(inbound.clone()..prefix_end(&inbound)).keys() {
             let Some(id) = trailing_id(&key?) else {
                 continue;
             };
-            if load_message(&ctx.tree, org, id)?.from_number == phone {
+            if load_message(&ctx.kv, org, id)?.from_number == phone {
                 ids.push(id);
                 if ids.len() > CHUNK {
                     break;
@@ -130,7 +130,7 @@ fn anonymise_chunk(
     let mut batch = Batch::default();
     let mut changed = 0u64;
     for id in ids.into_iter().take(CHUNK) {
-        let old = load_message(&ctx.tree, org, id)?;
+        let old = load_message(&ctx.kv, org, id)?;
         let mut new = old.clone();
         if new.to_number == phone {
             new.to_number = replacement.clone();
@@ -144,10 +144,10 @@ fn anonymise_chunk(
             new.metadata = None;
         }
         new.updated_at = now;
-        write_message(&ctx.tree, &mut batch, Some(&old), Some(&new))?;
+        write_message(&ctx.kv, &mut batch, Some(&old), Some(&new))?;
         changed += 1;
     }
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok((changed, more))
 }
 

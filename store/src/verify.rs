@@ -166,7 +166,7 @@ impl Store {
 
     /// Pass 1: each record, what it implies, and its events.
     fn check_records(&self, report: &mut ConsistencyReport) -> Result<()> {
-        let tree = self.tree();
+        let tree = self.kv();
         let prefix = Key::new(space::MESSAGE).build();
         for entry in tree.scan_prefix(&prefix) {
             let (key, value) = entry?;
@@ -243,7 +243,7 @@ impl Store {
         let prefix = Key::new(space::EVENT).u64(m.id).build();
         let mut expected_seq = 0u32;
         let mut last_status = None;
-        for entry in self.tree().scan_prefix(&prefix) {
+        for entry in self.kv().scan_prefix(&prefix) {
             let (key, value) = entry?;
             report.events += 1;
             let seq = key
@@ -324,7 +324,7 @@ impl Store {
 
     /// Pass 2: each index and queue entry must be implied by the record it names.
     fn check_entries(&self, report: &mut ConsistencyReport) -> Result<()> {
-        let tree = self.tree();
+        let tree = self.kv();
         for space in DERIVED_SPACES {
             let start = [space];
             for entry in tree.range(start.to_vec()..prefix_end(&start)) {
@@ -415,7 +415,7 @@ impl Store {
 
     /// Pass 3: events of messages that do not exist (pass 1 saw every existing message's).
     fn check_orphan_events(&self, report: &mut ConsistencyReport) -> Result<()> {
-        let tree = self.tree();
+        let tree = self.kv();
         let start = [space::EVENT];
         let mut current: Option<(Id, bool)> = None;
         for entry in tree.range(start.to_vec()..prefix_end(&start)).keys() {
@@ -466,7 +466,7 @@ impl Store {
             return Ok(false);
         }
         let record_key = message_key(org, owner);
-        let Some(bytes) = self.tree().get(&record_key)? else {
+        let Some(bytes) = self.kv().get(&record_key)? else {
             return Ok(false);
         };
         let newer: Message = decode(&record_key, &bytes)?;
@@ -476,7 +476,7 @@ impl Store {
     }
 
     fn message_exists(&self, id: Id) -> Result<bool> {
-        let tree = self.tree();
+        let tree = self.kv();
         let mut from = Key::new(space::MESSAGE).build();
         let end = prefix_end(&from);
         // Skip scan over organizations: one seek each.

@@ -1,11 +1,12 @@
 //! The single writer: every mutation runs on one thread, in order, which makes each
-//! read-modify-write race-free without sled transactions, and lets one flush cover a whole group
-//! of operations (group commit).
+//! read-modify-write race-free without transactions, and lets one fsync cover a whole group of
+//! operations (group commit).
 //!
 //! A caller's operation runs as soon as the writer reaches it and its batch is applied at once
 //! (so later operations see it); the caller is answered only after the flush that makes it
 //! durable, under the [`SyncPolicy`](crate::SyncPolicy).
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -13,17 +14,85 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::SyncPolicy;
 use crate::error::{Result, StoreError};
+use crate::floors::Floors;
+use crate::keys::{Key, space};
+use crate::kv::{Batch, Kv};
+use crate::model::Id;
 
 /// Most operations one flush covers: bounds the latency the last of a group sees.
 const MAX_GROUP: usize = 4096;
 
+/// How long a group waits for one more operation before it is made durable (see `gather`).
+const IDLE_GAP: Duration = Duration::from_micros(150);
+
 /// Operations waiting for the writer; senders wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
+/// `[META]"ids"` → the last id handed out (u64 BE).
+const META_IDS: &[u8] = b"ids";
+
 /// What the writer thread owns.
 pub(crate) struct Ctx {
-    pub(crate) db: sled::Db,
-    pub(crate) tree: sled::Tree,
+    pub(crate) kv: Kv,
+    /// Where the live queue begins; lowered here for every queue key a batch inserts.
+    pub(crate) floors: Arc<Floors>,
+    /// The last id handed out.
+    last_id: Id,
+    /// The last id written to `META_IDS`.
+    persisted_id: Id,
+}
+
+impl Ctx {
+    /// Takes over the database, reading the id counter back.
+    pub(crate) fn new(kv: Kv, floors: Arc<Floors>) -> Result<Self> {
+        let key = ids_key();
+        let last_id = match kv.get(&key)? {
+            None => 0,
+            Some(v) => crate::keys::u64_at(&v, 0).ok_or_else(|| StoreError::Corrupt {
+                key: "meta/ids".into(),
+                problem: format!("{} bytes, expected 8", v.len()),
+            })?,
+        };
+        Ok(Self {
+            kv,
+            floors,
+            last_id,
+            persisted_id: last_id,
+        })
+    }
+
+    /// A new id: larger than every id handed out before, across restarts. It is made durable
+    /// with the next batch [`Ctx::apply`] writes, which is the batch of the record using it.
+    pub(crate) fn next_id(&mut self) -> Result<Id> {
+        self.last_id = self
+            .last_id
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Storage("ids exhausted".into()))?;
+        Ok(self.last_id)
+    }
+
+    /// Applies one operation's batch, with the id counter when ids were handed out since the
+    /// last one: a crash can never leave a record whose id a restarted store hands out again.
+    pub(crate) fn apply(&mut self, mut batch: Batch) -> Result<()> {
+        let ids_moved = self.last_id != self.persisted_id;
+        if ids_moved {
+            batch.insert(ids_key(), self.last_id.to_be_bytes());
+        }
+        for key in batch.inserted_keys() {
+            if matches!(key.first(), Some(&space::READY | &space::DUE)) {
+                self.floors.lower_for(key);
+            }
+        }
+        self.kv.apply(batch)?;
+        if ids_moved {
+            self.persisted_id = self.last_id;
+        }
+        Ok(())
+    }
+}
+
+fn ids_key() -> Vec<u8> {
+    Key::new(space::META).tail(META_IDS).build()
 }
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
@@ -117,7 +186,7 @@ impl Drop for Writer {
 }
 
 fn flush(ctx: &Ctx) -> Result<()> {
-    ctx.db.flush().map(|_| ()).map_err(StoreError::from)
+    ctx.kv.persist()
 }
 
 fn complete(done: &mut Vec<Completion>, flushed: &Result<()>) {
@@ -128,6 +197,7 @@ fn complete(done: &mut Vec<Completion>, flushed: &Result<()>) {
                 e.kind(),
                 e.to_string(),
             ))),
+            Err(StoreError::Poisoned) => Err(StoreError::Poisoned),
             Err(e) => Err(StoreError::Storage(format!("flush failed: {e}"))),
         });
     }
@@ -140,6 +210,11 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy) {
         match policy {
             SyncPolicy::None => {
                 complete(&mut done, &Ok(()));
+                // Hand the journal to the OS once the queue is drained, so a crashed process
+                // (not machine) loses nothing acknowledged.
+                if rx.is_empty() {
+                    let _ = ctx.kv.hand_to_os();
+                }
                 continue;
             }
             SyncPolicy::Always => {}
@@ -168,16 +243,25 @@ fn gather(
     if window.is_zero() || done.len() >= MAX_GROUP {
         return;
     }
-    let deadline = std::time::SystemTime::now() + window;
+    // Wait for more only while more keep coming: callers answered by the last fsync send their
+    // next operations in a burst, and the group is complete when the burst ends (no new job for
+    // `IDLE_GAP`), not when the window does. The window still bounds the wait.
+    let now = tokio::time::Instant::now;
+    let deadline = now() + window;
+    let mut last = now();
     while done.len() < MAX_GROUP {
         match rx.try_recv() {
-            Ok(job) => done.push(job(ctx)),
+            Ok(job) => {
+                done.push(job(ctx));
+                last = now();
+            }
             Err(mpsc::error::TryRecvError::Disconnected) => return,
             Err(mpsc::error::TryRecvError::Empty) => {
-                if std::time::SystemTime::now() >= deadline {
+                let at = now();
+                if at >= deadline || at.duration_since(last) >= IDLE_GAP {
                     return;
                 }
-                std::thread::sleep(Duration::from_micros(100));
+                std::thread::sleep(Duration::from_micros(20));
             }
         }
     }

@@ -28,9 +28,8 @@ fn message_key(org: u64, id: u64) -> Vec<u8> {
 }
 
 fn write_raw(dir: &std::path::Path, key: Vec<u8>, value: Vec<u8>) {
-    let db = sled::open(dir).unwrap();
-    db.open_tree("sairex").unwrap().insert(key, value).unwrap();
-    db.flush().unwrap();
+    let raw = sairex_store::raw::RawStore::open(dir).unwrap();
+    raw.insert(key, value).unwrap();
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sairex_store::model::{Message, Priority};
+use sairex_store::raw::RawStore;
 use sairex_store::{ProblemKind, Store, StoreError, StoreOptions};
 
 const CHILD: &str = env!("CARGO_BIN_EXE_sairex-store-crash-child");
@@ -38,24 +39,10 @@ fn message_key(org: u64, id: u64) -> Vec<u8> {
     k
 }
 
-/// Edits the closed store's raw sled tree. sled's background threads may hold the lock for a
-/// few milliseconds after the store is dropped (see `regression.rs`, model_bug_00), so wait.
-fn raw(dir: &Path, edit: impl FnOnce(&sled::Tree)) {
-    let mut attempts = 0;
-    let db = loop {
-        match sled::open(dir) {
-            Ok(db) => break db,
-            Err(e) if attempts < 100 => {
-                attempts += 1;
-                eprintln!("raw open: {e}; retrying");
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(e) => panic!("{e}"),
-        }
-    };
-    let tree = db.open_tree("sairex").unwrap();
-    edit(&tree);
-    db.flush().unwrap();
+/// Edits the closed store's raw keys and values.
+fn raw(dir: &Path, edit: impl FnOnce(&RawStore)) {
+    let raw = RawStore::open(dir).unwrap();
+    edit(&raw);
 }
 
 #[test]
@@ -168,9 +155,8 @@ fn damaged_indexes_are_reported_by_the_consistency_check() {
     let [a, b, c] = three_messages(dir.path());
     let (mut ready_of_a, mut status_of_c) = (None, None);
     raw(dir.path(), |t| {
-        for entry in t.scan_prefix([0x30]) {
-            let (k, v) = entry.unwrap();
-            if v.as_ref() == a.to_be_bytes() {
+        for (k, v) in t.entries().unwrap() {
+            if k.first() == Some(&0x30) && v == a.to_be_bytes() {
                 ready_of_a = Some(k.to_vec());
             }
         }

@@ -653,3 +653,125 @@ async fn parts_accepted_in_pieces_are_recorded_and_indexed_under_their_provider(
         Err(StoreError::InvalidState(_))
     ));
 }
+
+/// The store scans the ready queue from a floor below which everything was leased (an LSM keeps
+/// tombstones of leased entries at the front). A message that sorts below the floor, an OTP
+/// enqueued after bulk messages were leased, or a retry whose time has already passed, must
+/// lower it and be served.
+#[tokio::test]
+async fn work_that_sorts_before_what_was_already_taken_is_still_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..5 {
+        store
+            .enqueue(message(1, &format!("+10{i}"), Priority::BULK))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.lease(1, 3).await.unwrap().len(), 3);
+    let otp = store
+        .enqueue(message(1, "+200", Priority::OTP))
+        .await
+        .unwrap();
+    let next = store.lease(1, 1).await.unwrap();
+    assert_eq!(next[0].id, otp.message().id, "the OTP goes first");
+    assert_eq!(store.lease(1, 10).await.unwrap().len(), 2);
+    assert!(store.lease(1, 10).await.unwrap().is_empty());
+    assert_eq!(store.ready_orgs().unwrap(), Vec::<u64>::new());
+
+    // A promotion raises the due floor to now; a retry due earlier than that must lower it.
+    let now = now_ms();
+    assert!(store.promote_due(now, 100).await.unwrap().is_empty());
+    store
+        .retry_at(1, otp.message().id, now - 60_000, "retry".into())
+        .await
+        .unwrap();
+    assert_eq!(store.next_due().unwrap(), Some(now - 60_000));
+    assert_eq!(store.promote_due(now, 100).await.unwrap(), vec![1]);
+    assert_eq!(store.ready_count(1).unwrap(), 1);
+    assert_eq!(store.ready_orgs().unwrap(), vec![1]);
+
+    // And after a reopen the floors are found again.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.ready_orgs().unwrap(), vec![1]);
+    assert_eq!(store.lease(1, 10).await.unwrap()[0].id, otp.message().id);
+}
+
+/// How many keys each step of a message's life writes (docs/BENCHMARKS.md, "Store"): every key
+/// is a journal entry and a memtable insert, so this is what the store's speed follows. A change
+/// that adds a key to the hot path has to change this test, and the figures in the docs.
+#[tokio::test]
+async fn keys_written_per_step_of_a_messages_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Steady state first: the format stamp and the first id are written once.
+    store
+        .enqueue(message(1, "+923000000000", Priority::TRANSACTIONAL))
+        .await
+        .unwrap();
+    let mut before = store.keys_written();
+    let mut step = |name: &str| {
+        let now = store.keys_written();
+        let keys = now - before;
+        before = now;
+        (name.to_owned(), keys)
+    };
+    let id = store
+        .enqueue(message(1, "+923000000001", Priority::TRANSACTIONAL))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let enqueue = step("enqueue");
+    store.lease(1, 2).await.unwrap();
+    let lease = step("lease of 2");
+    let submitted = Submitted {
+        provider_id: 7,
+        provider_msg_ids: vec!["abc".into()],
+        ..Submitted::default()
+    };
+    store.ack_submitted(1, id, submitted).await.unwrap();
+    let ack = step("ack");
+    store
+        .finalize(1, id, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    let fin = step("final");
+    // enqueue: record, QUEUED event, direction, status and phone indexes, ready entry, id
+    // counter. lease: per message the record, the ready entry out, the in-flight entry in.
+    // ack: record, event, in-flight entry out, status index moved, provider id. final: record,
+    // event, status index moved.
+    assert_eq!(
+        [enqueue, lease, ack, fin],
+        [
+            ("enqueue".to_owned(), 7),
+            ("lease of 2".to_owned(), 6),
+            ("ack".to_owned(), 6),
+            ("final".to_owned(), 4),
+        ]
+    );
+}
+
+/// A promotion asked for no messages must not move the due floor past the messages that are due
+/// (an earlier version raised it to "now" whenever fewer than `max` were taken, which 0 of 0 is).
+#[tokio::test]
+async fn a_promotion_of_nothing_leaves_due_messages_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let now = now_ms();
+    let id = store
+        .enqueue(message(1, "+300", Priority::BULK))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(1, 1).await.unwrap();
+    store
+        .retry_at(1, id, now - 1_000, "retry".into())
+        .await
+        .unwrap();
+    assert!(store.promote_due(now, 0).await.unwrap().is_empty());
+    assert_eq!(store.next_due().unwrap(), Some(now - 1_000));
+    assert_eq!(store.promote_due(now, 10).await.unwrap(), vec![1]);
+}

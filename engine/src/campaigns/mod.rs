@@ -41,6 +41,7 @@
 //! [`RunnerConfig::stats_every`] while any message of the campaign is not final.
 
 mod quiet;
+mod unfilled;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -63,6 +64,7 @@ use crate::compliance::{DLT_TEMPLATE_NOT_APPROVED, DltRefusal, check_dlt};
 use crate::dispatch::{DispatcherHandle, EngineEvent};
 
 pub use quiet::{in_quiet_hours, is_known_time_zone};
+pub use unfilled::{Unfilled, unfilled_variable};
 
 /// Where the runner's new messages are announced.
 pub trait CampaignSink: Send + Sync + 'static {

@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -373,7 +373,7 @@ async fn send_one(State(state): State<AppState>, console: Console, body: Bytes) 
         "scheduledAt": local_time(f.get("scheduledAt")),
     });
     let request: send::SendRequest = req(request).page(&console)?;
-    match send::accept_one(&state, &console.principal, request).await {
+    match send::accept_one(&state, &console.principal, &HeaderMap::new(), request).await {
         Ok(one) => {
             let body = html! {
                 h1 { "Message queued" }
@@ -596,7 +596,7 @@ async fn reply(State(state): State<AppState>, console: Console, body: Bytes) -> 
     let to = f.get("to").unwrap_or("").to_owned();
     let request: send::SendRequest =
         req(json!({ "to": to, "body": f.json("body") })).page(&console)?;
-    match send::accept_one(&state, &console.principal, request).await {
+    match send::accept_one(&state, &console.principal, &HeaderMap::new(), request).await {
         Ok(_) => {
             Ok(Redirect::to(&format!("/console/inbox?phone={}", urlencode(&to))).into_response())
         }

@@ -503,6 +503,30 @@ pub(crate) async fn create_key(
     Ok(envelope(StatusCode::CREATED, &key_view(&key, Some(raw))))
 }
 
+/// `POST /api/admin/organizations/{organizationId}/api-keys` (superadmin): a new key of the
+/// organization (admin scope unless `scopes` says otherwise), shown once. The operator's way to
+/// a key when the organization's own are lost (the demo prints this route on a restart).
+pub(crate) async fn create_org_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<KeyRequest>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let mut key = ApiKey {
+        organization_id: org,
+        name: "admin".to_owned(),
+        rate_limit_per_min: state.settings().default_key_per_minute,
+        rate_limit_per_day: state.settings().default_key_per_day,
+        scopes: vec![Scope::Admin.name().to_owned()],
+        ..ApiKey::default()
+    };
+    apply_key_request(&mut key, &r)?;
+    let raw = generate_api_key();
+    let key = state.store().create_api_key(key, &raw).await?;
+    Ok(envelope(StatusCode::CREATED, &key_view(&key, Some(raw))))
+}
+
 /// `PUT /api/sms/api-keys/{keyId}`.
 pub(crate) async fn update_key(
     State(state): State<AppState>,
@@ -991,16 +1015,16 @@ pub(crate) struct WebhookRequest {
     rotate_secret: Option<bool>,
 }
 
+/// The events a webhook may list, as docs/webhooks.md promises: the known ones, `"*"` for all
+/// of them (the engine's `ALL_EVENTS`), or none at all (`[]`: a webhook kept only for its
+/// secret, which signs `callbackUrl` deliveries).
 fn check_events(events: &[String]) -> Result<(), ApiError> {
-    if events.is_empty() {
-        return Err(ApiError::invalid("events: at least one"));
-    }
-    if let Some(bad) = events
-        .iter()
-        .find(|e| !WEBHOOK_EVENTS.contains(&e.as_str()))
-    {
+    if let Some(bad) = events.iter().find(|e| {
+        !WEBHOOK_EVENTS.contains(&e.as_str())
+            && e.as_str() != sairex_engine::webhooks::payload::ALL_EVENTS
+    }) {
         return Err(ApiError::invalid(format!(
-            "events: unknown event {bad:?}; known: {}",
+            "events: unknown event {bad:?}; known: \"*\" (all), {}",
             WEBHOOK_EVENTS.join(", ")
         )));
     }

@@ -13,7 +13,7 @@
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use sairex_engine::campaigns::{CheckError, Halt, RunState, check_campaign};
+use sairex_engine::campaigns::{CheckError, Halt, RunState, unfilled_variable};
 use sairex_store::model::{Campaign, CampaignStatus, CampaignVariant, Id};
 use sairex_store::{CampaignCounts, MAX_VARIANTS, Recipient, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
@@ -258,12 +258,7 @@ fn check_from(from: Option<&str>) -> Result<(), ApiError> {
 }
 
 fn parse_when(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
-    raw.map(|s| {
-        time::parse(s).ok_or_else(|| {
-            ApiError::invalid("scheduledAt: an RFC 3339 time such as 2026-03-01T09:00:00Z")
-        })
-    })
-    .transpose()
+    raw.map(|s| time::parse_schedule(s, now_ms())).transpose()
 }
 
 fn set_from(c: &mut Campaign, from: Option<String>) {
@@ -646,12 +641,22 @@ pub(crate) async fn start_campaign(
     .await
 }
 
-/// The runner's check ([`check_campaign`]), asked up front: a template gone or refused by
-/// DLT is a 422 now rather than a campaign paused later.
+/// The runner's check (`check_campaign`), asked up front: a template gone or refused by
+/// DLT is a 422 now rather than a campaign paused later; so is a recipient whose message
+/// would keep an unfilled `{{placeholder}}` (the runner could only skip it).
 fn check_sendable(state: &AppState, campaign: &Campaign) -> Result<(), ApiError> {
     let dlt_enabled = state.org(campaign.organization_id, now_ms())?.dlt_enabled;
-    match check_campaign(state.store(), campaign, dlt_enabled) {
-        Ok(()) => Ok(()),
+    match unfilled_variable(state.store(), campaign, dlt_enabled) {
+        Ok(None) => Ok(()),
+        Ok(Some(unfilled)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "MISSING_VARIABLE",
+            format!(
+                "{} of {} recipients have no value for {{{{{}}}}} (give it in their variables \
+                 or contact fields, or write {{{{{}|default}}}} in the body)",
+                unfilled.recipients, unfilled.checked, unfilled.variable, unfilled.variable
+            ),
+        )),
         Err(CheckError::Blocked(blocker)) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             blocker.code(),

@@ -114,6 +114,7 @@ pub(crate) fn duplicate(entity: &str, what: &str, existing_id: Id) -> Response {
             "code": "DUPLICATE",
             "message": format!("a {entity} with this {what} already exists"),
             "existingId": existing_id,
+            "docs": crate::error::docs_link("DUPLICATE"),
         }
     });
     (StatusCode::CONFLICT, axum::Json(body)).into_response()

@@ -1,4 +1,4 @@
-//! `/healthz`, `/readyz` and `/openapi.json`.
+//! `/healthz`, `/readyz`, `/openapi.json` and `/docs/errors`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -39,4 +39,19 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult {
 pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
     let spec = crate::openapi::spec(state.settings().public_base_url.as_deref());
     axum::response::IntoResponse::into_response(axum::Json(spec))
+}
+
+/// The error catalogue (docs/errors.md), built in so that every error's `docs` link resolves
+/// on the gateway that answered it.
+pub(crate) const ERRORS_MD: &str = include_str!("../../../docs/errors.md");
+
+/// `GET /docs/errors`: the error catalogue, as Markdown (not enveloped: it is a document).
+pub(crate) async fn errors_doc() -> Response {
+    axum::response::IntoResponse::into_response((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/markdown; charset=utf-8",
+        )],
+        ERRORS_MD,
+    ))
 }

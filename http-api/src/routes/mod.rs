@@ -11,6 +11,7 @@ mod health;
 pub(crate) mod import;
 pub(crate) mod read;
 pub(crate) mod send;
+mod smpp_accounts;
 pub(crate) mod templates;
 
 use axum::Router;
@@ -117,6 +118,17 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "This API's OpenAPI 3.1 description",
             ),
             get(health::openapi),
+        ),
+        (
+            info(
+                "GET",
+                "/docs/errors",
+                Public,
+                "health",
+                200,
+                "The error catalogue (Markdown): every error code with its cause and fix",
+            ),
+            get(health::errors_doc),
         ),
         (
             info(
@@ -227,6 +239,17 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "The organization's web console users",
             ),
             get(crate::console::users::admin_list_users),
+        ),
+        (
+            info(
+                "POST",
+                "/api/admin/organizations/{organizationId}/api-keys",
+                Superadmin,
+                "admin",
+                201,
+                "Create an API key of an organization (admin scope by default; shown once)",
+            ),
+            post(admin::create_org_key),
         ),
         (
             info(
@@ -436,6 +459,61 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "Replace a key by a new one with the same settings (shown once)",
             ),
             post(admin::rotate_key),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/smpp-accounts",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "List SMPP accounts (customers binding to the SMPP server)",
+            ),
+            get(smpp_accounts::list),
+        ),
+        (
+            info(
+                "POST",
+                "/api/sms/smpp-accounts",
+                ADMIN,
+                "smpp-accounts",
+                201,
+                "Create an SMPP account (its password is shown once)",
+            ),
+            post(smpp_accounts::create),
+        ),
+        (
+            info(
+                "GET",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "An SMPP account",
+            ),
+            get(smpp_accounts::get),
+        ),
+        (
+            info(
+                "PATCH",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "Change an SMPP account (a new password is shown once)",
+            ),
+            patch(smpp_accounts::update),
+        ),
+        (
+            info(
+                "DELETE",
+                "/api/sms/smpp-accounts/{accountId}",
+                ADMIN,
+                "smpp-accounts",
+                200,
+                "Delete an SMPP account (its sessions are unbound)",
+            ),
+            delete(smpp_accounts::delete),
         ),
         (
             info(
@@ -953,6 +1031,13 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
     }
 }
 
+/// The routes that honour `Idempotency-Key` (see `crate::idempotency`).
+pub(crate) const IDEMPOTENT_ROUTES: [(&str, &str); 3] = [
+    ("POST", "/api/sms/send"),
+    ("POST", "/api/sms/send-bulk"),
+    ("POST", "/api/sms/campaigns"),
+];
+
 /// Every route the router serves, in table order.
 pub fn route_table() -> Vec<RouteInfo> {
     routes().into_iter().map(|(info, _)| info).collect()
@@ -963,7 +1048,10 @@ pub(crate) fn build(state: AppState) -> Router {
     let mut public = Router::new();
     let mut keyed = Router::new();
     let mut admin = Router::new();
-    for (info, handler) in routes() {
+    for (info, mut handler) in routes() {
+        if IDEMPOTENT_ROUTES.contains(&(info.method, info.path)) {
+            handler = handler.layer(from_fn_with_state(state.clone(), crate::idempotency::layer));
+        }
         match info.access {
             Access::Public => public = public.route(info.path, handler),
             Access::Key(_) => keyed = keyed.route(info.path, handler),
@@ -1049,8 +1137,9 @@ async fn method_not_allowed(method: Method) -> ApiError {
     )
 }
 
-/// A JSON body: a body over the limit is 413; malformed JSON is 400 naming the problem;
-/// unknown fields are ignored. No content type is required.
+/// A JSON body: a body over the limit is 413; malformed JSON is 400 naming the problem; an
+/// unknown field or a value of the wrong type is 400 naming the field (see `crate::json`).
+/// No content type is required.
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -1076,9 +1165,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "the request body is empty; a JSON object is expected",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request("MALFORMED_JSON", format!("malformed JSON: {e}")))
+        crate::json::parse(&bytes).map(ApiJson)
     }
 }
 

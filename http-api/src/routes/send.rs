@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sairex_engine::compliance;
 use sairex_engine::dispatch::EngineEvent;
@@ -20,12 +20,10 @@ use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
 use crate::state::{AppState, DepthTicket, OrgInfo};
 use crate::text::{self, Analysis};
-use crate::{phone, ssrf, time};
+use crate::{idempotency, phone, ssrf, time};
 
 /// Longest sender id or number.
 const MAX_FROM: usize = 20;
-/// Longest idempotency key.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// Largest `metadata`, serialised.
 const MAX_METADATA: usize = 4096;
 /// Longest validity period.
@@ -34,17 +32,16 @@ const MAX_VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
 pub(crate) const MAX_BULK: usize = 10_000;
 
 /// The fields `send` and `send-bulk` share.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub(crate) struct Options {
-    pub(crate) from: Option<String>,
-    pub(crate) provider: Option<Value>,
-    pub(crate) priority: Option<String>,
-    pub(crate) scheduled_at: Option<String>,
-    pub(crate) validity_period: Option<Value>,
-    pub(crate) callback_url: Option<String>,
-    pub(crate) metadata: Option<Value>,
-    pub(crate) template_id: Option<Id>,
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
 }
 
 /// The fields of [`Options`] again, flat: `#[serde(flatten)]` would buffer the whole body in
@@ -52,18 +49,18 @@ pub(crate) struct Options {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct SendRequest {
-    pub(crate) to: Option<String>,
-    pub(crate) body: Option<String>,
-    pub(crate) variables: Option<Map<String, Value>>,
-    pub(crate) idempotency_key: Option<String>,
-    pub(crate) from: Option<String>,
-    pub(crate) provider: Option<Value>,
-    pub(crate) priority: Option<String>,
-    pub(crate) scheduled_at: Option<String>,
-    pub(crate) validity_period: Option<Value>,
-    pub(crate) callback_url: Option<String>,
-    pub(crate) metadata: Option<Value>,
-    pub(crate) template_id: Option<Id>,
+    to: Option<String>,
+    body: Option<String>,
+    variables: Option<Map<String, Value>>,
+    idempotency_key: Option<String>,
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
 }
 
 impl SendRequest {
@@ -82,16 +79,17 @@ impl SendRequest {
 }
 
 /// The options, checked once per request.
-struct Checked {
-    from: String,
-    provider_id: Option<Id>,
-    priority: Priority,
-    scheduled_at: Option<Millis>,
-    expires_at: Option<Millis>,
-    callback_url: Option<String>,
-    metadata: Option<Value>,
+#[derive(Default)]
+pub(crate) struct Checked {
+    pub(crate) from: String,
+    pub(crate) provider_id: Option<Id>,
+    pub(crate) priority: Priority,
+    pub(crate) scheduled_at: Option<Millis>,
+    pub(crate) expires_at: Option<Millis>,
+    pub(crate) callback_url: Option<String>,
+    pub(crate) metadata: Option<Value>,
     /// The template's body, when `templateId` was given.
-    template: Option<String>,
+    pub(crate) template: Option<String>,
 }
 
 fn parse_priority(raw: Option<&str>, default: Priority) -> Result<Priority, ApiError> {
@@ -154,9 +152,7 @@ async fn check_options(
     };
     let priority = parse_priority(options.priority.as_deref(), default_priority)?;
     let scheduled_at = match options.scheduled_at {
-        Some(s) => Some(time::parse(&s).ok_or_else(|| {
-            ApiError::invalid("scheduledAt: an RFC 3339 time such as 2026-03-01T09:00:00Z")
-        })?),
+        Some(s) => Some(time::parse_schedule(&s, now)?),
         None => None,
     };
     let expires_at = match options.validity_period {
@@ -251,15 +247,16 @@ fn find_provider(state: &AppState, org: Id, wanted: &Value) -> Result<Id, ApiErr
 }
 
 /// One message ready to enqueue, and what it costs.
-struct Draft {
-    message: Message,
-    analysis: Analysis,
-    cost: Micros,
+pub(crate) struct Draft {
+    pub(crate) message: Message,
+    pub(crate) analysis: Analysis,
+    pub(crate) cost: Micros,
 }
 
 /// Builds one message: the body (template filled, control characters stripped, checked), the
-/// number (E.164), the contact's opt-out (422).
-fn draft(
+/// number (E.164), the contact's opt-out (422). The SMPP server builds its messages here too
+/// (with no API key), so both doors apply the same rules.
+pub(crate) fn draft(
     state: &AppState,
     org: &OrgInfo,
     key_id: Option<Id>,
@@ -268,14 +265,14 @@ fn draft(
     variables: Option<&Map<String, Value>>,
     checked: &Checked,
 ) -> Result<Draft, ApiError> {
+    // A placeholder is filled or refused whether `variables` is given or not: a literal
+    // `{{name}}` must never reach a handset.
     let raw_body: Cow<'_, str> = match (checked.template.as_deref(), body) {
-        (Some(template), _) => Cow::Owned(text::render(template, variables).map_err(|name| {
-            ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-        })?),
-        (None, Some(body)) if body.contains("{{") && variables.is_some() => {
-            Cow::Owned(text::render(body, variables).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?)
+        (Some(template), _) => {
+            Cow::Owned(text::render(template, variables).map_err(text::missing_variable)?)
+        }
+        (None, Some(body)) if body.contains("{{") => {
+            Cow::Owned(text::render(body, variables).map_err(text::missing_variable)?)
         }
         (None, Some(body)) => Cow::Borrowed(body),
         (None, None) => {
@@ -327,7 +324,7 @@ fn draft(
     })
 }
 
-fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
+pub(crate) fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
     match org.credit_balance {
         Some(balance) if balance < cost => Err(ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
@@ -344,7 +341,7 @@ fn check_credit(org: &OrgInfo, cost: Micros) -> Result<(), ApiError> {
     }
 }
 
-fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
+pub(crate) fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
     let (full, ticket) = state.queue_full();
     if full {
         return Err(ApiError::new(
@@ -358,7 +355,7 @@ fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
 }
 
 /// Tells the engine about a new durable message.
-fn announce(state: &AppState, message: &Message) {
+pub(crate) fn announce(state: &AppState, message: &Message) {
     state.engine().publish(EngineEvent::StatusChanged {
         org: message.organization_id,
         message_id: message.id,
@@ -388,56 +385,44 @@ pub(crate) struct AcceptedOne {
     pub(crate) message: Message,
     pub(crate) analysis: Analysis,
     pub(crate) cost: Micros,
+    /// The idempotency key's earlier message, answered again (`Idempotent-Replayed`).
+    pub(crate) replayed: bool,
 }
 
 /// `POST /api/sms/send`.
 pub(crate) async fn send(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<SendRequest>,
 ) -> ApiResult {
-    let AcceptedOne {
-        message,
-        analysis,
-        cost,
-    } = accept_one(&state, &principal, request).await?;
-    Ok(envelope(
-        StatusCode::ACCEPTED,
-        &Accepted {
-            message_id: message.id,
-            status: "QUEUED",
-            to: &message.to_number,
-            segments: analysis.segments,
-            encoding: analysis.encoding,
-            estimated_cost: text::money(cost),
-            currency: &message.cost_currency,
-            queued_at: time::format(message.queued_at),
-            scheduled_at: message.scheduled_at.map(time::format),
-        },
-    ))
+    let one = accept_one(&state, &principal, &headers, request).await?;
+    let mut response = accepted(&one);
+    if one.replayed {
+        response.headers_mut().insert(
+            idempotency::REPLAYED,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
-/// The rules of one send (scope, options, template and DLT, body, number, opt-out, credit,
-/// queue depth, idempotency), then the durable enqueue and the engine told: what
-/// `POST /api/sms/send` and the console's Send page both run.
+/// The rules of one send (scope, idempotency key, options, template and DLT, body, number,
+/// opt-out, credit, queue depth), then the durable enqueue and the engine told: what
+/// `POST /api/sms/send` and the console's Send page and inbox reply both run. `headers` give
+/// the `Idempotency-Key` (the console passes none).
 pub(crate) async fn accept_one(
     state: &AppState,
     principal: &Principal,
+    headers: &HeaderMap,
     mut request: SendRequest,
 ) -> Result<AcceptedOne, ApiError> {
-    let state = state.clone();
     need(principal, Scope::SmsSend)?;
     let now = now_ms();
-    let idempotency_key = match request.idempotency_key.take() {
-        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
-            return Err(ApiError::invalid(format!(
-                "idempotencyKey: 1 to {MAX_IDEMPOTENCY_KEY} bytes"
-            )));
-        }
-        other => other,
-    };
+    // The header's key and the body's are one key space: the message carries either.
+    let idempotency_key = idempotency::key_of(headers, request.idempotency_key.take().as_deref())?;
     let checked = check_options(
-        &state,
+        state,
         principal,
         request.take_options(),
         Priority::TRANSACTIONAL,
@@ -446,7 +431,7 @@ pub(crate) async fn accept_one(
     .await?;
     let org = &principal.org;
     let mut draft = draft(
-        &state,
+        state,
         org,
         principal.api_key_id(),
         request.to.as_deref(),
@@ -455,46 +440,107 @@ pub(crate) async fn accept_one(
         &checked,
     )?;
     check_credit(org, draft.cost)?;
-    let ticket = queue_full(&state)?;
+    let ticket = queue_full(state)?;
     draft.message.idempotency_key = idempotency_key;
-    let message = match state.store().enqueue(draft.message).await? {
+    // What a retry must match (only keyed sends can be duplicates).
+    let asked = draft
+        .message
+        .idempotency_key
+        .as_ref()
+        .map(|_| (draft.message.to_number.clone(), draft.message.body.clone()));
+    let message = match state
+        .store()
+        .enqueue(std::mem::take(&mut draft.message))
+        .await?
+    {
         Enqueued::Created(m) => m,
+        // The key's message exists but its stored response does not (expired, or lost to a
+        // crash between the two writes): the same send is answered from the message, as the
+        // first answer was; another send with the key is refused.
         Enqueued::Duplicate(existing) => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "DUPLICATE_IDEMPOTENCY_KEY",
-                "this idempotencyKey was already used; no new message was created",
-            );
-            e.message_id = Some(existing.id);
-            return Err(e);
+            if asked.is_none_or(|(to, body)| existing.to_number != to || existing.body != body) {
+                let mut e = idempotency::reused();
+                e.message_id = Some(existing.id);
+                return Err(e);
+            }
+            return Ok(AcceptedOne {
+                message: existing,
+                analysis: draft.analysis,
+                cost: draft.cost,
+                replayed: true,
+            });
         }
     };
     state.accepted(ticket, 1);
-    announce(&state, &message);
+    announce(state, &message);
     state.engine().nudge();
     Ok(AcceptedOne {
         message,
         analysis: draft.analysis,
         cost: draft.cost,
+        replayed: false,
     })
+}
+
+/// The 202 of a send.
+fn accepted(one: &AcceptedOne) -> Response {
+    let message = &one.message;
+    envelope(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            message_id: message.id,
+            status: "QUEUED",
+            to: &message.to_number,
+            segments: one.analysis.segments,
+            encoding: one.analysis.encoding,
+            estimated_cost: text::money(one.cost),
+            currency: &message.cost_currency,
+            queued_at: time::format(message.queued_at),
+            scheduled_at: message.scheduled_at.map(time::format),
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct Recipient {
-    pub(crate) to: Option<String>,
-    pub(crate) variables: Option<Map<String, Value>>,
+    to: Option<String>,
+    variables: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct BulkRequest {
-    pub(crate) recipients: Option<Vec<Recipient>>,
-    pub(crate) body: Option<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) campaign_id: Option<Value>,
-    #[serde(flatten)]
-    pub(crate) options: Options,
+    recipients: Option<Vec<Recipient>>,
+    body: Option<String>,
+    name: Option<String>,
+    campaign_id: Option<Value>,
+    idempotency_key: Option<String>,
+    // The fields of [`Options`], flat: `#[serde(flatten)]` hides unknown fields from the
+    // strict parser (and buffers the body).
+    from: Option<String>,
+    provider: Option<Value>,
+    priority: Option<String>,
+    scheduled_at: Option<String>,
+    validity_period: Option<Value>,
+    callback_url: Option<String>,
+    metadata: Option<Value>,
+    template_id: Option<Id>,
+}
+
+impl BulkRequest {
+    fn take_options(&mut self) -> Options {
+        Options {
+            from: self.from.take(),
+            provider: self.provider.take(),
+            priority: self.priority.take(),
+            scheduled_at: self.scheduled_at.take(),
+            validity_period: self.validity_period.take(),
+            callback_url: self.callback_url.take(),
+            metadata: self.metadata.take(),
+            template_id: self.template_id.take(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -549,9 +595,8 @@ pub(crate) enum BulkOutcome {
 pub(crate) async fn accept_bulk(
     state: &AppState,
     principal: &Principal,
-    request: BulkRequest,
+    mut request: BulkRequest,
 ) -> Result<BulkOutcome, ApiError> {
-    let state = state.clone();
     need(principal, Scope::SmsSend)?;
     if let Some(raw) = &request.campaign_id {
         // A saved campaign: started here, expanded by the campaign runner.
@@ -559,7 +604,7 @@ pub(crate) async fn accept_bulk(
             .as_u64()
             .or_else(|| raw.as_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| ApiError::invalid("campaignId: a campaign id"))?;
-        let campaign = super::campaigns::start_campaign(&state, principal.org_id(), id).await?;
+        let campaign = super::campaigns::start_campaign(state, principal.org_id(), id).await?;
         return Ok(BulkOutcome::Started(serde_json::json!({
                 "campaignId": campaign.id,
                 "totalRecipients": campaign.total_recipients.max(
@@ -572,19 +617,20 @@ pub(crate) async fn accept_bulk(
                 "scheduledAt": campaign.scheduled_at.map(time::format),
         })));
     }
-    let recipients = request.recipients.unwrap_or_default();
+    let recipients = request.recipients.take().unwrap_or_default();
     if recipients.is_empty() || recipients.len() > MAX_BULK {
         return Err(ApiError::invalid(format!("recipients: 1 to {MAX_BULK}")));
     }
     let now = now_ms();
-    let template_id = request.options.template_id;
-    let checked = check_options(&state, principal, request.options, Priority::BULK, now).await?;
+    let template_id = request.template_id;
+    let options = request.take_options();
+    let checked = check_options(state, principal, options, Priority::BULK, now).await?;
     let org = &principal.org;
     let mut drafts = Vec::with_capacity(recipients.len());
     let mut errors = Vec::new();
     for (index, r) in recipients.iter().enumerate() {
         match draft(
-            &state,
+            state,
             org,
             principal.api_key_id(),
             r.to.as_deref(),
@@ -615,7 +661,7 @@ pub(crate) async fn accept_bulk(
         .map(|d| d.cost)
         .fold(0, Micros::saturating_add);
     check_credit(org, cost)?;
-    let ticket = queue_full(&state)?;
+    let ticket = queue_full(state)?;
     let status = if checked.scheduled_at.is_some_and(|at| at > now) {
         CampaignStatus::Scheduled
     } else {
@@ -648,7 +694,7 @@ pub(crate) async fn accept_bulk(
     let mut message_ids = Vec::with_capacity(results.len());
     for result in results {
         let message = result?.message().clone();
-        announce(&state, &message);
+        announce(state, &message);
         message_ids.push(message.id);
     }
     state.accepted(ticket, message_ids.len() as u64);
@@ -702,16 +748,12 @@ pub(crate) async fn preview(
                 .store()
                 .template(principal.org_id(), id)
                 .map_err(|_| ApiError::invalid(format!("templateId: no template {id}")))?;
-            text::render(&template.body, request.variables.as_ref()).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?
+            text::render(&template.body, request.variables.as_ref())
+                .map_err(text::missing_variable)?
         }
-        (None, Some(body)) => match request.variables.as_ref() {
-            Some(vars) => text::render(&body, Some(vars)).map_err(|name| {
-                ApiError::invalid(format!("variables: no value for {{{{{name}}}}}"))
-            })?,
-            None => body,
-        },
+        (None, Some(body)) => {
+            text::render(&body, request.variables.as_ref()).map_err(text::missing_variable)?
+        }
         (None, None) => {
             return Err(ApiError::bad_request(
                 "EMPTY_BODY",

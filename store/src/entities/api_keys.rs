@@ -2,8 +2,8 @@
 //! authentication is a single point read ([`Store::api_key_by_hash`]);
 //! `[API_KEY][org][id]` → hash serves the organization's reads and lists.
 
+use crate::kv::{Batch, Kv};
 use sha2::{Digest, Sha256};
-use sled::Batch;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, space};
@@ -43,14 +43,14 @@ fn id_key(org: Id, id: Id) -> Vec<u8> {
     keys::scoped(space::API_KEY, org, id)
 }
 
-fn load_by_hash(tree: &sled::Tree, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+fn load_by_hash(tree: &Kv, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
     let key = keys::api_key_by_hash(hash);
     tree.get(&key)?
         .map(|bytes| decode(&key, &bytes))
         .transpose()
 }
 
-fn load(tree: &sled::Tree, org: Id, id: Id) -> Result<ApiKey> {
+fn load(tree: &Kv, org: Id, id: Id) -> Result<ApiKey> {
     let Some(hash) = tree.get(id_key(org, id))? else {
         return Err(not_found(ENTITY, id));
     };
@@ -69,7 +69,7 @@ fn validate(key: &mut ApiKey) -> Result<()> {
 }
 
 fn write(batch: &mut Batch, key: &ApiKey) -> Result<()> {
-    batch.insert(id_key(key.organization_id, key.id), key.key_hash.to_vec());
+    batch.insert(id_key(key.organization_id, key.id), key.key_hash);
     batch.insert(keys::api_key_by_hash(&key.key_hash), encode(key)?);
     Ok(())
 }
@@ -79,7 +79,7 @@ fn create_op(ctx: &mut Ctx, mut key: ApiKey, now: Millis) -> Result<ApiKey> {
         return Err(invalid("organizationId", "must be set"));
     }
     validate(&mut key)?;
-    if let Some(holder) = load_by_hash(&ctx.tree, &key.key_hash)? {
+    if let Some(holder) = load_by_hash(&ctx.kv, &key.key_hash)? {
         // Keys are 32 random bytes, so this is a caller reusing a key. Another tenant's key is
         // not confirmed to exist: only the fact that this key cannot be used.
         return Err(if holder.organization_id == key.organization_id {
@@ -98,7 +98,7 @@ fn create_op(ctx: &mut Ctx, mut key: ApiKey, now: Millis) -> Result<ApiKey> {
     key.last_used_at = None;
     let mut batch = Batch::default();
     write(&mut batch, &key)?;
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok(key)
 }
 
@@ -109,7 +109,7 @@ fn update_op(
     now: Millis,
     change: impl FnOnce(&mut ApiKey) -> Result<()>,
 ) -> Result<ApiKey> {
-    let old = load(&ctx.tree, org, id)?;
+    let old = load(&ctx.kv, org, id)?;
     let mut new = old.clone();
     change(&mut new)?;
     // The hash is the record's place and the prefix describes it: neither can change, and
@@ -124,29 +124,28 @@ fn update_op(
     validate(&mut new)?;
     let mut batch = Batch::default();
     write(&mut batch, &new)?;
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok(new)
 }
 
 fn delete_op(ctx: &mut Ctx, org: Id, id: Id) -> Result<ApiKey> {
-    let old = load(&ctx.tree, org, id)?;
+    let old = load(&ctx.kv, org, id)?;
     let mut batch = Batch::default();
     batch.remove(id_key(org, id));
     batch.remove(keys::api_key_by_hash(&old.key_hash));
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok(old)
 }
 
 fn touch_op(ctx: &mut Ctx, hash: [u8; 32], at: Millis) -> Result<()> {
-    let Some(mut key) = load_by_hash(&ctx.tree, &hash)? else {
+    let Some(mut key) = load_by_hash(&ctx.kv, &hash)? else {
         return Ok(());
     };
     if key.last_used_at.is_some_and(|last| last >= at) {
         return Ok(());
     }
     key.last_used_at = Some(at);
-    ctx.tree
-        .insert(keys::api_key_by_hash(&hash), encode(&key)?)?;
+    ctx.kv.insert(keys::api_key_by_hash(&hash), encode(&key)?)?;
     Ok(())
 }
 
@@ -182,7 +181,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
-        load_by_hash(self.tree(), hash)
+        load_by_hash(self.kv(), hash)
     }
 
     /// An API key of the organization.
@@ -190,7 +189,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`], also for another organization's key.
     pub fn api_key(&self, org: Id, id: Id) -> Result<ApiKey> {
-        load(self.tree(), org, id)
+        load(self.kv(), org, id)
     }
 
     /// The organization's API keys, newest first.
@@ -198,7 +197,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_api_keys(&self, org: Id, page: PageRequest) -> Result<Page<ApiKey>> {
-        let tree = self.tree();
+        let tree = self.kv();
         page_of(
             tree,
             &keys::scoped_prefix(space::API_KEY, org),

@@ -9,8 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::kv::Batch;
 use serde::{Deserialize, Serialize};
-use sled::Batch;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key, prefix_end, space, trailing_id, u64_at};
@@ -131,7 +131,7 @@ fn recipients_prefix(campaign: Id) -> Vec<u8> {
 
 /// One row onto the batch: validated, then created or merged into the existing contact.
 fn upsert_row(
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     batch: &mut Batch,
     pending: &mut HashMap<String, Contact>,
     mut row: Contact,
@@ -141,8 +141,8 @@ fn upsert_row(
     // Taken, not cloned: it goes back into `pending` below as the row's result.
     let existing = match pending.remove(&row.phone_number) {
         Some(c) => Some(c),
-        None => match id_by_phone(&ctx.tree, row.organization_id, &row.phone_number)? {
-            Some(id) => Some(load::<Contact>(&ctx.tree, None, row.organization_id, id)?),
+        None => match id_by_phone(&ctx.kv, row.organization_id, &row.phone_number)? {
+            Some(id) => Some(load::<Contact>(&ctx.kv, None, row.organization_id, id)?),
             None => None,
         },
     };
@@ -157,7 +157,7 @@ fn upsert_row(
                 pending.insert(old.phone_number.clone(), old);
                 return Err(e);
             }
-            write_record(&ctx.tree, None, batch, Some(&old), &new)?;
+            write_record(&ctx.kv, None, batch, Some(&old), &new)?;
             let id = new.id;
             (new, RowOutcome::Updated(id))
         }
@@ -172,7 +172,7 @@ fn upsert_row(
             };
             let org = row.organization_id;
             row.stamp(next_id(ctx)?, org, created, now);
-            write_record(&ctx.tree, None, batch, None, &row)?;
+            write_record(&ctx.kv, None, batch, None, &row)?;
             let id = row.id;
             (row, RowOutcome::Created(id))
         }
@@ -189,7 +189,7 @@ fn upsert_many_op(
     now: Millis,
 ) -> Result<Vec<RowOutcome>> {
     let mut group = match group {
-        Some(id) => Some(load::<Group>(&ctx.tree, None, org, id)?),
+        Some(id) => Some(load::<Group>(&ctx.kv, None, org, id)?),
         None => None,
     };
     let mut batch = Batch::default();
@@ -210,9 +210,9 @@ fn upsert_many_op(
             (group.as_mut(), &outcome)
         {
             let member = keys::group_member(group.id, *id);
-            if !joined.contains(id) && !ctx.tree.contains_key(&member)? {
-                batch.insert(member, &now.to_be_bytes());
-                batch.insert(keys::contact_group(*id, group.id), &[]);
+            if !joined.contains(id) && !ctx.kv.contains_key(&member)? {
+                batch.insert(member, now.to_be_bytes());
+                batch.insert(keys::contact_group(*id, group.id), []);
                 group.member_count = group.member_count.saturating_add(1);
                 joined.insert(*id);
             }
@@ -226,7 +226,7 @@ fn upsert_many_op(
         let key = Group::key(org, group.id);
         batch.insert(key.as_slice(), encode_record(None, &key, &group)?);
     }
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok(out)
 }
 
@@ -236,10 +236,10 @@ fn put_recipients_op(
     campaign: Id,
     recipients: Vec<Recipient>,
 ) -> Result<(u64, u64)> {
-    load::<Campaign>(&ctx.tree, None, org, campaign)?;
+    load::<Campaign>(&ctx.kv, None, org, campaign)?;
     let size_key = recipients_prefix(campaign);
     let mut next = ctx
-        .tree
+        .kv
         .get(&size_key)?
         .and_then(|v| u64_at(&v, 0))
         .unwrap_or(0);
@@ -249,7 +249,7 @@ fn put_recipients_op(
     for mut r in recipients {
         check_phone(&r.phone)?;
         let key = recipient_key(campaign, &r.phone);
-        if seen.contains(&r.phone) || ctx.tree.contains_key(&key)? {
+        if seen.contains(&r.phone) || ctx.kv.contains_key(&key)? {
             duplicates += 1;
             continue;
         }
@@ -259,8 +259,8 @@ fn put_recipients_op(
         seen.insert(r.phone);
         added += 1;
     }
-    batch.insert(size_key, &next.to_be_bytes());
-    ctx.tree.apply_batch(batch)?;
+    batch.insert(size_key, next.to_be_bytes());
+    ctx.apply(batch)?;
     Ok((added, duplicates))
 }
 
@@ -329,13 +329,13 @@ impl Store {
         if after == Some(Id::MAX) {
             return Ok(Vec::new());
         }
-        self.tree()
+        self.kv()
             .range(start..prefix_end(&prefix))
             .keys()
             .take(limit)
             .filter_map(|k| match k {
                 Ok(k) => trailing_id(&k).map(Ok),
-                Err(e) => Some(Err(e.into())),
+                Err(e) => Some(Err(e)),
             })
             .collect()
     }
@@ -382,7 +382,7 @@ impl Store {
                 k
             }
         };
-        self.tree()
+        self.kv()
             .range(start..prefix_end(&prefix))
             .take(limit)
             .map(|entry| {
@@ -398,7 +398,7 @@ impl Store {
     /// Storage errors.
     pub fn campaign_recipient_count(&self, campaign: Id) -> Result<u64> {
         Ok(self
-            .tree()
+            .kv()
             .get(recipients_prefix(campaign))?
             .and_then(|v| u64_at(&v, 0))
             .unwrap_or(0))
@@ -414,14 +414,14 @@ impl Store {
                 let prefix = recipients_prefix(campaign);
                 let mut batch = Batch::default();
                 let mut removed = 0u64;
-                for key in ctx.tree.range(prefix.clone()..prefix_end(&prefix)).keys() {
+                for key in ctx.kv.range(prefix.clone()..prefix_end(&prefix)).keys() {
                     let key = key?;
                     if key.len() > prefix.len() {
                         removed += 1;
                     }
                     batch.remove(key);
                 }
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(removed)
             })
             .await
@@ -439,17 +439,17 @@ impl Store {
                 let prefix = keys::scoped_prefix(space::CAMPAIGN, org);
                 let mut batch = Batch::default();
                 let mut removed = 0u64;
-                for key in ctx.tree.range(prefix.clone()..prefix_end(&prefix)).keys() {
+                for key in ctx.kv.range(prefix.clone()..prefix_end(&prefix)).keys() {
                     let Some(campaign) = trailing_id(&key?) else {
                         continue;
                     };
                     let entry = recipient_key(campaign, &phone);
-                    if ctx.tree.contains_key(&entry)? {
+                    if ctx.kv.contains_key(&entry)? {
                         batch.remove(entry);
                         removed += 1;
                     }
                 }
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(removed)
             })
             .await
@@ -481,7 +481,7 @@ impl Store {
             .u64(campaign)
             .build();
         for value in self
-            .tree()
+            .kv()
             .range(prefix.clone()..prefix_end(&prefix))
             .values()
         {
@@ -501,11 +501,7 @@ impl Store {
             .build();
         let mut counts = CampaignCounts::default();
         let at = prefix.len();
-        for key in self
-            .tree()
-            .range(prefix.clone()..prefix_end(&prefix))
-            .keys()
-        {
+        for key in self.kv().range(prefix.clone()..prefix_end(&prefix)).keys() {
             if let Some(&code) = key?.get(at) {
                 counts.add(code);
             }
@@ -570,7 +566,7 @@ impl Store {
     pub fn campaigns_in(&self, statuses: &[CampaignStatus]) -> Result<Vec<Campaign>> {
         let start = [space::CAMPAIGN];
         let mut out = Vec::new();
-        for entry in self.tree().range(start.to_vec()..prefix_end(&start)) {
+        for entry in self.kv().range(start.to_vec()..prefix_end(&start)) {
             let (key, value) = entry?;
             let campaign: Campaign = super::decode_record(None, &key, &value)?;
             if statuses.contains(&campaign.status) {
@@ -595,7 +591,7 @@ impl Store {
     ) -> Result<(Campaign, bool)> {
         self.writer()
             .run(move |ctx| {
-                let current: Campaign = load(&ctx.tree, None, org, id)?;
+                let current: Campaign = load(&ctx.kv, None, org, id)?;
                 if !from.contains(&current.status) {
                     return Ok((current, false));
                 }
@@ -605,7 +601,7 @@ impl Store {
             .await
     }
 
-    /// Whether `needle` occurs in any key or value of any tree of the store (an erasure audit:
+    /// Whether `needle` occurs in any key or value of the store (an erasure audit:
     /// after erasing a contact, its number must be nowhere). Reads everything: for audits and
     /// tests, not for request paths.
     ///
@@ -616,13 +612,10 @@ impl Store {
             return Ok(true);
         }
         let found = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-        for name in self.db().tree_names() {
-            let tree = self.db().open_tree(&name)?;
-            for entry in tree.iter() {
-                let (key, value) = entry?;
-                if found(&key) || found(&value) {
-                    return Ok(true);
-                }
+        for entry in self.kv().iter() {
+            let (key, value) = entry?;
+            if found(&key) || found(&value) {
+                return Ok(true);
             }
         }
         Ok(false)
@@ -697,7 +690,7 @@ impl Store {
             .u8(MessageStatus::Queued.code())
             .build();
         let ids = self
-            .tree()
+            .kv()
             .range(prefix.clone()..prefix_end(&prefix))
             .keys()
             .map(|key| key.map(|k| trailing_id(&k)))
@@ -730,11 +723,7 @@ impl Store {
             .u8(MessageStatus::Queued.code())
             .build();
         let mut n = 0u64;
-        for key in self
-            .tree()
-            .range(prefix.clone()..prefix_end(&prefix))
-            .keys()
-        {
+        for key in self.kv().range(prefix.clone()..prefix_end(&prefix)).keys() {
             key?;
             n += 1;
             if n >= cap {

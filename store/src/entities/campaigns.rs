@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::keys::space;
+use crate::kv::Kv;
 use crate::messages::{Page, PageRequest};
 use crate::model::{Campaign, CampaignStatus, Group, Id, Millis, Template};
 use crate::{Store, now_ms};
@@ -114,7 +115,7 @@ impl Record for Campaign {
         validate_variants(self)
     }
 
-    fn check_refs(&self, tree: &sled::Tree) -> Result<()> {
+    fn check_refs(&self, tree: &Kv) -> Result<()> {
         // Another organization's template or group would leak its text or its members into
         // this campaign's messages: it is "not found", like one that does not exist.
         let org = self.organization_id;
@@ -155,7 +156,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound), also for another organization's.
     pub fn campaign(&self, org: Id, id: Id) -> Result<Campaign> {
-        load(self.tree(), None, org, id)
+        load(self.kv(), None, org, id)
     }
 
     /// Changes a campaign (status, schedule, audience, runner state); the counters are kept
@@ -219,10 +220,10 @@ impl Store {
         page: PageRequest,
     ) -> Result<Page<Campaign>> {
         match status {
-            None => list(self.tree(), None, org, page, None),
+            None => list(self.kv(), None, org, page, None),
             Some(status) => {
                 let keep = |c: &Campaign| c.status == status;
-                list(self.tree(), None, org, page, Some(&keep))
+                list(self.kv(), None, org, page, Some(&keep))
             }
         }
     }

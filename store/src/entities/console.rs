@@ -6,11 +6,11 @@
 //! cannot be replayed as a cookie; it expires at a fixed time, checked on every read.
 
 use sha2::{Digest, Sha256};
-use sled::Batch;
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key, space, u64_at};
-use crate::messages::{Page, PageRequest, next_id};
+use crate::kv::{Batch, Kv};
+use crate::messages::{Page, PageRequest};
 use crate::model::{ConsoleSession, ConsoleUser, Id, Millis};
 use crate::value::{decode, encode};
 use crate::{Store, now_ms};
@@ -73,8 +73,8 @@ fn session_key(session_id: &str) -> Vec<u8> {
 }
 
 /// The (org, id) the email index holds.
-fn email_holder(tree: &sled::Tree, email: &str) -> Result<Option<(Id, Id)>> {
-    Ok(tree
+fn email_holder(kv: &Kv, email: &str) -> Result<Option<(Id, Id)>> {
+    Ok(kv
         .get(email_key(email))?
         .and_then(|v| Some((u64_at(&v, 0)?, u64_at(&v, 8)?))))
 }
@@ -110,21 +110,21 @@ impl Store {
                 user.validate()?;
                 // The organization must exist: a user of no organization could never log in.
                 if !ctx
-                    .tree
+                    .kv
                     .contains_key(keys::organization(user.organization_id))?
                 {
                     return Err(not_found("organization", user.organization_id));
                 }
-                if let Some((_, existing)) = email_holder(&ctx.tree, &user.email)? {
+                if let Some((_, existing)) = email_holder(&ctx.kv, &user.email)? {
                     return Err(conflict(&user.email, existing));
                 }
                 let now = now_ms();
                 let org = user.organization_id;
-                user.stamp(next_id(ctx)?, org, now, now);
+                user.stamp(ctx.next_id()?, org, now, now);
                 let mut batch = Batch::default();
                 batch.insert(email_key(&user.email), holder_value(org, user.id));
                 batch.insert(ConsoleUser::key(org, user.id), encode(&user)?);
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(user)
             })
             .await
@@ -135,7 +135,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] (also for another organization's user).
     pub fn console_user(&self, org: Id, id: Id) -> Result<ConsoleUser> {
-        load(self.tree(), None, org, id)
+        load(self.kv(), None, org, id)
     }
 
     /// The user with this email (any organization), for login.
@@ -144,8 +144,8 @@ impl Store {
     /// Storage errors.
     pub fn console_user_by_email(&self, email: &str) -> Result<Option<ConsoleUser>> {
         let email = email.trim().to_lowercase();
-        match email_holder(self.tree(), &email)? {
-            Some((org, id)) => match load(self.tree(), None, org, id) {
+        match email_holder(self.kv(), &email)? {
+            Some((org, id)) => match load(self.kv(), None, org, id) {
                 Ok(user) => Ok(Some(user)),
                 Err(StoreError::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -159,7 +159,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_console_users(&self, org: Id, page: PageRequest) -> Result<Page<ConsoleUser>> {
-        list(self.tree(), None, org, page, None)
+        list(self.kv(), None, org, page, None)
     }
 
     /// Changes a console user: `change` edits a copy; the email index moves with the email.
@@ -175,7 +175,7 @@ impl Store {
     ) -> Result<ConsoleUser> {
         self.writer()
             .run(move |ctx| {
-                let old: ConsoleUser = load(&ctx.tree, None, org, id)?;
+                let old: ConsoleUser = load(&ctx.kv, None, org, id)?;
                 let mut new = old.clone();
                 change(&mut new)?;
                 new.stamp(old.id, old.organization_id, old.created_at, now_ms());
@@ -183,14 +183,14 @@ impl Store {
                 new.validate()?;
                 let mut batch = Batch::default();
                 if new.email != old.email {
-                    if let Some((_, existing)) = email_holder(&ctx.tree, &new.email)? {
+                    if let Some((_, existing)) = email_holder(&ctx.kv, &new.email)? {
                         return Err(conflict(&new.email, existing));
                     }
                     batch.remove(email_key(&old.email));
                     batch.insert(email_key(&new.email), holder_value(org, id));
                 }
                 batch.insert(ConsoleUser::key(org, id), encode(&new)?);
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(new)
             })
             .await
@@ -203,11 +203,11 @@ impl Store {
     pub async fn delete_console_user(&self, org: Id, id: Id) -> Result<ConsoleUser> {
         self.writer()
             .run(move |ctx| {
-                let old: ConsoleUser = load(&ctx.tree, None, org, id)?;
+                let old: ConsoleUser = load(&ctx.kv, None, org, id)?;
                 let mut batch = Batch::default();
                 batch.remove(email_key(&old.email));
                 batch.remove(ConsoleUser::key(org, id));
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(old)
             })
             .await
@@ -227,7 +227,7 @@ impl Store {
             .run(move |ctx| {
                 let mut batch = Batch::default();
                 batch.insert(key.as_slice(), encode(&session)?);
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(())
             })
             .await
@@ -239,7 +239,7 @@ impl Store {
     /// Storage errors.
     pub fn console_session(&self, session_id: &str, now: Millis) -> Result<Option<ConsoleSession>> {
         let key = session_key(session_id);
-        match self.tree().get(&key)? {
+        match self.kv().get(&key)? {
             Some(bytes) => {
                 let session: ConsoleSession = decode(&key, &bytes)?;
                 Ok((session.expires_at > now).then_some(session))
@@ -258,7 +258,7 @@ impl Store {
             .run(move |ctx| {
                 let mut batch = Batch::default();
                 batch.remove(key.as_slice());
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(())
             })
             .await
@@ -274,7 +274,7 @@ impl Store {
             .run(move |ctx| {
                 let mut batch = Batch::default();
                 let mut removed = 0;
-                for entry in ctx.tree.scan_prefix([space::CONSOLE_SESSION]) {
+                for entry in ctx.kv.scan_prefix([space::CONSOLE_SESSION]) {
                     let (key, value) = entry?;
                     let session: ConsoleSession = decode(&key, &value)?;
                     if session.expires_at <= now {
@@ -282,7 +282,7 @@ impl Store {
                         removed += 1;
                     }
                 }
-                ctx.tree.apply_batch(batch)?;
+                ctx.apply(batch)?;
                 Ok(removed)
             })
             .await
@@ -418,7 +418,7 @@ mod tests {
         assert_eq!(store.console_session("secret-id", 1_000).unwrap(), None);
         assert_eq!(store.console_session("other", 1).unwrap(), None);
         // Nothing in the store holds the id itself.
-        for entry in store.tree().scan_prefix([space::CONSOLE_SESSION]) {
+        for entry in store.kv().scan_prefix([space::CONSOLE_SESSION]) {
             let (key, _) = entry.unwrap();
             assert!(!key.windows(9).any(|w| w == b"secret-id"));
         }

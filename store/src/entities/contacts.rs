@@ -5,6 +5,7 @@
 use crate::crypto::Sealer;
 use crate::error::{Result, StoreError};
 use crate::keys::{self, space, u64_at};
+use crate::kv::Kv;
 use crate::messages::{Page, PageRequest};
 use crate::model::{Contact, Id, Millis};
 use crate::writer::Ctx;
@@ -130,7 +131,7 @@ fn phone_key(org: Id, phone: &str) -> Vec<u8> {
     keys::unique(space::CONTACT_BY_PHONE, org, phone)
 }
 
-pub(super) fn id_by_phone(tree: &sled::Tree, org: Id, phone: &str) -> Result<Option<Id>> {
+pub(super) fn id_by_phone(tree: &Kv, org: Id, phone: &str) -> Result<Option<Id>> {
     Ok(tree.get(phone_key(org, phone))?.and_then(|v| u64_at(&v, 0)))
 }
 
@@ -172,7 +173,7 @@ fn create_contact_op(ctx: &mut Ctx, mut contact: Contact, now: Millis) -> Result
 fn upsert_op(ctx: &mut Ctx, row: Contact, now: Millis) -> Result<Upserted> {
     check_phone(&row.phone_number)?;
     let org = row.organization_id;
-    match id_by_phone(&ctx.tree, org, &row.phone_number)? {
+    match id_by_phone(&ctx.kv, org, &row.phone_number)? {
         Some(id) => update_op(ctx, None, org, id, now, |c: &mut Contact| {
             merge(c, row);
             Ok(())
@@ -197,7 +198,7 @@ fn set_opt_out(contact: &mut Contact, opted_out: bool, now: Millis) {
 fn opt_phone_op(ctx: &mut Ctx, org: Id, phone: String, opted_out: bool) -> Result<Contact> {
     check_phone(&phone)?;
     let now = now_ms();
-    match id_by_phone(&ctx.tree, org, &phone)? {
+    match id_by_phone(&ctx.kv, org, &phone)? {
         Some(id) => rewrite_op(ctx, None, org, id, now, |c: &mut Contact| {
             set_opt_out(c, opted_out, now);
             Ok(())
@@ -237,7 +238,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`], also for another organization's contact.
     pub fn contact(&self, org: Id, id: Id) -> Result<Contact> {
-        load(self.tree(), no_sealer(), org, id)
+        load(self.kv(), no_sealer(), org, id)
     }
 
     /// The organization's contact with this phone number.
@@ -245,7 +246,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn contact_by_phone(&self, org: Id, phone: &str) -> Result<Option<Contact>> {
-        match id_by_phone(self.tree(), org, phone)? {
+        match id_by_phone(self.kv(), org, phone)? {
             Some(id) => self.contact(org, id).map(Some),
             None => Ok(None),
         }
@@ -307,7 +308,7 @@ impl Store {
         page: PageRequest,
     ) -> Result<Page<Contact>> {
         if filter.is_empty() {
-            return list(self.tree(), None, org, page, None);
+            return list(self.kv(), None, org, page, None);
         }
         let needle = filter
             .search
@@ -315,7 +316,7 @@ impl Store {
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
         let keep = |c: &Contact| filter.matches(c, needle.as_deref());
-        list(self.tree(), None, org, page, Some(&keep))
+        list(self.kv(), None, org, page, Some(&keep))
     }
 
     /// Opts a contact out (`isOptedOut`, `optedOutAt`; an earlier opt-out time is kept).
@@ -420,7 +421,7 @@ impl Store {
     pub fn export_contacts(&self, org: Id) -> impl Iterator<Item = Result<Contact>> + '_ {
         let prefix = crate::keys::scoped_prefix(space::CONTACT, org);
         let end = crate::keys::prefix_end(&prefix);
-        self.tree().range(prefix..end).map(|entry| {
+        self.kv().range(prefix..end).map(|entry| {
             let (key, value) = entry?;
             crate::entities::decode_record(None, &key, &value)
         })

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use sled::Batch;
+use crate::kv::{Batch, Kv};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, prefix_end, space, trailing_id};
@@ -66,7 +66,7 @@ fn put_group(batch: &mut Batch, group: &Group) -> Result<()> {
 
 /// Removes a contact being deleted from every group, one count down for each membership.
 pub(crate) fn forget_contact(
-    tree: &sled::Tree,
+    tree: &Kv,
     batch: &mut Batch,
     org: Id,
     contact: Id,
@@ -94,7 +94,7 @@ pub(crate) fn forget_contact(
 }
 
 /// Removes every membership of a group being deleted.
-fn forget_group(tree: &sled::Tree, batch: &mut Batch, group: Id) -> Result<()> {
+fn forget_group(tree: &Kv, batch: &mut Batch, group: Id) -> Result<()> {
     let prefix = keys::group_members(group);
     for entry in tree.range(prefix.clone()..prefix_end(&prefix)) {
         let (key, _) = entry?;
@@ -114,21 +114,21 @@ fn change_members_op(
     add: bool,
     now: Millis,
 ) -> Result<MembershipChange> {
-    let mut group: Group = load(&ctx.tree, None, org, group_id)?;
+    let mut group: Group = load(&ctx.kv, None, org, group_id)?;
     let mut change = MembershipChange::default();
     let mut batch = Batch::default();
     // Reads do not see this batch, so an id given twice is handled once.
     let mut seen = HashSet::with_capacity(ids.len());
     for contact in ids.into_iter().filter(|id| seen.insert(*id)) {
         let member = keys::group_member(group_id, contact);
-        let is_member = ctx.tree.contains_key(&member)?;
+        let is_member = ctx.kv.contains_key(&member)?;
         if is_member == add {
             change.unchanged.push(contact);
-        } else if !ctx.tree.contains_key(Contact::key(org, contact))? {
+        } else if !ctx.kv.contains_key(Contact::key(org, contact))? {
             change.unknown.push(contact);
         } else if add {
-            batch.insert(member, &now.to_be_bytes());
-            batch.insert(keys::contact_group(contact, group_id), &[]);
+            batch.insert(member, now.to_be_bytes());
+            batch.insert(keys::contact_group(contact, group_id), []);
             change.changed.push(contact);
         } else {
             batch.remove(member);
@@ -141,7 +141,7 @@ fn change_members_op(
     // that is neither a member nor a contact is reported unknown, also on removal.
     let unchanged = std::mem::take(&mut change.unchanged);
     for contact in unchanged {
-        if add || ctx.tree.contains_key(Contact::key(org, contact))? {
+        if add || ctx.kv.contains_key(Contact::key(org, contact))? {
             change.unchanged.push(contact);
         } else {
             change.unknown.push(contact);
@@ -156,7 +156,7 @@ fn change_members_op(
         };
         group.updated_at = now;
         put_group(&mut batch, &group)?;
-        ctx.tree.apply_batch(batch)?;
+        ctx.apply(batch)?;
     }
     change.group = group;
     Ok(change)
@@ -180,7 +180,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`], also for another organization's group.
     pub fn group(&self, org: Id, id: Id) -> Result<Group> {
-        load(self.tree(), None, org, id)
+        load(self.kv(), None, org, id)
     }
 
     /// Changes a group (name, description, colour); `memberCount` is kept.
@@ -218,7 +218,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_groups(&self, org: Id, page: PageRequest) -> Result<Page<Group>> {
-        list(self.tree(), None, org, page, None)
+        list(self.kv(), None, org, page, None)
     }
 
     /// Adds the organization's contacts to a group. Idempotent: members stay members and are
@@ -277,7 +277,7 @@ impl Store {
         let prefix = keys::group_members(group);
         let mut items = Vec::new();
         let ids = self
-            .tree()
+            .kv()
             .range(prefix.clone()..prefix_end(&prefix))
             .rev()
             .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
@@ -303,11 +303,11 @@ impl Store {
     pub fn contact_groups(&self, org: Id, contact: Id) -> Result<Vec<Group>> {
         self.contact(org, contact)?;
         let prefix = keys::contact_groups(contact);
-        self.tree()
+        self.kv()
             .range(prefix.clone()..prefix_end(&prefix))
             .filter_map(|entry| match entry {
                 Ok((key, _)) => trailing_id(&key).map(|g| self.group(org, g)),
-                Err(e) => Some(Err(e.into())),
+                Err(e) => Some(Err(e)),
             })
             .collect()
     }

@@ -16,23 +16,31 @@ mod campaigns;
 mod console;
 mod contacts;
 mod groups;
+mod idempotent;
 mod organizations;
 mod providers;
 mod render;
+mod smpp_accounts;
+mod smpp_outbox;
+mod smpp_parts;
 mod templates;
 mod webhooks;
 
+use crate::kv::{Batch, Kv};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sled::Batch;
 
 pub use api_keys::api_key_hash;
 pub use bulk::{CampaignCounts, MAX_ROWS_PER_CALL, Recipient, RowOutcome};
 pub use campaigns::{CampaignStats, MAX_VARIANTS};
 pub use contacts::{CONTACT_CSV_HEADER, ContactFilter, Erasure, Upserted};
 pub use groups::{MAX_MEMBERS_PER_CALL, MembershipChange};
+pub use idempotent::{IDEMPOTENT_RESPONSE_TTL_MS, MAX_IDEMPOTENCY_KEY_BYTES, StoredResponse};
 pub use providers::ProviderHealth;
 pub use render::render_template;
+pub use smpp_accounts::{MAX_SYSTEM_ID, ReceiptIdFormat, SmppAccount, SmppBindType};
+pub use smpp_outbox::{SmppLink, SmppOwed, SmppOwedKind, receipt_wanted};
+pub use smpp_parts::{NewPart, PartOutcome, SmppPart};
 
 use crate::crypto::{Sealer, Stored};
 use crate::error::{Result, StoreError};
@@ -70,7 +78,7 @@ pub(crate) trait Record: Serialize + DeserializeOwned + Clone + Send + 'static {
         None
     }
     /// Checks that the records it refers to are the same organization's.
-    fn check_refs(&self, _tree: &sled::Tree) -> Result<()> {
+    fn check_refs(&self, _tree: &Kv) -> Result<()> {
         Ok(())
     }
     /// Empties the secret field and returns the secret to seal (`None`: nothing secret).
@@ -162,12 +170,7 @@ pub(crate) fn decode_record<T: Record>(
     Ok(record)
 }
 
-pub(crate) fn load<T: Record>(
-    tree: &sled::Tree,
-    sealer: Option<&Sealer>,
-    org: Id,
-    id: Id,
-) -> Result<T> {
+pub(crate) fn load<T: Record>(tree: &Kv, sealer: Option<&Sealer>, org: Id, id: Id) -> Result<T> {
     let key = T::key(org, id);
     match tree.get(&key)? {
         Some(bytes) => decode_record(sealer, &key, &bytes),
@@ -176,7 +179,7 @@ pub(crate) fn load<T: Record>(
 }
 
 /// Fails with a conflict when `index` is held by a record other than `id`.
-fn claim(tree: &sled::Tree, index: &[u8], id: Id, entity: &'static str, what: &str) -> Result<()> {
+fn claim(tree: &Kv, index: &[u8], id: Id, entity: &'static str, what: &str) -> Result<()> {
     match tree.get(index)?.and_then(|v| u64_at(&v, 0)) {
         Some(holder) if holder != id => Err(StoreError::Conflict {
             entity,
@@ -189,7 +192,7 @@ fn claim(tree: &sled::Tree, index: &[u8], id: Id, entity: &'static str, what: &s
 
 /// Writes `new` (replacing `old`, when given) with its unique index entry into `batch`.
 pub(crate) fn write_record<T: Record>(
-    tree: &sled::Tree,
+    tree: &Kv,
     sealer: Option<&Sealer>,
     batch: &mut Batch,
     old: Option<&T>,
@@ -200,7 +203,7 @@ pub(crate) fn write_record<T: Record>(
     if old_unique.as_ref().map(|u| &u.0) != new_unique.as_ref().map(|u| &u.0) {
         if let Some((index, what)) = &new_unique {
             claim(tree, index, new.id(), T::ENTITY, what)?;
-            batch.insert(index.as_slice(), &new.id().to_be_bytes());
+            batch.insert(index.as_slice(), new.id().to_be_bytes());
         }
         if let Some((index, _)) = old_unique {
             batch.remove(index);
@@ -223,15 +226,15 @@ pub(crate) fn create_op<T: Record>(
         return Err(invalid("organizationId", "must be set"));
     }
     record.validate()?;
-    record.check_refs(&ctx.tree)?;
+    record.check_refs(&ctx.kv)?;
     let created = match record.created_at() {
         0 => now,
         at => at,
     };
     record.stamp(next_id(ctx)?, org, created, now);
     let mut batch = Batch::default();
-    write_record(&ctx.tree, sealer, &mut batch, None, &record)?;
-    ctx.tree.apply_batch(batch)?;
+    write_record(&ctx.kv, sealer, &mut batch, None, &record)?;
+    ctx.apply(batch)?;
     Ok(record)
 }
 
@@ -245,16 +248,16 @@ pub(crate) fn update_op<T: Record>(
     now: Millis,
     change: impl FnOnce(&mut T) -> Result<()>,
 ) -> Result<T> {
-    let old: T = load(&ctx.tree, sealer, org, id)?;
+    let old: T = load(&ctx.kv, sealer, org, id)?;
     let mut new = old.clone();
     change(&mut new)?;
     new.stamp(old.id(), old.org(), old.created_at(), now);
     new.keep_owned(&old);
     new.validate()?;
-    new.check_refs(&ctx.tree)?;
+    new.check_refs(&ctx.kv)?;
     let mut batch = Batch::default();
-    write_record(&ctx.tree, sealer, &mut batch, Some(&old), &new)?;
-    ctx.tree.apply_batch(batch)?;
+    write_record(&ctx.kv, sealer, &mut batch, Some(&old), &new)?;
+    ctx.apply(batch)?;
     Ok(new)
 }
 
@@ -268,11 +271,11 @@ pub(crate) fn rewrite_op<T: Record>(
     now: Millis,
     change: impl FnOnce(&mut T) -> Result<()>,
 ) -> Result<T> {
-    let mut record: T = load(&ctx.tree, sealer, org, id)?;
+    let mut record: T = load(&ctx.kv, sealer, org, id)?;
     change(&mut record)?;
     record.stamp(id, org, record.created_at(), now);
     let key = T::key(org, id);
-    ctx.tree
+    ctx.kv
         .insert(key.as_slice(), encode_record(sealer, &key, &record)?)?;
     Ok(record)
 }
@@ -283,23 +286,23 @@ pub(crate) fn delete_op<T: Record>(
     sealer: Option<&Sealer>,
     org: Id,
     id: Id,
-    cascade: impl FnOnce(&sled::Tree, &mut Batch, &T) -> Result<()>,
+    cascade: impl FnOnce(&Kv, &mut Batch, &T) -> Result<()>,
 ) -> Result<T> {
-    let old: T = load(&ctx.tree, sealer, org, id)?;
+    let old: T = load(&ctx.kv, sealer, org, id)?;
     let mut batch = Batch::default();
     if let Some((index, _)) = old.unique_key() {
         batch.remove(index);
     }
     batch.remove(T::key(org, id));
-    cascade(&ctx.tree, &mut batch, &old)?;
-    ctx.tree.apply_batch(batch)?;
+    cascade(&ctx.kv, &mut batch, &old)?;
+    ctx.apply(batch)?;
     Ok(old)
 }
 
 /// One page of the records under `prefix`, newest first. With `keep`, every record is decoded
 /// to be counted; without, only the page's records are.
 pub(crate) fn page_of<T>(
-    tree: &sled::Tree,
+    tree: &Kv,
     prefix: &[u8],
     page: PageRequest,
     decode: impl Fn(&[u8], &[u8]) -> Result<T>,
@@ -336,7 +339,7 @@ pub(crate) fn page_of<T>(
 
 /// [`page_of`] over an organization's records of one kind.
 pub(crate) fn list<T: Record>(
-    tree: &sled::Tree,
+    tree: &Kv,
     sealer: Option<&Sealer>,
     org: Id,
     page: PageRequest,
@@ -354,11 +357,7 @@ pub(crate) fn list<T: Record>(
 
 /// Every record of an organization of one kind, oldest first (for small sets: providers,
 /// webhooks).
-pub(crate) fn all<T: Record>(
-    tree: &sled::Tree,
-    sealer: Option<&Sealer>,
-    org: Id,
-) -> Result<Vec<T>> {
+pub(crate) fn all<T: Record>(tree: &Kv, sealer: Option<&Sealer>, org: Id) -> Result<Vec<T>> {
     let prefix = keys::scoped_prefix(T::SPACE, org);
     tree.range(prefix.clone()..prefix_end(&prefix))
         .map(|entry| {

@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::keys::{self, space};
+use crate::kv::Kv;
 use crate::messages::{Page, PageRequest, next_id};
 use crate::model::{Id, Organization};
 use crate::value::{decode, encode};
@@ -24,7 +25,7 @@ fn validate(org: &mut Organization) -> Result<()> {
     Ok(())
 }
 
-fn load(tree: &sled::Tree, id: Id) -> Result<Organization> {
+fn load(tree: &Kv, id: Id) -> Result<Organization> {
     let key = keys::organization(id);
     match tree.get(&key)? {
         Some(bytes) => decode(&key, &bytes),
@@ -40,7 +41,7 @@ fn create_op(ctx: &mut Ctx, mut org: Organization) -> Result<Organization> {
         org.created_at = now;
     }
     org.updated_at = now;
-    ctx.tree.insert(keys::organization(org.id), encode(&org)?)?;
+    ctx.kv.insert(keys::organization(org.id), encode(&org)?)?;
     Ok(org)
 }
 
@@ -49,14 +50,14 @@ fn update_op(
     id: Id,
     change: impl FnOnce(&mut Organization) -> Result<()>,
 ) -> Result<Organization> {
-    let old = load(&ctx.tree, id)?;
+    let old = load(&ctx.kv, id)?;
     let mut new = old.clone();
     change(&mut new)?;
     new.id = old.id;
     new.created_at = old.created_at;
     new.updated_at = now_ms();
     validate(&mut new)?;
-    ctx.tree.insert(keys::organization(id), encode(&new)?)?;
+    ctx.kv.insert(keys::organization(id), encode(&new)?)?;
     Ok(new)
 }
 
@@ -75,7 +76,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound).
     pub fn organization(&self, id: Id) -> Result<Organization> {
-        load(self.tree(), id)
+        load(self.kv(), id)
     }
 
     /// Changes an organization: `change` edits a copy; `id` and `createdAt` cannot change.
@@ -98,7 +99,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_organizations(&self, page: PageRequest) -> Result<Page<Organization>> {
-        page_of(self.tree(), &[space::ORG], page, decode, None)
+        page_of(self.kv(), &[space::ORG], page, decode, None)
     }
 
     /// Every organization, newest first, for jobs that visit them all (retention, provider

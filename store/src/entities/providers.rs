@@ -92,7 +92,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound), also for another organization's.
     pub fn provider(&self, org: Id, id: Id) -> Result<ProviderConfig> {
-        load(self.tree(), self.sealer(), org, id)
+        load(self.kv(), self.sealer(), org, id)
     }
 
     /// Changes a provider configuration; health fields are kept (see
@@ -159,7 +159,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_providers(&self, org: Id, page: PageRequest) -> Result<Page<ProviderConfig>> {
-        let mut providers: Vec<ProviderConfig> = all(self.tree(), self.sealer(), org)?;
+        let mut providers: Vec<ProviderConfig> = all(self.kv(), self.sealer(), org)?;
         by_priority(&mut providers);
         let limit = page.limit.clamp(1, crate::MAX_PAGE);
         let total = providers.len() as u64;
@@ -182,9 +182,9 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn all_providers(&self) -> Result<Vec<ProviderConfig>> {
-        let mut records: Vec<ProviderConfig> = all(self.tree(), self.sealer(), 0)?;
+        let mut records: Vec<ProviderConfig> = all(self.kv(), self.sealer(), 0)?;
         for org in self.all_organizations()? {
-            records.extend(all::<ProviderConfig>(self.tree(), self.sealer(), org.id)?);
+            records.extend(all::<ProviderConfig>(self.kv(), self.sealer(), org.id)?);
         }
         Ok(records)
     }
@@ -195,11 +195,11 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn active_providers(&self, org: Id) -> Result<Vec<ProviderConfig>> {
-        let own: Vec<ProviderConfig> = all(self.tree(), self.sealer(), org)?;
+        let own: Vec<ProviderConfig> = all(self.kv(), self.sealer(), org)?;
         let system: Vec<ProviderConfig> = if org == 0 {
             Vec::new()
         } else {
-            all(self.tree(), self.sealer(), 0)?
+            all(self.kv(), self.sealer(), 0)?
         };
         let mut ranked: Vec<(u8, ProviderConfig)> = own
             .into_iter()

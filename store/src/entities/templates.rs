@@ -83,7 +83,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound), also for another organization's.
     pub fn template(&self, org: Id, id: Id) -> Result<Template> {
-        load(self.tree(), None, org, id)
+        load(self.kv(), None, org, id)
     }
 
     /// Changes a template; a new name moves its unique entry in the same batch.
@@ -118,7 +118,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_templates(&self, org: Id, page: PageRequest) -> Result<Page<Template>> {
-        list(self.tree(), None, org, page, None)
+        list(self.kv(), None, org, page, None)
     }
 }
 

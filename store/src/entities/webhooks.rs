@@ -1,7 +1,7 @@
 //! Outbound webhooks, their secrets sealed at rest, and the log of their deliveries
 //! (`[WEBHOOK_DELIVERY][org][webhook][id]`, listed newest first).
 
-use sled::Batch;
+use crate::kv::{Batch, Kv};
 
 use crate::error::Result;
 use crate::keys::{self, prefix_end, space};
@@ -72,7 +72,7 @@ fn truncate(text: &mut String, max: usize) {
     }
 }
 
-fn forget_deliveries(tree: &sled::Tree, batch: &mut Batch, org: Id, webhook: Id) -> Result<()> {
+fn forget_deliveries(tree: &Kv, batch: &mut Batch, org: Id, webhook: Id) -> Result<()> {
     let prefix = keys::webhook_deliveries(org, webhook);
     for entry in tree.range(prefix.clone()..prefix_end(&prefix)) {
         let (key, _) = entry?;
@@ -88,7 +88,7 @@ fn delivery_op(
     now: Millis,
 ) -> Result<WebhookDelivery> {
     let org = delivery.organization_id;
-    let mut webhook: Webhook = load(&ctx.tree, sealer, org, delivery.webhook_id)?;
+    let mut webhook: Webhook = load(&ctx.kv, sealer, org, delivery.webhook_id)?;
     delivery.id = next_id(ctx)?;
     if delivery.created_at == 0 {
         delivery.created_at = now;
@@ -111,7 +111,7 @@ fn delivery_op(
     );
     let key = Webhook::key(org, webhook.id);
     batch.insert(key.as_slice(), encode_record(sealer, &key, &webhook)?);
-    ctx.tree.apply_batch(batch)?;
+    ctx.apply(batch)?;
     Ok(delivery)
 }
 
@@ -134,7 +134,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound), also for another organization's.
     pub fn webhook(&self, org: Id, id: Id) -> Result<Webhook> {
-        load(self.tree(), self.sealer(), org, id)
+        load(self.kv(), self.sealer(), org, id)
     }
 
     /// Changes a webhook; `lastTriggeredAt` and `consecutiveFails` are kept (deliveries move
@@ -175,7 +175,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_webhooks(&self, org: Id, page: PageRequest) -> Result<Page<Webhook>> {
-        list(self.tree(), self.sealer(), org, page, None)
+        list(self.kv(), self.sealer(), org, page, None)
     }
 
     /// The organization's active webhooks, oldest first (what the dispatcher fans out to).
@@ -183,7 +183,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn active_webhooks(&self, org: Id) -> Result<Vec<Webhook>> {
-        let mut hooks: Vec<Webhook> = all(self.tree(), self.sealer(), org)?;
+        let mut hooks: Vec<Webhook> = all(self.kv(), self.sealer(), org)?;
         hooks.retain(|w| w.is_active);
         Ok(hooks)
     }
@@ -217,11 +217,11 @@ impl Store {
         webhook: Id,
         page: PageRequest,
     ) -> Result<Page<WebhookDelivery>> {
-        if !self.tree().contains_key(Webhook::key(org, webhook))? {
+        if !self.kv().contains_key(Webhook::key(org, webhook))? {
             return Err(super::not_found(Webhook::ENTITY, webhook));
         }
         page_of(
-            self.tree(),
+            self.kv(),
             &keys::webhook_deliveries(org, webhook),
             page,
             decode,

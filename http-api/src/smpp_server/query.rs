@@ -1,0 +1,123 @@
+//! query_sm and cancel_sm, on the account's own messages only: another account's id (or an
+//! id that is not one) is answered as if it did not exist.
+
+use sairex_engine::dispatch::EngineEvent;
+use sairex_pdu::CommandStatus;
+use sairex_pdu::receipt::MessageState;
+use sairex_store::model::{Id, Message, MessageStatus, QueuePlace};
+use sairex_store::{MessageUpdate, SmppAccount, StoreError};
+
+use super::smpp_time;
+use crate::state::AppState;
+
+/// The SMPP message_state of a status (SMPP 3.4 §5.2.28).
+pub(crate) fn message_state(status: MessageStatus) -> MessageState {
+    match status {
+        MessageStatus::Queued | MessageStatus::Submitted | MessageStatus::Sent => {
+            MessageState::Enroute
+        }
+        MessageStatus::Delivered | MessageStatus::Received => MessageState::Delivered,
+        MessageStatus::Expired => MessageState::Expired,
+        MessageStatus::Failed => MessageState::Undeliverable,
+        MessageStatus::Rejected => MessageState::Rejected,
+    }
+}
+
+/// What query_sm_resp carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryAnswer {
+    pub(crate) final_date: String,
+    pub(crate) state: MessageState,
+}
+
+/// The message an id the account was given names: `Ok(None)` for a part still waiting for
+/// its siblings.
+fn own_message(
+    state: &AppState,
+    account: &SmppAccount,
+    text_id: &str,
+) -> Result<Option<Message>, CommandStatus> {
+    let id: Id = account
+        .receipt_id_format
+        .parse(text_id.trim())
+        .ok_or(CommandStatus::ESME_RINVMSGID)?;
+    let link = state
+        .store()
+        .smpp_link(id)
+        .map_err(|_| CommandStatus::ESME_RSYSERR)?
+        .filter(|l| l.account_id == account.id)
+        .ok_or(CommandStatus::ESME_RINVMSGID)?;
+    let message_id = link.message_id.unwrap_or(id);
+    match state.store().message(link.organization_id, message_id) {
+        Ok(m) => Ok(Some(m)),
+        // A part's id with no whole message yet: its siblings are still missing.
+        Err(StoreError::NotFound { .. }) if link.message_id.is_none() && message_id != 0 => {
+            Ok(None)
+        }
+        Err(StoreError::NotFound { .. }) => Err(CommandStatus::ESME_RINVMSGID),
+        Err(_) => Err(CommandStatus::ESME_RSYSERR),
+    }
+}
+
+/// query_sm (SMPP 3.4 §4.8).
+pub(crate) fn query(
+    state: &AppState,
+    account: &SmppAccount,
+    text_id: &str,
+) -> Result<QueryAnswer, CommandStatus> {
+    match own_message(state, account, text_id)? {
+        None => Ok(QueryAnswer {
+            final_date: String::new(),
+            state: MessageState::Accepted,
+        }),
+        Some(m) => Ok(QueryAnswer {
+            final_date: if m.status.is_final() {
+                smpp_time::format(m.updated_at)
+            } else {
+                String::new()
+            },
+            state: message_state(m.status),
+        }),
+    }
+}
+
+/// cancel_sm (SMPP 3.4 §4.9): a message still waiting in the queue (ready or scheduled) is
+/// FAILED with the reason "cancelled"; one already handed to a provider cannot be.
+pub(crate) async fn cancel(
+    state: &AppState,
+    account: &SmppAccount,
+    text_id: &str,
+) -> Result<(), CommandStatus> {
+    let Some(m) = own_message(state, account, text_id)? else {
+        return Err(CommandStatus::ESME_RCANCELFAIL);
+    };
+    let cancelled = state
+        .store()
+        .update_message(
+            m.organization_id,
+            m.id,
+            MessageUpdate::new("FAILED").detail("cancelled by the customer (cancel_sm)"),
+            |m| {
+                if !matches!(m.queue, QueuePlace::Ready { .. } | QueuePlace::Due { .. }) {
+                    return Err(StoreError::InvalidState(
+                        "no longer in the queue".to_owned(),
+                    ));
+                }
+                m.status = MessageStatus::Failed;
+                m.queue = QueuePlace::Done;
+                m.status_message = Some("cancelled by the customer".to_owned());
+                m.error_code = Some("CANCELLED".to_owned());
+                Ok(())
+            },
+        )
+        .await
+        .map_err(|_| CommandStatus::ESME_RCANCELFAIL)?;
+    state.engine().publish(EngineEvent::StatusChanged {
+        org: cancelled.organization_id,
+        message_id: cancelled.id,
+        status: cancelled.status,
+        provider_id: None,
+        error_code: cancelled.error_code.clone(),
+    });
+    Ok(())
+}

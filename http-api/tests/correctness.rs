@@ -1,0 +1,540 @@
+//! Requests say exactly what they mean, over real HTTP (issue 15): unknown fields and type
+//! errors named, unfilled placeholders refused on every path, `scheduledAt` bounded, and
+//! `Idempotency-Key` replays.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::Api;
+use reqwest::{Method, StatusCode};
+use sairex_store::{MessageFilter, PageRequest};
+use serde_json::{Value, json};
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339(at).to_string()
+}
+
+async fn message_count(api: &Api, org: u64) -> u64 {
+    api.store
+        .list_messages(org, &MessageFilter::default(), PageRequest::default())
+        .unwrap()
+        .total
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_naming_the_closest_known_one() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    // The issue's example: a typo silently sent with "from": "".
+    let r = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "x", "sender": "ACME" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "UNKNOWN_FIELD"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(r.json["error"]["field"], "sender");
+    assert_eq!(
+        r.json["error"]["message"],
+        "sender: unknown field (did you mean `from`?)"
+    );
+    assert_eq!(r.json["error"]["docs"], "/docs/errors#unknown_field");
+    // A case typo, and one nested in a recipient of a bulk send.
+    let r = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "x", "scheduledat": "2030-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `scheduledAt`"),
+        "{:?}",
+        r.json
+    );
+    let r = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "x", "recipients": [{ "to": "+923001234567" }, { "to": "+923001234568", "variabels": {} }] }),
+        )
+        .await;
+    assert_eq!(r.code(), "UNKNOWN_FIELD", "{:?}", r.json);
+    assert_eq!(r.json["error"]["field"], "recipients[1].variabels");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `variables`")
+    );
+    // Admin and campaign bodies too.
+    let r = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/h", "event": ["message.sent"] }),
+        )
+        .await;
+    assert_eq!(r.code(), "UNKNOWN_FIELD", "{:?}", r.json);
+    let r = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "c", "body": "x", "groupID": 1 }),
+        )
+        .await;
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `groupId`"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(message_count(&api, org).await, 0);
+}
+
+#[tokio::test]
+async fn type_errors_name_the_field_and_the_expected_type() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let r = api
+        .post("/api/sms/send", &key, json!({ "to": 123, "body": "x" }))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "INVALID_TYPE"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(r.json["error"]["field"], "to");
+    let message = r.json["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("to: "), "{message}");
+    assert!(message.contains("expected a string"), "{message}");
+    let r = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "x", "recipients": [{ "to": "+923001234567", "variables": [1] }] }),
+        )
+        .await;
+    assert_eq!(r.code(), "INVALID_TYPE");
+    assert_eq!(r.json["error"]["field"], "recipients[0].variables");
+    // Text that is not JSON at all is still MALFORMED_JSON.
+    let r = api
+        .raw(
+            Method::POST,
+            "/api/sms/send",
+            Some(&key),
+            Some(b"{\"to\": ".to_vec()),
+        )
+        .await;
+    assert_eq!(r.code(), "MALFORMED_JSON");
+}
+
+#[tokio::test]
+async fn unfilled_placeholders_are_refused_on_every_path() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    // send without variables (the issue: it delivered "Hi {{name}}").
+    let r = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "Hi {{name}}" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "MISSING_VARIABLE"),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(r.json["error"]["field"], "variables.name");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{{name}}")
+    );
+    // A default fills it.
+    let r = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "Hi {{name|parent}}" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    let id = r.data()["messageId"].as_u64().unwrap();
+    assert_eq!(api.store.message(org, id).unwrap().body, "Hi parent");
+    // preview says the same.
+    let r = api
+        .post("/api/sms/preview", &key, json!({ "body": "Hi {{name}}" }))
+        .await;
+    assert_eq!(r.code(), "MISSING_VARIABLE");
+
+    // send-bulk: per recipient; one without variables is refused, not sent literally.
+    let r = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "Hi {{name}}", "recipients": [
+                { "to": "+923001234567", "variables": { "name": "Ali" } },
+                { "to": "+923001234568" }
+            ] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    assert_eq!(r.data()["accepted"], 1);
+    assert_eq!(r.data()["errors"][0]["index"], 1);
+    assert_eq!(r.data()["errors"][0]["code"], "MISSING_VARIABLE");
+    let r = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "Hi {{name}}", "recipients": [{ "to": "+923001234568" }] }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{{name}}")
+    );
+
+    // A template send without its variable.
+    let t = api
+        .post(
+            "/api/sms/templates",
+            &key,
+            json!({ "name": "fee", "body": "Fee {{amount}} due" }),
+        )
+        .await;
+    let template = t.data()["id"].as_u64().unwrap();
+    let r = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "templateId": template }),
+        )
+        .await;
+    assert_eq!(r.code(), "MISSING_VARIABLE", "{:?}", r.json);
+    let r = api
+        .post(
+            &format!("/api/sms/templates/{template}/preview"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), "MISSING_VARIABLE", "{:?}", r.json);
+
+    // A campaign is refused before it starts, naming the placeholder and how many lack it.
+    let c = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "fees", "templateId": template, "recipients": [
+                { "to": "+923001234567", "variables": { "amount": 5 } },
+                { "to": "+923001234568" },
+                { "to": "+923001234569" }
+            ] }),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.json);
+    let campaign = c.data()["id"].as_u64().unwrap();
+    let before = message_count(&api, org).await;
+    let r = api
+        .post(
+            &format!("/api/sms/campaigns/{campaign}/start"),
+            &key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "MISSING_VARIABLE"),
+        "{:?}",
+        r.json
+    );
+    let message = r.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2 of 3 recipients"), "{message}");
+    assert!(message.contains("{{amount}}"), "{message}");
+    let status = api
+        .get(&format!("/api/sms/campaigns/{campaign}"), &key)
+        .await;
+    assert_eq!(status.data()["status"], "DRAFT");
+    assert_eq!(message_count(&api, org).await, before);
+    // Created with start=true: refused the same way.
+    let r = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "now", "body": "Dear {{name}}", "start": true,
+                    "recipients": [{ "to": "+923001234567" }] }),
+        )
+        .await;
+    assert_eq!(r.code(), "MISSING_VARIABLE", "{:?}", r.json);
+}
+
+#[tokio::test]
+async fn scheduled_at_in_the_past_or_too_far_ahead_is_refused() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let send = |at: String| {
+        let api = &api;
+        let key = key.clone();
+        async move {
+            api.post(
+                "/api/sms/send",
+                &key,
+                json!({ "to": "+923001234567", "body": "x", "scheduledAt": at }),
+            )
+            .await
+        }
+    };
+    let r = send("2020-01-01T00:00:00Z".to_owned()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "INVALID_SCHEDULE"),
+        "{:?}",
+        r.json
+    );
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in the past")
+    );
+    let r = send(rfc3339(
+        SystemTime::now() + Duration::from_secs(2 * 365 * 24 * 3600),
+    ))
+    .await;
+    assert_eq!(r.code(), "INVALID_SCHEDULE", "{:?}", r.json);
+    // A minute of clock skew is tolerated; tomorrow is fine.
+    let r = send(rfc3339(SystemTime::now() - Duration::from_secs(60))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    let r = send(rfc3339(SystemTime::now() + Duration::from_secs(24 * 3600))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+    // Bulk and campaigns apply the same bounds.
+    let r = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "x", "scheduledAt": "2020-01-01T00:00:00Z",
+                    "recipients": [{ "to": "+923001234567" }] }),
+        )
+        .await;
+    assert_eq!(r.code(), "INVALID_SCHEDULE");
+    let r = api
+        .post(
+            "/api/sms/campaigns",
+            &key,
+            json!({ "name": "c", "body": "x", "scheduledAt": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(r.code(), "INVALID_SCHEDULE");
+    assert_eq!(message_count(&api, org).await, 2);
+}
+
+async fn keyed(api: &Api, path: &str, token: &str, idem: &str, body: Value) -> common::Reply {
+    let response = api
+        .client
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(token)
+        .header("Idempotency-Key", idem)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let json = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    common::Reply {
+        status,
+        headers,
+        json,
+    }
+}
+
+#[tokio::test]
+async fn idempotency_key_header_replays_the_original_answer() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let body = json!({ "to": "+923001234567", "body": "Fee due", "priority": "otp" });
+    let first = keyed(&api, "/api/sms/send", &key, "k-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.json);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    // The same request, fields in another order: the first answer again, no new message.
+    let again = keyed(
+        &api,
+        "/api/sms/send",
+        &key,
+        "k-1",
+        json!({ "priority": "otp", "body": "Fee due", "to": "+923001234567" }),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.json, first.json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(message_count(&api, org).await, 1);
+    // The same key with another request.
+    let other = keyed(
+        &api,
+        "/api/sms/send",
+        &key,
+        "k-1",
+        json!({ "to": "+923001234567", "body": "Another" }),
+    )
+    .await;
+    assert_eq!(
+        (other.status, other.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED"),
+        "{:?}",
+        other.json
+    );
+    // The header and the body field are one key space.
+    let field = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "Fee due", "priority": "otp", "idempotencyKey": "k-1" }),
+        )
+        .await;
+    assert_eq!(field.code(), "IDEMPOTENCY_KEY_REUSED", "{:?}", field.json);
+    let both = keyed(
+        &api,
+        "/api/sms/send",
+        &key,
+        "k-2",
+        json!({ "to": "+923001234567", "body": "x", "idempotencyKey": "k-3" }),
+    )
+    .await;
+    assert_eq!(both.code(), "IDEMPOTENCY_KEY_MISMATCH");
+    // Another organization's key space is its own.
+    let (org2, key2) = api.org("other").await;
+    let theirs = keyed(&api, "/api/sms/send", &key2, "k-1", body).await;
+    assert_eq!(theirs.status, StatusCode::ACCEPTED);
+    assert_eq!(theirs.header("idempotent-replayed"), None);
+    assert_eq!(message_count(&api, org2).await, 1);
+    assert_eq!(message_count(&api, org).await, 1);
+    // Durable: the response is in the store.
+    let stored = api.store.idempotent_response(org, "k-1").unwrap().unwrap();
+    assert_eq!(stored.status, 202);
+    // A refused request is not stored: its retry runs again.
+    let bad = keyed(
+        &api,
+        "/api/sms/send",
+        &key,
+        "k-4",
+        json!({ "to": "bogus", "body": "x" }),
+    )
+    .await;
+    assert_eq!(bad.code(), "INVALID_PHONE");
+    let fixed = keyed(
+        &api,
+        "/api/sms/send",
+        &key,
+        "k-4",
+        json!({ "to": "+923001234567", "body": "x" }),
+    )
+    .await;
+    assert_eq!(fixed.status, StatusCode::ACCEPTED, "{:?}", fixed.json);
+}
+
+#[tokio::test]
+async fn idempotency_key_covers_bulk_sends_and_campaign_creation() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let bulk = json!({ "body": "Hi", "recipients": [{ "to": "+923001234567" }, { "to": "+923001234568" }] });
+    let first = keyed(&api, "/api/sms/send-bulk", &key, "b-1", bulk.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.json);
+    let again = keyed(&api, "/api/sms/send-bulk", &key, "b-1", bulk).await;
+    assert_eq!(again.json, first.json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(message_count(&api, org).await, 2);
+    // The body field works for bulk too.
+    let with_field =
+        json!({ "body": "Hi", "idempotencyKey": "b-2", "recipients": [{ "to": "+923001234567" }] });
+    let a = api
+        .post("/api/sms/send-bulk", &key, with_field.clone())
+        .await;
+    let b = api.post("/api/sms/send-bulk", &key, with_field).await;
+    assert_eq!(a.json, b.json);
+    assert_eq!(message_count(&api, org).await, 3);
+
+    let campaign = json!({ "name": "Term", "body": "Hello" });
+    let c1 = keyed(&api, "/api/sms/campaigns", &key, "c-1", campaign.clone()).await;
+    assert_eq!(c1.status, StatusCode::CREATED, "{:?}", c1.json);
+    let c2 = keyed(&api, "/api/sms/campaigns", &key, "c-1", campaign).await;
+    assert_eq!(c2.status, StatusCode::CREATED);
+    assert_eq!(c2.json["data"]["id"], c1.json["data"]["id"]);
+    assert_eq!(c2.header("idempotent-replayed"), Some("true"));
+    let listed = api.get("/api/sms/campaigns", &key).await;
+    // Two bulk jobs and one campaign.
+    assert_eq!(listed.data()["total"], 3, "{:?}", listed.json);
+    // A key of one route reused on another is another request.
+    let cross = keyed(
+        &api,
+        "/api/sms/campaigns",
+        &key,
+        "b-1",
+        json!({ "name": "x", "body": "y" }),
+    )
+    .await;
+    assert_eq!(cross.code(), "IDEMPOTENCY_KEY_REUSED");
+}
+
+/// docs/webhooks.md promises `"*"` (all events) and `[]` (none: a webhook kept for its secret).
+#[tokio::test]
+async fn webhook_events_accept_what_the_docs_promise() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let all = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/all", "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::CREATED, "{:?}", all.json);
+    assert_eq!(all.data()["events"], json!(["*"]));
+    let none = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/none", "events": [] }),
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::CREATED, "{:?}", none.json);
+    assert_eq!(none.data()["events"], json!([]));
+    let id = none.data()["id"].as_u64().unwrap();
+    let changed = api
+        .put(
+            &format!("/api/sms/webhooks/{id}"),
+            &key,
+            json!({ "events": ["*"] }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.json);
+    let bad = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/x", "events": ["message.*"] }),
+        )
+        .await;
+    assert_eq!(bad.code(), "VALIDATION_ERROR");
+}
