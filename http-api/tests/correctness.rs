@@ -538,3 +538,38 @@ async fn webhook_events_accept_what_the_docs_promise() {
         .await;
     assert_eq!(bad.code(), "VALIDATION_ERROR");
 }
+
+/// Where an SMSC is (host, port) is not a secret; how to log in to it is.
+#[tokio::test]
+async fn provider_host_and_port_are_shown_and_secrets_masked() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let r = api
+        .post(
+            "/api/sms/providers",
+            &key,
+            json!({ "providerName": "smpp", "displayName": "Jazz",
+                    "credentials": { "host": "smsc.example.net", "port": 2775,
+                                     "systemId": "sairex", "password": "s3cret",
+                                     "tls": { "clientKeyPem": "-----BEGIN-----" } } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+    let id = r.data()["id"].as_u64().unwrap();
+    for r in [r, api.get(&format!("/api/sms/providers/{id}"), &key).await] {
+        let creds = &r.data()["credentials"];
+        assert_eq!(creds["host"], "smsc.example.net", "{creds}");
+        assert_eq!(creds["port"], 2775, "{creds}");
+        assert_eq!(creds["password"], "********");
+        assert_eq!(creds["tls"], "********");
+        assert!(!r.json.to_string().contains("s3cret"));
+        assert!(!r.json.to_string().contains("BEGIN"));
+    }
+    let list = api.get("/api/sms/providers", &key).await;
+    assert!(
+        list.json.to_string().contains("smsc.example.net"),
+        "{:?}",
+        list.json
+    );
+    assert!(!list.json.to_string().contains("s3cret"));
+}

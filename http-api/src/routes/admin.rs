@@ -625,12 +625,23 @@ fn parse_provider_name(name: &str) -> Result<ProviderKind, ApiError> {
     }
 }
 
-/// Credentials with every value masked, keys kept (so a client sees what is set).
+/// Credential keys that say where a provider is, not how to log in to it: shown as they are,
+/// so an operator can see which SMSC a record points at.
+const NOT_SECRET: [&str; 3] = ["host", "port", "systemType"];
+
+/// Credentials with every secret value masked, keys kept (so a client sees what is set).
 fn mask(credentials: &Value) -> Value {
     match credentials {
         Value::Object(map) => Value::Object(
-            map.keys()
-                .map(|k| (k.clone(), Value::String(MASK.to_owned())))
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if NOT_SECRET.contains(&k.as_str()) && !v.is_object() {
+                        v.clone()
+                    } else {
+                        Value::String(MASK.to_owned())
+                    };
+                    (k.clone(), shown)
+                })
                 .collect(),
         ),
         _ => Value::Null,
