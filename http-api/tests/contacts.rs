@@ -247,7 +247,7 @@ async fn import_handles_bom_quotes_semicolons_crlf_and_reports_rows() {
                 +923009876543;\"Sara \"\"S\"\"\";7500\r\n\
                 03001234567;Ali Again;5100\r\n";
     let mapping =
-        r#"{"phone":"mobile_num","name":"student_name","custom":{"fee_amount":"amount"}}"#;
+        r#"{"phone":"mobile_num","name":"student_name","custom":{"amount":"fee_amount"}}"#;
     let q = format!("?mapping={}", urlencode(mapping));
 
     let preview = csv(&api, &key, &format!("{q}&preview=true"), file).await;
