@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod country_zones;
 mod error;
 mod idempotency;
 mod json;
@@ -40,6 +41,7 @@ pub mod ssrf;
 mod state;
 mod text;
 mod time;
+mod zone;
 
 use std::fmt;
 use std::sync::Arc;

@@ -56,6 +56,7 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
             let mut schema = json!({
                 "type": "object",
                 "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
+                    "timezone": { "type": ["string", "null"], "example": "Asia/Karachi", "description": "IANA time zone of the organization's days (analytics, CSV exports); absent or null: its country's" },
                     "creditBalance": { "type": ["string", "number", "null"] },
                     "currency": { "type": ["string", "null"], "example": "PKR" },
                     "dltEnabled": { "type": "boolean", "description": "Transactional template sends and campaigns need an approved template with a dltTemplateId" },
@@ -161,7 +162,7 @@ fn query_parameters(path: &str) -> Vec<Value> {
         "/api/sms/analytics" => vec![q(
             "period",
             "string",
-            "today, last_7_days, last_30_days (default), last_90_days",
+            "today, last_7_days, last_30_days (default), last_90_days: whole days of the organization's timezone",
         )],
         "/api/admin/organizations"
         | "/api/sms/api-keys"

@@ -573,3 +573,220 @@ async fn provider_host_and_port_are_shown_and_secrets_masked() {
     );
     assert!(!list.json.to_string().contains("s3cret"));
 }
+
+/// Digits as phones type them in Pakistan and the Gulf (Urdu's Extended Arabic-Indic ۰-۹,
+/// Arabic-Indic ٠-٩) and as East Asian keyboards do (full width ０-９, ＋) read like ASCII on
+/// every path that takes a phone.
+#[tokio::test]
+async fn phones_in_any_digit_script_are_read_like_ascii() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let urdu = "۰۳۰۰۱۲۳۴۵۶۷"; // 03001234567
+    let arabic = "٠٣٠٠ ٩٨٧٦٥٤٣"; // 0300 9876543
+    let wide = "＋９２３００５５５５５５５"; // +923005555555
+    let mixed = "+۹۲ 300-٧٧٧٧٧٧٧"; // +92 300-7777777
+
+    for (raw, e164) in [
+        (urdu, "+923001234567"),
+        (arabic, "+923009876543"),
+        (wide, "+923005555555"),
+        (mixed, "+923007777777"),
+    ] {
+        let r = api
+            .post("/api/sms/send", &key, json!({ "to": raw, "body": "x" }))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{raw}: {:?}", r.json);
+        let id = r.data()["messageId"].as_u64().unwrap();
+        assert_eq!(api.store.message(org, id).unwrap().to_number, e164, "{raw}");
+    }
+
+    let bulk = api
+        .post(
+            "/api/sms/send-bulk",
+            &key,
+            json!({ "body": "x", "recipients": [{ "to": urdu }, { "to": wide }] }),
+        )
+        .await;
+    assert_eq!(bulk.status, StatusCode::ACCEPTED, "{:?}", bulk.json);
+    assert_eq!(bulk.data()["accepted"], 2, "{:?}", bulk.json);
+
+    let contact = api
+        .post(
+            "/api/sms/contacts",
+            &key,
+            json!({ "phoneNumber": arabic, "displayName": "Sara" }),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{:?}", contact.json);
+    assert_eq!(contact.data()["phoneNumber"], "+923009876543");
+    let cid = contact.data()["id"].as_u64().unwrap();
+
+    // Group members and opt-outs name the same contact whatever script the phone is in.
+    let group = api
+        .post("/api/sms/groups", &key, json!({ "name": "Class 5" }))
+        .await;
+    let gid = group.data()["id"].as_u64().unwrap();
+    let added = api
+        .post(
+            &format!("/api/sms/groups/{gid}/members"),
+            &key,
+            json!({ "phones": ["＋９２３００９８７６５４３"] }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{:?}", added.json);
+    assert_eq!(added.data()["unknownPhones"], json!([]), "{:?}", added.json);
+    let out = api
+        .post(&format!("/api/sms/contacts/{cid}/opt-out"), &key, json!({}))
+        .await;
+    assert_eq!(out.status, StatusCode::OK, "{:?}", out.json);
+    let refused = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "۰۳۰۰۹۸۷۶۵۴۳", "body": "x" }),
+        )
+        .await;
+    assert_eq!(refused.code(), "OPTED_OUT", "{:?}", refused.json);
+
+    // A CSV import in Urdu digits updates the contact rather than making another.
+    let import = api
+        .client
+        .post(format!("{}/api/sms/contacts/import", api.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body("phone,name\n۰۳۰۰۹۸۷۶۵۴۳,Sara K\n")
+        .send()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&import.bytes().await.unwrap()).unwrap();
+    assert_eq!(report["data"]["updated"], 1, "{report}");
+    assert_eq!(report["data"]["created"], 0, "{report}");
+
+    // Still a 400 for what is not a phone number in any script.
+    let bad = api
+        .post("/api/sms/send", &key, json!({ "to": "۰۳", "body": "x" }))
+        .await;
+    assert_eq!(bad.code(), "INVALID_PHONE");
+}
+
+/// Organizations have an IANA time zone, defaulting from the country, checked, settable.
+#[tokio::test]
+async fn organizations_have_a_time_zone_from_their_country() {
+    let api = Api::start().await;
+    let pk = api
+        .post(
+            "/api/admin/organizations",
+            common::ADMIN_TOKEN,
+            json!({ "name": "Lahore school", "defaultCountry": "PK" }),
+        )
+        .await;
+    assert_eq!(pk.status, StatusCode::CREATED, "{:?}", pk.json);
+    assert_eq!(pk.data()["timezone"], "Asia/Karachi");
+    let id = pk.data()["id"].as_u64().unwrap();
+
+    let us = api
+        .post(
+            "/api/admin/organizations",
+            common::ADMIN_TOKEN,
+            json!({ "name": "Chicago", "defaultCountry": "US", "timezone": "America/Chicago" }),
+        )
+        .await;
+    assert_eq!(us.status, StatusCode::CREATED, "{:?}", us.json);
+    assert_eq!(us.data()["timezone"], "America/Chicago");
+
+    let bad = api
+        .post(
+            "/api/admin/organizations",
+            common::ADMIN_TOKEN,
+            json!({ "name": "Nowhere", "timezone": "Mars/Olympus" }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.json);
+    assert!(bad.json.to_string().contains("timezone"), "{:?}", bad.json);
+
+    let path = format!("/api/admin/organizations/{id}");
+    let changed = api
+        .patch(
+            &path,
+            common::ADMIN_TOKEN,
+            json!({ "timezone": "Asia/Dubai" }),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.json);
+    assert_eq!(changed.data()["timezone"], "Asia/Dubai");
+    let reset = api
+        .patch(&path, common::ADMIN_TOKEN, json!({ "timezone": null }))
+        .await;
+    assert_eq!(reset.data()["timezone"], "Asia/Karachi", "{:?}", reset.json);
+}
+
+/// "Today" for a Pakistani organization starts at midnight in Karachi, and its days are
+/// Karachi's dates.
+#[tokio::test]
+async fn analytics_days_begin_at_the_organizations_midnight() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let sent = api
+        .post(
+            "/api/sms/send",
+            &key,
+            json!({ "to": "+923001234567", "body": "x" }),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.json);
+
+    let karachi = jiff::tz::TimeZone::get("Asia/Karachi").unwrap();
+    let now = jiff::Timestamp::now().to_zoned(karachi.clone());
+    let midnight = now.date().to_zoned(karachi).unwrap();
+    let r = api.get("/api/sms/analytics?period=today", &key).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.data()["timezone"], "Asia/Karachi");
+    assert_eq!(
+        r.data()["from"],
+        midnight.strftime("%Y-%m-%dT00:00:00.000+05:00").to_string(),
+        "{:?}",
+        r.json
+    );
+    assert_eq!(r.data()["summary"]["totalSent"], 1);
+    assert_eq!(
+        r.data()["dailyBreakdown"][0]["date"],
+        now.strftime("%Y-%m-%d").to_string()
+    );
+}
+
+/// CSV exports print times as ISO 8601 with the organization's offset, not epoch milliseconds.
+#[tokio::test]
+async fn csv_exports_print_iso_8601_times_with_the_offset() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let c = api
+        .post(
+            "/api/sms/contacts",
+            &key,
+            json!({ "phoneNumber": "03001234567" }),
+        )
+        .await;
+    let id = c.data()["id"].as_u64().unwrap();
+    api.post(&format!("/api/sms/contacts/{id}/opt-out"), &key, json!({}))
+        .await;
+    let csv = api
+        .client
+        .get(format!("{}/api/sms/contacts/export", api.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for column in ["optedOutAt", "createdAt"] {
+        let at = row[header.iter().position(|h| *h == column).unwrap()];
+        let parsed: jiff::Timestamp = at.parse().unwrap_or_else(|e| panic!("{column} {at}: {e}"));
+        assert!(at.ends_with("+05:00"), "{column}: {at}");
+        let age = jiff::Timestamp::now().duration_since(parsed);
+        assert!(age.as_secs() < 60, "{column}: {at}");
+    }
+}

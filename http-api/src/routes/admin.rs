@@ -16,7 +16,7 @@ use super::{ApiJson, ApiQuery, done, paging, parse_id};
 use crate::auth::{Principal, Scope, generate_api_key, generate_webhook_secret};
 use crate::error::{ApiError, ApiResult, envelope, ok};
 use crate::state::AppState;
-use crate::{phone, ssrf, text, time};
+use crate::{phone, ssrf, text, time, zone};
 
 /// What masked secrets read as.
 const MASK: &str = "********";
@@ -52,6 +52,9 @@ fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
 pub(crate) struct OrganizationRequest {
     name: Option<String>,
     default_country: Option<String>,
+    /// IANA zone; `null` goes back to the country's.
+    #[serde(deserialize_with = "nullable")]
+    timezone: Option<Option<String>>,
     #[serde(deserialize_with = "nullable")]
     credit_balance: Option<Option<Value>>,
     #[serde(deserialize_with = "nullable")]
@@ -87,6 +90,8 @@ pub(crate) struct QuietHoursBody {
 struct OrganizationChanges {
     name: Option<String>,
     default_country: Option<String>,
+    /// `Some("")`: follow the country.
+    time_zone: Option<String>,
     credit_balance: Option<Option<Micros>>,
     currency: Option<Option<String>>,
     dlt_enabled: Option<bool>,
@@ -174,9 +179,15 @@ impl OrganizationRequest {
             Some(None) => Some(None),
             None => None,
         };
+        let time_zone = match self.timezone {
+            Some(Some(name)) => Some(zone::check("timezone", &name)?),
+            Some(None) => Some(String::new()),
+            None => None,
+        };
         Ok(OrganizationChanges {
             name: self.name,
             default_country,
+            time_zone,
             credit_balance,
             currency,
             dlt_enabled: self.dlt_enabled,
@@ -194,6 +205,9 @@ impl OrganizationChanges {
         }
         if let Some(country) = self.default_country {
             o.default_country = country;
+        }
+        if let Some(zone) = self.time_zone {
+            o.time_zone = zone;
         }
         if let Some(credit) = self.credit_balance {
             o.credit_balance = credit;
@@ -230,6 +244,8 @@ struct OrganizationView {
     id: Id,
     name: String,
     default_country: String,
+    /// IANA zone of its days: its own, else its country's.
+    timezone: String,
     credit_balance: Option<String>,
     currency: Option<String>,
     dlt_enabled: bool,
@@ -247,6 +263,7 @@ impl From<&Organization> for OrganizationView {
             id: o.id,
             name: o.name.clone(),
             default_country: o.default_country.clone(),
+            timezone: zone::name_of(o),
             credit_balance: o.credit_balance.map(text::money),
             currency: o.currency.clone(),
             dlt_enabled: o.dlt_enabled,

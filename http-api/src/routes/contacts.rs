@@ -36,11 +36,13 @@ pub(crate) fn normalise_phone(
     raw: &str,
     country: Option<Country>,
 ) -> Result<(String, String), String> {
-    let raw = raw.trim();
+    let raw = crate::phone::ascii_digits(raw.trim());
+    let raw = raw.as_ref();
     if raw.is_empty() {
         return Err("a phone number is required".into());
     }
-    if raw.len() > MAX_PHONE_INPUT {
+    // Characters, not bytes: full-width and Arabic-Indic digits take 2 or 3 bytes each.
+    if raw.chars().count() > MAX_PHONE_INPUT {
         return Err("too long for a phone number".into());
     }
     let number =
@@ -400,6 +402,8 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
     need(&principal, Scope::ContactsRead)?;
     let org = principal.org_id();
     let store = state.store().clone();
+    // Times in the organization's zone, with its offset: what a spreadsheet user reads.
+    let tz = crate::zone::of(&store.organization(org)?);
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_BUFFER);
     tokio::task::spawn_blocking(move || {
         let mut writer = csv::Writer::from_writer(ChunkWriter {
@@ -411,7 +415,7 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
         }
         for contact in store.export_contacts(org) {
             let row = match contact {
-                Ok(c) => c.to_csv_row(),
+                Ok(c) => csv_row(&c, &tz),
                 Err(e) => {
                     tracing::error!(error = %e, "contact export failed mid-stream");
                     let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
@@ -439,6 +443,27 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
         HeaderValue::from_static("attachment; filename=\"contacts.csv\""),
     );
     Ok(response)
+}
+
+/// A contact as CSV fields in [`CONTACT_CSV_HEADER`] order, times as RFC 3339 (ISO 8601)
+/// with the organization's offset, metadata as JSON.
+fn csv_row(c: &Contact, tz: &jiff::tz::TimeZone) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        c.phone_number.clone(),
+        c.country_code.clone(),
+        c.display_name.clone().unwrap_or_default(),
+        c.email.clone().unwrap_or_default(),
+        c.is_opted_out.to_string(),
+        c.opted_out_at
+            .map(|t| crate::zone::format(t, tz))
+            .unwrap_or_default(),
+        crate::zone::format(c.created_at, tz),
+        c.metadata
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ]
 }
 
 /// The export's sink: CSV bytes gathered into chunks of [`EXPORT_CHUNK`] and handed to the

@@ -13,7 +13,7 @@ use super::{ApiQuery, paging, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, ok};
 use crate::state::AppState;
-use crate::{phone, text, time};
+use crate::{phone, text, time, zone};
 
 /// Most messages a list page holds.
 const MAX_LIMIT: u32 = 200;
@@ -438,18 +438,17 @@ fn percent(ratio: f64) -> f64 {
     (ratio * 10_000.0).round() / 100.0
 }
 
-/// The period's start and its name: `today`, `last_7_days`, `last_30_days` (the default) or
-/// `last_90_days`.
-fn period_start(period: &str, now: Millis) -> Option<Millis> {
-    const DAY: Millis = 86_400_000;
-    let today = now - now % DAY;
-    match period {
-        "today" => Some(today),
-        "last_7_days" => Some(today.saturating_sub(6 * DAY)),
-        "last_30_days" => Some(today.saturating_sub(29 * DAY)),
-        "last_90_days" => Some(today.saturating_sub(89 * DAY)),
-        _ => None,
-    }
+/// The period's start: `today`, `last_7_days`, `last_30_days` (the default) or
+/// `last_90_days`, in whole days of the organization's time zone (today's included).
+fn period_start(period: &str, now: Millis, tz: &jiff::tz::TimeZone) -> Option<Millis> {
+    let days_back = match period {
+        "today" => 0,
+        "last_7_days" => 6,
+        "last_30_days" => 29,
+        "last_90_days" => 89,
+        _ => return None,
+    };
+    Some(zone::day_start(now, days_back, tz))
 }
 
 /// `GET /api/sms/analytics?period=`: outbound messages created in the period (sent), of which
@@ -466,7 +465,10 @@ pub(crate) async fn analytics(
     principal.require(Scope::Admin)?;
     let period = q.period.unwrap_or_else(|| "last_30_days".to_owned());
     let now = now_ms();
-    let Some(from) = period_start(&period, now) else {
+    // Days begin at the organization's midnight, not UTC's.
+    let org_record = state.store().organization(principal.org_id())?;
+    let tz = zone::of(&org_record);
+    let Some(from) = period_start(&period, now, &tz) else {
         return Err(ApiError::invalid(
             "period: today, last_7_days, last_30_days or last_90_days",
         ));
@@ -477,13 +479,17 @@ pub(crate) async fn analytics(
     let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let mut total = Tally::default();
         let mut cost: Micros = 0;
-        let mut daily: BTreeMap<Millis, Tally> = BTreeMap::new();
+        // Keyed by local date: "2026-03-01" sorts as the days do.
+        let mut daily: BTreeMap<String, Tally> = BTreeMap::new();
         let mut providers: HashMap<Id, Tally> = HashMap::new();
         let mut campaigns: HashSet<Id> = HashSet::new();
         store.scan_messages(org, Direction::Outbound, from, Millis::MAX, |m| {
             total.add(m.status);
             cost = cost.saturating_add(m.total_cost.unwrap_or(0));
-            daily.entry(m.created_at / 86_400_000).or_default().add(m.status);
+            daily
+                .entry(zone::date(m.created_at, &tz))
+                .or_default()
+                .add(m.status);
             if let Some(p) = m.provider_id {
                 providers.entry(p).or_default().add(m.status);
             }
@@ -500,7 +506,7 @@ pub(crate) async fn analytics(
             .rev()
             .map(|(day, t)| {
                 serde_json::json!({
-                    "date": time::date(day * 86_400_000),
+                    "date": day,
                     "sent": t.sent, "delivered": t.delivered, "failed": t.failed,
                 })
             })
@@ -545,7 +551,8 @@ pub(crate) async fn analytics(
             .collect();
         Ok(serde_json::json!({
             "period": period,
-            "from": time::format(from),
+            "from": zone::format(from, &tz),
+            "timezone": zone::name_of(&org_record),
             "summary": {
                 "totalSent": total.sent,
                 "totalDelivered": total.delivered,
