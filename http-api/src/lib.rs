@@ -33,6 +33,7 @@ mod error;
 mod idempotency;
 mod json;
 mod limits;
+mod listing;
 mod openapi;
 mod phone;
 mod routes;

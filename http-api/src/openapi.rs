@@ -134,9 +134,27 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
     }
 }
 
+/// The GET routes answering with a list (`data` is a [`List`](crate::listing::Listed)).
+pub(crate) const LIST_PATHS: [&str; 14] = [
+    "/api/admin/organizations",
+    "/api/sms/messages",
+    "/api/sms/inbox",
+    "/api/sms/api-keys",
+    "/api/sms/providers",
+    "/api/sms/smpp-accounts",
+    "/api/sms/webhooks",
+    "/api/sms/webhooks/{webhookId}/deliveries",
+    "/api/sms/contacts",
+    "/api/sms/contacts/{contactId}/groups",
+    "/api/sms/groups",
+    "/api/sms/groups/{groupId}/members",
+    "/api/sms/templates",
+    "/api/sms/campaigns",
+];
+
 fn query_parameters(path: &str) -> Vec<Value> {
     let q = |name: &str, ty: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } });
-    match path {
+    let mut params = match path {
         "/api/sms/messages" => vec![
             q("direction", "string", "OUTBOUND or INBOUND"),
             q(
@@ -152,30 +170,46 @@ fn query_parameters(path: &str) -> Vec<Value> {
             ),
             q("phone", "string", "Recipient number"),
             q("campaignId", "integer", "Campaign"),
-            q("page", "integer", "From 1"),
-            q("limit", "integer", "1 to 200, default 50"),
         ],
-        "/api/sms/inbox" => vec![
-            q("phone", "string", "One thread, both directions"),
-            q("limit", "integer", "1 to 200, default 50"),
+        "/api/sms/inbox" => vec![q("phone", "string", "One thread, both directions")],
+        "/api/sms/contacts" => vec![
+            q("search", "string", "Name, phone or email contains"),
+            q(
+                "optedOut",
+                "boolean",
+                "Only opted-out (true) or opted-in (false) contacts",
+            ),
         ],
+        "/api/sms/campaigns" => vec![q(
+            "status",
+            "string",
+            "DRAFT, SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED or PAUSED",
+        )],
         "/api/sms/analytics" => vec![q(
             "period",
             "string",
             "today, last_7_days, last_30_days (default), last_90_days: whole days of the organization's timezone",
         )],
-        "/api/admin/organizations"
-        | "/api/sms/api-keys"
-        | "/api/sms/providers"
-        | "/api/sms/webhooks"
-        | "/api/sms/webhooks/{webhookId}/deliveries" => {
-            vec![
-                q("page", "integer", "From 1"),
-                q("limit", "integer", "1 to 200, default 50"),
-            ]
-        }
         _ => Vec::new(),
+    };
+    if path == "/api/sms/inbox" {
+        params.push(q("limit", "integer", "1 to 1000, default 50 (one page)"));
+    } else if LIST_PATHS.contains(&path) {
+        params.push(q(
+            "cursor",
+            "string",
+            "The previous page's nextCursor (opaque; stable under inserts)",
+        ));
+        params.push(q("limit", "integer", "1 to 1000, default 50"));
+        let mut page = q(
+            "page",
+            "integer",
+            "Deprecated (offset paging, shifts under inserts): use cursor. From 1; not with cursor",
+        );
+        page["deprecated"] = json!(true);
+        params.push(page);
     }
+    params
 }
 
 fn error_response(description: &str) -> Value {
@@ -203,6 +237,12 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
             json!({ "description": "docs/errors.md", "content": { "text/markdown": { "schema": { "type": "string" } } } })
         } else if route.path == "/openapi.json" {
             json!({ "description": "This document", "content": { "application/json": { "schema": { "type": "object" } } } })
+        } else if route.method == "GET" && LIST_PATHS.contains(&route.path) {
+            json!({ "description": route.summary,
+                    "content": { "application/json": { "schema": { "allOf": [
+                        { "$ref": "#/components/schemas/Success" },
+                        { "type": "object", "properties": { "data": { "$ref": "#/components/schemas/List" } } }
+                    ] } } } })
         } else {
             json!({ "description": route.summary,
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Success" } } } })
@@ -293,6 +333,12 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
             "schemas": {
                 "Success": { "type": "object", "required": ["success", "data"],
                     "properties": { "success": { "const": true }, "data": {} } },
+                "List": { "type": "object", "required": ["items", "nextCursor", "limit", "total"],
+                    "description": "Every list: newest first (by id), one page",
+                    "properties": { "items": { "type": "array" },
+                                    "nextCursor": { "type": ["string", "null"], "description": "Pass as ?cursor= for the next page; null on the last" },
+                                    "limit": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                                    "total": { "type": "integer", "minimum": 0, "description": "Items in the whole list (for the inbox: conversations found)" } } },
                 "Error": { "type": "object", "required": ["success", "error"],
                     "properties": { "success": { "const": false }, "error": { "type": "object", "required": ["code", "message"],
                         "properties": { "code": { "type": "string", "description": "Stable; see docs/errors.md" },

@@ -439,7 +439,7 @@ async fn groups_members_by_ids_and_phones() {
     let of = api
         .get(&format!("/api/sms/contacts/{}/groups", ids[1]), &key)
         .await;
-    assert_eq!(of.data()[0]["id"], gid);
+    assert_eq!(of.data()["items"][0]["id"], gid);
     let renamed = api
         .put(
             &format!("/api/sms/groups/{gid}"),

@@ -790,3 +790,173 @@ async fn csv_exports_print_iso_8601_times_with_the_offset() {
         assert!(age.as_secs() < 60, "{column}: {at}");
     }
 }
+
+/// Every list answers `{items, nextCursor, limit, total}`.
+#[tokio::test]
+async fn every_list_has_one_shape() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let c = api
+        .post(
+            "/api/sms/contacts",
+            &key,
+            json!({ "phoneNumber": "03001234567" }),
+        )
+        .await;
+    let cid = c.data()["id"].as_u64().unwrap();
+    let g = api
+        .post("/api/sms/groups", &key, json!({ "name": "Class 5" }))
+        .await;
+    let gid = g.data()["id"].as_u64().unwrap();
+    let w = api
+        .post(
+            "/api/sms/webhooks",
+            &key,
+            json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }),
+        )
+        .await;
+    let wid = w.data()["id"].as_u64().unwrap();
+    let paths = [
+        "/api/sms/messages".to_owned(),
+        "/api/sms/inbox".to_owned(),
+        "/api/sms/contacts".to_owned(),
+        format!("/api/sms/contacts/{cid}/groups"),
+        "/api/sms/groups".to_owned(),
+        format!("/api/sms/groups/{gid}/members"),
+        "/api/sms/templates".to_owned(),
+        "/api/sms/campaigns".to_owned(),
+        "/api/sms/api-keys".to_owned(),
+        "/api/sms/providers".to_owned(),
+        "/api/sms/smpp-accounts".to_owned(),
+        "/api/sms/webhooks".to_owned(),
+        format!("/api/sms/webhooks/{wid}/deliveries"),
+    ];
+    let check = |path: &str, r: &common::Reply| {
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.json);
+        let d = r.data();
+        assert!(d["items"].is_array(), "{path}: {d}");
+        assert!(d.get("nextCursor").is_some(), "{path}: {d}");
+        assert!(d["limit"].is_u64() && d["total"].is_u64(), "{path}: {d}");
+        assert_eq!(d.as_object().unwrap().len(), 4, "{path}: {d}");
+    };
+    for path in &paths {
+        check(path, &api.get(path, &key).await);
+        let big = api.get(&format!("{path}?limit=1000"), &key).await;
+        check(path, &big);
+        let over = api.get(&format!("{path}?limit=1001"), &key).await;
+        assert_eq!(over.status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let orgs = api
+        .get("/api/admin/organizations", common::ADMIN_TOKEN)
+        .await;
+    check("/api/admin/organizations", &orgs);
+
+    // The OpenAPI document describes the shape and the cursor on every list.
+    let doc = api.get("/openapi.json", &key).await.json;
+    assert!(doc["components"]["schemas"]["List"].is_object());
+    for path in paths.iter().map(|p| {
+        p.replace(&format!("/{cid}/"), "/{contactId}/")
+            .replace(&format!("/{gid}/"), "/{groupId}/")
+            .replace(&format!("/{wid}/"), "/{webhookId}/")
+    }) {
+        let params = doc["paths"][&path]["get"]["parameters"].to_string();
+        assert!(params.contains("\"limit\""), "{path}");
+        if path != "/api/sms/inbox" && !path.ends_with("/groups") || path == "/api/sms/groups" {
+            assert!(params.contains("\"cursor\""), "{path}: {params}");
+        }
+    }
+}
+
+/// A cursor names the last item seen: messages and contacts created between two pages neither
+/// shift the next page nor repeat an item.
+#[tokio::test]
+async fn cursors_are_stable_under_inserts() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let send = |n: u32| {
+        let api = &api;
+        let key = key.clone();
+        async move {
+            let r = api
+                .post(
+                    "/api/sms/send",
+                    &key,
+                    json!({ "to": format!("+9230012345{n:02}"), "body": "x" }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+            r.data()["messageId"].as_u64().unwrap()
+        }
+    };
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        sent.push(send(n).await);
+    }
+    let first = api.get("/api/sms/messages?limit=2", &key).await;
+    let ids = |r: &common::Reply| -> Vec<u64> {
+        r.data()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["messageId"].as_u64().or(m["id"].as_u64()).unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&first), [sent[4], sent[3]]);
+    assert_eq!(first.data()["total"], 5);
+    let cursor = first.data()["nextCursor"].as_str().unwrap().to_owned();
+    // Three new messages arrive before the next page is read.
+    for n in 5..8 {
+        send(n).await;
+    }
+    let second = api
+        .get(&format!("/api/sms/messages?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.json);
+    assert_eq!(ids(&second), [sent[2], sent[1]]);
+    let cursor = second.data()["nextCursor"].as_str().unwrap().to_owned();
+    let last = api
+        .get(&format!("/api/sms/messages?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(ids(&last), [sent[0]]);
+    assert_eq!(last.data()["nextCursor"], Value::Null);
+
+    // Contacts, with one deleted before the cursor and more created.
+    let mut contacts = Vec::new();
+    for n in 0..4 {
+        let c = api
+            .post(
+                "/api/sms/contacts",
+                &key,
+                json!({ "phoneNumber": format!("+9230098765{n:02}") }),
+            )
+            .await;
+        contacts.push(c.data()["id"].as_u64().unwrap());
+    }
+    let page = api.get("/api/sms/contacts?limit=2", &key).await;
+    assert_eq!(ids(&page), [contacts[3], contacts[2]]);
+    let cursor = page.data()["nextCursor"].as_str().unwrap().to_owned();
+    api.delete(&format!("/api/sms/contacts/{}", contacts[3]), &key)
+        .await;
+    api.post(
+        "/api/sms/contacts",
+        &key,
+        json!({ "phoneNumber": "+923009876599" }),
+    )
+    .await;
+    let next = api
+        .get(&format!("/api/sms/contacts?limit=2&cursor={cursor}"), &key)
+        .await;
+    assert_eq!(ids(&next), [contacts[1], contacts[0]]);
+
+    // A forged cursor, or a cursor with page=, is a 400 naming it.
+    let bad = api.get("/api/sms/contacts?cursor=bm9wZQ", &key).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json.to_string().contains("cursor"), "{:?}", bad.json);
+    let both = api
+        .get(&format!("/api/sms/contacts?cursor={cursor}&page=2"), &key)
+        .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    // The deprecated page parameter still works, in the same shape.
+    let paged = api.get("/api/sms/messages?limit=3&page=2", &key).await;
+    assert_eq!(paged.data()["items"].as_array().unwrap().len(), 3);
+}

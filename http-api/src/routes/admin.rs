@@ -8,13 +8,14 @@ use sairex_store::model::{
     ApiKey, Id, Message, Micros, Organization, Priority, ProviderConfig, ProviderKind, QuietHours,
     Webhook,
 };
-use sairex_store::{Enqueued, PageRequest, StoreError};
+use sairex_store::{Enqueued, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{ApiJson, ApiQuery, done, paging, parse_id};
+use super::{ApiJson, ApiQuery, done, parse_id};
 use crate::auth::{Principal, Scope, generate_api_key, generate_webhook_secret};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::{phone, ssrf, text, time, zone};
 
@@ -29,17 +30,6 @@ pub(crate) const WEBHOOK_EVENTS: [&str; 5] = [
     "message.failed",
     "message.inbound",
 ];
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct PageQuery {
-    page: Option<u64>,
-    limit: Option<u32>,
-}
-
-fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
-    paging(q.page, q.limit, 200)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Organizations (superadmin)
@@ -381,11 +371,14 @@ pub(crate) async fn update_organization(
 /// `GET /api/admin/organizations`.
 pub(crate) async fn list_organizations(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let page = state.store().list_organizations(page_of(&q)?)?;
-    let items: Vec<OrganizationView> = page.items.iter().map(OrganizationView::from).collect();
-    Ok(ok(&json!({ "organizations": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_organizations(page),
+        |o| o.id,
+    )?;
+    Ok(ok(&listed.map(|o| OrganizationView::from(&o))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -487,14 +480,15 @@ fn apply_key_request(k: &mut ApiKey, r: &KeyRequest) -> Result<(), ApiError> {
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_api_keys(principal.org_id(), page_of(&q)?)?;
-    let keys: Vec<KeyView> = page.items.iter().map(|k| key_view(k, None)).collect();
-    Ok(ok(&json!({ "apiKeys": keys, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_api_keys(principal.org_id(), page),
+        |k| k.id,
+    )?;
+    Ok(ok(&listed.map(|k| key_view(&k, None))))
 }
 
 /// `POST /api/sms/api-keys`: the key is in this answer only.
@@ -850,14 +844,15 @@ fn provider_changed(state: &AppState, org: Id) {
 pub(crate) async fn list_providers(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_providers(principal.org_id(), page_of(&q)?)?;
-    let items: Vec<ProviderView> = page.items.iter().map(provider_view).collect();
-    Ok(ok(&json!({ "providers": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_providers(principal.org_id(), page),
+        |p| p.id,
+    )?;
+    Ok(ok(&listed.map(|p| provider_view(&p))))
 }
 
 /// `POST /api/sms/providers`.
@@ -1069,14 +1064,15 @@ async fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_webhooks(principal.org_id(), page_of(&q)?)?;
-    let items: Vec<WebhookView> = page.items.iter().map(|w| webhook_view(w, false)).collect();
-    Ok(ok(&json!({ "webhooks": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_webhooks(principal.org_id(), page),
+        |w| w.id,
+    )?;
+    Ok(ok(&listed.map(|w| webhook_view(&w, false))))
 }
 
 /// `POST /api/sms/webhooks`: the generated secret is in this answer only.
@@ -1200,29 +1196,30 @@ pub(crate) async fn webhook_deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
     let id = parse_id(&id, "webhook")?;
-    let page = state
-        .store()
-        .webhook_deliveries(principal.org_id(), id, page_of(&q)?)?;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "eventType": d.event_type,
-                "payload": d.payload,
-                "httpStatus": d.http_status,
-                "responseBody": d.response_body,
-                "latencyMs": d.latency_ms,
-                "attempt": d.attempt,
-                "success": d.success,
-                "createdAt": time::format(d.created_at),
-            })
+    let listed = listing::fetch(
+        q.request()?,
+        |page| {
+            state
+                .store()
+                .webhook_deliveries(principal.org_id(), id, page)
+        },
+        |d| d.id,
+    )?;
+    Ok(ok(&listed.map(|d| {
+        json!({
+            "id": d.id,
+            "eventType": d.event_type,
+            "payload": d.payload,
+            "httpStatus": d.http_status,
+            "responseBody": d.response_body,
+            "latencyMs": d.latency_ms,
+            "attempt": d.attempt,
+            "success": d.success,
+            "createdAt": time::format(d.created_at),
         })
-        .collect();
-    Ok(ok(&json!({ "deliveries": items, "total": page.total })))
+    })))
 }

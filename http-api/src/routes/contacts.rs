@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{ApiJson, ApiQuery, need, paging, parse_id};
+use super::{ApiJson, ApiQuery, need, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::time;
 
@@ -97,15 +98,6 @@ impl From<Contact> for ContactView {
             updated_at: time::format(c.updated_at),
         }
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Listing<T> {
-    pub(crate) items: Vec<T>,
-    pub(crate) total: u64,
-    pub(crate) page: u64,
-    pub(crate) limit: u32,
 }
 
 /// 409 for a phone the organization already has, with the holder's id.
@@ -226,35 +218,38 @@ pub(crate) async fn create(
 pub(crate) struct ListQuery {
     search: Option<String>,
     opted_out: Option<bool>,
+    cursor: Option<String>,
     page: Option<u64>,
     limit: Option<u32>,
 }
 
-/// `GET /api/sms/contacts?search=&optedOut=&page=&limit=`.
+/// `GET /api/sms/contacts?search=&optedOut=&cursor=&limit=`.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
+    let request = ListParams {
+        cursor: q.cursor,
+        limit: q.limit,
+        page: q.page,
+    }
+    .request()?;
     let filter = ContactFilter {
         search: q.search.map(|s| s.trim().to_owned()),
         opted_out: q.opted_out,
     };
-    let found = state
-        .store()
-        .list_contacts(principal.org_id(), &filter, page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(ContactView::from)
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        request,
+        |page| {
+            state
+                .store()
+                .list_contacts(principal.org_id(), &filter, page)
+        },
+        |c| c.id,
+    )?;
+    Ok(ok(&listed.map(ContactView::from)))
 }
 
 /// `GET /api/sms/contacts/{contactId}`.
@@ -385,14 +380,15 @@ pub(crate) async fn groups_of(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
+    let request = q.request()?;
     let id = parse_id(&id, "contact")?;
     let groups = state.store().contact_groups(principal.org_id(), id)?;
-    Ok(ok(&groups
-        .into_iter()
-        .map(super::groups::GroupView::from)
-        .collect::<Vec<_>>()))
+    Ok(ok(
+        &listing::from_vec(request, groups, |g| g.id).map(super::groups::GroupView::from)
+    ))
 }
 
 /// `GET /api/sms/contacts/export`: every contact of the organization as CSV

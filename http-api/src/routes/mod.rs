@@ -1174,26 +1174,6 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Id, ApiError> {
         .ok_or_else(|| ApiError::not_found(what))
 }
 
-/// Page and limit of a list: `page` from 1, `limit` 1 to `max` (default 50).
-pub(crate) fn paging(
-    page: Option<u64>,
-    limit: Option<u32>,
-    max: u32,
-) -> Result<sairex_store::PageRequest, ApiError> {
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid("page: starts at 1"));
-    }
-    let limit = limit.unwrap_or(50);
-    if limit == 0 || limit > max {
-        return Err(ApiError::invalid(format!("limit: 1 to {max}")));
-    }
-    Ok(sairex_store::PageRequest {
-        offset: (page - 1).saturating_mul(u64::from(limit)),
-        limit,
-    })
-}
-
 /// The scope a key needs, checked by handlers.
 pub(crate) fn need(principal: &Principal, scope: Scope) -> Result<(), ApiError> {
     principal.require(scope)
