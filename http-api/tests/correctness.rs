@@ -960,3 +960,55 @@ async fn cursors_are_stable_under_inserts() {
     let paged = api.get("/api/sms/messages?limit=3&page=2", &key).await;
     assert_eq!(paged.data()["items"].as_array().unwrap().len(), 3);
 }
+
+/// `GET /api/admin/status` (superadmin only): ready messages per organization and priority,
+/// the store's size, and `ok: false` naming an active provider the engine does not run.
+#[tokio::test]
+async fn admin_status_reports_queues_providers_and_the_store() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let refused = api.get("/api/admin/status", &key).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let r = api.get("/api/admin/status", common::ADMIN_TOKEN).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
+    assert_eq!(r.data()["ok"], true, "{:?}", r.json);
+    assert!(r.data()["store"]["sizeBytes"].as_u64().unwrap() > 0);
+
+    for (priority, n) in [("otp", 1), ("bulk", 3)] {
+        for _ in 0..n {
+            let sent = api
+                .post(
+                    "/api/sms/send",
+                    &key,
+                    json!({ "to": "+923001234567", "body": "x", "priority": priority }),
+                )
+                .await;
+            assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.json);
+        }
+    }
+    let p = api
+        .post(
+            "/api/sms/providers",
+            &key,
+            json!({ "providerName": "smpp", "displayName": "Jazz",
+                    "credentials": { "host": "127.0.0.1", "port": 2775, "systemId": "s", "password": "p" } }),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{:?}", p.json);
+
+    let r = api.get("/api/admin/status", common::ADMIN_TOKEN).await;
+    let d = r.data();
+    assert_eq!(
+        d["queues"],
+        json!([
+            { "organizationId": org, "organization": "school", "priority": 1, "priorityName": "otp", "ready": 1 },
+            { "organizationId": org, "organization": "school", "priority": 10, "priorityName": "bulk", "ready": 3 },
+        ]),
+        "{d}"
+    );
+    // The test engine runs no provider: an active one that is not running is down.
+    assert_eq!(d["ok"], false, "{d}");
+    assert_eq!(d["providers"][0]["state"], "down");
+    assert_eq!(d["providers"][0]["running"], false);
+    assert!(d["problems"][0].as_str().unwrap().contains("Jazz"), "{d}");
+}

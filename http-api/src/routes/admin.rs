@@ -1223,3 +1223,184 @@ pub(crate) async fn webhook_deliveries(
         })
     })))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Superadmin views of one organization, and the gateway's status (`sairex admin`, `sairex
+// status`)
+
+/// `GET /api/admin/organizations/{organizationId}/api-keys`.
+pub(crate) async fn list_org_keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_api_keys(org, page),
+        |k| k.id,
+    )?;
+    Ok(ok(&listed.map(|k| key_view(&k, None))))
+}
+
+/// `GET /api/admin/organizations/{organizationId}/webhooks`.
+pub(crate) async fn list_org_webhooks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_webhooks(org, page),
+        |w| w.id,
+    )?;
+    Ok(ok(&listed.map(|w| webhook_view(&w, false))))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BindView {
+    index: usize,
+    /// `bound`, `binding` (connected, bind not answered yet) or `reconnecting`.
+    state: &'static str,
+    window_in_use: u32,
+    window: u32,
+    reconnects: u64,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderStatus {
+    id: Id,
+    /// 0 for the config file's system providers.
+    organization_id: Id,
+    display_name: String,
+    provider_name: &'static str,
+    is_active: bool,
+    health_status: sairex_store::model::HealthStatus,
+    running: bool,
+    /// `up`, `degraded`, `down` or `inactive`.
+    state: &'static str,
+    binds: Vec<BindView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueStatus {
+    organization_id: Id,
+    organization: String,
+    priority: u8,
+    /// `otp` (1), `transactional` (5), `bulk` (10), or the number.
+    priority_name: String,
+    ready: u64,
+}
+
+fn priority_name(p: u8) -> String {
+    match Priority(p) {
+        Priority::OTP => "otp".to_owned(),
+        Priority::TRANSACTIONAL => "transactional".to_owned(),
+        Priority::BULK => "bulk".to_owned(),
+        Priority(n) => n.to_string(),
+    }
+}
+
+/// `GET /api/admin/status`: each provider with its binds, queue depths per organization and
+/// priority, the store's size, and `ok` (false, with `problems`, when something is down: an
+/// active provider not running, an SMPP provider with no bind up, an HTTP provider marked
+/// DOWN, or the engine stopped).
+pub(crate) async fn status(State(state): State<AppState>) -> ApiResult {
+    let runtime = state.engine().runtime().await;
+    let store = state.store().clone();
+    let engine_running = state.engine().is_running();
+    let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let mut problems: Vec<String> = Vec::new();
+        if !engine_running {
+            problems.push("engine: not running".to_owned());
+        }
+        let mut providers = Vec::new();
+        let mut records = store.all_providers()?;
+        records.sort_by_key(|p| (p.organization_id, p.priority, p.id));
+        for p in records {
+            let live = runtime.iter().find(|r| r.provider_id == p.id);
+            let binds: Vec<BindView> = live
+                .map(|r| {
+                    r.binds
+                        .iter()
+                        .enumerate()
+                        .map(|(index, b)| BindView {
+                            index,
+                            state: match (b.bound, b.connected) {
+                                (true, _) => "bound",
+                                (false, true) => "binding",
+                                (false, false) => "reconnecting",
+                            },
+                            window_in_use: b.window_in_use,
+                            window: b.window,
+                            reconnects: b.reconnects,
+                            last_error: b.last_error.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bound = binds.iter().filter(|b| b.state == "bound").count();
+            let smpp = p.provider_kind == ProviderKind::Smpp;
+            let label = format!("provider {} ({})", p.id, p.display_name);
+            let provider_state = if !p.is_active {
+                "inactive"
+            } else if live.is_none() {
+                problems.push(format!("{label}: not running"));
+                "down"
+            } else if smpp && bound == 0 {
+                problems.push(format!("{label}: no bind up"));
+                "down"
+            } else if !smpp && p.health_status == sairex_store::model::HealthStatus::Down {
+                problems.push(format!("{label}: health checks failing"));
+                "down"
+            } else if (smpp && bound < binds.len())
+                || p.health_status == sairex_store::model::HealthStatus::Degraded
+            {
+                "degraded"
+            } else {
+                "up"
+            };
+            providers.push(ProviderStatus {
+                id: p.id,
+                organization_id: p.organization_id,
+                display_name: p.display_name.clone(),
+                provider_name: provider_name(p.provider_kind),
+                is_active: p.is_active,
+                health_status: p.health_status,
+                running: live.is_some(),
+                state: provider_state,
+                binds,
+            });
+        }
+        let mut queues = Vec::new();
+        for org in store.all_organizations()? {
+            for (priority, ready) in store.ready_by_priority(org.id)? {
+                queues.push(QueueStatus {
+                    organization_id: org.id,
+                    organization: org.name.clone(),
+                    priority,
+                    priority_name: priority_name(priority),
+                    ready,
+                });
+            }
+        }
+        queues.sort_by_key(|q| (q.organization_id, q.priority));
+        Ok(json!({
+            "ok": problems.is_empty(),
+            "problems": problems,
+            "providers": providers,
+            "queues": queues,
+            "store": { "sizeBytes": store.size_on_disk()? },
+        }))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(ok(&data))
+}

@@ -231,6 +231,39 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         ),
         (
             info(
+                "GET",
+                "/api/admin/organizations/{organizationId}/api-keys",
+                Superadmin,
+                "admin",
+                200,
+                "List an organization's API keys (masked)",
+            ),
+            get(admin::list_org_keys),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations/{organizationId}/webhooks",
+                Superadmin,
+                "admin",
+                200,
+                "List an organization's webhooks (secrets masked)",
+            ),
+            get(admin::list_org_webhooks),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/status",
+                Superadmin,
+                "admin",
+                200,
+                "Gateway status: every provider with its binds, queue depths per organization and priority, the store's size; ok false when something is down",
+            ),
+            get(admin::status),
+        ),
+        (
+            info(
                 "POST",
                 "/api/sms/send",
                 SEND,
