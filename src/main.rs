@@ -5,6 +5,7 @@
 //! - `main.rs`: the command line ([`Cli`], [`Command`]), tracing set-up, exit codes.
 //! - `smsc_sim.rs`: `sairex smsc-sim`, the SMSC simulator of `sairex-loadtest`.
 //! - `check_config.rs`: `sairex check-config`, the configuration check.
+//! - `user.rs`: `sairex user add`, a web console user from the command line.
 //! - `serve/`: `sairex serve`, the gateway: store, engine, webhooks, HTTP API, demo mode.
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ mod check_config;
 mod loadtest;
 mod serve;
 mod smsc_sim;
+mod user;
 
 // sled allocates per inserted key; glibc malloc was ~15% of the store writer's time.
 #[global_allocator]
@@ -65,6 +67,9 @@ enum Command {
     /// (with bind state), webhooks. URL from --url, SAIREX_URL or --config (server.listen);
     /// token from --token, SAIREX_ADMIN_TOKEN or --config ([admin] token).
     Admin(admin::AdminArgs),
+    /// Web console users: `user add --data-dir DIR --org NAME --email E --role admin` reads
+    /// the password from stdin.
+    User(user::UserArgs),
 }
 
 #[tokio::main]
@@ -78,6 +83,7 @@ async fn main() -> ExitCode {
         Command::Loadtest(args) => return loadtest::run(args).await,
         Command::Status(args) => return admin::status(args).await,
         Command::Admin(args) => admin::admin(args).await,
+        Command::User(args) => user::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -129,12 +129,43 @@ fn scope_bits(scopes: &[String]) -> u8 {
 /// The caller of an `/api/sms/*` request, put in the request's extensions by [`authenticate`].
 #[derive(Debug, Clone)]
 pub(crate) struct Principal {
+    /// The API key, or 0 for a console user.
     pub(crate) key_id: Id,
+    /// The console user acting, when the request came from the web console.
+    pub(crate) user_id: Option<Id>,
     pub(crate) org: Arc<OrgInfo>,
     scopes: u8,
 }
 
 impl Principal {
+    /// A console user of `org`: an ADMIN has every scope (the blueprint's ORG_ADMIN), a MEMBER
+    /// every scope but `admin` (providers, keys, webhooks, users).
+    pub(crate) fn console(user_id: Id, org: Arc<OrgInfo>, admin: bool) -> Self {
+        let scopes = Scope::ALL
+            .into_iter()
+            .filter(|s| admin || *s != Scope::Admin)
+            .fold(0, |bits, s| bits | s.bit());
+        Self {
+            key_id: 0,
+            user_id: Some(user_id),
+            org,
+            scopes,
+        }
+    }
+
+    /// The API key a message or campaign records (none for a console user).
+    pub(crate) fn api_key_id(&self) -> Option<Id> {
+        self.user_id.is_none().then_some(self.key_id)
+    }
+
+    /// Who created a campaign: `api-key:ID` or `user:ID`.
+    pub(crate) fn created_by(&self) -> String {
+        match self.user_id {
+            Some(user) => format!("user:{user}"),
+            None => format!("api-key:{}", self.key_id),
+        }
+    }
+
     pub(crate) fn org_id(&self) -> Id {
         self.org.id
     }
@@ -287,6 +318,7 @@ pub(crate) async fn authenticate(
             touch(&state, &key, now);
             request.extensions_mut().insert(Principal {
                 key_id: key.record.id,
+                user_id: None,
                 org,
                 scopes: key.scopes,
             });

@@ -23,11 +23,14 @@
 //! - `limits`: per-key and per-organization minute and day windows.
 //! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
+//! - [`console`]: the web console under `/console/` (server-rendered, assets embedded), its
+//!   users and sessions.
 //! - [`smpp_server`]: the SMPP 3.4 server customers bind to, on the same state as the API.
 //! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
 
 mod auth;
+pub mod console;
 mod country_zones;
 mod error;
 mod idempotency;
@@ -180,8 +183,11 @@ pub struct ApiSettings {
     pub default_cost_per_segment: i64,
     /// Currency of [`ApiSettings::default_cost_per_segment`].
     pub default_currency: String,
-    /// The public base URL, for the OpenAPI `servers` entry.
+    /// The public base URL, for the OpenAPI `servers` entry (and the console's cookies are
+    /// `Secure` when it is https).
     pub public_base_url: Option<String>,
+    /// How long a web console session lasts from login, in milliseconds.
+    pub console_session_ttl_ms: u64,
 }
 
 impl Default for ApiSettings {
@@ -199,6 +205,7 @@ impl Default for ApiSettings {
             default_cost_per_segment: 500_000,
             default_currency: "PKR".to_owned(),
             public_base_url: None,
+            console_session_ttl_ms: console::DEFAULT_SESSION_TTL_MS,
         }
     }
 }

@@ -43,6 +43,8 @@ impl Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Owner {
     Key(Id),
+    /// A web console user: limited like a key, and counted in its organization's limits.
+    User(Id),
     Org(Id),
 }
 
@@ -98,7 +100,7 @@ impl Check {
     /// What this check's window has counted.
     fn count(&self, key: &Counters, org: &Counters) -> u64 {
         let counters = match self.owner {
-            Owner::Key(_) => key,
+            Owner::Key(_) | Owner::User(_) => key,
             Owner::Org(_) => org,
         };
         if self.daily {
@@ -120,16 +122,53 @@ impl Limiter {
         org_per_day: Option<u32>,
         now: Millis,
     ) -> Verdict {
+        self.check_owner(
+            Owner::Key(key.id),
+            (key.rate_limit_per_min, key.rate_limit_per_day),
+            org,
+            (org_per_minute, org_per_day),
+            now,
+        )
+    }
+
+    /// Counts one state-changing request of a web console user (of organization `org`) unless
+    /// a limit is reached: the user's own limits (`per_minute`, `per_day`) and the
+    /// organization's, which its API keys share.
+    pub(crate) fn check_user(
+        &self,
+        user: Id,
+        (per_minute, per_day): (u32, u32),
+        org: Id,
+        org_limits: (Option<u32>, Option<u32>),
+        now: Millis,
+    ) -> Verdict {
+        self.check_owner(
+            Owner::User(user),
+            (per_minute, per_day),
+            org,
+            org_limits,
+            now,
+        )
+    }
+
+    fn check_owner(
+        &self,
+        owner: Owner,
+        (per_minute, per_day): (u32, u32),
+        org: Id,
+        (org_per_minute, org_per_day): (Option<u32>, Option<u32>),
+        now: Millis,
+    ) -> Verdict {
         let checks = [
             Check {
-                owner: Owner::Key(key.id),
+                owner,
                 daily: false,
-                limit: u64::from(key.rate_limit_per_min),
+                limit: u64::from(per_minute),
             },
             Check {
-                owner: Owner::Key(key.id),
+                owner,
                 daily: true,
-                limit: u64::from(key.rate_limit_per_day),
+                limit: u64::from(per_day),
             },
             Check {
                 owner: Owner::Org(org),
@@ -151,10 +190,7 @@ impl Limiter {
             let today = now / DAY_MS;
             counters.retain(|_, c| c.day == today);
         }
-        let mut key_counters = counters
-            .get(&Owner::Key(key.id))
-            .copied()
-            .unwrap_or_default();
+        let mut key_counters = counters.get(&owner).copied().unwrap_or_default();
         let mut org_counters = counters.get(&Owner::Org(org)).copied().unwrap_or_default();
         key_counters.roll(now);
         org_counters.roll(now);
@@ -164,6 +200,7 @@ impl Limiter {
                 return Verdict::Limited {
                     scope: match c.owner {
                         Owner::Key(_) => "API key",
+                        Owner::User(_) => "console user",
                         Owner::Org(_) => "organization",
                     },
                     limit: c.limit,
@@ -176,7 +213,7 @@ impl Limiter {
         key_counters.day_count += 1;
         org_counters.minute_count += 1;
         org_counters.day_count += 1;
-        counters.insert(Owner::Key(key.id), key_counters);
+        counters.insert(owner, key_counters);
         counters.insert(Owner::Org(org), org_counters);
         drop(counters);
         // The binding limit: the one with the fewest requests left.

@@ -135,8 +135,9 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
 }
 
 /// The GET routes answering with a list (`data` is a [`List`](crate::listing::Listed)).
-pub(crate) const LIST_PATHS: [&str; 16] = [
+pub(crate) const LIST_PATHS: [&str; 17] = [
     "/api/admin/organizations",
+    "/api/admin/organizations/{organizationId}/users",
     "/api/admin/organizations/{organizationId}/api-keys",
     "/api/admin/organizations/{organizationId}/webhooks",
     "/api/sms/messages",

@@ -49,6 +49,7 @@ struct Inner {
     limiter: Limiter,
     depth: Mutex<Depth>,
     callbacks: crate::routes::callbacks::ProviderIndex,
+    console_throttle: crate::console::users::Throttle,
     in_flight: crate::idempotency::InFlight,
     smpp: crate::smpp_server::Registry,
 }
@@ -85,6 +86,7 @@ impl AppState {
                 limiter: Limiter::default(),
                 depth: Mutex::new(Depth::default()),
                 callbacks: crate::routes::callbacks::ProviderIndex::default(),
+                console_throttle: crate::console::users::Throttle::default(),
                 in_flight: crate::idempotency::InFlight::default(),
                 smpp: crate::smpp_server::Registry::default(),
             }),
@@ -109,6 +111,11 @@ impl AppState {
 
     pub(crate) fn limiter(&self) -> &Limiter {
         &self.inner.limiter
+    }
+
+    /// Failed console logins, per account and address.
+    pub(crate) fn console_throttle(&self) -> &crate::console::users::Throttle {
+        &self.inner.console_throttle
     }
 
     /// Idempotency keys whose request is running.

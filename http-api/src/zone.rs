@@ -58,6 +58,20 @@ pub(crate) fn format(ms: Millis, zone: &TimeZone) -> String {
         .to_string()
 }
 
+/// `2026-02-15 15:30:00 PKT`: for people (the web console).
+pub(crate) fn display(ms: Millis, zone: &TimeZone) -> String {
+    zoned(ms, zone).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+}
+
+/// A wall-clock time typed in the zone (`2026-02-15T15:30` or with seconds, as an HTML
+/// `datetime-local` input sends it) as RFC 3339 with the zone's offset then; `None` when it
+/// does not read as one.
+pub(crate) fn from_local(raw: &str, zone: &TimeZone) -> Option<String> {
+    let civil: jiff::civil::DateTime = raw.trim().parse().ok()?;
+    let zoned = civil.to_zoned(zone.clone()).ok()?;
+    Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+}
+
 /// `2026-02-15`: the local date at `ms`.
 pub(crate) fn date(ms: Millis, zone: &TimeZone) -> String {
     zoned(ms, zone).strftime("%Y-%m-%d").to_string()
@@ -96,6 +110,18 @@ mod tests {
             crate::time::parse("2026-02-23T19:00:00Z").unwrap()
         );
         assert_eq!(format(t, &TimeZone::UTC), "2026-03-01T20:30:00.000+00:00");
+    }
+
+    #[test]
+    fn console_times_read_and_show_in_the_zone() {
+        let karachi = TimeZone::get("Asia/Karachi").unwrap();
+        assert_eq!(
+            from_local("2026-02-15T15:30", &karachi).as_deref(),
+            Some("2026-02-15T15:30:00+05:00")
+        );
+        let ms = crate::time::parse("2026-02-15T10:30:00Z").unwrap();
+        assert_eq!(display(ms, &karachi), "2026-02-15 15:30:00 PKT");
+        assert_eq!(from_local("tomorrow", &karachi), None);
     }
 
     #[test]

@@ -795,7 +795,7 @@ async fn csv_exports_print_iso_8601_times_with_the_offset() {
 #[tokio::test]
 async fn every_list_has_one_shape() {
     let api = Api::start().await;
-    let (_, key) = api.org("school").await;
+    let (org, key) = api.org("school").await;
     let c = api
         .post(
             "/api/sms/contacts",
@@ -850,10 +850,21 @@ async fn every_list_has_one_shape() {
         .get("/api/admin/organizations", common::ADMIN_TOKEN)
         .await;
     check("/api/admin/organizations", &orgs);
+    let users = format!("/api/admin/organizations/{org}/users");
+    check(&users, &api.get(&users, common::ADMIN_TOKEN).await);
 
     // The OpenAPI document describes the shape and the cursor on every list.
     let doc = api.get("/openapi.json", &key).await.json;
     assert!(doc["components"]["schemas"]["List"].is_object());
+    let users = &doc["paths"]["/api/admin/organizations/{organizationId}/users"]["get"];
+    assert!(
+        users["parameters"].to_string().contains("\"cursor\""),
+        "{users}"
+    );
+    assert!(
+        users.to_string().contains("#/components/schemas/List"),
+        "{users}"
+    );
     for path in paths.iter().map(|p| {
         p.replace(&format!("/{cid}/"), "/{contactId}/")
             .replace(&format!("/{gid}/"), "/{groupId}/")

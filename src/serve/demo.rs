@@ -1,6 +1,7 @@
 //! `serve --demo`: the in-process SMSC simulator as a system provider, and the "demo"
 //! organization with its admin key (printed once; kept across restarts), the superadmin token
-//! (kept beside the data) and webhooks to loopback targets allowed.
+//! (kept beside the data), webhooks to loopback targets allowed, and a console login (a new
+//! password each start).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,6 +22,41 @@ const PROVIDER: &str = "demo-smsc";
 pub const ORGANIZATION: &str = "demo";
 /// How long after a submit the simulator sends its receipt: DELIVERED within a second.
 const RECEIPT_DELAY: Duration = Duration::from_millis(300);
+
+/// The demo console user's email.
+pub const DEMO_EMAIL: &str = "admin@demo.sairex";
+
+/// Makes sure the demo organization has an admin console user, with a new random password
+/// each start (printed once, like the key).
+async fn demo_login(store: &Store, org: sairex_store::model::Id) -> anyhow::Result<String> {
+    let password = sairex_http_api::generate_api_key()["sk_live_".len()..][..16].to_owned();
+    let hash = sairex_http_api::console::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    match store.console_user_by_email(DEMO_EMAIL)? {
+        Some(user) => {
+            store
+                .update_console_user(user.organization_id, user.id, move |u| {
+                    u.password_hash = hash;
+                    u.is_active = true;
+                    Ok(())
+                })
+                .await?;
+        }
+        None => {
+            sairex_http_api::console::create_user(
+                store,
+                org,
+                DEMO_EMAIL,
+                "Demo admin",
+                sairex_store::model::ConsoleRole::Admin,
+                &password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        }
+    }
+    Ok(password)
+}
 
 /// Starts the simulator on an ephemeral loopback port and adds it to the config as an SMPP
 /// provider for everyone.
@@ -88,8 +124,12 @@ pub async fn announce(
         .await
         .context("creating the demo organization")?;
     let url = format!("http://{api}");
+    let password = demo_login(store, org)
+        .await
+        .context("creating the demo console login")?;
     println!();
     println!("Sairex SMS demo is running: {url}");
+    println!("Web console: {url}/console/  (sign in as {DEMO_EMAIL}, password {password})");
     println!("Superadmin token (for /api/admin/*, /metrics and `sairex admin`): {admin_token}");
     println!(
         "Webhooks may target loopback and private addresses in the demo \

@@ -22,6 +22,10 @@ use sairex_store::model::{Message, MessageStatus, Priority};
 use sairex_store::{Store, StoreOptions, Submitted, SyncPolicy};
 use tokio::time::Instant;
 
+// The allocator the `sairex` binary runs with: the store is measured as it is deployed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Concurrent callers, as many HTTP handlers or sessions would be.
 const CALLERS: u64 = 64;
 

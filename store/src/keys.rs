@@ -55,7 +55,7 @@ pub(crate) mod space {
     pub const MSG_BY_STATUS: u8 = 0x23;
     /// `[MSG_BY_TO][org][to]\0[created][id]` → ().
     pub const MSG_BY_TO: u8 = 0x24;
-    /// `[MSG_BY_CAMPAIGN][org][campaign][status][id]` → ().
+    /// `[MSG_BY_CAMPAIGN][org][campaign][status][id]` → variant (or `NO_VARIANT`).
     pub const MSG_BY_CAMPAIGN: u8 = 0x25;
     /// `[MSG_BY_PROVIDER_ID][provider][provider message id]` → (org, id).
     pub const MSG_BY_PROVIDER_ID: u8 = 0x26;
@@ -67,12 +67,9 @@ pub(crate) mod space {
     /// `[MSG_ID][id]` → org: finds a message's tenant from its id alone.
     #[allow(dead_code)] // Reserved on disk; no code reads or writes it yet.
     pub const MSG_ID: u8 = 0x29;
-    /// `[CAMPAIGN_STATE][org][campaign][id]` → (status code, variant or
-    /// [`NO_VARIANT`](crate::messages::NO_VARIANT)): one entry per message, its value rewritten
-    /// in place on a change, so a scan running while receipts arrive counts every message once.
-    /// `MSG_BY_CAMPAIGN` moves a message between status ranges, and a scan could meet it in both.
-    /// (0x2A held a per-variant index for a few hours of development; not reused.)
-    pub const CAMPAIGN_STATE: u8 = 0x2B;
+    // 0x2A and 0x2B held campaign state indexes that only sled's non-snapshot scans needed
+    // (a scan met a message moving between status ranges twice); fjall's scans are snapshots,
+    // so `MSG_BY_CAMPAIGN` alone counts exactly. Not reused.
 
     /// `[READY][org][priority][seq]` → id.
     pub const READY: u8 = 0x30;
@@ -85,6 +82,13 @@ pub(crate) mod space {
     pub const IDEMPOTENT_RESPONSE: u8 = 0x40;
     /// `[IDEMPOTENT_BY_TIME][stored-at][org][key]` → (), to purge expired responses.
     pub const IDEMPOTENT_BY_TIME: u8 = 0x41;
+    /// `[CONSOLE_USER][org][id]` → ConsoleUser.
+    pub const CONSOLE_USER: u8 = 0x48;
+    /// `[CONSOLE_USER_BY_EMAIL][email]` → (org, id): login looks the email up across
+    /// organizations.
+    pub const CONSOLE_USER_BY_EMAIL: u8 = 0x49;
+    /// `[CONSOLE_SESSION][sha256(session id)]` → ConsoleSession.
+    pub const CONSOLE_SESSION: u8 = 0x4A;
     /// `[SMPP_ACCOUNT][org][id]` → SmppAccount (the SMPP server's customers).
     pub const SMPP_ACCOUNT: u8 = 0x50;
     /// `[SMPP_ACCOUNT_BY_SYSTEM_ID][system_id]` → id: system ids are unique gateway-wide.

@@ -471,11 +471,6 @@ impl Scan {
         self.inner
             .map(|guard| guard.key().map(Value).map_err(|e| storage_error(&e)))
     }
-
-    /// The values only.
-    pub(crate) fn values(self) -> impl DoubleEndedIterator<Item = Result<Value>> {
-        self.map(|entry| entry.map(|(_, v)| v))
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! Messages: enqueue, read, list, and the one way to change a message ([`Store::update_message`]),
 //! which rewrites the record, its event and every index entry derived from it in one batch.
 
-use std::collections::BTreeMap;
-
 use crate::kv::{Batch, Kv};
 
 use crate::error::{Result, StoreError};
@@ -12,7 +10,8 @@ use crate::value::{decode, encode};
 use crate::writer::Ctx;
 use crate::{Store, now_ms};
 
-/// The variant byte of a campaign message that has none (`CAMPAIGN_STATE` entries).
+/// The variant byte of a campaign message that has none (the value of its `MSG_BY_CAMPAIGN`
+/// entry).
 pub(crate) const NO_VARIANT: u8 = u8::MAX;
 
 /// The outcome of [`Store::enqueue`].
@@ -168,6 +167,8 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
         Vec::new(),
     ));
     if let Some(campaign) = m.campaign_id {
+        // The variant rides in the value, so one snapshot scan of the campaign's range counts
+        // both statuses and variants.
         out.push((
             Key::new(space::MSG_BY_CAMPAIGN)
                 .u64(org)
@@ -175,15 +176,7 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
                 .u8(m.status.code())
                 .u64(m.id)
                 .build(),
-            Vec::new(),
-        ));
-        out.push((
-            Key::new(space::CAMPAIGN_STATE)
-                .u64(org)
-                .u64(campaign)
-                .u64(m.id)
-                .build(),
-            vec![m.status.code(), m.campaign_variant.unwrap_or(NO_VARIANT)],
+            vec![m.campaign_variant.unwrap_or(NO_VARIANT)],
         ));
     }
     if let Some(key) = &m.idempotency_key {
@@ -263,18 +256,12 @@ pub(crate) fn write_message(
     old: Option<&Message>,
     new: Option<&Message>,
 ) -> Result<()> {
-    let old_entries: BTreeMap<Vec<u8>, Vec<u8>> = old
-        .map(derived_entries)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let new_entries: BTreeMap<Vec<u8>, Vec<u8>> = new
-        .map(derived_entries)
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    // At most nine entries each: a linear diff is cheaper than building maps on every write.
+    let old_entries = old.map(derived_entries).unwrap_or_default();
+    let new_entries = new.map(derived_entries).unwrap_or_default();
+    let in_new = |key: &[u8]| new_entries.iter().any(|(k, _)| k.as_slice() == key);
     for (key, value) in &old_entries {
-        if new_entries.contains_key(key) {
+        if in_new(key) {
             continue;
         }
         if key.first() == Some(&space::MSG_BY_PROVIDER_ID)
@@ -286,8 +273,11 @@ pub(crate) fn write_message(
         }
         batch.remove(key.as_slice());
     }
-    for (key, value) in new_entries {
-        if old_entries.get(&key) != Some(&value) {
+    for (i, (key, value)) in new_entries.iter().enumerate() {
+        // A key twice (one provider id for two parts) is written once: its first value.
+        let repeated = new_entries[..i].iter().any(|(k, _)| k == key);
+        let unchanged = old_entries.iter().any(|(k, v)| k == key && v == value);
+        if !repeated && !unchanged {
             batch.insert(key, value);
         }
     }

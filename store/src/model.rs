@@ -906,3 +906,59 @@ impl std::fmt::Debug for Webhook {
             .finish()
     }
 }
+
+/// What a console user may do in its organization (blueprint §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConsoleRole {
+    /// Everything in the organization: providers, API keys, webhooks, users, settings.
+    Admin,
+    /// Send, inbox, contacts, templates, campaigns, reports; no providers, keys, webhooks.
+    #[default]
+    Member,
+}
+
+/// A person who logs in to the web console; belongs to one organization. Emails are unique
+/// across organizations (the login form asks for the email only).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsoleUser {
+    /// Its id.
+    pub id: Id,
+    /// The tenant.
+    pub organization_id: Id,
+    /// Login name: trimmed and lower-cased by the store.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Its role.
+    pub role: ConsoleRole,
+    /// The argon2id PHC string of the password (the caller hashes; the store never sees the
+    /// password).
+    pub password_hash: String,
+    /// Whether it may log in.
+    pub is_active: bool,
+    /// Last successful login.
+    pub last_login_at: Option<Millis>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// A console login session. Stored under the SHA-256 of its random id (the cookie), so the
+/// store never holds a usable session id.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsoleSession {
+    /// The user.
+    pub user_id: Id,
+    /// The user's organization.
+    pub organization_id: Id,
+    /// The token every state-changing request of this session must carry.
+    pub csrf_token: String,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it stops being accepted (server-side expiry).
+    pub expires_at: Millis,
+}

@@ -21,12 +21,11 @@ use crate::value::{decode, hex};
 pub const MAX_LISTED: usize = 100;
 
 /// Keyspaces whose every entry is derived from a message record (see `derived_entries`).
-const DERIVED_SPACES: [u8; 9] = [
+const DERIVED_SPACES: [u8; 8] = [
     space::MSG_BY_DIR,
     space::MSG_BY_STATUS,
     space::MSG_BY_TO,
     space::MSG_BY_CAMPAIGN,
-    space::CAMPAIGN_STATE,
     space::MSG_BY_PROVIDER_ID,
     space::IDEMPOTENCY,
     space::READY,

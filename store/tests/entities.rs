@@ -1014,6 +1014,37 @@ async fn webhooks_and_their_deliveries() {
     );
     assert_eq!(log.items[0].response_body.as_ref().unwrap().len(), 1024);
 
+    // A stream of successes appends to the log without rewriting the webhook each time: its
+    // `lastTriggeredAt` is kept to the second (two keys per delivery: the entry and the id
+    // counter; a third only when the second turns over during the burst).
+    store
+        .record_webhook_delivery(delivery(A, w.id, true))
+        .await
+        .unwrap();
+    let triggered = store.webhook(A, w.id).unwrap().last_triggered_at.unwrap();
+    let before = store.keys_written();
+    for _ in 0..10 {
+        store
+            .record_webhook_delivery(delivery(A, w.id, true))
+            .await
+            .unwrap();
+    }
+    let written = store.keys_written() - before;
+    let now = store.webhook(A, w.id).unwrap();
+    if now.last_triggered_at == Some(triggered) {
+        assert_eq!(written, 20, "ten successes, webhook unchanged");
+    } else {
+        assert!(written <= 21, "{written} keys for ten successes");
+    }
+    assert_eq!(now.consecutive_fails, 0);
+    // A failure always moves the streak, at once.
+    store
+        .record_webhook_delivery(delivery(A, w.id, false))
+        .await
+        .unwrap();
+    assert_eq!(store.webhook(A, w.id).unwrap().consecutive_fails, 1);
+    assert_eq!(store.webhook(A, w.id).unwrap().secret, "s3cret");
+
     // Isolation.
     assert!(is_not_found(store.webhook(B, w.id)));
     assert!(is_not_found(

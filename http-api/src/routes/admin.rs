@@ -959,7 +959,7 @@ pub(crate) async fn test_provider(
         body,
         encoding: analysis.encoding.to_owned(),
         segments: analysis.segments,
-        api_key_id: Some(principal.key_id),
+        api_key_id: principal.api_key_id(),
         provider_id: Some(provider.id),
         priority: Priority::OTP,
         metadata: Some(json!({ "providerTest": provider.id })),

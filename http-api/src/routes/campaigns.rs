@@ -337,7 +337,7 @@ pub(crate) async fn create(
         scheduled_at,
         variants,
         status: CampaignStatus::Draft,
-        created_by: format!("api-key:{}", principal.key_id),
+        created_by: principal.created_by(),
         ..Campaign::default()
     };
     set_from(&mut campaign, body.from);

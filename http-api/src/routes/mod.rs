@@ -1,18 +1,18 @@
 //! The route table: every route once, with its method, path, auth and summary. The router and
 //! `/openapi.json` are both built from it, so a route cannot be served and left undocumented.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod callbacks;
-mod campaigns;
-mod contacts;
-mod events;
-mod groups;
+pub(crate) mod campaigns;
+pub(crate) mod contacts;
+pub(crate) mod events;
+pub(crate) mod groups;
 mod health;
-mod import;
-mod read;
+pub(crate) mod import;
+pub(crate) mod read;
 pub(crate) mod send;
 mod smpp_accounts;
-mod templates;
+pub(crate) mod templates;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -217,6 +217,28 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
                 "Change an organization (absent fields stay; null clears); seen by the next request",
             ),
             patch(admin::update_organization),
+        ),
+        (
+            info(
+                "POST",
+                "/api/admin/organizations/{organizationId}/users",
+                Superadmin,
+                "admin",
+                201,
+                "Create a web console user of the organization (email, name, role ADMIN or MEMBER, password)",
+            ),
+            post(crate::console::users::admin_create_user),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations/{organizationId}/users",
+                Superadmin,
+                "admin",
+                200,
+                "The organization's web console users",
+            ),
+            get(crate::console::users::admin_list_users),
         ),
         (
             info(
@@ -1028,6 +1050,11 @@ pub(crate) fn request_schema_of(method: &str, path: &str) -> Option<serde_json::
         ("POST" | "PUT", "/api/sms/templates" | "/api/sms/templates/{templateId}") => {
             Some(template)
         }
+        ("POST", "/api/admin/organizations/{organizationId}/users") => Some(json!({
+            "type": "object", "required": ["email", "password"], "properties": {
+            "email": { "type": "string", "format": "email" }, "name": { "type": "string" },
+            "role": { "type": "string", "enum": ["ADMIN", "MEMBER"], "default": "MEMBER" },
+            "password": { "type": "string", "minLength": 8, "description": "stored as argon2id only" } } })),
         ("POST", "/api/sms/templates/{templateId}/preview") => Some(json!({
             "type": "object", "properties": { "variables": { "type": "object" } } })),
         ("POST" | "PUT", "/api/sms/campaigns" | "/api/sms/campaigns/{campaignId}") => {
@@ -1076,6 +1103,7 @@ pub(crate) fn build(state: AppState) -> Router {
         .merge(public)
         .merge(keyed)
         .merge(admin)
+        .merge(crate::console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings().body_limit))

@@ -380,20 +380,50 @@ struct Accepted<'a> {
     scheduled_at: Option<String>,
 }
 
+/// One accepted message, and what it costs.
+pub(crate) struct AcceptedOne {
+    pub(crate) message: Message,
+    pub(crate) analysis: Analysis,
+    pub(crate) cost: Micros,
+    /// The idempotency key's earlier message, answered again (`Idempotent-Replayed`).
+    pub(crate) replayed: bool,
+}
+
 /// `POST /api/sms/send`.
 pub(crate) async fn send(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    ApiJson(mut request): ApiJson<SendRequest>,
+    ApiJson(request): ApiJson<SendRequest>,
 ) -> ApiResult {
-    need(&principal, Scope::SmsSend)?;
+    let one = accept_one(&state, &principal, &headers, request).await?;
+    let mut response = accepted(&one);
+    if one.replayed {
+        response.headers_mut().insert(
+            idempotency::REPLAYED,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// The rules of one send (scope, idempotency key, options, template and DLT, body, number,
+/// opt-out, credit, queue depth), then the durable enqueue and the engine told: what
+/// `POST /api/sms/send` and the console's Send page and inbox reply both run. `headers` give
+/// the `Idempotency-Key` (the console passes none).
+pub(crate) async fn accept_one(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    mut request: SendRequest,
+) -> Result<AcceptedOne, ApiError> {
+    need(principal, Scope::SmsSend)?;
     let now = now_ms();
     // The header's key and the body's are one key space: the message carries either.
-    let idempotency_key = idempotency::key_of(&headers, request.idempotency_key.take().as_deref())?;
+    let idempotency_key = idempotency::key_of(headers, request.idempotency_key.take().as_deref())?;
     let checked = check_options(
-        &state,
-        &principal,
+        state,
+        principal,
         request.take_options(),
         Priority::TRANSACTIONAL,
         now,
@@ -401,16 +431,16 @@ pub(crate) async fn send(
     .await?;
     let org = &principal.org;
     let mut draft = draft(
-        &state,
+        state,
         org,
-        Some(principal.key_id),
+        principal.api_key_id(),
         request.to.as_deref(),
         request.body.as_deref(),
         request.variables.as_ref(),
         &checked,
     )?;
     check_credit(org, draft.cost)?;
-    let ticket = queue_full(&state)?;
+    let ticket = queue_full(state)?;
     draft.message.idempotency_key = idempotency_key;
     // What a retry must match (only keyed sends can be duplicates).
     let asked = draft
@@ -433,31 +463,37 @@ pub(crate) async fn send(
                 e.message_id = Some(existing.id);
                 return Err(e);
             }
-            let mut response = accepted(&existing, &draft);
-            response.headers_mut().insert(
-                idempotency::REPLAYED,
-                axum::http::HeaderValue::from_static("true"),
-            );
-            return Ok(response);
+            return Ok(AcceptedOne {
+                message: existing,
+                analysis: draft.analysis,
+                cost: draft.cost,
+                replayed: true,
+            });
         }
     };
     state.accepted(ticket, 1);
-    announce(&state, &message);
+    announce(state, &message);
     state.engine().nudge();
-    Ok(accepted(&message, &draft))
+    Ok(AcceptedOne {
+        message,
+        analysis: draft.analysis,
+        cost: draft.cost,
+        replayed: false,
+    })
 }
 
 /// The 202 of a send.
-fn accepted(message: &Message, draft: &Draft) -> Response {
+fn accepted(one: &AcceptedOne) -> Response {
+    let message = &one.message;
     envelope(
         StatusCode::ACCEPTED,
         &Accepted {
             message_id: message.id,
             status: "QUEUED",
             to: &message.to_number,
-            segments: draft.analysis.segments,
-            encoding: draft.analysis.encoding,
-            estimated_cost: text::money(draft.cost),
+            segments: one.analysis.segments,
+            encoding: one.analysis.encoding,
+            estimated_cost: text::money(one.cost),
             currency: &message.cost_currency,
             queued_at: time::format(message.queued_at),
             scheduled_at: message.scheduled_at.map(time::format),
@@ -509,28 +545,28 @@ impl BulkRequest {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RecipientError {
-    index: usize,
-    to: Option<String>,
-    code: &'static str,
-    reason: String,
+pub(crate) struct RecipientError {
+    pub(crate) index: usize,
+    pub(crate) to: Option<String>,
+    pub(crate) code: &'static str,
+    pub(crate) reason: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BulkAccepted {
-    campaign_id: Id,
-    job_id: Id,
-    status: CampaignStatus,
-    total_recipients: usize,
-    accepted: usize,
-    rejected: usize,
-    segments: u64,
-    estimated_cost: String,
-    currency: String,
-    scheduled_at: Option<String>,
-    message_ids: Vec<Id>,
-    errors: Vec<RecipientError>,
+pub(crate) struct BulkAccepted {
+    pub(crate) campaign_id: Id,
+    pub(crate) job_id: Id,
+    pub(crate) status: CampaignStatus,
+    pub(crate) total_recipients: usize,
+    pub(crate) accepted: usize,
+    pub(crate) rejected: usize,
+    pub(crate) segments: u64,
+    pub(crate) estimated_cost: String,
+    pub(crate) currency: String,
+    pub(crate) scheduled_at: Option<String>,
+    pub(crate) message_ids: Vec<Id>,
+    pub(crate) errors: Vec<RecipientError>,
 }
 
 /// `POST /api/sms/send-bulk`: every recipient is checked; the valid ones are enqueued under a
@@ -538,19 +574,38 @@ struct BulkAccepted {
 pub(crate) async fn send_bulk(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(mut request): ApiJson<BulkRequest>,
+    ApiJson(request): ApiJson<BulkRequest>,
 ) -> ApiResult {
-    need(&principal, Scope::SmsSend)?;
+    match accept_bulk(&state, &principal, request).await? {
+        BulkOutcome::Started(value) => Ok(envelope(StatusCode::ACCEPTED, &value)),
+        BulkOutcome::Accepted(accepted) => Ok(envelope(StatusCode::ACCEPTED, &accepted)),
+    }
+}
+
+/// What [`accept_bulk`] did.
+pub(crate) enum BulkOutcome {
+    /// A saved campaign was started (`campaignId`).
+    Started(Value),
+    /// The recipients were checked and the valid ones enqueued.
+    Accepted(BulkAccepted),
+}
+
+/// The rules of a bulk send, recipient by recipient, then the enqueues under a new campaign:
+/// what `POST /api/sms/send-bulk` and the console's bulk send both run.
+pub(crate) async fn accept_bulk(
+    state: &AppState,
+    principal: &Principal,
+    mut request: BulkRequest,
+) -> Result<BulkOutcome, ApiError> {
+    need(principal, Scope::SmsSend)?;
     if let Some(raw) = &request.campaign_id {
         // A saved campaign: started here, expanded by the campaign runner.
         let id = raw
             .as_u64()
             .or_else(|| raw.as_str().and_then(|s| s.parse().ok()))
             .ok_or_else(|| ApiError::invalid("campaignId: a campaign id"))?;
-        let campaign = super::campaigns::start_campaign(&state, principal.org_id(), id).await?;
-        return Ok(envelope(
-            StatusCode::ACCEPTED,
-            &serde_json::json!({
+        let campaign = super::campaigns::start_campaign(state, principal.org_id(), id).await?;
+        return Ok(BulkOutcome::Started(serde_json::json!({
                 "campaignId": campaign.id,
                 "totalRecipients": campaign.total_recipients.max(
                     match campaign.group_id {
@@ -560,8 +615,7 @@ pub(crate) async fn send_bulk(
                 ),
                 "status": campaign.status,
                 "scheduledAt": campaign.scheduled_at.map(time::format),
-            }),
-        ));
+        })));
     }
     let recipients = request.recipients.take().unwrap_or_default();
     if recipients.is_empty() || recipients.len() > MAX_BULK {
@@ -570,15 +624,15 @@ pub(crate) async fn send_bulk(
     let now = now_ms();
     let template_id = request.template_id;
     let options = request.take_options();
-    let checked = check_options(&state, &principal, options, Priority::BULK, now).await?;
+    let checked = check_options(state, principal, options, Priority::BULK, now).await?;
     let org = &principal.org;
     let mut drafts = Vec::with_capacity(recipients.len());
     let mut errors = Vec::new();
     for (index, r) in recipients.iter().enumerate() {
         match draft(
-            &state,
+            state,
             org,
-            Some(principal.key_id),
+            principal.api_key_id(),
             r.to.as_deref(),
             request.body.as_deref(),
             r.variables.as_ref(),
@@ -607,7 +661,7 @@ pub(crate) async fn send_bulk(
         .map(|d| d.cost)
         .fold(0, Micros::saturating_add);
     check_credit(org, cost)?;
-    let ticket = queue_full(&state)?;
+    let ticket = queue_full(state)?;
     let status = if checked.scheduled_at.is_some_and(|at| at > now) {
         CampaignStatus::Scheduled
     } else {
@@ -626,7 +680,7 @@ pub(crate) async fn send_bulk(
             started_at: (status == CampaignStatus::InProgress).then_some(now),
             total_recipients: drafts.len() as u64,
             status,
-            created_by: format!("api-key:{}", principal.key_id),
+            created_by: principal.created_by(),
             ..Campaign::default()
         })
         .await?;
@@ -640,28 +694,25 @@ pub(crate) async fn send_bulk(
     let mut message_ids = Vec::with_capacity(results.len());
     for result in results {
         let message = result?.message().clone();
-        announce(&state, &message);
+        announce(state, &message);
         message_ids.push(message.id);
     }
     state.accepted(ticket, message_ids.len() as u64);
     state.engine().nudge();
-    Ok(envelope(
-        StatusCode::ACCEPTED,
-        &BulkAccepted {
-            campaign_id: campaign.id,
-            job_id: campaign.id,
-            status,
-            total_recipients: recipients.len(),
-            accepted: message_ids.len(),
-            rejected: errors.len(),
-            segments,
-            estimated_cost: text::money(cost),
-            currency: org.currency.clone(),
-            scheduled_at: checked.scheduled_at.map(time::format),
-            message_ids,
-            errors,
-        },
-    ))
+    Ok(BulkOutcome::Accepted(BulkAccepted {
+        campaign_id: campaign.id,
+        job_id: campaign.id,
+        status,
+        total_recipients: recipients.len(),
+        accepted: message_ids.len(),
+        rejected: errors.len(),
+        segments,
+        estimated_cost: text::money(cost),
+        currency: org.currency.clone(),
+        scheduled_at: checked.scheduled_at.map(time::format),
+        message_ids,
+        errors,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key, prefix_end, space, trailing_id, u64_at};
-use crate::messages::{Enqueued, MessageUpdate, enqueue_op, next_id};
+use crate::messages::{Enqueued, MessageUpdate, NO_VARIANT, enqueue_op, next_id};
 use crate::model::{
     Campaign, CampaignStatus, Contact, Group, Id, Message, MessageStatus, Millis, QueuePlace,
 };
@@ -455,7 +455,7 @@ impl Store {
             .await
     }
 
-    /// A campaign's messages by status, counted from the campaign state index: exact, whatever
+    /// A campaign's messages by status, counted from the campaign index: exact, whatever
     /// receipts were missed by listeners or restarts, and every message counted once even
     /// while receipts change them during the scan.
     ///
@@ -463,54 +463,29 @@ impl Store {
     /// Storage errors.
     pub fn campaign_counts(&self, org: Id, campaign: Id) -> Result<CampaignCounts> {
         let mut counts = CampaignCounts::default();
-        let mut seen = false;
-        self.campaign_states(org, campaign, |code, _| {
-            seen = true;
-            counts.add(code);
-        })?;
-        if !seen {
-            counts = self.campaign_counts_by_status(org, campaign)?;
-        }
+        self.campaign_states(org, campaign, |code, _| counts.add(code))?;
         Ok(counts)
     }
 
-    /// Calls `each(status code, variant)` for every message of the campaign.
+    /// Calls `each(status code, variant)` for every message of the campaign: one snapshot scan
+    /// of the campaign's index, so a message whose status changes during the scan is met once.
     fn campaign_states(&self, org: Id, campaign: Id, mut each: impl FnMut(u8, u8)) -> Result<()> {
-        let prefix = Key::new(space::CAMPAIGN_STATE)
+        let prefix = Key::new(space::MSG_BY_CAMPAIGN)
             .u64(org)
             .u64(campaign)
             .build();
-        for value in self
-            .kv()
-            .range(prefix.clone()..prefix_end(&prefix))
-            .values()
-        {
-            if let [code, variant] = value?.as_ref() {
-                each(*code, *variant);
+        let at = prefix.len();
+        for entry in self.kv().range(prefix.clone()..prefix_end(&prefix)) {
+            let (key, variant) = entry?;
+            if let Some(&code) = key.get(at) {
+                each(code, variant.first().copied().unwrap_or(NO_VARIANT));
             }
         }
         Ok(())
     }
 
-    /// Counts from the status-ordered campaign index, for campaigns whose messages were all
-    /// written before the state index existed (it is filled as messages change).
-    fn campaign_counts_by_status(&self, org: Id, campaign: Id) -> Result<CampaignCounts> {
-        let prefix = Key::new(space::MSG_BY_CAMPAIGN)
-            .u64(org)
-            .u64(campaign)
-            .build();
-        let mut counts = CampaignCounts::default();
-        let at = prefix.len();
-        for key in self.kv().range(prefix.clone()..prefix_end(&prefix)).keys() {
-            if let Some(&code) = key?.get(at) {
-                counts.add(code);
-            }
-        }
-        Ok(counts)
-    }
-
     /// An A/B campaign's messages by variant (index `i` of the answer is variant `i`, for
-    /// `variants` of them) and status, counted from the campaign state index: exact like
+    /// `variants` of them) and status, counted from the campaign index: exact like
     /// [`Store::campaign_counts`], and together they add up to it when every message of the
     /// campaign has a variant.
     ///

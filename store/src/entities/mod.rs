@@ -13,6 +13,7 @@
 mod api_keys;
 mod bulk;
 mod campaigns;
+mod console;
 mod contacts;
 mod groups;
 mod idempotent;

@@ -1,0 +1,71 @@
+// Sairex SMS console: small enhancements; every page works without them.
+"use strict";
+(function () {
+  const csrf = document.body.dataset.csrf || "";
+
+  // Live preview of encoding, segments and cost, computed by the server's own rules.
+  document.querySelectorAll("textarea[data-preview]").forEach((area) => {
+    const out = document.getElementById(area.dataset.preview);
+    let timer = null;
+    const update = () => {
+      const body = new URLSearchParams({ body: area.value, _csrf: csrf });
+      fetch("/console/preview", { method: "POST", body, headers: { "X-CSRF-Token": csrf } })
+        .then((r) => r.text())
+        .then((t) => { out.textContent = t; })
+        .catch(() => {});
+    };
+    area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 250); });
+    if (area.value) update();
+  });
+
+  // Copy buttons for secrets shown once.
+  document.querySelectorAll("button[data-copy]").forEach((b) => {
+    b.addEventListener("click", () => {
+      const el = document.getElementById(b.dataset.copy);
+      if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim());
+      b.textContent = "Copied";
+    });
+  });
+
+  // Live updates from the organization's event stream.
+  if (!csrf || !window.EventSource) return;
+  const es = new EventSource("/console/events");
+  const toast = document.getElementById("toast");
+  let unread = 0;
+  const setPill = (el, status) => {
+    el.textContent = status;
+    el.className = "pill " + String(status).toLowerCase();
+  };
+  // Changes made before the stream connected: read the current status of every pill once.
+  es.addEventListener("open", () => {
+    document.querySelectorAll("[data-message-id]").forEach((el) => {
+      if (["DELIVERED", "FAILED", "REJECTED", "EXPIRED", "RECEIVED"].includes(el.textContent)) return;
+      fetch("/console/messages/" + el.dataset.messageId + "/status")
+        .then((r) => (r.ok ? r.text() : null))
+        .then((t) => { if (t) setPill(el, t); })
+        .catch(() => {});
+    });
+  });
+  es.addEventListener("message.status", (e) => {
+    const d = JSON.parse(e.data);
+    document.querySelectorAll('[data-message-id="' + d.messageId + '"]').forEach((el) => setPill(el, d.status));
+  });
+  es.addEventListener("message.inbound", (e) => {
+    const d = JSON.parse(e.data);
+    unread += 1;
+    const badge = document.getElementById("inbox-badge");
+    if (badge) { badge.hidden = false; badge.textContent = String(unread); }
+    if (toast) {
+      toast.textContent = "New message from " + (d.from || "") + ": " + (d.body || "").slice(0, 80);
+      setTimeout(() => { toast.textContent = ""; }, 6000);
+    }
+    const thread = document.querySelector(".thread[data-phone]");
+    if (thread && thread.dataset.phone === d.from) {
+      const div = document.createElement("div");
+      div.className = "bubble in";
+      div.dir = "auto";
+      div.textContent = d.body || "";
+      thread.prepend(div);
+    }
+  });
+})();

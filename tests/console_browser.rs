@@ -1,0 +1,362 @@
+//! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`),
+//! driven over the W3C WebDriver protocol against a real `sairex serve --demo` with its SMSC
+//! simulator.
+//!
+//! Runs when `chromedriver` is on the PATH; `.ci/run` installs it and sets
+//! `SAIREX_BROWSER_TESTS=1`, which turns a missing driver into a failure instead of a skip.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use serde_json::{Value, json};
+
+/// The W3C element reference key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_driver() -> Option<String> {
+    ["chromedriver", "/usr/bin/chromedriver"]
+        .into_iter()
+        .find(|d| {
+            Command::new(d)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_owned)
+}
+
+/// The demo: its URL and printed console login.
+fn start_demo(dir: &Path) -> (Killed, String, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sairex"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn sairex serve --demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let (mut url, mut login) = (None, None);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.split("is running: ").nth(1) {
+            url = Some(rest.trim().to_owned());
+        }
+        if let Some(rest) = line.split("sign in as ").nth(1) {
+            let (email, rest) = rest.split_once(", password ").expect("login");
+            login = Some((
+                email.to_owned(),
+                rest.trim_end_matches(')').trim().to_owned(),
+            ));
+        }
+        if line.starts_with("Stop with") {
+            break;
+        }
+    }
+    let (email, password) = login.expect("a console login");
+    (Killed(child), url.expect("url"), email, password)
+}
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    _driver: Killed,
+}
+
+impl Browser {
+    async fn start(driver: &str) -> (Self, String) {
+        // A free loopback port for the driver (it takes a port, not a listener).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        let browser = Self {
+            http: sairex_engine::http_client::builder()
+                .expect("tls")
+                .build()
+                .expect("client"),
+            base: format!("http://127.0.0.1:{port}"),
+            _driver: Killed(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while browser
+            .http
+            .get(format!("{}/status", browser.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let session = browser
+            .call(
+                reqwest::Method::POST,
+                "/session",
+                json!({ "capabilities": { "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": "/usr/bin/chromium",
+                        "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                                 "--disable-dev-shm-usage", "--window-size=390,844"],
+                    },
+                } } }),
+            )
+            .await;
+        let id = session["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
+        (browser, id)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let mut r = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if method == reqwest::Method::POST {
+            r = r.json(&body);
+        }
+        let v: Value = r
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
+        assert!(
+            v["value"]["error"].is_null(),
+            "{method} {path}: {}",
+            v["value"]
+        );
+        v["value"].clone()
+    }
+}
+
+struct Page<'a> {
+    b: &'a Browser,
+    s: String,
+}
+
+impl Page<'_> {
+    async fn go(&self, url: &str) {
+        self.b
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/url", self.s),
+                json!({ "url": url }),
+            )
+            .await;
+    }
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .b
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/element", self.s),
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        v[ELEMENT].as_str().expect("element").to_owned()
+    }
+    async fn count(&self, css: &str) -> usize {
+        self.b
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/elements", self.s),
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+    async fn type_in(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.b
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/element/{e}/value", self.s),
+                json!({ "text": text }),
+            )
+            .await;
+    }
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.b
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}/element/{e}/click", self.s),
+                json!({}),
+            )
+            .await;
+    }
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.b
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}/element/{e}/text", self.s),
+                Value::Null,
+            )
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    async fn url(&self) -> String {
+        self.b
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}/url", self.s),
+                Value::Null,
+            )
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    /// Waits until `css`'s text is `want`, without reloading.
+    async fn wait_text(&self, css: &str, want: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.text(css).await;
+            if got == want || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
+    let Some(driver) = find_driver() else {
+        assert!(
+            std::env::var_os("SAIREX_BROWSER_TESTS").is_none(),
+            "SAIREX_BROWSER_TESTS is set but chromedriver is not installed"
+        );
+        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_demo, url, email, password) = start_demo(dir.path());
+    let (browser, session) = Browser::start(&driver).await;
+    let page = Page {
+        b: &browser,
+        s: session.clone(),
+    };
+
+    // Signed out: the console sends the browser to the login page.
+    page.go(&format!("{url}/")).await;
+    assert!(page.url().await.ends_with("/console/login"));
+    page.type_in("#email", &email).await;
+    page.type_in("#password", "wrong password").await;
+    page.click("button[type=submit]").await;
+    assert_eq!(page.text(".error").await, "Wrong email or password.");
+    page.type_in("#email", &email).await;
+    page.type_in("#password", &password).await;
+    page.click("button[type=submit]").await;
+    assert!(
+        page.url().await.ends_with("/console/"),
+        "{}",
+        page.url().await
+    );
+    assert_eq!(page.text("main h1").await, "Dashboard");
+    // Phone width: the navigation is still there, every entry reachable.
+    assert!(page.count("nav a").await >= 8);
+
+    // Send one message; its status pill turns DELIVERED without a reload (event stream).
+    page.go(&format!("{url}/console/send")).await;
+    page.type_in("#to", "+923001234567").await;
+    page.type_in("#body", "Fee reminder: due Friday").await;
+    let preview = page
+        .wait_text(
+            "#preview",
+            "GSM-7 · 1 segment(s) · 24 characters · PKR 0.50",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(preview.starts_with("GSM-7 · 1 segment"), "{preview}");
+    page.click("form[action='/console/send'] button[type=submit]")
+        .await;
+    assert_eq!(page.text("main h1").await, "Message queued");
+    let status = page
+        .wait_text("[data-message-id]", "DELIVERED", Duration::from_secs(20))
+        .await;
+    assert_eq!(status, "DELIVERED");
+
+    // The message log shows it delivered too.
+    page.go(&format!("{url}/console/messages")).await;
+    assert_eq!(page.text("td .pill").await, "DELIVERED");
+
+    // Screenshots of the main pages for the docs, when asked for:
+    // SAIREX_CONSOLE_SCREENSHOTS=docs/console cargo test -p sairex --test console_browser
+    if let Some(out) = std::env::var_os("SAIREX_CONSOLE_SCREENSHOTS") {
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
+        browser
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{session}/window/rect"),
+                json!({ "width": 1280, "height": 900 }),
+            )
+            .await;
+        for (name, path) in [
+            ("dashboard", "/console/"),
+            ("send", "/console/send"),
+            ("inbox", "/console/inbox?phone=%2B923001234567"),
+            ("messages", "/console/messages"),
+            ("contacts", "/console/contacts"),
+            ("templates", "/console/templates"),
+            ("campaigns", "/console/campaigns"),
+            ("reports", "/console/reports"),
+            ("settings", "/console/settings"),
+        ] {
+            page.go(&format!("{url}{path}")).await;
+            let png = browser
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/session/{session}/screenshot"),
+                    Value::Null,
+                )
+                .await;
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                png.as_str().expect("base64 png"),
+            )
+            .expect("png");
+            std::fs::write(out.join(format!("{name}.png")), bytes).expect("write png");
+        }
+    }
+
+    // Sign out: the console is closed again.
+    page.click("form.logout button").await;
+    page.go(&format!("{url}/console/messages")).await;
+    assert!(page.url().await.ends_with("/console/login"));
+    browser
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/session/{session}"),
+            Value::Null,
+        )
+        .await;
+}
