@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use sairex_loadtest::sim::SimError;
 use tracing_subscriber::EnvFilter;
 
+mod admin;
 mod check_config;
 mod loadtest;
 mod serve;
@@ -57,6 +58,15 @@ enum Command {
     /// Load tests: `http` against a running gateway's REST API, `smpp` (engine + SMSC simulator
     /// in-process), `store` (the store alone). A report on stdout, JSON with --json.
     Loadtest(loadtest::LoadtestArgs),
+    /// A running gateway's state: each provider's binds (bound/reconnecting, window in use,
+    /// last error, reconnects), ready messages per organization and priority, the store's
+    /// size. Exits 0 when all is up, 2 when something is down, 1 when the gateway could not be
+    /// asked. `--json` for scripts. Finds the gateway like `admin`.
+    Status(admin::StatusArgs),
+    /// Manage a running gateway with its superadmin token: organizations, API keys, providers
+    /// (with bind state), webhooks. URL from --url, SAIREX_URL or --config (server.listen);
+    /// token from --token, SAIREX_ADMIN_TOKEN or --config ([admin] token).
+    Admin(admin::AdminArgs),
     /// Web console users: `user add --data-dir DIR --org NAME --email E --role admin` reads
     /// the password from stdin.
     User(user::UserArgs),
@@ -71,6 +81,8 @@ async fn main() -> ExitCode {
         Command::SmscSim(args) => smsc_sim::run(args).await,
         Command::CheckConfig(args) => return check_config::run(&args),
         Command::Loadtest(args) => return loadtest::run(args).await,
+        Command::Status(args) => return admin::status(args).await,
+        Command::Admin(args) => admin::admin(args).await,
         Command::User(args) => user::run(args).await,
     };
     match result {

@@ -31,10 +31,12 @@
 
 mod auth;
 pub mod console;
+mod country_zones;
 mod error;
 mod idempotency;
 mod json;
 mod limits;
+mod listing;
 mod openapi;
 mod phone;
 mod routes;
@@ -43,6 +45,7 @@ pub mod ssrf;
 mod state;
 mod text;
 mod time;
+mod zone;
 
 use std::fmt;
 use std::sync::Arc;
@@ -84,6 +87,38 @@ pub trait EngineLink: Send + Sync + 'static {
     fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
         None
     }
+    /// The providers running now and their binds (`GET /api/admin/status`); a provider not
+    /// listed is not running. The default: none.
+    fn runtime(&self) -> BoxFuture<'static, Vec<ProviderRuntime>> {
+        Box::pin(async { Vec::new() })
+    }
+}
+
+/// A running provider as the engine sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderRuntime {
+    /// The provider record.
+    pub provider_id: Id,
+    /// Its SMPP binds in order (empty for an HTTP provider).
+    pub binds: Vec<BindRuntime>,
+}
+
+/// One SMPP bind now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindRuntime {
+    /// Bound and taking submits.
+    pub bound: bool,
+    /// A session runs (connecting or binding when not bound); false while it waits to
+    /// reconnect.
+    pub connected: bool,
+    /// Submits sent and not yet answered.
+    pub window_in_use: u32,
+    /// The window.
+    pub window: u32,
+    /// Session restarts since the provider started.
+    pub reconnects: u64,
+    /// Why its last connection ended.
+    pub last_error: Option<String>,
 }
 
 /// The outcome of [`EngineLink::send_test_webhook`].

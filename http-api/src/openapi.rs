@@ -56,6 +56,7 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
             let mut schema = json!({
                 "type": "object",
                 "properties": { "name": { "type": "string" }, "defaultCountry": { "type": "string", "example": "PK" },
+                    "timezone": { "type": ["string", "null"], "example": "Asia/Karachi", "description": "IANA time zone of the organization's days (analytics, CSV exports); absent or null: its country's" },
                     "creditBalance": { "type": ["string", "number", "null"] },
                     "currency": { "type": ["string", "null"], "example": "PKR" },
                     "dltEnabled": { "type": "boolean", "description": "Transactional template sends and campaigns need an approved template with a dltTemplateId" },
@@ -133,9 +134,30 @@ fn request_schema(method: &str, path: &str) -> Option<Value> {
     }
 }
 
+/// The GET routes answering with a list (`data` is a [`List`](crate::listing::Listed)).
+pub(crate) const LIST_PATHS: [&str; 17] = [
+    "/api/admin/organizations",
+    "/api/admin/organizations/{organizationId}/users",
+    "/api/admin/organizations/{organizationId}/api-keys",
+    "/api/admin/organizations/{organizationId}/webhooks",
+    "/api/sms/messages",
+    "/api/sms/inbox",
+    "/api/sms/api-keys",
+    "/api/sms/providers",
+    "/api/sms/smpp-accounts",
+    "/api/sms/webhooks",
+    "/api/sms/webhooks/{webhookId}/deliveries",
+    "/api/sms/contacts",
+    "/api/sms/contacts/{contactId}/groups",
+    "/api/sms/groups",
+    "/api/sms/groups/{groupId}/members",
+    "/api/sms/templates",
+    "/api/sms/campaigns",
+];
+
 fn query_parameters(path: &str) -> Vec<Value> {
     let q = |name: &str, ty: &str, description: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } });
-    match path {
+    let mut params = match path {
         "/api/sms/messages" => vec![
             q("direction", "string", "OUTBOUND or INBOUND"),
             q(
@@ -151,30 +173,46 @@ fn query_parameters(path: &str) -> Vec<Value> {
             ),
             q("phone", "string", "Recipient number"),
             q("campaignId", "integer", "Campaign"),
-            q("page", "integer", "From 1"),
-            q("limit", "integer", "1 to 200, default 50"),
         ],
-        "/api/sms/inbox" => vec![
-            q("phone", "string", "One thread, both directions"),
-            q("limit", "integer", "1 to 200, default 50"),
+        "/api/sms/inbox" => vec![q("phone", "string", "One thread, both directions")],
+        "/api/sms/contacts" => vec![
+            q("search", "string", "Name, phone or email contains"),
+            q(
+                "optedOut",
+                "boolean",
+                "Only opted-out (true) or opted-in (false) contacts",
+            ),
         ],
+        "/api/sms/campaigns" => vec![q(
+            "status",
+            "string",
+            "DRAFT, SCHEDULED, IN_PROGRESS, COMPLETED, CANCELLED or PAUSED",
+        )],
         "/api/sms/analytics" => vec![q(
             "period",
             "string",
-            "today, last_7_days, last_30_days (default), last_90_days",
+            "today, last_7_days, last_30_days (default), last_90_days: whole days of the organization's timezone",
         )],
-        "/api/admin/organizations"
-        | "/api/sms/api-keys"
-        | "/api/sms/providers"
-        | "/api/sms/webhooks"
-        | "/api/sms/webhooks/{webhookId}/deliveries" => {
-            vec![
-                q("page", "integer", "From 1"),
-                q("limit", "integer", "1 to 200, default 50"),
-            ]
-        }
         _ => Vec::new(),
+    };
+    if path == "/api/sms/inbox" {
+        params.push(q("limit", "integer", "1 to 1000, default 50 (one page)"));
+    } else if LIST_PATHS.contains(&path) {
+        params.push(q(
+            "cursor",
+            "string",
+            "The previous page's nextCursor (opaque; stable under inserts)",
+        ));
+        params.push(q("limit", "integer", "1 to 1000, default 50"));
+        let mut page = q(
+            "page",
+            "integer",
+            "Deprecated (offset paging, shifts under inserts): use cursor. From 1; not with cursor",
+        );
+        page["deprecated"] = json!(true);
+        params.push(page);
     }
+    params
 }
 
 fn error_response(description: &str) -> Value {
@@ -202,6 +240,12 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
             json!({ "description": "docs/errors.md", "content": { "text/markdown": { "schema": { "type": "string" } } } })
         } else if route.path == "/openapi.json" {
             json!({ "description": "This document", "content": { "application/json": { "schema": { "type": "object" } } } })
+        } else if route.method == "GET" && LIST_PATHS.contains(&route.path) {
+            json!({ "description": route.summary,
+                    "content": { "application/json": { "schema": { "allOf": [
+                        { "$ref": "#/components/schemas/Success" },
+                        { "type": "object", "properties": { "data": { "$ref": "#/components/schemas/List" } } }
+                    ] } } } })
         } else {
             json!({ "description": route.summary,
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Success" } } } })
@@ -292,6 +336,12 @@ pub(crate) fn spec(server: Option<&str>) -> Value {
             "schemas": {
                 "Success": { "type": "object", "required": ["success", "data"],
                     "properties": { "success": { "const": true }, "data": {} } },
+                "List": { "type": "object", "required": ["items", "nextCursor", "limit", "total"],
+                    "description": "Every list: newest first (by id), one page",
+                    "properties": { "items": { "type": "array" },
+                                    "nextCursor": { "type": ["string", "null"], "description": "Pass as ?cursor= for the next page; null on the last" },
+                                    "limit": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                                    "total": { "type": "integer", "minimum": 0, "description": "Items in the whole list (for the inbox: conversations found)" } } },
                 "Error": { "type": "object", "required": ["success", "error"],
                     "properties": { "success": { "const": false }, "error": { "type": "object", "required": ["code", "message"],
                         "properties": { "code": { "type": "string", "description": "Stable; see docs/errors.md" },

@@ -1,5 +1,10 @@
 //! Phone numbers: E.164 normalisation with the `phonenumber` crate; a number written without
-//! its country code is read in the organization's default country.
+//! its country code is read in the organization's default country. Digits of any script
+//! (Urdu's ۰-۹, Arabic-Indic ٠-٩, Devanagari, full width ０-９, …) read as ASCII first, as
+//! libphonenumber does.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use phonenumber::Mode;
 use phonenumber::country::Id as Country;
@@ -9,16 +14,66 @@ use crate::error::ApiError;
 /// Longest input considered (E.164 is at most 15 digits; formatting adds a few characters).
 const MAX_INPUT: usize = 32;
 
+/// Unicode decimal digits (general category Nd), from the regex crate's Unicode tables.
+static DECIMAL_DIGIT: LazyLock<Option<regex::Regex>> =
+    LazyLock::new(|| regex::Regex::new(r"^\p{Nd}$").ok());
+
+fn is_decimal_digit(c: char) -> bool {
+    let mut buf = [0u8; 4];
+    DECIMAL_DIGIT
+        .as_ref()
+        .is_some_and(|re| re.is_match(c.encode_utf8(&mut buf)))
+}
+
+/// The value of a decimal digit of any script. Unicode keeps each script's digits as one run
+/// of ten code points, 0 to 9 in order (and runs of several sets, such as the mathematical
+/// digits, are whole sets), so the value is the distance from the start of the run, mod 10.
+fn digit_value(c: char) -> Option<u32> {
+    if c.is_ascii_digit() {
+        return c.to_digit(10);
+    }
+    if !is_decimal_digit(c) {
+        return None;
+    }
+    let mut back = 0;
+    let mut code = u32::from(c);
+    while back < 60 && code > 0 && char::from_u32(code - 1).is_some_and(is_decimal_digit) {
+        back += 1;
+        code -= 1;
+    }
+    Some(back % 10)
+}
+
+/// `raw` with every decimal digit in ASCII and a full-width plus as `+`; other characters
+/// (spaces, dashes, letters) as they were, for the parser to judge.
+pub(crate) fn ascii_digits(raw: &str) -> Cow<'_, str> {
+    if raw.is_ascii() {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(
+        raw.chars()
+            .map(|c| match c {
+                '\u{FF0B}' => '+',
+                c => digit_value(c)
+                    .and_then(|d| char::from_digit(d, 10))
+                    .unwrap_or(c),
+            })
+            .collect(),
+    )
+}
+
 /// `raw` in E.164 (`+923001234567`), or a 400 naming the problem.
 pub(crate) fn normalise(raw: &str, country: Option<Country>) -> Result<String, ApiError> {
-    let raw = raw.trim();
+    let raw = ascii_digits(raw.trim());
+    let raw = raw.as_ref();
     if raw.is_empty() {
         return Err(ApiError::bad_request(
             "INVALID_PHONE",
             "to: a phone number is required",
         ));
     }
-    if raw.len() > MAX_INPUT {
+    // Characters, not bytes: full-width and Arabic-Indic digits take 2 or 3 bytes each.
+    if raw.chars().count() > MAX_INPUT {
         return Err(ApiError::bad_request(
             "INVALID_PHONE",
             "to: too long for a phone number",
@@ -57,5 +112,18 @@ mod tests {
         assert!(normalise("12", Some(pk)).is_err());
         assert!(normalise("hello", Some(pk)).is_err());
         assert!(normalise("", Some(pk)).is_err());
+    }
+
+    #[test]
+    fn digits_of_every_script_read_as_ascii() {
+        assert_eq!(ascii_digits("۰۱۲۳۴۵۶۷۸۹"), "0123456789");
+        assert_eq!(ascii_digits("٠١٢٣٤٥٦٧٨٩"), "0123456789");
+        assert_eq!(ascii_digits("０１２３４５６７８９"), "0123456789");
+        assert_eq!(ascii_digits("०१२३४५६७८९"), "0123456789");
+        assert_eq!(ascii_digits("\u{1D7CE}\u{1D7D8}\u{1D7E1}"), "009");
+        assert_eq!(ascii_digits("＋92 300-ab"), "+92 300-ab");
+        assert_eq!(ascii_digits("Ⅻ½²"), "Ⅻ½²", "not decimal digits");
+        let pk: Country = "PK".parse().unwrap();
+        assert_eq!(normalise("۰۳۰۰۱۲۳۴۵۶۷", Some(pk)).unwrap(), "+923001234567");
     }
 }

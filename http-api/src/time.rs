@@ -10,13 +10,6 @@ pub(crate) fn format(ms: Millis) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-/// `2026-02-15`, the UTC date.
-pub(crate) fn date(ms: Millis) -> String {
-    let mut s = format(ms);
-    s.truncate(10);
-    s
-}
-
 /// Parses `2026-03-01T09:00:00Z`, `2026-03-01T14:00:00+05:00`, fractions of a second, or a
 /// bare date `2026-03-01` (midnight UTC). `None` for anything else or a time before 1970.
 pub(crate) fn parse(text: &str) -> Option<Millis> {
@@ -93,7 +86,6 @@ mod tests {
         assert_eq!(parse("2026-03-01T04:30:00-04:30"), Some(t));
         assert_eq!(parse("2026-03-01T09:00:00.250Z"), Some(t + 250));
         assert_eq!(parse("2026-03-01"), Some(t - 9 * 3_600_000));
-        assert_eq!(date(t), "2026-03-01");
         assert_eq!(parse("yesterday"), None);
         assert_eq!(parse("2026-03-01T09:00:00"), None);
         assert_eq!(parse("2026-03-01T09:00:00+99:00"), None);

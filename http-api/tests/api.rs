@@ -336,7 +336,7 @@ async fn tenants_never_see_each_other() {
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "NOT_FOUND"));
     let r = api.get("/api/sms/messages", &b).await;
     assert_eq!(r.data()["total"], 0);
-    assert_eq!(r.data()["messages"], json!([]));
+    assert_eq!(r.data()["items"], json!([]));
     let r = api.get("/api/sms/messages", &a).await;
     assert_eq!(r.data()["total"], 1);
 
@@ -579,7 +579,7 @@ async fn revoked_expired_and_rotated_keys() {
     let r = api.get("/api/sms/api-keys", &admin).await;
     let text = r.json.to_string();
     assert!(!text.contains(&new) && !text.contains(&old) && !text.contains("keyHash"));
-    for k in r.data()["apiKeys"].as_array().unwrap() {
+    for k in r.data()["items"].as_array().unwrap() {
         assert!(k["keyPrefix"].as_str().unwrap().starts_with("sk_live_"));
         assert!(k.get("key").is_none());
     }
@@ -587,7 +587,7 @@ async fn revoked_expired_and_rotated_keys() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let r = api.get("/api/sms/api-keys", &admin).await;
-        let used = r.data()["apiKeys"]
+        let used = r.data()["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -707,9 +707,9 @@ async fn message_list_filters_and_pages() {
     let r = api.get("/api/sms/messages?limit=2&page=2", &key).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.data()["total"], 5);
-    assert_eq!(r.data()["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(r.data()["items"].as_array().unwrap().len(), 2);
     // Newest first: page 2 holds the 3rd and 2nd sent.
-    assert_eq!(r.data()["messages"][0]["to"], "+923001234562");
+    assert_eq!(r.data()["items"][0]["to"], "+923001234562");
     let r = api.get("/api/sms/messages?phone=03001234563", &key).await;
     assert_eq!(r.data()["total"], 1);
     let r = api
@@ -723,7 +723,7 @@ async fn message_list_filters_and_pages() {
         .await;
     assert_eq!(r.data()["total"], 0);
     for bad in [
-        "limit=201",
+        "limit=1001",
         "limit=0",
         "page=0",
         "status=LOST",
@@ -772,7 +772,7 @@ async fn inbox_groups_conversations_and_threads() {
 
     let r = api.get("/api/sms/inbox", &key).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json);
-    let conversations = r.data()["conversations"].as_array().unwrap();
+    let conversations = r.data()["items"].as_array().unwrap();
     assert_eq!(conversations.len(), 2);
     assert_eq!(conversations[0]["phone"], "+923002222222");
     assert_eq!(conversations[0]["unreadCount"], 1);
@@ -785,7 +785,7 @@ async fn inbox_groups_conversations_and_threads() {
     assert_eq!(conversations[1]["lastMessage"]["body"], "thanks");
 
     let r = api.get("/api/sms/inbox?phone=03001111111", &key).await;
-    let bodies: Vec<&str> = r.data()["messages"]
+    let bodies: Vec<&str> = r.data()["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -1017,7 +1017,7 @@ async fn webhooks_crud_with_secret_shown_once() {
         .get(&format!("/api/sms/webhooks/{id}/deliveries"), &key)
         .await;
     assert_eq!(r.data()["total"], 1);
-    assert_eq!(r.data()["deliveries"][0]["httpStatus"], 500);
+    assert_eq!(r.data()["items"][0]["httpStatus"], 500);
 
     let (_, other) = api.org("other").await;
     assert_eq!(

@@ -524,7 +524,7 @@ async fn uploaded_csv_audience_with_preview_and_quiet_hours_for_promotions() {
     let cid = c.data()["id"].as_u64().unwrap();
     let csv = "mobile_num;student_name;fee_amount\n03001234567;Ali;5000\n03009876543;Sara;7500\n03001234567;Ali;5000\nbad;X;1\n";
     let mapping =
-        r#"{"phone":"mobile_num","name":"student_name","custom":{"fee_amount":"amount"}}"#;
+        r#"{"phone":"mobile_num","name":"student_name","custom":{"amount":"fee_amount"}}"#;
     let q = |extra: &str| {
         format!(
             "/api/sms/campaigns/{cid}/recipients?mapping={}{extra}",

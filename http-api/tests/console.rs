@@ -218,6 +218,75 @@ impl Console {
     }
 }
 
+/// The superadmin's list of an organization's console users has the API's one list shape,
+/// newest first, pages by cursor, never shows a hash, and holds that organization's users only.
+#[tokio::test]
+async fn the_users_list_has_the_one_list_shape_and_pages_by_cursor() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    let (other, _) = c.org("college").await;
+    for email in ["a@school.pk", "b@school.pk", "c@school.pk"] {
+        c.user(org, email, "member").await;
+    }
+    c.user(other, "z@college.pk", "admin").await;
+    let path = format!("/api/admin/organizations/{org}/users");
+    let (status, first) = c
+        .admin(
+            reqwest::Method::GET,
+            &format!("{path}?limit=2"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let d = &first["data"];
+    assert_eq!(d.as_object().unwrap().len(), 4, "{d}");
+    assert_eq!(
+        (d["limit"].as_u64(), d["total"].as_u64()),
+        (Some(2), Some(3)),
+        "{d}"
+    );
+    let emails = |d: &Value| -> Vec<String> {
+        d["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                assert!(u.get("passwordHash").is_none(), "{u}");
+                u["email"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(emails(d), ["c@school.pk", "b@school.pk"]);
+    let cursor = d["nextCursor"].as_str().unwrap();
+    let (status, second) = c
+        .admin(
+            reqwest::Method::GET,
+            &format!("{path}?limit=2&cursor={cursor}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(emails(&second["data"]), ["a@school.pk"]);
+    assert_eq!(second["data"]["nextCursor"], Value::Null);
+
+    let (status, bad) = c
+        .admin(
+            reqwest::Method::GET,
+            &format!("{path}?limit=0"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (status, _) = c
+        .admin(
+            reqwest::Method::GET,
+            "/api/admin/organizations/999999/users",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn login_gives_an_httponly_lax_session_and_refuses_bad_credentials_alike() {
     let c = Console::start().await;
@@ -1035,4 +1104,79 @@ async fn the_live_stream_carries_the_users_organization_only() {
     assert!(seen.contains("event: message.status"), "{seen}");
     assert!(seen.contains("\"messageId\":222"), "{seen}");
     assert!(!seen.contains("\"messageId\":111"), "{seen}");
+}
+
+/// The console shows times in the organization's zone (a Pakistani one: Asia/Karachi, PKT),
+/// reads a typed schedule in it, and the message log pages with the API's cursor.
+#[tokio::test]
+async fn times_follow_the_org_zone_and_the_message_log_pages_by_cursor() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "ana@school.pk", "admin").await;
+    let s = c.login("ana@school.pk").await;
+    let form = c.get("/console/send", Some(&s)).await;
+    assert!(
+        form.body.contains("Send later (Asia/Karachi, optional)"),
+        "{}",
+        form.body
+    );
+
+    let karachi = jiff::tz::TimeZone::get("Asia/Karachi").unwrap();
+    let day = jiff::Zoned::now()
+        .with_time_zone(karachi.clone())
+        .date()
+        .tomorrow()
+        .unwrap();
+    let typed = format!("{day}T09:00");
+    let numbers: Vec<String> = (0..55).map(|i| format!("+9230012{i:05}")).collect();
+    let sent = c
+        .post(
+            "/console/send/bulk",
+            &s,
+            &[
+                ("numbers", &numbers.join("\n")),
+                ("body", "Exam on Monday"),
+                ("scheduledAt", &typed),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert!(sent.body.contains("55 accepted"), "{}", sent.body);
+    let listed = c
+        .store
+        .list_messages(org, &Default::default(), page())
+        .unwrap();
+    assert_eq!(listed.total, 55);
+    // 09:00 in Karachi (UTC+5) is 04:00 UTC.
+    let nine_in_karachi = day
+        .at(4, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap();
+    let expected = u64::try_from(nine_in_karachi.timestamp().as_millisecond()).unwrap();
+    assert!(
+        listed
+            .items
+            .iter()
+            .all(|m| m.scheduled_at == Some(expected)),
+        "{:?}",
+        listed.items[0].scheduled_at
+    );
+
+    let rows = |body: &str| body.matches("<time datetime=").count();
+    let first = c.get("/console/messages", Some(&s)).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.body), 50, "{}", first.body);
+    assert!(first.body.contains(" PKT</time>"), "{}", first.body);
+    assert!(!first.body.contains("← newest"));
+    let at = first
+        .body
+        .find("href=\"/console/messages?cursor=")
+        .expect("a link to older messages");
+    let rest = &first.body[at + "href=\"".len()..];
+    let older = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+    let second = c.get(&older, Some(&s)).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(rows(&second.body), 5, "{}", second.body);
+    assert!(second.body.contains("← newest"));
+    assert!(!second.body.contains("older →"));
 }

@@ -247,7 +247,7 @@ async fn import_handles_bom_quotes_semicolons_crlf_and_reports_rows() {
                 +923009876543;\"Sara \"\"S\"\"\";7500\r\n\
                 03001234567;Ali Again;5100\r\n";
     let mapping =
-        r#"{"phone":"mobile_num","name":"student_name","custom":{"fee_amount":"amount"}}"#;
+        r#"{"phone":"mobile_num","name":"student_name","custom":{"amount":"fee_amount"}}"#;
     let q = format!("?mapping={}", urlencode(mapping));
 
     let preview = csv(&api, &key, &format!("{q}&preview=true"), file).await;
@@ -364,7 +364,7 @@ async fn import_by_multipart_and_export_round_trips() {
             .map(|l| {
                 let mut f: Vec<String> = l.split(',').map(str::to_owned).collect();
                 f.remove(0); // id
-                f.retain(|v| !v.chars().all(|c| c.is_ascii_digit()) || v.is_empty()); // times
+                f.retain(|v| v.parse::<jiff::Timestamp>().is_err()); // times
                 f
             })
             .collect()
@@ -439,7 +439,7 @@ async fn groups_members_by_ids_and_phones() {
     let of = api
         .get(&format!("/api/sms/contacts/{}/groups", ids[1]), &key)
         .await;
-    assert_eq!(of.data()[0]["id"], gid);
+    assert_eq!(of.data()["items"][0]["id"], gid);
     let renamed = api
         .put(
             &format!("/api/sms/groups/{gid}"),

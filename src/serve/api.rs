@@ -104,6 +104,45 @@ impl EngineLink for EngineAdapter {
     fn callbacks(&self) -> Option<sairex_engine::dispatch::callbacks::CallbackSink> {
         self.control.is_running().then(|| self.control.callbacks())
     }
+
+    fn runtime(&self) -> BoxFuture<'static, Vec<sairex_http_api::ProviderRuntime>> {
+        let control = self.control.clone();
+        async move {
+            let mut out = Vec::new();
+            for provider_id in control.running_providers().await {
+                let mut runtime = sairex_http_api::ProviderRuntime {
+                    provider_id,
+                    binds: Vec::new(),
+                };
+                if let Some(actor) = control.provider_actor(provider_id).await {
+                    // A provider busy for over a second is reported without its binds.
+                    let asked = actor
+                        .call(
+                            sairex_engine::provider::smpp::SmppProviderMsg::Stats,
+                            Some(std::time::Duration::from_secs(1)),
+                        )
+                        .await;
+                    if let Ok(ractor::rpc::CallResult::Success(stats)) = asked {
+                        runtime.binds = stats
+                            .binds
+                            .into_iter()
+                            .map(|b| sairex_http_api::BindRuntime {
+                                bound: b.bound,
+                                connected: b.connected,
+                                window_in_use: b.window_in_use,
+                                window: b.window,
+                                reconnects: b.reconnects,
+                                last_error: b.last_error,
+                            })
+                            .collect();
+                    }
+                }
+                out.push(runtime);
+            }
+            out
+        }
+        .boxed()
+    }
 }
 
 /// The whole API (`/metrics` too when there is no separate metrics listener), and the

@@ -69,3 +69,28 @@ impl Store {
         Ok(visited)
     }
 }
+
+impl Store {
+    /// Ready messages of an organization per priority (priority byte, count), lowest (served
+    /// first) first: the queue depths `GET /api/admin/status` reports. Walks the organization's
+    /// live ready queue once.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn ready_by_priority(&self, org: Id) -> Result<Vec<(u8, u64)>> {
+        let start = self.floors().ready_start(org);
+        let end = prefix_end(&Key::new(space::READY).u64(org).build());
+        let mut counts: Vec<(u8, u64)> = Vec::new();
+        for key in self.kv().range(start..end).keys() {
+            // [READY][org: 8][priority][seq]
+            let Some(&priority) = key?.get(9) else {
+                continue;
+            };
+            match counts.last_mut() {
+                Some((p, n)) if *p == priority => *n += 1,
+                _ => counts.push((priority, 1)),
+            }
+        }
+        Ok(counts)
+    }
+}

@@ -381,6 +381,9 @@ pub struct Organization {
     pub name: String,
     /// ISO 3166-1 alpha-2 country for numbers written without a country code.
     pub default_country: String,
+    /// IANA time zone of its days (analytics, CSV exports); empty for its country's default
+    /// (records from before the field existed).
+    pub time_zone: String,
     /// Prepaid credit, when the organization is billed that way.
     pub credit_balance: Option<Micros>,
     /// Currency of the credit.
@@ -759,6 +762,7 @@ impl Default for Organization {
             id: 0,
             name: String::new(),
             default_country: "PK".to_owned(),
+            time_zone: String::new(),
             credit_balance: None,
             currency: None,
             retention_days: None,

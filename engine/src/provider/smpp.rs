@@ -92,8 +92,8 @@ use super::{
 };
 use crate::classify::SubmitOutcome;
 use crate::session::{
-    BindMode, NotSentReason, SessionActor, SessionArgs, SessionConfig, SessionEvent, SessionMsg,
-    SessionRef, SubmitResult,
+    BindMode, DisconnectReason, NotSentReason, SessionActor, SessionArgs, SessionConfig,
+    SessionEvent, SessionMsg, SessionRef, SubmitResult,
 };
 
 /// Tracing target of this module.
@@ -287,6 +287,26 @@ pub struct SmppProviderStats {
     pub session_restarts: u64,
     /// Parts sent again after a session answered `NotSent`.
     pub parts_resent: u64,
+    /// Each bind (slot) now, in slot order (`sairex status`).
+    pub binds: Vec<BindStats>,
+}
+
+/// One bind of an SMPP provider, for status reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindStats {
+    /// Bound and taking submits.
+    pub bound: bool,
+    /// A session runs (connecting or binding when not bound); false while waiting to reconnect.
+    pub connected: bool,
+    /// Submits sent on this bind and not yet answered.
+    pub window_in_use: u32,
+    /// The bind's window.
+    pub window: u32,
+    /// Times its session was restarted since the provider started.
+    pub reconnects: u64,
+    /// Why its last connection ended, if one did.
+    pub last_error: Option<String>,
 }
 
 /// Messages to the provider actor.
@@ -568,6 +588,10 @@ struct Slot {
     credit: u32,
     /// Restarts since this slot last bound (for the back-off).
     restarts: u32,
+    /// Restarts since the provider started (status reports).
+    reconnects: u64,
+    /// Why its last connection ended (status reports).
+    last_error: Option<String>,
     restart_timer: Option<JoinHandle<Result<(), MessagingErr<SmppProviderMsg>>>>,
 }
 
@@ -799,6 +823,8 @@ impl Actor for SmppProvider {
                     bound: false,
                     credit: 0,
                     restarts: 0,
+                    reconnects: 0,
+                    last_error: None,
                     restart_timer: None,
                 })
                 .collect(),
@@ -1171,6 +1197,9 @@ impl SmppProviderState {
                 });
                 if idle && !self.draining {
                     self.stats.session_restarts += 1;
+                    if let Some(s) = self.slots.get_mut(slot) {
+                        s.reconnects += 1;
+                    }
                     self.metrics.reconnect();
                     info!(target: TARGET, provider = self.config.provider_id, slot, "restarting session");
                     if let Err(e) = self.spawn_session(slot).await {
@@ -1229,6 +1258,13 @@ impl SmppProviderState {
             }
             SessionEvent::Disconnected { reason } => {
                 debug!(target: TARGET, provider = self.config.provider_id, slot = index, ?reason, "session disconnected");
+                if !matches!(
+                    reason,
+                    DisconnectReason::Drained | DisconnectReason::Stopped
+                ) && let Some(slot) = self.slots.get_mut(index)
+                {
+                    slot.last_error = Some(format!("{reason:?}"));
+                }
                 self.unbind_slot(index);
                 self.no_bind_check().await;
             }
@@ -1518,6 +1554,23 @@ impl SmppProviderState {
             in_flight_parts: self.in_flight.len(),
             open_messages: self.messages.len(),
             rate_tps: self.rate.rate(),
+            binds: self
+                .slots
+                .iter()
+                .enumerate()
+                .map(|(index, s)| BindStats {
+                    bound: s.bound,
+                    connected: s.session.is_some(),
+                    window_in_use: count(
+                        self.in_flight
+                            .values()
+                            .filter(|f| f.slot == index && f.generation == s.generation),
+                    ),
+                    window: self.config.session.window.get(),
+                    reconnects: s.reconnects,
+                    last_error: s.last_error.clone(),
+                })
+                .collect(),
             ..self.stats.clone()
         }
     }

@@ -105,6 +105,16 @@ pub(crate) fn text(v: &Value) -> String {
     }
 }
 
+/// A time from the API (RFC 3339) in the organization's zone, the exact value in
+/// `datetime`; as given when it is no time.
+pub(crate) fn when(v: &Value, zone: &jiff::tz::TimeZone) -> Markup {
+    let raw = text(v);
+    match crate::time::parse(&raw) {
+        Some(ms) => html! { time datetime=(raw) { (crate::zone::display(ms, zone)) } },
+        None => html! { (raw) },
+    }
+}
+
 /// A status pill; `data-message-id` lets the live stream update it in place.
 pub(crate) fn status_pill(status: &str, message_id: Option<u64>) -> Markup {
     html! {

@@ -63,6 +63,8 @@ pub const DEFAULT_SESSION_TTL_MS: Millis = 12 * 3600 * 1000;
 pub(crate) struct Console {
     pub(crate) user: ConsoleUser,
     pub(crate) org_name: String,
+    /// The organization's time zone.
+    pub(crate) zone: jiff::tz::TimeZone,
     pub(crate) principal: Principal,
     pub(crate) csrf: String,
 }
@@ -263,11 +265,13 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         Ok(org) if org.is_active => org,
         _ => return to_login(),
     };
-    let org_name = state
+    // The organization's time zone: the console shows times, and reads the times typed into
+    // its forms, in it.
+    let (org_name, zone) = state
         .store()
         .organization(org.id)
-        .map(|o| o.name)
-        .unwrap_or_default();
+        .map(|o| (o.name.clone(), crate::zone::of(&o)))
+        .unwrap_or_else(|_| (String::new(), jiff::tz::TimeZone::UTC));
     let mut request = request;
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         if !origin_ok(request.headers()) {
@@ -336,6 +340,7 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         principal: Principal::console(user.id, Arc::clone(&org), admin),
         user,
         org_name,
+        zone,
         csrf: session.csrf_token,
     };
     request.extensions_mut().insert(console);

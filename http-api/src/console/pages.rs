@@ -11,9 +11,10 @@ use maud::{Markup, html};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::layout::{self, csrf, dir_of, notice, shell, status_pill, text};
+use super::layout::{self, csrf, dir_of, notice, shell, status_pill, text, when};
 use super::{Console, PageError, PageResult, WithConsole, users};
 use crate::error::{ApiError, ApiResult};
+use crate::listing::ListParams;
 use crate::routes::{
     ApiJson, ApiQuery, admin, campaigns, contacts, events, groups, read, send, templates,
 };
@@ -111,16 +112,17 @@ fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response 
     shell(console, active, title, body).into_response()
 }
 
-/// A `datetime-local` value (taken as UTC) in RFC 3339, or null.
-fn local_time(raw: Option<&str>) -> Value {
+/// A `datetime-local` value, taken in the organization's zone, in RFC 3339 (as typed when
+/// it does not read as a time, for the API to refuse), or null.
+fn local_time(raw: Option<&str>, console: &Console) -> Value {
     raw.map_or(Value::Null, |t| {
-        let t = if t.len() == 16 {
-            format!("{t}:00Z")
-        } else {
-            format!("{t}Z")
-        };
-        json!(t)
+        json!(crate::zone::from_local(t, &console.zone).unwrap_or_else(|| t.to_owned()))
     })
+}
+
+/// The zone's name for form labels.
+fn zone_name(console: &Console) -> &str {
+    console.zone.iana_name().unwrap_or("UTC")
 }
 
 // ---- Dashboard -------------------------------------------------------------------------
@@ -225,29 +227,29 @@ async fn dashboard(
             section.panel {
                 h2 { "Provider health" }
                 table { tbody {
-                    @for pr in providers["providers"].as_array().into_iter().flatten() {
+                    @for pr in providers["items"].as_array().into_iter().flatten() {
                         tr { td { (text(&pr["displayName"])) } td { (status_pill(&text(&pr["healthStatus"]), None)) }
-                             td.hint { "last check " (text(&pr["lastHealthCheck"])) } }
+                             td.hint { "last check " (when(&pr["lastHealthCheck"], &console.zone)) } }
                     }
                 } }
             }
         }
         section.panel {
             h2 { "Recent messages" }
-            (message_table(&recent["messages"]))
+            (message_table(&recent["items"], &console.zone))
         }
     };
     Ok(page(&console, "/console/", "Dashboard", body))
 }
 
-fn message_table(messages: &Value) -> Markup {
+fn message_table(messages: &Value, zone: &jiff::tz::TimeZone) -> Markup {
     html! {
         table { thead { tr { th { "Time" } th { "Direction" } th { "Number" } th { "Message" } th { "Status" } } }
         tbody {
             @for m in messages.as_array().into_iter().flatten() {
                 @let inbound = m["direction"] == "INBOUND";
                 tr {
-                    td { a href={ "/console/messages/" (text(&m["messageId"])) } { (text(&m["createdAt"])) } }
+                    td { a href={ "/console/messages/" (text(&m["messageId"])) } { (when(&m["createdAt"], zone)) } }
                     td { @if inbound { "in" } @else { "out" } }
                     td { @if inbound { (text(&m["from"])) } @else { (text(&m["to"])) } }
                     td dir=(dir_of(&text(&m["body"]))) { (text(&m["body"]).chars().take(60).collect::<String>()) }
@@ -322,7 +324,7 @@ async fn send_view(
                 textarea #variables name="variables" {}
                 label for="from" { "Sender ID (optional)" }
                 input #from type="text" name="from";
-                label for="scheduledAt" { "Send later (UTC, optional)" }
+                label for="scheduledAt" { "Send later (" (zone_name(console)) ", optional)" }
                 input #scheduledAt type="datetime-local" name="scheduledAt";
                 div { button type="submit" { "Send" } }
             }
@@ -343,7 +345,7 @@ async fn send_view(
                 label for="bulk-body" { "Message" }
                 textarea #bulk-body name="body" data-preview="bulk-preview" dir="auto" required {}
                 p.hint #bulk-preview aria-live="polite" {}
-                label for="bulk-scheduledAt" { "Send later (UTC, optional)" }
+                label for="bulk-scheduledAt" { "Send later (" (zone_name(console)) ", optional)" }
                 input #bulk-scheduledAt type="datetime-local" name="scheduledAt";
                 div { button type="submit" { "Send to all" } }
             }
@@ -370,7 +372,7 @@ async fn send_one(State(state): State<AppState>, console: Console, body: Bytes) 
         "to": f.json("to"), "body": f.json("body"), "from": f.json("from"),
         "templateId": f.get("templateId").and_then(|v| v.parse::<u64>().ok()),
         "variables": variables(f.get("variables")),
-        "scheduledAt": local_time(f.get("scheduledAt")),
+        "scheduledAt": local_time(f.get("scheduledAt"), &console),
     });
     let request: send::SendRequest = req(request).page(&console)?;
     match send::accept_one(&state, &console.principal, &HeaderMap::new(), request).await {
@@ -402,7 +404,7 @@ async fn send_one(State(state): State<AppState>, console: Console, body: Bytes) 
 
 async fn send_bulk(State(state): State<AppState>, console: Console, body: Bytes) -> PageResult {
     let f = Form::parse(&body);
-    let scheduled = local_time(f.get("scheduledAt"));
+    let scheduled = local_time(f.get("scheduledAt"), &console);
     if let Some(group) = f.get("groupId").and_then(|v| v.parse::<u64>().ok()) {
         // A group: a campaign started now (the campaign runner expands the group).
         let request = json!({
@@ -546,7 +548,7 @@ async fn inbox_view(
         div.columns {
             section.panel aria-label="Conversations" {
                 h2 { "Conversations" }
-                @let conversations = list["conversations"].as_array().cloned().unwrap_or_default();
+                @let conversations = list["items"].as_array().cloned().unwrap_or_default();
                 @if conversations.is_empty() { p.hint { "No inbound messages yet." } }
                 ul {
                     @for c in &conversations {
@@ -570,11 +572,11 @@ async fn inbox_view(
                         button type="submit" { "Send reply" }
                     }
                     div.thread data-phone=(phone) {
-                        @for m in thread["messages"].as_array().into_iter().flatten() {
+                        @for m in thread["items"].as_array().into_iter().flatten() {
                             @let out = m["direction"] == "OUTBOUND";
                             div class={ "bubble " (if out { "out" } else { "in" }) } dir=(dir_of(&text(&m["body"]))) {
                                 (text(&m["body"]))
-                                span.meta dir="ltr" { (text(&m["createdAt"])) " " @if out { (status_pill(&text(&m["status"]), m["messageId"].as_u64())) } }
+                                span.meta dir="ltr" { (when(&m["createdAt"], &console.zone)) " " @if out { (status_pill(&text(&m["status"]), m["messageId"].as_u64())) } }
                             }
                         }
                     }
@@ -624,7 +626,19 @@ struct MessagesQuery {
     phone: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    page: Option<u64>,
+    /// The API's `nextCursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// A query string of the non-empty `pairs`.
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+            s.append_pair(k, v);
+        }
+    }
+    format!("?{}", s.finish())
 }
 
 async fn messages(
@@ -640,7 +654,7 @@ async fn messages(
     };
     let query = json!({
         "status": clean(&q.status), "direction": clean(&q.direction), "phone": clean(&q.phone),
-        "from": clean(&q.from), "to": clean(&q.to), "page": q.page.unwrap_or(1), "limit": 50,
+        "from": clean(&q.from), "to": clean(&q.to), "cursor": clean(&q.cursor), "limit": 50,
     });
     let list = data(
         read::list_messages(
@@ -652,8 +666,21 @@ async fn messages(
     )
     .await
     .page(&console)?;
-    let page_no = q.page.unwrap_or(1);
     let total = list["total"].as_u64().unwrap_or(0);
+    // Pages follow the API's cursor (stable while messages arrive), filters kept.
+    let filters = [
+        ("status", q.status.as_deref()),
+        ("direction", q.direction.as_deref()),
+        ("phone", q.phone.as_deref()),
+        ("from", q.from.as_deref()),
+        ("to", q.to.as_deref()),
+    ];
+    let newest = query_string(&filters);
+    let older = list["nextCursor"].as_str().map(|cursor| {
+        let mut pairs = filters.to_vec();
+        pairs.push(("cursor", Some(cursor)));
+        query_string(&pairs)
+    });
     let body = html! {
         h1 { "Messages" }
         form method="get" action="/console/messages" {
@@ -675,9 +702,9 @@ async fn messages(
             div { button type="submit" { "Filter" } }
         }
         p.hint { (total) " message(s)" }
-        section.panel { (message_table(&list["messages"])) }
-        @if page_no > 1 { a href={ "?page=" (page_no - 1) } { "← newer" } " " }
-        @if page_no * 50 < total { a href={ "?page=" (page_no + 1) } { "older →" } }
+        section.panel { (message_table(&list["items"], &console.zone)) }
+        @if clean(&q.cursor).is_some() { a href={ "/console/messages" (newest) } { "← newest" } " " }
+        @if let Some(older) = &older { a href={ "/console/messages" (older) } { "older →" } }
     };
     Ok(page(&console, "/console/messages", "Messages", body))
 }
@@ -715,7 +742,7 @@ async fn message(
         section.panel {
             h2 { "Timeline" }
             ol { @for e in m["timeline"].as_array().into_iter().flatten() {
-                li { (text(&e["at"])) " — " (text(&e["status"])) " (" (text(&e["event"])) ")"
+                li { (when(&e["at"], &console.zone)) " — " (text(&e["status"])) " (" (text(&e["event"])) ")"
                      @if !e["detail"].is_null() { ": " (text(&e["detail"])) } }
             } }
         }
@@ -729,7 +756,8 @@ async fn message(
 #[serde(default)]
 struct SearchQuery {
     search: Option<String>,
-    page: Option<u64>,
+    /// The API's `nextCursor` of the page before.
+    cursor: Option<String>,
 }
 
 async fn contacts_page(
@@ -747,13 +775,13 @@ async fn contacts_view(
     note: Option<(bool, String)>,
 ) -> PageResult {
     let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let cursor = q.cursor.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let list = data(
         contacts::list(
             State(state.clone()),
             console.principal.clone(),
             ApiQuery(
-                req(json!({ "search": search, "page": q.page.unwrap_or(1), "limit": 50 }))
-                    .page(console)?,
+                req(json!({ "search": search, "cursor": cursor, "limit": 50 })).page(console)?,
             ),
         )
         .await,
@@ -776,6 +804,10 @@ async fn contacts_view(
                 tr { td { (text(&c["phoneNumber"])) } td { (text(&c["displayName"])) }
                      td { @if c["isOptedOut"] == true { span.pill.failed { "opted out" } } } }
             } } }
+            @if cursor.is_some() { a href={ "/console/contacts" (query_string(&[("search", search)])) } { "← first" } " " }
+            @if let Some(next) = list["nextCursor"].as_str() {
+                a href={ "/console/contacts" (query_string(&[("search", search), ("cursor", Some(next))])) } { "more →" }
+            }
         }
         section.panel {
             h2 { "Add a contact" }
@@ -1163,7 +1195,7 @@ async fn campaigns_view(
                 label for="cbody" { "Message" }
                 textarea #cbody name="messageBody" data-preview="cpreview" dir="auto" required {}
                 p.hint #cpreview aria-live="polite" {}
-                label for="scheduledAt" { "Schedule (UTC, optional)" }
+                label for="scheduledAt" { "Schedule (" (zone_name(console)) ", optional)" }
                 input #scheduledAt type="datetime-local" name="scheduledAt";
                 label { input type="checkbox" name="start" value="true"; " Start now (otherwise saved as a draft)" }
                 div { button type="submit" { "Create campaign" } }
@@ -1180,7 +1212,7 @@ async fn add_campaign(State(state): State<AppState>, console: Console, body: Byt
     let request = json!({
         "name": f.json("name"), "messageBody": f.json("messageBody"),
         "groupId": f.get("groupId").and_then(|v| v.parse::<u64>().ok()),
-        "scheduledAt": local_time(f.get("scheduledAt")), "start": f.get("start") == Some("true"),
+        "scheduledAt": local_time(f.get("scheduledAt"), &console), "start": f.get("start") == Some("true"),
     });
     match data(
         campaigns::create(
@@ -1271,7 +1303,7 @@ async fn campaign(
         }
         section.panel {
             h2 { "Recipients (newest 50)" }
-            (message_table(&recipients["messages"]))
+            (message_table(&recipients["items"], &console.zone))
         }
     };
     Ok(page(&console, "/console/campaigns", "Campaign", body))
@@ -1351,7 +1383,7 @@ async fn settings_view(
 ) -> PageResult {
     console.require_admin()?;
     let p = console.principal.clone();
-    let q = || req::<admin::PageQuery>(json!({ "limit": 100 }));
+    let q = || req::<ListParams>(json!({ "limit": 100 }));
     let keys = data(
         admin::list_keys(
             State(state.clone()),
@@ -1390,7 +1422,7 @@ async fn settings_view(
         section.panel #providers {
             h2 { "Providers" }
             table { thead { tr { th { "Name" } th { "Kind" } th { "Priority" } th { "Health" } th { "Test" } } }
-            tbody { @for pr in providers["providers"].as_array().into_iter().flatten() {
+            tbody { @for pr in providers["items"].as_array().into_iter().flatten() {
                 tr { td { (text(&pr["displayName"])) } td { (text(&pr["providerName"])) } td { (text(&pr["priority"])) }
                      td { (status_pill(&text(&pr["healthStatus"]), None)) }
                      td { form.inline method="post" action={ "/console/settings/providers/" (text(&pr["id"])) "/test" } {
@@ -1435,10 +1467,10 @@ async fn settings_view(
         section.panel #api-keys {
             h2 { "API keys" }
             table { thead { tr { th { "Name" } th { "Prefix" } th { "Scopes" } th { "Last used" } th { "State" } th {} } }
-            tbody { @for k in keys["apiKeys"].as_array().into_iter().flatten() {
+            tbody { @for k in keys["items"].as_array().into_iter().flatten() {
                 tr { td { (text(&k["name"])) } td { code { (text(&k["keyPrefix"])) "…" } }
                      td { (k["scopes"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                     td { (text(&k["lastUsedAt"])) }
+                     td { (when(&k["lastUsedAt"], &console.zone)) }
                      td { @if k["isActive"] == true { "active" } @else { "revoked" } }
                      td { @if k["isActive"] == true {
                         form.inline method="post" action={ "/console/settings/api-keys/" (text(&k["id"])) "/revoke" } {
@@ -1461,7 +1493,7 @@ async fn settings_view(
         section.panel #webhooks {
             h2 { "Webhooks" }
             table { thead { tr { th { "URL" } th { "Events" } th { "Failures in a row" } } }
-            tbody { @for w in hooks["webhooks"].as_array().into_iter().flatten() {
+            tbody { @for w in hooks["items"].as_array().into_iter().flatten() {
                 tr { td { (text(&w["url"])) } td { (w["events"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                      td { (text(&w["consecutiveFails"])) } }
             } } }
@@ -1725,7 +1757,7 @@ async fn users_view(
             table { thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "Last login" } th {} } }
             tbody { @for u in &list.items {
                 tr { td { (u.name) } td { (u.email) } td { (format!("{:?}", u.role).to_uppercase()) }
-                     td { (u.last_login_at.map(crate::time::format).unwrap_or_default()) }
+                     td { (u.last_login_at.map(|t| crate::zone::display(t, &console.zone)).unwrap_or_default()) }
                      td { @if u.id != console.user.id {
                         form.inline method="post" action={ "/console/settings/users/" (u.id) "/delete" } {
                             (csrf(console)) button.secondary type="submit" { "Remove" } } } } }

@@ -14,6 +14,7 @@ use sairex_store::model::{ConsoleRole, ConsoleUser, Id, Millis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::routes::{ApiJson, ApiQuery, parse_id};
 use crate::state::AppState;
 use crate::time;
@@ -196,17 +197,16 @@ pub(crate) async fn admin_create_user(
 pub(crate) async fn admin_list_users(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<crate::routes::admin::PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     let org = parse_id(&id, "organization")?;
     state.store().organization(org)?;
-    let page = state
-        .store()
-        .list_console_users(org, crate::routes::admin::page_of(&q)?)?;
-    let users: Vec<UserView> = page.items.iter().map(UserView::from).collect();
-    Ok(ok(
-        &serde_json::json!({ "users": users, "total": page.total }),
-    ))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_console_users(org, page),
+        |u| u.id,
+    )?;
+    Ok(ok(&listed.map(|u| UserView::from(&u))))
 }
 
 /// Failed logins per account and per address, in a fixed window from the first failure.

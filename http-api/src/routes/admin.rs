@@ -8,15 +8,16 @@ use sairex_store::model::{
     ApiKey, Id, Message, Micros, Organization, Priority, ProviderConfig, ProviderKind, QuietHours,
     Webhook,
 };
-use sairex_store::{Enqueued, PageRequest, StoreError};
+use sairex_store::{Enqueued, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{ApiJson, ApiQuery, done, paging, parse_id};
+use super::{ApiJson, ApiQuery, done, parse_id};
 use crate::auth::{Principal, Scope, generate_api_key, generate_webhook_secret};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
-use crate::{phone, ssrf, text, time};
+use crate::{phone, ssrf, text, time, zone};
 
 /// What masked secrets read as.
 const MASK: &str = "********";
@@ -30,17 +31,6 @@ pub(crate) const WEBHOOK_EVENTS: [&str; 5] = [
     "message.inbound",
 ];
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct PageQuery {
-    page: Option<u64>,
-    limit: Option<u32>,
-}
-
-pub(crate) fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
-    paging(q.page, q.limit, 200)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Organizations (superadmin)
 
@@ -52,6 +42,9 @@ pub(crate) fn page_of(q: &PageQuery) -> Result<PageRequest, ApiError> {
 pub(crate) struct OrganizationRequest {
     name: Option<String>,
     default_country: Option<String>,
+    /// IANA zone; `null` goes back to the country's.
+    #[serde(deserialize_with = "nullable")]
+    timezone: Option<Option<String>>,
     #[serde(deserialize_with = "nullable")]
     credit_balance: Option<Option<Value>>,
     #[serde(deserialize_with = "nullable")]
@@ -87,6 +80,8 @@ pub(crate) struct QuietHoursBody {
 struct OrganizationChanges {
     name: Option<String>,
     default_country: Option<String>,
+    /// `Some("")`: follow the country.
+    time_zone: Option<String>,
     credit_balance: Option<Option<Micros>>,
     currency: Option<Option<String>>,
     dlt_enabled: Option<bool>,
@@ -174,9 +169,15 @@ impl OrganizationRequest {
             Some(None) => Some(None),
             None => None,
         };
+        let time_zone = match self.timezone {
+            Some(Some(name)) => Some(zone::check("timezone", &name)?),
+            Some(None) => Some(String::new()),
+            None => None,
+        };
         Ok(OrganizationChanges {
             name: self.name,
             default_country,
+            time_zone,
             credit_balance,
             currency,
             dlt_enabled: self.dlt_enabled,
@@ -194,6 +195,9 @@ impl OrganizationChanges {
         }
         if let Some(country) = self.default_country {
             o.default_country = country;
+        }
+        if let Some(zone) = self.time_zone {
+            o.time_zone = zone;
         }
         if let Some(credit) = self.credit_balance {
             o.credit_balance = credit;
@@ -230,6 +234,8 @@ struct OrganizationView {
     id: Id,
     name: String,
     default_country: String,
+    /// IANA zone of its days: its own, else its country's.
+    timezone: String,
     credit_balance: Option<String>,
     currency: Option<String>,
     dlt_enabled: bool,
@@ -247,6 +253,7 @@ impl From<&Organization> for OrganizationView {
             id: o.id,
             name: o.name.clone(),
             default_country: o.default_country.clone(),
+            timezone: zone::name_of(o),
             credit_balance: o.credit_balance.map(text::money),
             currency: o.currency.clone(),
             dlt_enabled: o.dlt_enabled,
@@ -364,11 +371,14 @@ pub(crate) async fn update_organization(
 /// `GET /api/admin/organizations`.
 pub(crate) async fn list_organizations(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
-    let page = state.store().list_organizations(page_of(&q)?)?;
-    let items: Vec<OrganizationView> = page.items.iter().map(OrganizationView::from).collect();
-    Ok(ok(&json!({ "organizations": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_organizations(page),
+        |o| o.id,
+    )?;
+    Ok(ok(&listed.map(|o| OrganizationView::from(&o))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,14 +480,15 @@ fn apply_key_request(k: &mut ApiKey, r: &KeyRequest) -> Result<(), ApiError> {
 pub(crate) async fn list_keys(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_api_keys(principal.org_id(), page_of(&q)?)?;
-    let keys: Vec<KeyView> = page.items.iter().map(|k| key_view(k, None)).collect();
-    Ok(ok(&json!({ "apiKeys": keys, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_api_keys(principal.org_id(), page),
+        |k| k.id,
+    )?;
+    Ok(ok(&listed.map(|k| key_view(&k, None))))
 }
 
 /// `POST /api/sms/api-keys`: the key is in this answer only.
@@ -625,12 +636,23 @@ fn parse_provider_name(name: &str) -> Result<ProviderKind, ApiError> {
     }
 }
 
-/// Credentials with every value masked, keys kept (so a client sees what is set).
+/// Credential keys that say where a provider is, not how to log in to it: shown as they are,
+/// so an operator can see which SMSC a record points at.
+const NOT_SECRET: [&str; 3] = ["host", "port", "systemType"];
+
+/// Credentials with every secret value masked, keys kept (so a client sees what is set).
 fn mask(credentials: &Value) -> Value {
     match credentials {
         Value::Object(map) => Value::Object(
-            map.keys()
-                .map(|k| (k.clone(), Value::String(MASK.to_owned())))
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if NOT_SECRET.contains(&k.as_str()) && !v.is_object() {
+                        v.clone()
+                    } else {
+                        Value::String(MASK.to_owned())
+                    };
+                    (k.clone(), shown)
+                })
                 .collect(),
         ),
         _ => Value::Null,
@@ -822,14 +844,15 @@ fn provider_changed(state: &AppState, org: Id) {
 pub(crate) async fn list_providers(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_providers(principal.org_id(), page_of(&q)?)?;
-    let items: Vec<ProviderView> = page.items.iter().map(provider_view).collect();
-    Ok(ok(&json!({ "providers": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_providers(principal.org_id(), page),
+        |p| p.id,
+    )?;
+    Ok(ok(&listed.map(|p| provider_view(&p))))
 }
 
 /// `POST /api/sms/providers`.
@@ -1041,14 +1064,15 @@ async fn check_url(state: &AppState, url: &str) -> Result<(), ApiError> {
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
-    let page = state
-        .store()
-        .list_webhooks(principal.org_id(), page_of(&q)?)?;
-    let items: Vec<WebhookView> = page.items.iter().map(|w| webhook_view(w, false)).collect();
-    Ok(ok(&json!({ "webhooks": items, "total": page.total })))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_webhooks(principal.org_id(), page),
+        |w| w.id,
+    )?;
+    Ok(ok(&listed.map(|w| webhook_view(&w, false))))
 }
 
 /// `POST /api/sms/webhooks`: the generated secret is in this answer only.
@@ -1172,29 +1196,211 @@ pub(crate) async fn webhook_deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     principal.require(Scope::Admin)?;
     let id = parse_id(&id, "webhook")?;
-    let page = state
-        .store()
-        .webhook_deliveries(principal.org_id(), id, page_of(&q)?)?;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "eventType": d.event_type,
-                "payload": d.payload,
-                "httpStatus": d.http_status,
-                "responseBody": d.response_body,
-                "latencyMs": d.latency_ms,
-                "attempt": d.attempt,
-                "success": d.success,
-                "createdAt": time::format(d.created_at),
-            })
+    let listed = listing::fetch(
+        q.request()?,
+        |page| {
+            state
+                .store()
+                .webhook_deliveries(principal.org_id(), id, page)
+        },
+        |d| d.id,
+    )?;
+    Ok(ok(&listed.map(|d| {
+        json!({
+            "id": d.id,
+            "eventType": d.event_type,
+            "payload": d.payload,
+            "httpStatus": d.http_status,
+            "responseBody": d.response_body,
+            "latencyMs": d.latency_ms,
+            "attempt": d.attempt,
+            "success": d.success,
+            "createdAt": time::format(d.created_at),
         })
-        .collect();
-    Ok(ok(&json!({ "deliveries": items, "total": page.total })))
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Superadmin views of one organization, and the gateway's status (`sairex admin`, `sairex
+// status`)
+
+/// `GET /api/admin/organizations/{organizationId}/api-keys`.
+pub(crate) async fn list_org_keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_api_keys(org, page),
+        |k| k.id,
+    )?;
+    Ok(ok(&listed.map(|k| key_view(&k, None))))
+}
+
+/// `GET /api/admin/organizations/{organizationId}/webhooks`.
+pub(crate) async fn list_org_webhooks(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
+    let org = parse_id(&id, "organization")?;
+    state.store().organization(org)?;
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_webhooks(org, page),
+        |w| w.id,
+    )?;
+    Ok(ok(&listed.map(|w| webhook_view(&w, false))))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BindView {
+    index: usize,
+    /// `bound`, `binding` (connected, bind not answered yet) or `reconnecting`.
+    state: &'static str,
+    window_in_use: u32,
+    window: u32,
+    reconnects: u64,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderStatus {
+    id: Id,
+    /// 0 for the config file's system providers.
+    organization_id: Id,
+    display_name: String,
+    provider_name: &'static str,
+    is_active: bool,
+    health_status: sairex_store::model::HealthStatus,
+    running: bool,
+    /// `up`, `degraded`, `down` or `inactive`.
+    state: &'static str,
+    binds: Vec<BindView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueStatus {
+    organization_id: Id,
+    organization: String,
+    priority: u8,
+    /// `otp` (1), `transactional` (5), `bulk` (10), or the number.
+    priority_name: String,
+    ready: u64,
+}
+
+fn priority_name(p: u8) -> String {
+    match Priority(p) {
+        Priority::OTP => "otp".to_owned(),
+        Priority::TRANSACTIONAL => "transactional".to_owned(),
+        Priority::BULK => "bulk".to_owned(),
+        Priority(n) => n.to_string(),
+    }
+}
+
+/// `GET /api/admin/status`: each provider with its binds, queue depths per organization and
+/// priority, the store's size, and `ok` (false, with `problems`, when something is down: an
+/// active provider not running, an SMPP provider with no bind up, an HTTP provider marked
+/// DOWN, or the engine stopped).
+pub(crate) async fn status(State(state): State<AppState>) -> ApiResult {
+    let runtime = state.engine().runtime().await;
+    let store = state.store().clone();
+    let engine_running = state.engine().is_running();
+    let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let mut problems: Vec<String> = Vec::new();
+        if !engine_running {
+            problems.push("engine: not running".to_owned());
+        }
+        let mut providers = Vec::new();
+        let mut records = store.all_providers()?;
+        records.sort_by_key(|p| (p.organization_id, p.priority, p.id));
+        for p in records {
+            let live = runtime.iter().find(|r| r.provider_id == p.id);
+            let binds: Vec<BindView> = live
+                .map(|r| {
+                    r.binds
+                        .iter()
+                        .enumerate()
+                        .map(|(index, b)| BindView {
+                            index,
+                            state: match (b.bound, b.connected) {
+                                (true, _) => "bound",
+                                (false, true) => "binding",
+                                (false, false) => "reconnecting",
+                            },
+                            window_in_use: b.window_in_use,
+                            window: b.window,
+                            reconnects: b.reconnects,
+                            last_error: b.last_error.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let bound = binds.iter().filter(|b| b.state == "bound").count();
+            let smpp = p.provider_kind == ProviderKind::Smpp;
+            let label = format!("provider {} ({})", p.id, p.display_name);
+            let provider_state = if !p.is_active {
+                "inactive"
+            } else if live.is_none() {
+                problems.push(format!("{label}: not running"));
+                "down"
+            } else if smpp && bound == 0 {
+                problems.push(format!("{label}: no bind up"));
+                "down"
+            } else if !smpp && p.health_status == sairex_store::model::HealthStatus::Down {
+                problems.push(format!("{label}: health checks failing"));
+                "down"
+            } else if (smpp && bound < binds.len())
+                || p.health_status == sairex_store::model::HealthStatus::Degraded
+            {
+                "degraded"
+            } else {
+                "up"
+            };
+            providers.push(ProviderStatus {
+                id: p.id,
+                organization_id: p.organization_id,
+                display_name: p.display_name.clone(),
+                provider_name: provider_name(p.provider_kind),
+                is_active: p.is_active,
+                health_status: p.health_status,
+                running: live.is_some(),
+                state: provider_state,
+                binds,
+            });
+        }
+        let mut queues = Vec::new();
+        for org in store.all_organizations()? {
+            for (priority, ready) in store.ready_by_priority(org.id)? {
+                queues.push(QueueStatus {
+                    organization_id: org.id,
+                    organization: org.name.clone(),
+                    priority,
+                    priority_name: priority_name(priority),
+                    ready,
+                });
+            }
+        }
+        queues.sort_by_key(|q| (q.organization_id, q.priority));
+        Ok(json!({
+            "ok": problems.is_empty(),
+            "problems": problems,
+            "providers": providers,
+            "queues": queues,
+            "store": { "sizeBytes": store.size_on_disk()? },
+        }))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(ok(&data))
 }

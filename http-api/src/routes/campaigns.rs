@@ -19,10 +19,11 @@ use sairex_store::{CampaignCounts, MAX_VARIANTS, Recipient, StoreError, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::contacts::{Listing, normalise_phone, store_error};
-use super::{ApiJson, ApiQuery, need, paging, parse_id};
+use super::contacts::{normalise_phone, store_error};
+use super::{ApiJson, ApiQuery, need, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::{text, time};
 
@@ -377,6 +378,7 @@ pub(crate) async fn create(
 #[serde(rename_all = "camelCase", default)]
 pub(crate) struct ListQuery {
     status: Option<String>,
+    cursor: Option<String>,
     page: Option<u64>,
     limit: Option<u32>,
 }
@@ -389,28 +391,30 @@ fn parse_status(raw: &str) -> Result<CampaignStatus, ApiError> {
     })
 }
 
-/// `GET /api/sms/campaigns?status=&page=&limit=`.
+/// `GET /api/sms/campaigns?status=&cursor=&limit=`.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
+    let request = ListParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+        page: q.page,
+    }
+    .request()?;
     let status = q.status.as_deref().map(parse_status).transpose()?;
-    let found = state
-        .store()
-        .list_campaigns(principal.org_id(), status, page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(|c| view(&state, c))
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        request,
+        |page| {
+            state
+                .store()
+                .list_campaigns(principal.org_id(), status, page)
+        },
+        |c| c.id,
+    )?;
+    Ok(ok(&listed.map(|c| view(&state, c))))
 }
 
 /// `GET /api/sms/campaigns/{campaignId}`.

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{ApiJson, ApiQuery, need, paging, parse_id};
+use super::{ApiJson, ApiQuery, need, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::time;
 
@@ -36,11 +37,13 @@ pub(crate) fn normalise_phone(
     raw: &str,
     country: Option<Country>,
 ) -> Result<(String, String), String> {
-    let raw = raw.trim();
+    let raw = crate::phone::ascii_digits(raw.trim());
+    let raw = raw.as_ref();
     if raw.is_empty() {
         return Err("a phone number is required".into());
     }
-    if raw.len() > MAX_PHONE_INPUT {
+    // Characters, not bytes: full-width and Arabic-Indic digits take 2 or 3 bytes each.
+    if raw.chars().count() > MAX_PHONE_INPUT {
         return Err("too long for a phone number".into());
     }
     let number =
@@ -95,15 +98,6 @@ impl From<Contact> for ContactView {
             updated_at: time::format(c.updated_at),
         }
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Listing<T> {
-    pub(crate) items: Vec<T>,
-    pub(crate) total: u64,
-    pub(crate) page: u64,
-    pub(crate) limit: u32,
 }
 
 /// 409 for a phone the organization already has, with the holder's id.
@@ -224,35 +218,38 @@ pub(crate) async fn create(
 pub(crate) struct ListQuery {
     search: Option<String>,
     opted_out: Option<bool>,
+    cursor: Option<String>,
     page: Option<u64>,
     limit: Option<u32>,
 }
 
-/// `GET /api/sms/contacts?search=&optedOut=&page=&limit=`.
+/// `GET /api/sms/contacts?search=&optedOut=&cursor=&limit=`.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
+    let request = ListParams {
+        cursor: q.cursor,
+        limit: q.limit,
+        page: q.page,
+    }
+    .request()?;
     let filter = ContactFilter {
         search: q.search.map(|s| s.trim().to_owned()),
         opted_out: q.opted_out,
     };
-    let found = state
-        .store()
-        .list_contacts(principal.org_id(), &filter, page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(ContactView::from)
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        request,
+        |page| {
+            state
+                .store()
+                .list_contacts(principal.org_id(), &filter, page)
+        },
+        |c| c.id,
+    )?;
+    Ok(ok(&listed.map(ContactView::from)))
 }
 
 /// `GET /api/sms/contacts/{contactId}`.
@@ -383,14 +380,15 @@ pub(crate) async fn groups_of(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
+    let request = q.request()?;
     let id = parse_id(&id, "contact")?;
     let groups = state.store().contact_groups(principal.org_id(), id)?;
-    Ok(ok(&groups
-        .into_iter()
-        .map(super::groups::GroupView::from)
-        .collect::<Vec<_>>()))
+    Ok(ok(
+        &listing::from_vec(request, groups, |g| g.id).map(super::groups::GroupView::from)
+    ))
 }
 
 /// `GET /api/sms/contacts/export`: every contact of the organization as CSV
@@ -400,6 +398,8 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
     need(&principal, Scope::ContactsRead)?;
     let org = principal.org_id();
     let store = state.store().clone();
+    // Times in the organization's zone, with its offset: what a spreadsheet user reads.
+    let tz = crate::zone::of(&store.organization(org)?);
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(EXPORT_BUFFER);
     tokio::task::spawn_blocking(move || {
         let mut writer = csv::Writer::from_writer(ChunkWriter {
@@ -411,7 +411,7 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
         }
         for contact in store.export_contacts(org) {
             let row = match contact {
-                Ok(c) => c.to_csv_row(),
+                Ok(c) => csv_row(&c, &tz),
                 Err(e) => {
                     tracing::error!(error = %e, "contact export failed mid-stream");
                     let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
@@ -439,6 +439,27 @@ pub(crate) async fn export(State(state): State<AppState>, principal: Principal) 
         HeaderValue::from_static("attachment; filename=\"contacts.csv\""),
     );
     Ok(response)
+}
+
+/// A contact as CSV fields in [`CONTACT_CSV_HEADER`] order, times as RFC 3339 (ISO 8601)
+/// with the organization's offset, metadata as JSON.
+fn csv_row(c: &Contact, tz: &jiff::tz::TimeZone) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        c.phone_number.clone(),
+        c.country_code.clone(),
+        c.display_name.clone().unwrap_or_default(),
+        c.email.clone().unwrap_or_default(),
+        c.is_opted_out.to_string(),
+        c.opted_out_at
+            .map(|t| crate::zone::format(t, tz))
+            .unwrap_or_default(),
+        crate::zone::format(c.created_at, tz),
+        c.metadata
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ]
 }
 
 /// The export's sink: CSV bytes gathered into chunks of [`EXPORT_CHUNK`] and handed to the

@@ -7,10 +7,11 @@ use sairex_store::model::{Group, Id};
 use sairex_store::{MAX_MEMBERS_PER_CALL, MembershipChange};
 use serde::{Deserialize, Serialize};
 
-use super::contacts::{ContactView, Listing, normalise_phone, store_error};
-use super::{ApiJson, ApiQuery, need, paging, parse_id};
+use super::contacts::{ContactView, normalise_phone, store_error};
+use super::{ApiJson, ApiQuery, need, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::time;
 
@@ -83,32 +84,19 @@ pub(crate) async fn create(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct PageQuery {
-    pub(crate) page: Option<u64>,
-    pub(crate) limit: Option<u32>,
-}
-
 /// `GET /api/sms/groups`.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
-    let found = state.store().list_groups(principal.org_id(), page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(GroupView::from)
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_groups(principal.org_id(), page),
+        |g| g.id,
+    )?;
+    Ok(ok(&listed.map(GroupView::from)))
 }
 
 /// `GET /api/sms/groups/{groupId}`.
@@ -172,22 +160,16 @@ pub(crate) async fn members(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
     let id = parse_id(&id, "group")?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
-    let found = state.store().group_members(principal.org_id(), id, page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(ContactView::from)
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().group_members(principal.org_id(), id, page),
+        |c| c.id,
+    )?;
+    Ok(ok(&listed.map(ContactView::from)))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,8 @@
 //! `preview=true` (columns and the first [`PREVIEW_ROWS`] rows parsed, nothing written),
 //! `groupId` (every imported contact joins the group), and `mapping`, a JSON object:
 //! `{"phone": "mobile_num", "name": "student_name", "email": "mail", "countryCode": "cc",
-//! "custom": {"fee_amount": "amount"}}` (`custom` maps CSV columns to metadata keys). Without
+//! "custom": {"amount": "fee_amount"}}` (each entry field → column, like `phone`: metadata key
+//! `amount` from column `fee_amount`). Without
 //! a mapping, columns are recognised by name (phone, phoneNumber, mobile, msisdn; name,
 //! displayName; email; countryCode; isOptedOut; metadata as JSON), `id`, `optedOutAt` and
 //! `createdAt` are ignored, and every other column becomes a metadata key; so an export
@@ -59,7 +60,7 @@ pub(crate) struct Mapping {
     name: Option<String>,
     email: Option<String>,
     country_code: Option<String>,
-    /// CSV column → metadata key.
+    /// Metadata key → CSV column (field → column, the direction of every other entry).
     custom: Option<HashMap<String, String>>,
 }
 
@@ -138,7 +139,7 @@ pub(crate) fn resolve(headers: &[String], mapping: &Mapping) -> Result<Columns, 
     };
     match &mapping.custom {
         Some(custom) => {
-            for (column, key) in custom {
+            for (key, column) in custom {
                 columns.custom.push((find(headers, column)?, key.clone()));
             }
             columns.custom.sort();

@@ -253,6 +253,39 @@ fn routes() -> Vec<(RouteInfo, MethodRouter<AppState>)> {
         ),
         (
             info(
+                "GET",
+                "/api/admin/organizations/{organizationId}/api-keys",
+                Superadmin,
+                "admin",
+                200,
+                "List an organization's API keys (masked)",
+            ),
+            get(admin::list_org_keys),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/organizations/{organizationId}/webhooks",
+                Superadmin,
+                "admin",
+                200,
+                "List an organization's webhooks (secrets masked)",
+            ),
+            get(admin::list_org_webhooks),
+        ),
+        (
+            info(
+                "GET",
+                "/api/admin/status",
+                Superadmin,
+                "admin",
+                200,
+                "Gateway status: every provider with its binds, queue depths per organization and priority, the store's size; ok false when something is down",
+            ),
+            get(admin::status),
+        ),
+        (
+            info(
                 "POST",
                 "/api/sms/send",
                 SEND,
@@ -1200,26 +1233,6 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Id, ApiError> {
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::not_found(what))
-}
-
-/// Page and limit of a list: `page` from 1, `limit` 1 to `max` (default 50).
-pub(crate) fn paging(
-    page: Option<u64>,
-    limit: Option<u32>,
-    max: u32,
-) -> Result<sairex_store::PageRequest, ApiError> {
-    let page = page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::invalid("page: starts at 1"));
-    }
-    let limit = limit.unwrap_or(50);
-    if limit == 0 || limit > max {
-        return Err(ApiError::invalid(format!("limit: 1 to {max}")));
-    }
-    Ok(sairex_store::PageRequest {
-        offset: (page - 1).saturating_mul(u64::from(limit)),
-        limit,
-    })
 }
 
 /// The scope a key needs, checked by handlers.

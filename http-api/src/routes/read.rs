@@ -9,14 +9,13 @@ use sairex_store::{MessageFilter, PageRequest, Store, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiQuery, paging, parse_id};
+use super::{ApiQuery, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, ok};
+use crate::listing::{self, ListParams, MAX_LIMIT};
 use crate::state::AppState;
-use crate::{phone, text, time};
+use crate::{phone, text, time, zone};
 
-/// Most messages a list page holds.
-const MAX_LIMIT: u32 = 200;
 /// Most messages of each direction the inbox looks at (the newest) to build conversations.
 const INBOX_SCAN: usize = 5_000;
 
@@ -154,17 +153,9 @@ pub(crate) struct ListQuery {
     to: Option<String>,
     phone: Option<String>,
     campaign_id: Option<Id>,
+    cursor: Option<String>,
     page: Option<u64>,
     limit: Option<u32>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ListView {
-    messages: Vec<MessageView>,
-    total: u64,
-    page: u64,
-    limit: u32,
 }
 
 fn parse_direction(raw: &str) -> Result<Direction, ApiError> {
@@ -205,7 +196,12 @@ pub(crate) async fn list_messages(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     principal.require(Scope::SmsRead)?;
-    let page = paging(q.page, q.limit, MAX_LIMIT)?;
+    let request = ListParams {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+        page: q.page,
+    }
+    .request()?;
     let mut filter = MessageFilter {
         direction: q.direction.as_deref().map(parse_direction).transpose()?,
         status: q.status.as_deref().map(parse_status).transpose()?,
@@ -227,15 +223,16 @@ pub(crate) async fn list_messages(
     filter.to_number = q.phone.as_deref().map(|p| phone_filter(&principal, p));
     let org = principal.org_id();
     let store = state.store().clone();
-    let listed = tokio::task::spawn_blocking(move || store.list_messages(org, &filter, page))
-        .await
-        .map_err(ApiError::internal)??;
-    Ok(ok(&ListView {
-        total: listed.total,
-        page: q.page.unwrap_or(1),
-        limit: listed.limit,
-        messages: listed.items.into_iter().map(MessageView::from).collect(),
-    }))
+    let listed = tokio::task::spawn_blocking(move || {
+        listing::fetch(
+            request,
+            |page| store.list_messages(org, &filter, page),
+            |m| m.id,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(ok(&listed.map(MessageView::from)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,7 +256,11 @@ struct Conversation {
 #[serde(rename_all = "camelCase")]
 struct Thread {
     phone: String,
-    messages: Vec<MessageView>,
+    items: Vec<MessageView>,
+    /// Always null: a thread is one page, its newest `limit` messages.
+    next_cursor: Option<String>,
+    limit: u32,
+    total: u64,
 }
 
 /// The other party of a message: the sender of an inbound one, the recipient of an outbound.
@@ -332,11 +333,14 @@ pub(crate) async fn inbox(
         .map_err(ApiError::internal)??;
         return Ok(ok(&Thread {
             phone,
-            messages: messages.into_iter().map(MessageView::from).collect(),
+            total: messages.len() as u64,
+            items: messages.into_iter().map(MessageView::from).collect(),
+            next_cursor: None,
+            limit: limit as u32,
         }));
     }
-    let conversations =
-        tokio::task::spawn_blocking(move || -> Result<Vec<Conversation>, ApiError> {
+    let (conversations, total) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<Conversation>, u64), ApiError> {
             let inbound = newest(&store, org, Direction::Inbound, INBOX_SCAN, None)?;
             let outbound = newest(&store, org, Direction::Outbound, INBOX_SCAN, None)?;
             // Last reply to each number.
@@ -381,8 +385,9 @@ pub(crate) async fn inbox(
             list.sort_by(|a, b| {
                 (b.1.last.created_at, b.1.last.id).cmp(&(a.1.last.created_at, a.1.last.id))
             });
+            let total = list.len() as u64;
             list.truncate(limit);
-            Ok(list
+            let items = list
                 .into_iter()
                 .map(|(phone, acc)| Conversation {
                     phone: phone.to_owned(),
@@ -391,11 +396,18 @@ pub(crate) async fn inbox(
                     unread_count: acc.unread,
                     message_count: acc.count,
                 })
-                .collect())
+                .collect();
+            Ok((items, total))
         })
         .await
         .map_err(ApiError::internal)??;
-    Ok(ok(&serde_json::json!({ "conversations": conversations })))
+    // The list shape of every list; the inbox is one page (the newest conversations).
+    Ok(ok(&listing::Listed {
+        items: conversations,
+        next_cursor: None,
+        limit: limit as u32,
+        total,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -438,18 +450,17 @@ fn percent(ratio: f64) -> f64 {
     (ratio * 10_000.0).round() / 100.0
 }
 
-/// The period's start and its name: `today`, `last_7_days`, `last_30_days` (the default) or
-/// `last_90_days`.
-fn period_start(period: &str, now: Millis) -> Option<Millis> {
-    const DAY: Millis = 86_400_000;
-    let today = now - now % DAY;
-    match period {
-        "today" => Some(today),
-        "last_7_days" => Some(today.saturating_sub(6 * DAY)),
-        "last_30_days" => Some(today.saturating_sub(29 * DAY)),
-        "last_90_days" => Some(today.saturating_sub(89 * DAY)),
-        _ => None,
-    }
+/// The period's start: `today`, `last_7_days`, `last_30_days` (the default) or
+/// `last_90_days`, in whole days of the organization's time zone (today's included).
+fn period_start(period: &str, now: Millis, tz: &jiff::tz::TimeZone) -> Option<Millis> {
+    let days_back = match period {
+        "today" => 0,
+        "last_7_days" => 6,
+        "last_30_days" => 29,
+        "last_90_days" => 89,
+        _ => return None,
+    };
+    Some(zone::day_start(now, days_back, tz))
 }
 
 /// `GET /api/sms/analytics?period=`: outbound messages created in the period (sent), of which
@@ -466,7 +477,10 @@ pub(crate) async fn analytics(
     principal.require(Scope::Admin)?;
     let period = q.period.unwrap_or_else(|| "last_30_days".to_owned());
     let now = now_ms();
-    let Some(from) = period_start(&period, now) else {
+    // Days begin at the organization's midnight, not UTC's.
+    let org_record = state.store().organization(principal.org_id())?;
+    let tz = zone::of(&org_record);
+    let Some(from) = period_start(&period, now, &tz) else {
         return Err(ApiError::invalid(
             "period: today, last_7_days, last_30_days or last_90_days",
         ));
@@ -477,13 +491,17 @@ pub(crate) async fn analytics(
     let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let mut total = Tally::default();
         let mut cost: Micros = 0;
-        let mut daily: BTreeMap<Millis, Tally> = BTreeMap::new();
+        // Keyed by local date: "2026-03-01" sorts as the days do.
+        let mut daily: BTreeMap<String, Tally> = BTreeMap::new();
         let mut providers: HashMap<Id, Tally> = HashMap::new();
         let mut campaigns: HashSet<Id> = HashSet::new();
         store.scan_messages(org, Direction::Outbound, from, Millis::MAX, |m| {
             total.add(m.status);
             cost = cost.saturating_add(m.total_cost.unwrap_or(0));
-            daily.entry(m.created_at / 86_400_000).or_default().add(m.status);
+            daily
+                .entry(zone::date(m.created_at, &tz))
+                .or_default()
+                .add(m.status);
             if let Some(p) = m.provider_id {
                 providers.entry(p).or_default().add(m.status);
             }
@@ -500,7 +518,7 @@ pub(crate) async fn analytics(
             .rev()
             .map(|(day, t)| {
                 serde_json::json!({
-                    "date": time::date(day * 86_400_000),
+                    "date": day,
                     "sent": t.sent, "delivered": t.delivered, "failed": t.failed,
                 })
             })
@@ -545,7 +563,8 @@ pub(crate) async fn analytics(
             .collect();
         Ok(serde_json::json!({
             "period": period,
-            "from": time::format(from),
+            "from": zone::format(from, &tz),
+            "timezone": zone::name_of(&org_record),
             "summary": {
                 "totalSent": total.sent,
                 "totalDelivered": total.delivered,

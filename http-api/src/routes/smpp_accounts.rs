@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use sairex_store::model::{Id, Priority};
 use sairex_store::{ReceiptIdFormat, SmppAccount, SmppBindType, StoreError};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{ApiJson, done, parse_id};
+use super::{ApiJson, ApiQuery, done, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::smpp_server::password;
 use crate::state::AppState;
 use crate::time;
@@ -196,11 +196,16 @@ async fn hash(password: Option<&str>) -> Result<Option<String>, ApiError> {
 }
 
 /// `GET /api/sms/smpp-accounts`.
-pub(crate) async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult {
     principal.require(Scope::Admin)?;
+    let request = q.request()?;
     let accounts = state.store().smpp_accounts(principal.org_id())?;
-    let items: Vec<AccountView> = accounts.iter().map(|a| view(&state, a, None)).collect();
-    Ok(ok(&json!({ "smppAccounts": items, "total": items.len() })))
+    let listed = listing::from_vec(request, accounts, |a| a.id);
+    Ok(ok(&listed.map(|a| view(&state, &a, None))))
 }
 
 /// `POST /api/sms/smpp-accounts`: the password (generated unless given) is in this answer

@@ -9,11 +9,11 @@ use sairex_store::model::{Id, Template, TemplateCategory};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::contacts::{Listing, store_error};
-use super::groups::PageQuery;
-use super::{ApiJson, ApiQuery, need, paging, parse_id};
+use super::contacts::store_error;
+use super::{ApiJson, ApiQuery, need, parse_id};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, envelope, ok};
+use crate::listing::{self, ListParams};
 use crate::state::AppState;
 use crate::{text, time};
 
@@ -150,21 +150,15 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ListParams>,
 ) -> ApiResult {
     need(&principal, Scope::ContactsRead)?;
-    let page = paging(q.page, q.limit, sairex_store::MAX_PAGE)?;
-    let found = state.store().list_templates(principal.org_id(), page)?;
-    Ok(ok(&Listing {
-        items: found
-            .items
-            .into_iter()
-            .map(TemplateView::from)
-            .collect::<Vec<_>>(),
-        total: found.total,
-        page: q.page.unwrap_or(1),
-        limit: found.limit,
-    }))
+    let listed = listing::fetch(
+        q.request()?,
+        |page| state.store().list_templates(principal.org_id(), page),
+        |t| t.id,
+    )?;
+    Ok(ok(&listed.map(TemplateView::from)))
 }
 
 /// `GET /api/sms/templates/{templateId}`.
