@@ -13,7 +13,8 @@ use crate::writer::Ctx;
 use crate::{Store, now_ms};
 
 use super::{
-    Record, all, create_op, delete_op, invalid, list, load, page_of, record_fields, update_op,
+    Record, all, create_op, delete_op, invalid, list, load, not_found, page_of, record_fields,
+    update_op,
 };
 
 /// Longest webhook URL, in bytes.
@@ -85,6 +86,9 @@ fn forget_deliveries(tree: &Kv, batch: &mut Batch, org: Id, webhook: Id) -> Resu
 /// record is then rewritten about once a second under a stream of deliveries, not once each.
 const LAST_TRIGGERED_PRECISION_MS: Millis = 1000;
 
+// `delivery_op` reads and writes the record in its sealed form.
+const _: () = assert!(Webhook::SEALED);
+
 fn delivery_op(
     ctx: &mut Ctx,
     mut delivery: WebhookDelivery,
@@ -95,10 +99,7 @@ fn delivery_op(
     // new nonce), since a delivery never changes it.
     let key = Webhook::key(org, delivery.webhook_id);
     let Some(bytes) = ctx.kv.get(&key)? else {
-        return Err(crate::StoreError::NotFound {
-            entity: Webhook::ENTITY,
-            id: delivery.webhook_id,
-        });
+        return Err(not_found(Webhook::ENTITY, delivery.webhook_id));
     };
     let mut stored: Stored<Webhook> = decode(&key, &bytes)?;
     delivery.id = next_id(ctx)?;
