@@ -108,7 +108,7 @@ async fn main() {
     .await
     .expect("simulator");
     let dir = tempfile::tempdir().expect("tempdir");
-    // Default options: SyncPolicy::Batch (1 ms group-commit window).
+    // Default options: SyncPolicy::Batch (group commit).
     let mut options = StoreOptions::new(dir.path());
     match a.sync.as_str() {
         "batch" => {}

@@ -68,7 +68,7 @@ mod writer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use kv::Kv;
 
@@ -94,29 +94,20 @@ use crypto::Sealer;
 use writer::{Ctx, Writer};
 
 /// When an acknowledged write is on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
     /// Flush before every acknowledgement, one operation at a time.
     Always,
-    /// Group commit: operations that arrive while a flush runs, plus those within `window`, share
-    /// the next flush; each is acknowledged after it. The default.
-    Batch {
-        /// How long to wait for more operations before flushing a group.
-        window: Duration,
-    },
+    /// Group commit: operations that arrive while an fsync runs share the next one (the writer
+    /// keeps applying meanwhile); each is acknowledged after the fsync that covers it. The
+    /// default.
+    #[default]
+    Batch,
     /// Acknowledge without waiting for an fsync; the journal is handed to the operating system
     /// whenever the writer's queue drains. A machine crash loses what was acknowledged since the
     /// last fsync (a process crash loses at most the operations of the current burst): for tests
     /// and benchmarks only.
     None,
-}
-
-impl Default for SyncPolicy {
-    fn default() -> Self {
-        Self::Batch {
-            window: Duration::from_millis(1),
-        }
-    }
 }
 
 /// How to open a store.

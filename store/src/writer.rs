@@ -5,10 +5,15 @@
 //! A caller's operation runs as soon as the writer reaches it and its batch is applied at once
 //! (so later operations see it); the caller is answered only after the flush that makes it
 //! durable, under the [`SyncPolicy`](crate::SyncPolicy).
+//!
+//! Group commit (`SyncPolicy::Batch`) needs no waiting window: the writer applies whatever is
+//! queued, hands the group's bytes to the OS and the group to the syncer thread, and goes on
+//! with the next operations while the fsync runs. Groups that queue up behind an fsync share
+//! the next one, so a group is as large as what arrives during one fsync: small when the load
+//! is light (an operation waits one fsync), large when it is heavy.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,9 +26,6 @@ use crate::model::Id;
 
 /// Most operations one flush covers: bounds the latency the last of a group sees.
 const MAX_GROUP: usize = 4096;
-
-/// How long a group waits for one more operation before it is made durable (see `gather`).
-const IDLE_GAP: Duration = Duration::from_micros(150);
 
 /// Operations waiting for the writer; senders wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -112,9 +114,13 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     pub(crate) fn start(ctx: Ctx, policy: SyncPolicy) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let syncer = match policy {
+            SyncPolicy::Batch => Some(Syncer::start(ctx.kv.journal_sync())?),
+            SyncPolicy::Always | SyncPolicy::None => None,
+        };
         let thread = std::thread::Builder::new()
             .name("sairex-store-writer".into())
-            .spawn(move || run(ctx, rx, policy))
+            .spawn(move || run(ctx, rx, policy, syncer))
             .map_err(|e| StoreError::Storage(format!("cannot start the store writer: {e}")))?;
         Ok(Self {
             jobs: Some(tx),
@@ -203,66 +209,108 @@ fn complete(done: &mut Vec<Completion>, flushed: &Result<()>) {
     }
 }
 
-fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy) {
+/// `syncer` is there under group commit: the fsyncs run on a thread of their own, so the
+/// writer goes on applying while one is in progress.
+fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy, syncer: Option<Syncer>) {
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
     while let Some(job) = rx.blocking_recv() {
         done.push(job(&mut ctx));
-        match policy {
-            SyncPolicy::None => {
+        match (&syncer, policy) {
+            (_, SyncPolicy::None) => {
                 complete(&mut done, &Ok(()));
                 // Hand the journal to the OS once the queue is drained, so a crashed process
                 // (not machine) loses nothing acknowledged.
                 if rx.is_empty() {
                     let _ = ctx.kv.hand_to_os();
                 }
-                continue;
             }
-            SyncPolicy::Always => {}
-            SyncPolicy::Batch { window } => gather(&mut ctx, &mut rx, &mut done, window),
+            (Some(syncer), _) => {
+                // Everything queued meanwhile joins the group: the callers answered by the
+                // last fsync send their next operations in a burst.
+                while done.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => done.push(job(&mut ctx)),
+                        Err(_) => break,
+                    }
+                }
+                // The group's bytes go to the OS now; the syncer makes them durable and
+                // answers the callers, coalescing the groups that queue up behind an fsync.
+                match ctx.kv.hand_to_os() {
+                    Ok(()) => syncer.hand(std::mem::take(&mut done)),
+                    Err(e) => complete(&mut done, &Err(e)),
+                }
+            }
+            (None, _) => {
+                let flushed = flush(&ctx);
+                complete(&mut done, &flushed);
+            }
         }
-        let flushed = flush(&ctx);
-        complete(&mut done, &flushed);
     }
-    // Queue closed: everything applied is made durable whatever the policy.
+    // Queue closed: answer what the syncer holds, then make everything applied durable
+    // whatever the policy.
+    drop(syncer);
     let _ = flush(&ctx);
 }
 
-/// Takes what queued up while the previous flush ran, then waits up to `window` for more.
-fn gather(
-    ctx: &mut Ctx,
-    rx: &mut mpsc::Receiver<Job>,
-    done: &mut Vec<Completion>,
-    window: Duration,
-) {
-    while done.len() < MAX_GROUP {
-        match rx.try_recv() {
-            Ok(job) => done.push(job(ctx)),
-            Err(_) => break,
+/// Groups waiting for an fsync; more than this and the writer waits (back-pressure).
+const SYNC_QUEUE: usize = 256;
+
+/// The fsync thread of group commit.
+struct Syncer {
+    groups: Option<std::sync::mpsc::SyncSender<Vec<Completion>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(mut journal: crate::kv::JournalSync) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Completion>>(SYNC_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("sairex-store-sync".into())
+            .spawn(move || {
+                let mut waiting: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
+                while let Ok(group) = rx.recv() {
+                    waiting.extend(group);
+                    // Every group handed over before this fsync starts is covered by it.
+                    while let Ok(group) = rx.try_recv() {
+                        waiting.extend(group);
+                    }
+                    let synced = journal.sync();
+                    complete(&mut waiting, &synced);
+                }
+            })
+            .map_err(|e| {
+                StoreError::Storage(format!("cannot start the store's fsync thread: {e}"))
+            })?;
+        Ok(Self {
+            groups: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands over a group whose batches are with the OS.
+    fn hand(&self, group: Vec<Completion>) {
+        if group.is_empty() {
+            return;
+        }
+        if let Some(groups) = &self.groups
+            && let Err(std::sync::mpsc::SendError(mut group)) = groups.send(group)
+        {
+            // The thread is gone (it cannot panic short of a bug): these were never synced.
+            complete(
+                &mut group,
+                &Err(StoreError::Storage(
+                    "the store's fsync thread stopped".into(),
+                )),
+            );
         }
     }
-    if window.is_zero() || done.len() >= MAX_GROUP {
-        return;
-    }
-    // Wait for more only while more keep coming: callers answered by the last fsync send their
-    // next operations in a burst, and the group is complete when the burst ends (no new job for
-    // `IDLE_GAP`), not when the window does. The window still bounds the wait.
-    let now = tokio::time::Instant::now;
-    let deadline = now() + window;
-    let mut last = now();
-    while done.len() < MAX_GROUP {
-        match rx.try_recv() {
-            Ok(job) => {
-                done.push(job(ctx));
-                last = now();
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => return,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                let at = now();
-                if at >= deadline || at.duration_since(last) >= IDLE_GAP {
-                    return;
-                }
-                std::thread::sleep(Duration::from_micros(20));
-            }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.groups.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
