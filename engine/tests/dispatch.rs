@@ -871,6 +871,64 @@ async fn a_receipt_before_the_ack_is_held_and_applied_once_the_ack_is_recorded()
     h.stop().await;
 }
 
+/// The SMSC's submit_sm_resp and the receipt right behind it reach the dispatcher in one run:
+/// the receipt is found once the acceptance is recorded (not held as early), and SUBMITTED is
+/// published before DELIVERED.
+#[tokio::test]
+async fn an_acceptance_and_its_receipt_in_one_run_apply_in_order_without_a_hold() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].script([Answer::Hold]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 1).await;
+    let token = h.fakes[0].sent()[0].token;
+
+    // Both queued before the dispatcher runs again (this test's runtime has one thread).
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Done {
+        provider_id: h.fakes[0].id,
+        token,
+        outcome: SendOutcome::Accepted {
+            provider_msg_ids: vec!["91".into()],
+        },
+    })
+    .await
+    .expect("send");
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(receipt_pdu("91", MessageState::Delivered)),
+        ack,
+    })
+    .await
+    .expect("send");
+
+    let mut statuses = Vec::new();
+    while statuses.last() != Some(&MessageStatus::Delivered) {
+        match tokio::time::timeout(WAIT, h.events.recv()).await {
+            Ok(Ok(EngineEvent::StatusChanged {
+                message_id, status, ..
+            })) if message_id == id => statuses.push(status),
+            Ok(Ok(_)) => {}
+            other => panic!("no DELIVERED event: {other:?}, got {statuses:?}"),
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![MessageStatus::Submitted, MessageStatus::Delivered]
+    );
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec!["QUEUED", "SUBMITTED", "DELIVERED"]
+    );
+    let counters = h.handle.counters();
+    assert_eq!(counters.receipts_held, 0, "{counters:?}");
+    assert_eq!(counters.receipts_early_matched, 0, "{counters:?}");
+    assert_eq!(counters.receipts, 1, "{counters:?}");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    h.stop().await;
+}
+
 /// Regression (crash test): an SMSC that hands out hex ids and repeats them in its receipts
 /// issues `000000c5` and, later, `00000197`, two messages. A receipt for `00000197` that
 /// overtook its submit_sm_resp was taken for `000000c5`'s (197 in decimal): counted a

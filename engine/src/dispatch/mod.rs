@@ -397,6 +397,13 @@ enum OnNone {
     WaitThenRetry,
 }
 
+/// Receipts to write together, one per message, and their answers to the SMSC.
+#[derive(Default)]
+struct Wave {
+    work: Vec<(Id, Receipt, Box<Message>)>,
+    acks: Vec<DeliverAck>,
+}
+
 /// What a receipt's lookup found.
 #[derive(Debug)]
 enum Lookup {
@@ -798,14 +805,12 @@ impl Dispatcher {
                     ack,
                 } if deliver.is_receipt() => receipts.push((provider_id, deliver, ack)),
                 other => {
-                    self.accept_all(&mut acks).await;
-                    self.receipts_all(&mut receipts).await;
+                    self.settle(&mut acks, &mut receipts).await;
                     self.on_event(other).await;
                 }
             }
         }
-        self.accept_all(&mut acks).await;
-        self.receipts_all(&mut receipts).await;
+        self.settle(&mut acks, &mut receipts).await;
     }
 
     async fn on_event(&mut self, event: ProviderEvent) {
@@ -1505,28 +1510,87 @@ impl Dispatcher {
 
     async fn accepted(&mut self, attempt: Attempt, ids: Vec<String>) {
         let mut one = vec![(attempt, ids)];
-        self.accept_all(&mut one).await;
+        self.settle(&mut one, &mut Vec::new()).await;
     }
 
-    /// Records acceptances: the store writes run concurrently (they share group commits), then
-    /// each result is applied in order, with any receipt that arrived before its acceptance.
-    async fn accept_all(&mut self, acks: &mut Vec<(Attempt, Vec<String>)>) {
-        if acks.is_empty() {
+    /// Applies a run of receipts, each answering its deliver_sm (see [`Dispatcher::settle`]).
+    async fn receipts_all(&mut self, receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>) {
+        self.settle(&mut Vec::new(), receipts).await;
+    }
+
+    /// Records a run of acceptances and receipts. Every store write waits for a group commit,
+    /// so the writes that do not depend on each other go to the store together and share one:
+    /// the acceptances, and the receipts whose message is known already. A receipt whose id is
+    /// not known yet may belong to an acceptance of this run (the SMSC often sends both back to
+    /// back), so it is looked up again once the acceptances are recorded, and only then held
+    /// as early. Acceptances are applied (published) before any receipt of the run is, so a
+    /// message is never reported delivered before it is reported sent.
+    async fn settle(
+        &mut self,
+        acks: &mut Vec<(Attempt, Vec<String>)>,
+        receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
+    ) {
+        if acks.is_empty() && receipts.is_empty() {
             return;
         }
-        let writes = acks.iter().map(|(attempt, ids)| {
-            let submitted = Submitted {
-                provider_id: attempt.provider,
-                provider_msg_ids: ids.clone(),
-                cost_per_segment: self
-                    .providers
-                    .by_id(attempt.provider)
-                    .and_then(|s| s.config.cost_per_segment),
-                detail: Some(attempt.route.clone()),
-            };
-            self.store.ack_submitted(attempt.org, attempt.id, submitted)
-        });
-        let results = futures::future::join_all(writes).await;
+        let arrived = receipts.len() as u64;
+        self.count(|c| c.receipts += arrived);
+        let mut pending = std::mem::take(receipts);
+        let mut later = Vec::new();
+        let mut unknown = Vec::new();
+        let wave = self.receipt_wave(&mut pending, &mut later, Some(&mut unknown));
+        let (ack_results, applied) =
+            futures::future::join(self.ack_writes(acks), self.apply_wave(wave.work)).await;
+        self.acks_recorded(acks, ack_results).await;
+        for (ack, status) in wave.acks.into_iter().zip(applied) {
+            ack.complete(status);
+        }
+        pending.append(&mut later);
+        pending.append(&mut unknown);
+        // What is left: receipts of messages already in a wave, and ids unknown before the
+        // acceptances were recorded; as many waves as one message has receipts in the run.
+        while !pending.is_empty() {
+            let wave = self.receipt_wave(&mut pending, &mut later, None);
+            let applied = self.apply_wave(wave.work).await;
+            for (ack, status) in wave.acks.into_iter().zip(applied) {
+                ack.complete(status);
+            }
+            std::mem::swap(&mut pending, &mut later);
+        }
+    }
+
+    /// The store writes of acceptances, to run together.
+    fn ack_writes(
+        &self,
+        acks: &[(Attempt, Vec<String>)],
+    ) -> impl std::future::Future<Output = Vec<sairex_store::Result<Message>>> + use<> {
+        let writes: Vec<_> = acks
+            .iter()
+            .map(|(attempt, ids)| {
+                let submitted = Submitted {
+                    provider_id: attempt.provider,
+                    provider_msg_ids: ids.clone(),
+                    cost_per_segment: self
+                        .providers
+                        .by_id(attempt.provider)
+                        .and_then(|s| s.config.cost_per_segment),
+                    detail: Some(attempt.route.clone()),
+                };
+                let store = self.store.clone();
+                let (org, id) = (attempt.org, attempt.id);
+                async move { store.ack_submitted(org, id, submitted).await }
+            })
+            .collect();
+        futures::future::join_all(writes)
+    }
+
+    /// Applies recorded acceptances in order, with any receipt that arrived before its
+    /// acceptance.
+    async fn acks_recorded(
+        &mut self,
+        acks: &mut Vec<(Attempt, Vec<String>)>,
+        results: Vec<sairex_store::Result<Message>>,
+    ) {
         for ((attempt, ids), result) in acks.drain(..).zip(results) {
             let (org, id, provider) = (attempt.org, attempt.id, attempt.provider);
             match result {
@@ -1569,72 +1633,70 @@ impl Dispatcher {
 
     // ---- receipts ------------------------------------------------------------------------
 
-    /// Applies a run of receipts, each answering its deliver_sm: their store writes run
-    /// concurrently (they share group commits). Receipts for the same message (the parts of a
-    /// long message, duplicates) are applied one after another, in arrival order, because each
-    /// depends on what the previous one wrote.
-    async fn receipts_all(&mut self, receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>) {
-        let mut wave: Vec<(Id, Receipt, Box<Message>, DeliverAck)> = Vec::new();
-        let mut later: Vec<(Id, Box<DeliverSm>, DeliverAck)> = Vec::new();
-        let arrived = receipts.len() as u64;
-        self.count(|c| c.receipts += arrived);
-        while !receipts.is_empty() {
-            let mut seen = HashSet::new();
-            for (provider, deliver, ack) in receipts.drain(..) {
-                match self.lookup_receipt(provider, &deliver) {
-                    Lookup::Found(receipt, m, spelling) => {
-                        self.learn_spelling(provider, spelling);
-                        if m.status.is_final() {
-                            // A duplicate, or the receipt of a new message that reuses the
-                            // id and whose submit_sm_resp is not recorded yet: held briefly.
-                            let now = self.clock.now_ms();
-                            self.early.hold_duplicate(provider, receipt, ack, now);
-                        } else if seen.insert((m.organization_id, m.id)) {
-                            wave.push((provider, receipt, m, ack));
-                        } else {
-                            later.push((provider, deliver, ack));
-                        }
+    /// Sorts receipts: a wave of at most one per message whose message is found (to write
+    /// together), `later` for another receipt of a message already in the wave, `unknown` (when
+    /// given) for ids not found yet; without `unknown`, such receipts are held as early.
+    fn receipt_wave(
+        &mut self,
+        receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
+        later: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
+        mut unknown: Option<&mut Vec<(Id, Box<DeliverSm>, DeliverAck)>>,
+    ) -> Wave {
+        let mut wave = Wave::default();
+        let mut seen = HashSet::new();
+        for (provider, deliver, ack) in receipts.drain(..) {
+            match self.lookup_receipt(provider, &deliver) {
+                Lookup::Found(receipt, m, spelling) => {
+                    self.learn_spelling(provider, spelling);
+                    if m.status.is_final() {
+                        // A duplicate, or the receipt of a new message that reuses the id and
+                        // whose submit_sm_resp is not recorded yet: held briefly.
+                        let now = self.clock.now_ms();
+                        self.early.hold_duplicate(provider, receipt, ack, now);
+                    } else if seen.insert((m.organization_id, m.id)) {
+                        wave.work.push((provider, receipt, m));
+                        wave.acks.push(ack);
+                    } else {
+                        later.push((provider, deliver, ack));
                     }
-                    Lookup::Unknown(receipt) => {
-                        // Held, and its answer held back for a short while (see
-                        // `receipts`): answered once applied, or "retry" so the SMSC keeps it.
-                        let receipt_id = receipt.id.clone();
-                        match self.early.hold(provider, receipt, ack, self.clock.now_ms()) {
-                            Hold::Held { dropped } => {
-                                tracing::info!(provider, %receipt_id, "receipt for an unknown id; held");
-                                self.count(|c| {
-                                    c.receipts_held += 1;
-                                    c.receipts_dropped += dropped as u64;
-                                });
-                            }
-                            Hold::Redelivered => {
-                                tracing::debug!(provider, %receipt_id, "held receipt delivered again");
-                            }
-                            Hold::GaveUp => {
-                                tracing::warn!(provider, %receipt_id, "receipt for an id that expired unmatched; answered OK and dropped");
-                                self.count(|c| c.receipts_dropped += 1);
-                            }
-                        }
-                    }
-                    Lookup::Answer(status) => ack.complete(status),
                 }
+                Lookup::Unknown(receipt) => {
+                    if let Some(unknown) = unknown.as_deref_mut() {
+                        unknown.push((provider, deliver, ack));
+                        continue;
+                    }
+                    // Held, and its answer held back for a short while (see `receipts`):
+                    // answered once applied, or "retry" so the SMSC keeps it.
+                    let receipt_id = receipt.id.clone();
+                    match self.early.hold(provider, receipt, ack, self.clock.now_ms()) {
+                        Hold::Held { dropped } => {
+                            tracing::info!(provider, %receipt_id, "receipt for an unknown id; held");
+                            self.count(|c| {
+                                c.receipts_held += 1;
+                                c.receipts_dropped += dropped as u64;
+                            });
+                        }
+                        Hold::Redelivered => {
+                            tracing::debug!(provider, %receipt_id, "held receipt delivered again");
+                        }
+                        Hold::GaveUp => {
+                            tracing::warn!(provider, %receipt_id, "receipt for an id that expired unmatched; answered OK and dropped");
+                            self.count(|c| c.receipts_dropped += 1);
+                        }
+                    }
+                }
+                Lookup::Answer(status) => ack.complete(status),
             }
-            let (work, acks): (Vec<_>, Vec<_>) = wave
-                .drain(..)
-                .map(|(provider, receipt, m, ack)| ((provider, receipt, m), ack))
-                .unzip();
-            let this = &*self;
-            let applied = futures::future::join_all(
-                work.into_iter().map(|(provider, receipt, m)| async move {
-                    this.apply_receipt(provider, &receipt, *m).await
-                }),
-            )
-            .await;
-            for (ack, status) in acks.into_iter().zip(applied) {
-                ack.complete(status);
-            }
-            std::mem::swap(receipts, &mut later);
         }
+        wave
+    }
+
+    /// Writes a wave's receipts together; the answers in the wave's order.
+    async fn apply_wave(&self, work: Vec<(Id, Receipt, Box<Message>)>) -> Vec<DeliverStatus> {
+        futures::future::join_all(work.into_iter().map(|(provider, receipt, m)| async move {
+            self.apply_receipt(provider, &receipt, *m).await
+        }))
+        .await
     }
 
     /// Reads a receipt and finds its message.
