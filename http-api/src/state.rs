@@ -19,6 +19,15 @@ const ORG_TTL_MS: Millis = 2_000;
 /// How often the ready-queue depth is recounted from the store at most.
 const DEPTH_REFRESH_MS: Millis = 250;
 
+/// How stale the count may grow while the queue is far below the limit (see
+/// [`DEPTH_IDLE_HEADROOM`]): counting scans the ready queue, a few per cent of an accept's CPU
+/// when done every 250 ms.
+const DEPTH_REFRESH_IDLE_MS: Millis = 2_000;
+
+/// Room below the limit (and at least half of it) that allows the slower recount: more than
+/// campaigns and retries, which the estimate does not count between counts, add in 2 s.
+const DEPTH_IDLE_HEADROOM: u64 = 100_000;
+
 /// What the send path needs to know of an organization.
 #[derive(Debug, Clone)]
 pub(crate) struct OrgInfo {
@@ -199,7 +208,13 @@ impl AppState {
             .depth
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if !depth.counting && now.saturating_sub(depth.counted_at) >= DEPTH_REFRESH_MS {
+        let headroom = max.saturating_sub(depth.counted.saturating_add(depth.since));
+        let refresh = if headroom >= DEPTH_IDLE_HEADROOM && headroom >= max / 2 {
+            DEPTH_REFRESH_IDLE_MS
+        } else {
+            DEPTH_REFRESH_MS
+        };
+        if !depth.counting && now.saturating_sub(depth.counted_at) >= refresh {
             depth.counting = true;
             let state = self.clone();
             // The count reads up to `max` keys: off the async workers.

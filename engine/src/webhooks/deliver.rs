@@ -27,7 +27,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The webhook client: pooled connections, timeouts, no redirects (a redirect could point at a
+/// The webhook client: pooled connections (as many kept idle as attempts may run at once, so a
+/// steady stream of events reuses them instead of reconnecting), timeouts, no redirects (a redirect could point at a
 /// private address the check never saw), no proxy from the environment, and names resolved
 /// through [`GuardedResolver`].
 pub(crate) fn client(config: &WebhookConfig) -> Result<Client, WebhookError> {
@@ -41,7 +42,7 @@ pub(crate) fn client(config: &WebhookConfig) -> Result<Client, WebhookError> {
         .connect_timeout(config.connect_timeout)
         .timeout(config.request_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(config.max_in_flight.clamp(1, 32))
+        .pool_max_idle_per_host(config.max_in_flight.max(1))
         .user_agent(config.user_agent.clone())
         .build()
         .map_err(|e| WebhookError::Client(describe(&e)))
