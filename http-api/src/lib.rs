@@ -44,6 +44,7 @@ pub mod smpp_server;
 pub mod ssrf;
 mod state;
 mod text;
+mod throughput;
 mod time;
 mod zone;
 
@@ -101,6 +102,10 @@ pub struct ProviderRuntime {
     pub provider_id: Id,
     /// Its SMPP binds in order (empty for an HTTP provider).
     pub binds: Vec<BindRuntime>,
+    /// Messages it accepted (each change to SENT) since the gateway started, as the engine
+    /// counts them in `sms_messages_total`; `None` when no metrics recorder runs. The
+    /// operator view's throughput is the change of this count over time.
+    pub sent_total: Option<u64>,
 }
 
 /// One SMPP bind now.

@@ -1180,3 +1180,320 @@ async fn times_follow_the_org_zone_and_the_message_log_pages_by_cursor() {
     assert!(second.body.contains("← newest"));
     assert!(!second.body.contains("older →"));
 }
+
+impl Console {
+    /// Signs in at the operator's login form with `token`.
+    async fn try_operator_login(&self, token: &str) -> Page {
+        let form = self.get("/console/operator/login", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let login_cookie = form.cookie("sairex_login").unwrap();
+        assert!(login_cookie.contains("Path=/console/operator/login"));
+        let pair = login_cookie.split(';').next().unwrap().to_owned();
+        let r = self
+            .client
+            .post(format!("{}/console/operator/login", self.base))
+            .header("cookie", pair)
+            .form_body(&[("token", token), ("_csrf", &form.csrf())]);
+        self.page(r).await
+    }
+
+    async fn operator_login(&self) -> Session {
+        let page = self.try_operator_login(ADMIN_TOKEN).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(page.location(), "/console/operator");
+        let cookie = page.cookie("sairex_session").unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        let mut session = Session {
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+            csrf: String::new(),
+        };
+        let view = self.get("/console/operator", Some(&session)).await;
+        assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+        session.csrf = view.csrf();
+        session
+    }
+}
+
+/// The text of the element with `id` (its first text run), for the operator view's figures.
+fn by_id<'a>(body: &'a str, id: &str) -> &'a str {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    &rest[..rest.find('<').unwrap()]
+}
+
+/// The superadmin signs in with the `[admin]` token and sees every bind's state and window,
+/// each provider's throughput (from the engine's sent counts), the queue depths and the
+/// store's size; organizations and users it creates go through the admin API's rules.
+#[tokio::test]
+async fn the_superadmin_signs_in_with_the_token_and_sees_the_operator_view() {
+    let c = Console::start().await;
+    let (org, key) = c.org("school").await;
+    c.user(org, "ana@school.pk", "admin").await;
+
+    // Signed out, or with a wrong token: the operator's login form, saying only that.
+    let out = c.get("/console/operator", None).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/console/operator/login");
+    let wrong = c.try_operator_login("not-the-token").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong superadmin token."));
+    assert!(wrong.cookie("sairex_session").is_none());
+    // An organization's admin is no operator: its session does not open the view.
+    let ana = c.login("ana@school.pk").await;
+    let refused = c.get("/console/operator", Some(&ana)).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(refused.location(), "/console/operator/login");
+
+    // One SMPP provider with two binds: one bound with 3 of 10 in flight, one reconnecting.
+    let r = c
+        .client
+        .post(format!("{}/api/sms/providers", c.base))
+        .bearer_auth(&key)
+        .json_body(&json!({ "providerName": "smpp", "displayName": "Jazz",
+            "credentials": { "host": "smsc.example.com", "port": 2775, "systemId": "school", "password": "secret" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let provider = c.store.active_providers(org).unwrap()[0].id;
+    let bind = |bound: bool, in_use: u32, error: Option<&str>| sairex_http_api::BindRuntime {
+        bound,
+        connected: bound,
+        window_in_use: in_use,
+        window: 10,
+        reconnects: u64::from(!bound),
+        last_error: error.map(str::to_owned),
+    };
+    let set_runtime = |sent: u64| {
+        *c.engine.runtime.lock().unwrap() = vec![sairex_http_api::ProviderRuntime {
+            provider_id: provider,
+            binds: vec![
+                bind(true, 3, None),
+                bind(false, 0, Some("connection refused")),
+            ],
+            sent_total: Some(sent),
+        }];
+    };
+    set_runtime(100);
+    // Two messages wait in the queue (the test engine takes none).
+    for to in ["+923001234567", "+923001234568"] {
+        let r = c
+            .client
+            .post(format!("{}/api/sms/send", c.base))
+            .bearer_auth(&key)
+            .json_body(&json!({ "to": to, "body": "Fee reminder" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+
+    let op = c.operator_login().await;
+    let view = c.get("/console/operator", Some(&op)).await;
+    assert_eq!(view.headers["cache-control"], "no-store");
+    let row = |bind: u32| {
+        let marker = format!("data-provider=\"{provider}\" data-bind=\"{bind}\"");
+        let at = view
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{marker}"));
+        view.body[at..at + view.body[at..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        row(0).contains(">bound<") && row(0).contains("3 / 10"),
+        "{}",
+        row(0)
+    );
+    assert!(
+        row(1).contains(">reconnecting<") && row(1).contains("connection refused"),
+        "{}",
+        row(1)
+    );
+    assert!(row(0).contains("measuring…"), "no rate on the first look");
+    assert!(row(0).contains(">degraded<"), "one bind of two is up");
+    assert_eq!(by_id(&view.body, "ready-total"), "2");
+    assert!(
+        view.body.contains("school (#"),
+        "queue depth per organization"
+    );
+    let store_size = c.store.size_on_disk().unwrap();
+    assert!(store_size > 0);
+    assert!(
+        by_id(&view.body, "store-size").ends_with("iB")
+            || by_id(&view.body, "store-size").ends_with("bytes")
+    );
+    assert!(view.body.contains("data-org=\"") && view.body.contains(">school<"));
+    assert!(
+        !view.body.contains(ADMIN_TOKEN),
+        "the token is never shown back"
+    );
+
+    // 60 more messages accepted over ~1.2 s: the live part shows about 50 msg/s.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    set_runtime(160);
+    let live = c.get("/console/operator/live", Some(&op)).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert!(
+        live.body.starts_with("<div id=\"operator-live\""),
+        "a fragment: {}",
+        &live.body[..80]
+    );
+    let rate: f64 = {
+        let row0 = &live.body[live.body.find("data-bind=\"0\"").unwrap()..];
+        let cell = &row0[row0.find("class=\"rate\">").unwrap() + 13..];
+        cell[..cell.find(" msg/s").unwrap()].parse().unwrap()
+    };
+    assert!((30.0..=55.0).contains(&rate), "{rate}");
+    // The JSON API reports the same figures.
+    let (_, status) = c
+        .admin(reqwest::Method::GET, "/api/admin/status", Value::Null)
+        .await;
+    let p = &status["data"]["providers"][0];
+    assert_eq!(p["sentTotal"], 160);
+    assert!(p["throughput"].as_f64().unwrap() > 0.0, "{p}");
+    assert_eq!(p["binds"][0]["windowInUse"], 3);
+
+    // The operator session opens no organization's pages.
+    let home = c.get("/console/", Some(&op)).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/console/operator");
+
+    // Forms need the session's CSRF token.
+    let forged = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[("name", "forged"), ("_csrf", "wrong")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // The API's rules: an unknown country is refused with the API's message.
+    let bad = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[("name", "clinic"), ("defaultCountry", "XX")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("defaultCountry: an ISO 3166-1 alpha-2 code")
+    );
+    let made = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[
+                ("name", "clinic"),
+                ("defaultCountry", "pk"),
+                ("timezone", "Asia/Karachi"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let clinic_key = by_id(&made.body, "new-org-key").to_owned();
+    assert!(clinic_key.starts_with("sk_live_"), "{clinic_key}");
+    let r = c
+        .client
+        .get(format!("{}/api/sms/messages", c.base))
+        .bearer_auth(&clinic_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the key shown once works");
+    let clinic = c
+        .store
+        .all_organizations()
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name == "clinic")
+        .unwrap();
+    assert_eq!(clinic.time_zone, "Asia/Karachi");
+
+    // A user added from the operator view signs in to its organization.
+    let short = c
+        .post(
+            "/console/operator/users",
+            &op,
+            &[
+                ("organizationId", &clinic.id.to_string()),
+                ("email", "doc@clinic.pk"),
+                ("role", "MEMBER"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("password: at least 8 characters"));
+    let added = c
+        .post(
+            "/console/operator/users",
+            &op,
+            &[
+                ("organizationId", &clinic.id.to_string()),
+                ("email", "doc@clinic.pk"),
+                ("name", "Doctor"),
+                ("role", "MEMBER"),
+                ("password", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let doc = c.login("doc@clinic.pk").await;
+    let home = c.get("/console/", Some(&doc)).await;
+    assert!(home.body.contains("clinic"));
+
+    // Deactivating the organization ends its users' console sessions.
+    let off = c
+        .post(
+            &format!("/console/operator/organizations/{}/active", clinic.id),
+            &op,
+            &[("active", "false")],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let gone = c.get("/console/", Some(&doc)).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.location(), "/console/login");
+
+    // Sign-out ends the operator session.
+    let bye = c.post("/console/logout", &op, &[]).await;
+    assert_eq!(bye.status, StatusCode::SEE_OTHER);
+    let after = c.get("/console/operator", Some(&op)).await;
+    assert_eq!(after.location(), "/console/operator/login");
+}
+
+/// Wrong tokens are throttled per address: the sixth try is refused even with the right one.
+#[tokio::test]
+async fn operator_sign_in_is_throttled_per_address() {
+    let c = Console::start().await;
+    for _ in 0..5 {
+        let wrong = c.try_operator_login("guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = c.try_operator_login(ADMIN_TOKEN).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    assert!(locked.cookie("sairex_session").is_none());
+}
+
+/// Without a configured token there is no operator sign-in.
+#[tokio::test]
+async fn no_operator_without_a_token() {
+    let c = Console::start_with(ApiSettings {
+        admin_token: None,
+        ..settings()
+    })
+    .await;
+    let page = c.try_operator_login("").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.cookie("sairex_session").is_none());
+}

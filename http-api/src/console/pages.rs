@@ -57,7 +57,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The `data` of an API handler's answer, or its error.
-async fn data(result: ApiResult) -> Result<Value, ApiError> {
+pub(super) async fn data(result: ApiResult) -> Result<Value, ApiError> {
     let response = result?;
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -73,7 +73,7 @@ async fn data(result: ApiResult) -> Result<Value, ApiError> {
 }
 
 /// A request type of the API from JSON built by a form.
-fn req<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+pub(super) fn req<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::invalid(e.to_string()))
 }
 

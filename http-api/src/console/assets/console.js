@@ -27,6 +27,22 @@
     });
   });
 
+  // Parts that reload themselves (the operator view's binds and queues).
+  document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const every = Math.max(1, Number(el.dataset.every) || 5) * 1000;
+    const reload = () => {
+      fetch(el.dataset.refresh, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+        .then((html) => {
+          const next = new DOMParser().parseFromString(html, "text/html").getElementById(el.id);
+          if (next) el.innerHTML = next.innerHTML;
+        })
+        .catch(() => {})
+        .finally(() => setTimeout(reload, every));
+    };
+    setTimeout(reload, every);
+  });
+
   // Live updates from the organization's event stream.
   if (!csrf || !window.EventSource) return;
   const es = new EventSource("/console/events");
