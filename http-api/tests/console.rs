@@ -1497,3 +1497,169 @@ async fn no_operator_without_a_token() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.cookie("sairex_session").is_none());
 }
+
+#[derive(Default)]
+struct CountingSink(std::sync::atomic::AtomicU64);
+
+impl sairex_engine::campaigns::CampaignSink for CountingSink {
+    fn queued(&self, _: &sairex_store::model::Message) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn nudge(&self) {}
+}
+
+/// A MEMBER creates an A/B campaign from the form (the API's rules refuse shares that do not
+/// add up to 100); once the campaign runner has queued it, the detail page shows each
+/// variant's counts as the store has them.
+#[tokio::test]
+async fn ab_variants_are_created_from_the_form_and_shown_per_variant() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "mo@school.pk", "member").await;
+    let s = c.login("mo@school.pk").await;
+    let t = c
+        .post(
+            "/console/templates",
+            &s,
+            &[
+                ("name", "long"),
+                ("body", "Dear parent, the fee is due on Friday."),
+            ],
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let template = c.store.list_templates(org, page()).unwrap().items[0].id;
+    let g = c
+        .post("/console/contacts/groups", &s, &[("name", "Class 5")])
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    let group = c.store.list_groups(org, page()).unwrap().items[0].id;
+    let mut ids = Vec::new();
+    for i in 0..40u64 {
+        let contact = c
+            .store
+            .create_contact(Contact {
+                organization_id: org,
+                phone_number: format!("+9230012{i:05}"),
+                ..Contact::default()
+            })
+            .await
+            .unwrap();
+        ids.push(contact.id);
+    }
+    c.store.add_group_members(org, group, ids).await.unwrap();
+    let form = c.get("/console/campaigns", Some(&s)).await;
+    assert!(form.body.contains("name=\"variantPercent\""));
+    assert!(
+        form.body
+            .contains(&format!("<option value=\"{template}\">long</option>"))
+    );
+
+    let group = group.to_string();
+    let template = template.to_string();
+    let with = |a: &'static str, b: &'static str| {
+        vec![
+            ("name", "AB"),
+            ("groupId", group.as_str()),
+            ("variantName", "short"),
+            ("variantPercent", a),
+            ("variantBody", "Fee due Friday"),
+            ("variantTemplateId", ""),
+            ("variantName", ""),
+            ("variantPercent", b),
+            ("variantBody", ""),
+            ("variantTemplateId", template.as_str()),
+            // An empty row is left out.
+            ("variantName", ""),
+            ("variantPercent", ""),
+            ("variantBody", ""),
+            ("variantTemplateId", ""),
+        ]
+    };
+    let bad = c.post("/console/campaigns", &s, &with("50", "40")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("percentages must sum to 100, not 90"),
+        "{}",
+        bad.body
+    );
+    let created = c.post("/console/campaigns", &s, &with("30", "70")).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let path = created.location().to_owned();
+    let id: Id = path.rsplit('/').next().unwrap().parse().unwrap();
+    let stored = c.store.campaign(org, id).unwrap();
+    assert_eq!(stored.variants.len(), 2);
+    assert_eq!(stored.variants[0].name, "short");
+    assert_eq!(stored.variants[1].name, "B", "the API's default name");
+    assert_eq!(
+        stored.variants[1].template_id,
+        Some(template.parse().unwrap())
+    );
+
+    let sink = Arc::new(CountingSink::default());
+    let runner = sairex_engine::campaigns::CampaignRunner::start(
+        c.store.clone(),
+        sink.clone(),
+        sairex_engine::campaigns::RunnerConfig {
+            poll_interval: Duration::from_millis(20),
+            chunk: 25,
+            queue_ahead: 100,
+            stats_every: Duration::from_millis(50),
+        },
+    );
+    let started = c.post(&format!("{path}/start"), &s, &[]).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sink.0.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner queued the campaign"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runner.shutdown().await;
+
+    let detail = c.get(&path, Some(&s)).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let messages = c
+        .store
+        .list_messages(
+            org,
+            &sairex_store::MessageFilter {
+                campaign_id: Some(id),
+                ..Default::default()
+            },
+            sairex_store::PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 40);
+    let mut total = 0;
+    for (i, name) in [(0u8, "short"), (1, "B")] {
+        let want = messages
+            .iter()
+            .filter(|m| m.campaign_variant == Some(i))
+            .count();
+        total += want;
+        let at = detail
+            .body
+            .find(&format!("data-variant=\"{i}\""))
+            .unwrap_or_else(|| panic!("variant {i}: {}", detail.body));
+        let row = &detail.body[at..at + detail.body[at..].find("</tr>").unwrap()];
+        assert!(row.contains(&format!("<td>{name}</td>")), "{row}");
+        assert!(
+            row.contains(&format!("<td class=\"v-messages\">{want}</td>")),
+            "{want}: {row}"
+        );
+        assert!(
+            row.contains(&format!("<td class=\"v-queued\">{want}</td>")),
+            "{row}"
+        );
+        assert!(want > 0, "both variants have recipients");
+    }
+    assert_eq!(total, 40, "everyone in exactly one variant");
+    assert!(detail.body.contains("Fee due Friday") && detail.body.contains("template #"));
+}

@@ -1158,6 +1158,16 @@ async fn campaigns_view(
     let groups = data(
         groups::list(
             State(state.clone()),
+            p.clone(),
+            ApiQuery(req(json!({ "limit": 100 })).page(console)?),
+        )
+        .await,
+    )
+    .await
+    .page(console)?;
+    let templates = data(
+        templates::list(
+            State(state.clone()),
             p,
             ApiQuery(req(json!({ "limit": 100 })).page(console)?),
         )
@@ -1192,9 +1202,29 @@ async fn campaigns_view(
                         option value=(text(&g["id"])) { (text(&g["name"])) " (" (text(&g["memberCount"])) ")" }
                     }
                 }
-                label for="cbody" { "Message" }
-                textarea #cbody name="messageBody" data-preview="cpreview" dir="auto" required {}
+                label for="cbody" { "Message (leave empty for an A/B test)" }
+                textarea #cbody name="messageBody" data-preview="cpreview" dir="auto" {}
                 p.hint #cpreview aria-live="polite" {}
+                details.variants {
+                    summary { "A/B test: variants (optional)" }
+                    p.hint { "2 to " (VARIANT_ROWS) " variants whose shares add up to 100%; each with its own message or template. Each recipient always gets the same variant." }
+                    table {
+                        thead { tr { th { "Name" } th { "Share %" } th { "Message" } th { "or template" } } }
+                        tbody { @for i in 0..VARIANT_ROWS {
+                            tr {
+                                td { input id={ "vname" (i) } type="text" name="variantName" aria-label={ "Variant " (i + 1) " name" } placeholder=(char::from(b'A' + u8::try_from(i).unwrap_or(0))); }
+                                td { input id={ "vpercent" (i) } type="number" name="variantPercent" min="1" max="100" aria-label={ "Variant " (i + 1) " share in percent" }; }
+                                td { textarea id={ "vbody" (i) } name="variantBody" dir="auto" rows="2" aria-label={ "Variant " (i + 1) " message" } {} }
+                                td { select id={ "vtemplate" (i) } name="variantTemplateId" aria-label={ "Variant " (i + 1) " template" } {
+                                    option value="" { "—" }
+                                    @for t in templates["items"].as_array().into_iter().flatten() {
+                                        option value=(text(&t["id"])) { (text(&t["name"])) }
+                                    }
+                                } }
+                            }
+                        } }
+                    }
+                }
                 label for="scheduledAt" { "Schedule (" (zone_name(console)) ", optional)" }
                 input #scheduledAt type="datetime-local" name="scheduledAt";
                 label { input type="checkbox" name="start" value="true"; " Start now (otherwise saved as a draft)" }
@@ -1207,13 +1237,65 @@ async fn campaigns_view(
     Ok(r)
 }
 
+/// Rows of the variant table in the new-campaign form.
+const VARIANT_ROWS: usize = 4;
+
+/// The A/B variants of the new-campaign form: its filled rows, in order, as the API's
+/// `variants` (a number the API cannot read goes as given, for the API to refuse).
+fn form_variants(f: &Form) -> Vec<Value> {
+    let (names, percents, bodies, templates) = (
+        f.all("variantName"),
+        f.all("variantPercent"),
+        f.all("variantBody"),
+        f.all("variantTemplateId"),
+    );
+    let cell = |v: &[String], i: usize| v.get(i).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let number = |raw: String| raw.parse::<u64>().map_or_else(|_| json!(raw), |n| json!(n));
+    (0..percents.len().max(bodies.len()).max(templates.len()))
+        .filter_map(|i| {
+            let (name, percent, body, template) = (
+                cell(&names, i),
+                cell(&percents, i),
+                cell(&bodies, i),
+                cell(&templates, i),
+            );
+            if percent.is_empty() && body.is_empty() && template.is_empty() {
+                return None;
+            }
+            let mut v = Map::new();
+            if !name.is_empty() {
+                v.insert("name".into(), json!(name));
+            }
+            v.insert(
+                "percent".into(),
+                if percent.is_empty() {
+                    Value::Null
+                } else {
+                    number(percent)
+                },
+            );
+            if !body.is_empty() {
+                v.insert("messageBody".into(), json!(body));
+            }
+            if !template.is_empty() {
+                v.insert("templateId".into(), number(template));
+            }
+            Some(Value::Object(v))
+        })
+        .collect()
+}
+
 async fn add_campaign(State(state): State<AppState>, console: Console, body: Bytes) -> PageResult {
     let f = Form::parse(&body);
-    let request = json!({
+    let mut request = json!({
         "name": f.json("name"), "messageBody": f.json("messageBody"),
         "groupId": f.get("groupId").and_then(|v| v.parse::<u64>().ok()),
         "scheduledAt": local_time(f.get("scheduledAt"), &console), "start": f.get("start") == Some("true"),
     });
+    let variants = form_variants(&f);
+    if !variants.is_empty() {
+        request["variants"] = Value::Array(variants);
+    }
     match data(
         campaigns::create(
             State(state.clone()),
@@ -1285,6 +1367,27 @@ async fn campaign(
                     form.inline method="post" action={ "/console/campaigns/" (text(&c["id"])) "/" (action) } {
                         (csrf(&console)) button type="submit" { (label) }
                     } " "
+                }
+            }
+        }
+        @if let Some(variants) = s["variants"].as_array().filter(|v| !v.is_empty()) {
+            section.panel {
+                h2 { "A/B variants" }
+                table #variant-stats {
+                    thead { tr { th { "Variant" } th { "Share" } th { "Message" } th { "Messages" } th { "Queued" } th { "Sent" } th { "Delivered" } th { "Failed" } th { "Rejected" } th { "Delivery rate" } } }
+                    tbody { @for v in variants {
+                        @let def = &c["variants"][v["index"].as_u64().and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX)];
+                        tr data-variant=(text(&v["index"])) {
+                            td { (text(&v["name"])) } td { (text(&v["percent"])) "%" }
+                            td dir=(dir_of(&text(&def["messageBody"]))) {
+                                @if def["messageBody"].is_null() { "template #" (text(&def["templateId"])) } @else { (text(&def["messageBody"])) }
+                            }
+                            @for k in ["messages", "queued", "sent", "delivered", "failed", "rejected"] {
+                                td class={ "v-" (k) } { (text(&v[k])) }
+                            }
+                            td { (format!("{:.1}", v["deliveryRate"].as_f64().unwrap_or(0.0) * 100.0)) "%" }
+                        }
+                    } }
                 }
             }
         }
