@@ -1663,3 +1663,391 @@ async fn ab_variants_are_created_from_the_form_and_shown_per_variant() {
     assert_eq!(total, 40, "everyone in exactly one variant");
     assert!(detail.body.contains("Fee due Friday") && detail.body.contains("template #"));
 }
+
+/// The first `sk_live_…` key in a page.
+fn key_in(body: &str) -> String {
+    let at = body.find("sk_live_").expect("a key shown");
+    body[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric_or_underscore)
+        .collect()
+}
+
+/// Settings of one object: a provider edited (credentials kept when left empty, the API's
+/// checks), reordered, with its health; an API key's scopes edited and the key rotated (the
+/// old one refused at once); a webhook created with the API's events, its delivery log and a
+/// test event; the organization's settings read-only for its admin and edited by the operator.
+/// A MEMBER is refused and another organization's objects are 404 by URL.
+#[tokio::test]
+async fn settings_edit_providers_keys_webhooks_and_the_organization_through_the_api() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    let (other, other_key) = c.org("rival").await;
+    c.user(org, "ana@school.pk", "admin").await;
+    c.user(org, "mo@school.pk", "member").await;
+    let s = c.login("ana@school.pk").await;
+    let member = c.login("mo@school.pk").await;
+
+    // Two providers at the same priority: in the dispatcher's order, by id.
+    for name in ["Jazz", "Zong"] {
+        let added = c
+            .post(
+                "/console/settings/providers",
+                &s,
+                &[
+                    ("providerName", "smpp"),
+                    ("displayName", name),
+                    ("priority", "1"),
+                    ("host", "smsc.example.com"),
+                    ("port", "2775"),
+                    ("systemId", "school"),
+                    ("password", "secret"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    }
+    let mut ps = c.store.active_providers(org).unwrap();
+    ps.sort_by_key(|p| p.id);
+    let (jazz, zong) = (ps[0].id, ps[1].id);
+    let path = format!("/console/settings/providers/{zong}");
+    let view = c.get(&path, Some(&s)).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert!(view.body.contains("not checked yet"));
+    assert_eq!(by_id(&view.body, "health-failures"), "0");
+    assert!(!view.body.contains("secret"), "no secret shown back");
+    let bad = c
+        .post(&path, &s, &[("displayName", "Zong"), ("priority", "first")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let long = c
+        .post(
+            &path,
+            &s,
+            &[
+                ("displayName", "Zong"),
+                ("isActive", "true"),
+                ("password", "toolong99"),
+            ],
+        )
+        .await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    assert!(
+        long.body
+            .contains("credentials.password: a string of 1 to 8"),
+        "{}",
+        long.body
+    );
+    let saved = c
+        .post(
+            &path,
+            &s,
+            &[
+                ("displayName", "Zong 2"),
+                ("priority", "1"),
+                ("isActive", "true"),
+                ("host", "smsc2.example.com"),
+                ("port", "2776"),
+                ("costPerSegment", "0.45"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let stored = c.store.provider(org, zong).unwrap();
+    assert_eq!(stored.display_name, "Zong 2");
+    assert_eq!(stored.credentials["host"], "smsc2.example.com");
+    assert_eq!(stored.credentials["port"], 2776);
+    assert_eq!(
+        stored.credentials["password"], "secret",
+        "empty keeps the stored"
+    );
+    assert_eq!(stored.cost_per_segment, Some(450_000));
+    let before = c
+        .engine
+        .provider_changes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // Zong moves ahead of Jazz: priorities renumbered 1, 2 in the new order.
+    let moved = c.post(&format!("{path}/move?dir=up"), &s, &[]).await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    assert_eq!(c.store.provider(org, zong).unwrap().priority, 1);
+    assert_eq!(c.store.provider(org, jazz).unwrap().priority, 2);
+    assert!(
+        c.engine
+            .provider_changes
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > before
+    );
+    let list = c.get("/console/settings", Some(&s)).await;
+    assert!(
+        list.body
+            .find(&format!("data-provider=\"{zong}\""))
+            .unwrap()
+            < list
+                .body
+                .find(&format!("data-provider=\"{jazz}\""))
+                .unwrap(),
+        "listed in the dispatch order"
+    );
+
+    // An API key: scopes edited through the API's rules, then rotated.
+    let created = c
+        .post(
+            "/console/settings/api-keys",
+            &s,
+            &[
+                ("name", "fees app"),
+                ("scopes", "sms:send"),
+                ("scopes", "sms:read"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let old_key = key_in(&created.body);
+    let key_id = c
+        .store
+        .list_api_keys(org, page())
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|k| k.name == "fees app")
+        .unwrap()
+        .id;
+    let kpath = format!("/console/settings/api-keys/{key_id}");
+    let kview = c.get(&kpath, Some(&s)).await;
+    assert_eq!(kview.status, StatusCode::OK, "{}", kview.body);
+    assert!(kview.body.contains("value=\"sms:send\" checked"));
+    let none = c.post(&kpath, &s, &[("name", "fees app")]).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(none.body.contains("scopes: at least one"), "{}", none.body);
+    let edited = c
+        .post(
+            &kpath,
+            &s,
+            &[
+                ("name", "fees reader"),
+                ("scopes", "sms:read"),
+                ("rateLimitPerMin", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let k = c.store.api_key(org, key_id).unwrap();
+    assert_eq!(
+        (k.name.as_str(), k.scopes.clone(), k.rate_limit_per_min),
+        ("fees reader", vec!["sms:read".to_owned()], 30)
+    );
+    let send = c
+        .client
+        .post(format!("{}/api/sms/send", c.base))
+        .bearer_auth(&old_key)
+        .json_body(&json!({ "to": "+923001234567", "body": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        send.status(),
+        StatusCode::FORBIDDEN,
+        "sms:send was taken away"
+    );
+    let rotated = c.post(&format!("{kpath}/rotate"), &s, &[]).await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.body);
+    let new_key = key_in(&rotated.body);
+    assert_ne!(new_key, old_key);
+    for (key, want) in [
+        (&old_key, StatusCode::UNAUTHORIZED),
+        (&new_key, StatusCode::OK),
+    ] {
+        let r = c
+            .client
+            .get(format!("{}/api/sms/messages", c.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+    }
+    let again = c.post(&format!("{kpath}/rotate"), &s, &[]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::BAD_REQUEST,
+        "a revoked key is not rotated"
+    );
+
+    // A webhook with the form's default events (the API's list), its log and a test event.
+    let hook = c
+        .post(
+            "/console/settings/webhooks",
+            &s,
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "message.delivered"),
+                ("events", "message.inbound"),
+            ],
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let settings_page = c.get("/console/settings", Some(&s)).await;
+    for e in [
+        "message.queued",
+        "message.sent",
+        "message.delivered",
+        "message.failed",
+        "message.inbound",
+    ] {
+        assert!(
+            settings_page.body.contains(&format!("value=\"{e}\"")),
+            "{e}"
+        );
+    }
+    assert!(!settings_page.body.contains("value=\"message.status\""));
+    let webhook = c.store.list_webhooks(org, page()).unwrap().items[0].id;
+    for (i, ok) in [(1, false), (2, true)] {
+        c.store
+            .record_webhook_delivery(sairex_store::model::WebhookDelivery {
+                organization_id: org,
+                webhook_id: webhook,
+                event_type: "message.delivered".into(),
+                payload: json!({}),
+                http_status: Some(if ok { 200 } else { 500 }),
+                response_body: Some(if ok { "fine" } else { "boom" }.into()),
+                latency_ms: Some(12),
+                attempt: i,
+                success: ok,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let wpath = format!("/console/settings/webhooks/{webhook}");
+    let wview = c.get(&wpath, Some(&s)).await;
+    assert_eq!(wview.status, StatusCode::OK, "{}", wview.body);
+    assert!(wview.body.contains("Delivery log (2)"));
+    assert!(
+        wview.body.find("fine").unwrap() < wview.body.find("boom").unwrap(),
+        "newest first"
+    );
+    let tested = c.post(&format!("{wpath}/test"), &s, &[]).await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(
+        tested
+            .body
+            .contains("Test event delivered: HTTP 200 in 1 ms."),
+        "{}",
+        tested.body
+    );
+
+    // The organization's settings: read-only here, edited by the operator through the API.
+    let op = c.operator_login().await;
+    let opath = format!("/console/operator/organizations/{org}");
+    let bad = c
+        .post(
+            &opath,
+            &op,
+            &[
+                ("name", "school"),
+                ("defaultCountry", "PK"),
+                ("quietStart", "25:00"),
+                ("quietEnd", "07:00"),
+                ("quietTimeZone", "Asia/Karachi"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("quietHours.start: a time of day"),
+        "{}",
+        bad.body
+    );
+    let saved = c
+        .post(
+            &opath,
+            &op,
+            &[
+                ("name", "school"),
+                ("defaultCountry", "PK"),
+                ("timezone", "Asia/Karachi"),
+                ("quietStart", "21:00"),
+                ("quietEnd", "07:30"),
+                ("quietTimeZone", "Asia/Karachi"),
+                ("dltEnabled", "true"),
+                ("retentionDays", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let o = c.store.organization(org).unwrap();
+    assert!(o.dlt_enabled);
+    assert_eq!(o.retention_days, Some(90));
+    let q = o.quiet_hours.unwrap();
+    assert_eq!((q.start_minute, q.end_minute), (21 * 60, 7 * 60 + 30));
+    let shown = c.get("/console/settings/organization", Some(&s)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(
+        by_id(&shown.body, "org-quiet"),
+        "21:00–07:30 (Asia/Karachi)"
+    );
+    assert_eq!(by_id(&shown.body, "org-dlt"), "on");
+    assert_eq!(by_id(&shown.body, "org-retention"), "90 days");
+    // An organization's admin has no operator form.
+    let refused = c.post(&opath, &s, &[("dltEnabled", "false")]).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(c.store.organization(org).unwrap().dlt_enabled);
+
+    // A MEMBER is refused every settings page and form.
+    for get in [
+        format!("/console/settings/providers/{zong}"),
+        format!("/console/settings/api-keys/{key_id}"),
+        format!("/console/settings/webhooks/{webhook}"),
+        "/console/settings/organization".to_owned(),
+    ] {
+        assert_eq!(
+            c.get(&get, Some(&member)).await.status,
+            StatusCode::FORBIDDEN,
+            "{get}"
+        );
+    }
+    for post in [
+        format!("/console/settings/providers/{zong}"),
+        format!("/console/settings/providers/{zong}/move?dir=down"),
+        format!("/console/settings/api-keys/{key_id}/rotate"),
+        format!("/console/settings/webhooks/{webhook}/test"),
+    ] {
+        let r = c.post(&post, &member, &[("displayName", "x")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{post}");
+    }
+    assert_eq!(c.store.provider(org, zong).unwrap().display_name, "Zong 2");
+
+    // Another organization's objects are not found, by URL too.
+    let r = c
+        .client
+        .post(format!("{}/api/sms/webhooks", c.base))
+        .bearer_auth(&other_key)
+        .json_body(&json!({ "url": "http://127.0.0.1:9/x", "events": ["message.sent"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let their_hook = c.store.list_webhooks(other, page()).unwrap().items[0].id;
+    let their_key = c.store.list_api_keys(other, page()).unwrap().items[0].id;
+    for get in [
+        format!("/console/settings/webhooks/{their_hook}"),
+        format!("/console/settings/api-keys/{their_key}"),
+    ] {
+        assert_eq!(
+            c.get(&get, Some(&s)).await.status,
+            StatusCode::NOT_FOUND,
+            "{get}"
+        );
+    }
+    for post in [
+        format!("/console/settings/webhooks/{their_hook}/test"),
+        format!("/console/settings/api-keys/{their_key}/rotate"),
+        format!("/console/settings/api-keys/{their_key}"),
+    ] {
+        let r = c
+            .post(&post, &s, &[("name", "mine"), ("scopes", "admin")])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{post}: {}", r.body);
+    }
+    assert!(c.store.api_key(other, their_key).unwrap().is_active);
+}

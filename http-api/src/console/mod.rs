@@ -20,13 +20,15 @@
 //! # Layout
 //! - `users`: passwords, user creation, the superadmin JSON routes, the login throttle.
 //! - `layout`: the page shell (maud), navigation, small view helpers; `assets`: CSS and JS.
-//! - `pages`: one function per page and form.
+//! - `pages`: one function per page and form; `settings`: the pages of one provider, API key
+//!   or webhook, and the organization's settings.
 //! - `operator`: the superadmin's sign-in (with the `[admin]` token) and operator view.
 
 mod assets;
 mod layout;
 mod operator;
 mod pages;
+mod settings;
 pub(crate) mod users;
 
 use std::net::{IpAddr, SocketAddr};

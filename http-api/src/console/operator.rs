@@ -78,6 +78,10 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/console/operator/live", get(live))
         .route("/console/operator/organizations", post(add_organization))
         .route(
+            "/console/operator/organizations/{id}",
+            get(organization_page).post(edit_organization),
+        )
+        .route(
             "/console/operator/organizations/{id}/active",
             post(set_active),
         )
@@ -430,7 +434,7 @@ async fn render(
                     @let id = text(&o["id"]);
                     @let active = o["isActive"] == json!(true);
                     tr data-org=(id) {
-                        td { (id) } td { (text(&o["name"])) } td { (text(&o["defaultCountry"])) } td { (text(&o["timezone"])) }
+                        td { (id) } td { a href={ "/console/operator/organizations/" (id) } { (text(&o["name"])) } } td { (text(&o["defaultCountry"])) } td { (text(&o["timezone"])) }
                         td { @if o["creditBalance"].is_null() { "unlimited" } @else { (text(&o["currency"])) " " (text(&o["creditBalance"])) } }
                         td {
                             (if active { "yes" } else { "no" }) " "
@@ -523,6 +527,114 @@ async fn add_organization(State(state): State<AppState>, op: Operator, body: Byt
         Err(e) => {
             let note = html! { p.error role="alert" { (e.message) } };
             render(&state, &op, Some(note), e.status).await
+        }
+    }
+}
+
+/// `GET /console/operator/organizations/{id}`: its settings in a form.
+async fn organization_page(
+    State(state): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Response {
+    organization_view(&state, &op, &id, None, StatusCode::OK).await
+}
+
+async fn organization_view(
+    state: &AppState,
+    op: &Operator,
+    id: &str,
+    note: Option<Markup>,
+    status: StatusCode,
+) -> Response {
+    let o = match data(admin::get_organization(State(state.clone()), Path(id.to_owned())).await)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => return op_error(op, &e),
+    };
+    let q = &o["quietHours"];
+    let body = html! {
+        h1 { "Organization " (text(&o["name"])) }
+        @if let Some(note) = note { (note) }
+        section.panel {
+            form method="post" action={ "/console/operator/organizations/" (text(&o["id"])) } {
+                input type="hidden" name="_csrf" value=(op.csrf);
+                label for="o-name" { "Name" }
+                input #o-name type="text" name="name" value=(text(&o["name"])) required;
+                label for="o-country" { "Default country (ISO code)" }
+                input #o-country type="text" name="defaultCountry" value=(text(&o["defaultCountry"])) required;
+                label for="o-timezone" { "Time zone (IANA; empty: the country's)" }
+                input #o-timezone type="text" name="timezone" value=(text(&o["timezone"]));
+                fieldset { legend { "Quiet hours (campaigns wait them out; all empty: none)" }
+                    label for="o-qstart" { "From (HH:MM)" }
+                    input #o-qstart type="text" name="quietStart" value=(text(&q["start"])) placeholder="21:00";
+                    label for="o-qend" { "To (HH:MM)" }
+                    input #o-qend type="text" name="quietEnd" value=(text(&q["end"])) placeholder="08:00";
+                    label for="o-qzone" { "In time zone" }
+                    input #o-qzone type="text" name="quietTimeZone" value=(text(&q["timeZone"])) placeholder="Asia/Karachi";
+                }
+                label { input type="checkbox" name="dltEnabled" value="true" checked[o["dltEnabled"] == true]; " DLT rules (registered templates and entity ids)" }
+                label for="o-retention" { "Message retention in days (empty: the gateway's default)" }
+                input #o-retention type="number" name="retentionDays" min="1" value=(text(&o["retentionDays"]));
+                label for="o-credit" { "Credit balance (empty: no limit)" }
+                input #o-credit type="text" name="creditBalance" value=(text(&o["creditBalance"])) inputmode="decimal";
+                label for="o-currency" { "Currency" }
+                input #o-currency type="text" name="currency" value=(text(&o["currency"]));
+                button type="submit" { "Save" }
+            }
+        }
+        p { a href="/console/operator" { "← Operator view" } }
+    };
+    let mut response = shell(op, body).into_response();
+    *response.status_mut() = status;
+    response
+}
+
+/// `POST /console/operator/organizations/{id}`: `PATCH /api/admin/organizations/{id}` with
+/// every field of the form (an empty optional field is `null`: cleared).
+async fn edit_organization(
+    State(state): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = fields(&body);
+    let opt = |name: &str| field(&f, name).map_or(Value::Null, |v| json!(v));
+    let quiet = match (
+        field(&f, "quietStart"),
+        field(&f, "quietEnd"),
+        field(&f, "quietTimeZone"),
+    ) {
+        (None, None, None) => Value::Null,
+        (start, end, zone) => json!({ "start": start, "end": end, "timeZone": zone }),
+    };
+    let retention = field(&f, "retentionDays").map_or(Value::Null, |v| {
+        v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n))
+    });
+    let request = json!({
+        "name": opt("name"), "defaultCountry": opt("defaultCountry"), "timezone": opt("timezone"),
+        "quietHours": quiet, "dltEnabled": field(&f, "dltEnabled") == Some("true"),
+        "retentionDays": retention, "creditBalance": opt("creditBalance"), "currency": opt("currency"),
+    });
+    let result = match super::pages::req(request) {
+        Ok(r) => {
+            data(
+                admin::update_organization(State(state.clone()), Path(id.clone()), ApiJson(r))
+                    .await,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            let note = html! { p.ok role="status" { "Saved." } };
+            organization_view(&state, &op, &id, Some(note), StatusCode::OK).await
+        }
+        Err(e) => {
+            let note = html! { p.error role="alert" { (e.message) } };
+            organization_view(&state, &op, &id, Some(note), e.status).await
         }
     }
 }

@@ -54,6 +54,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/settings/providers/{id}/test", post(test_provider))
         .route("/console/settings/users", get(users_page).post(add_user))
         .route("/console/settings/users/{id}/delete", post(delete_user))
+        .merge(super::settings::routes())
 }
 
 /// The `data` of an API handler's answer, or its error.
@@ -78,24 +79,24 @@ pub(super) fn req<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
 }
 
 /// The fields of a urlencoded form (a field may repeat).
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(bytes: &[u8]) -> Self {
+    pub(super) fn parse(bytes: &[u8]) -> Self {
         Self(
             form_urlencoded::parse(bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
     }
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     }
-    fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -103,12 +104,12 @@ impl Form {
             .collect()
     }
     /// A JSON string, or null when empty.
-    fn json(&self, name: &str) -> Value {
+    pub(super) fn json(&self, name: &str) -> Value {
         self.get(name).map_or(Value::Null, |v| json!(v))
     }
 }
 
-fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response {
+pub(super) fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response {
     shell(console, active, title, body).into_response()
 }
 
@@ -589,7 +590,7 @@ async fn inbox_view(
     Ok(page(console, "/console/inbox", "Inbox", body))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -1511,9 +1512,17 @@ async fn settings_view(
         data(admin::list_providers(State(state.clone()), p, ApiQuery(q().page(console)?)).await)
             .await
             .page(console)?;
+    // In the dispatcher's order: priority, then id.
+    let mut ordered = providers["items"].as_array().cloned().unwrap_or_default();
+    ordered.sort_by_key(|p| {
+        (
+            p["priority"].as_i64().unwrap_or(0),
+            p["id"].as_u64().unwrap_or(0),
+        )
+    });
     let body = html! {
         h1 { "Settings" }
-        p { a href="/console/settings/users" { "Users" } }
+        p { a href="/console/settings/users" { "Users" } " · " a href="/console/settings/organization" { "Organization" } }
         (notice(note.as_ref()))
         @if let Some((what, value)) = &secret {
             div.panel role="status" {
@@ -1524,9 +1533,15 @@ async fn settings_view(
         }
         section.panel #providers {
             h2 { "Providers" }
-            table { thead { tr { th { "Name" } th { "Kind" } th { "Priority" } th { "Health" } th { "Test" } } }
-            tbody { @for pr in providers["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&pr["displayName"])) } td { (text(&pr["providerName"])) } td { (text(&pr["priority"])) }
+            table { thead { tr { th { "Name" } th { "Kind" } th { "Priority" } th { "Order" } th { "Health" } th { "Test" } } }
+            tbody { @for pr in &ordered {
+                @let pid = text(&pr["id"]);
+                tr data-provider=(pid) { td { a href={ "/console/settings/providers/" (pid) } { (text(&pr["displayName"])) } } td { (text(&pr["providerName"])) } td.priority { (text(&pr["priority"])) }
+                     td { @for (dir, label, name) in [("up", "↑", "earlier"), ("down", "↓", "later")] {
+                        form.inline method="post" action={ "/console/settings/providers/" (pid) "/move?dir=" (dir) } {
+                            (csrf(console)) button.secondary type="submit" aria-label={ "Try " (text(&pr["displayName"])) " " (name) } { (label) }
+                        } " "
+                     } }
                      td { (status_pill(&text(&pr["healthStatus"]), None)) }
                      td { form.inline method="post" action={ "/console/settings/providers/" (text(&pr["id"])) "/test" } {
                         (csrf(console))
@@ -1571,7 +1586,7 @@ async fn settings_view(
             h2 { "API keys" }
             table { thead { tr { th { "Name" } th { "Prefix" } th { "Scopes" } th { "Last used" } th { "State" } th {} } }
             tbody { @for k in keys["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&k["name"])) } td { code { (text(&k["keyPrefix"])) "…" } }
+                tr { td { a href={ "/console/settings/api-keys/" (text(&k["id"])) } { (text(&k["name"])) } } td { code { (text(&k["keyPrefix"])) "…" } }
                      td { (k["scopes"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                      td { (when(&k["lastUsedAt"], &console.zone)) }
                      td { @if k["isActive"] == true { "active" } @else { "revoked" } }
@@ -1597,7 +1612,7 @@ async fn settings_view(
             h2 { "Webhooks" }
             table { thead { tr { th { "URL" } th { "Events" } th { "Failures in a row" } } }
             tbody { @for w in hooks["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&w["url"])) } td { (w["events"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                tr { td { a href={ "/console/settings/webhooks/" (text(&w["id"])) } { (text(&w["url"])) } } td { (w["events"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                      td { (text(&w["consecutiveFails"])) } }
             } } }
             form method="post" action="/console/settings/webhooks" {
@@ -1605,7 +1620,7 @@ async fn settings_view(
                 label for="url" { "URL" }
                 input #url type="url" name="url" required;
                 fieldset { legend { "Events" }
-                    @for e in ["message.status", "message.delivered", "message.failed", "message.inbound"] {
+                    @for e in admin::WEBHOOK_EVENTS {
                         label { input type="checkbox" name="events" value=(e) checked; " " (e) }
                     }
                 }
