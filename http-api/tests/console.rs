@@ -2051,3 +2051,47 @@ async fn settings_edit_providers_keys_webhooks_and_the_organization_through_the_
     }
     assert!(c.store.api_key(other, their_key).unwrap().is_active);
 }
+
+/// A CSV over the API's general body limit (1 MiB) imports through the console as through
+/// the API's own import route, whose limit is the import's.
+#[tokio::test]
+async fn a_large_csv_imports_through_the_console() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "ana@school.pk", "member").await;
+    let s = c.login("ana@school.pk").await;
+    let mut csv = String::from("phone,name,class,fee_amount,guardian\n");
+    for i in 0..25_000u32 {
+        csv.push_str(&format!(
+            "+923{:09},Student number {i},Class {},{}.00,Guardian of student {i}\n",
+            100_000_000 + i,
+            i % 12,
+            1000 + i % 5000
+        ));
+    }
+    assert!(csv.len() > 1024 * 1024 + 100_000, "{}", csv.len());
+    let imported = c.upload("/console/contacts/import", &s, &[], &csv).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert!(
+        imported
+            .body
+            .contains("25000 created, 0 updated, 0 skipped of 25000 row(s)"),
+        "{}",
+        imported.body
+    );
+    assert_eq!(
+        c.store
+            .list_contacts(org, &Default::default(), page())
+            .unwrap()
+            .total,
+        25_000
+    );
+    // The contacts page's import form reports its progress (the script's progress bar).
+    let form = c.get("/console/contacts", Some(&s)).await;
+    assert!(
+        form.body.contains("data-progress=\"import-progress\""),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("<progress id=\"import-progress\""));
+}
