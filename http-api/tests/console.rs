@@ -2011,6 +2011,7 @@ async fn settings_edit_providers_keys_webhooks_and_the_organization_through_the_
         format!("/console/settings/providers/{zong}/move?dir=down"),
         format!("/console/settings/api-keys/{key_id}/rotate"),
         format!("/console/settings/webhooks/{webhook}/test"),
+        format!("/console/settings/webhooks/{webhook}/rotate-secret"),
     ] {
         let r = c.post(&post, &member, &[("displayName", "x")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{post}");

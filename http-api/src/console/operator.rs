@@ -13,7 +13,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
@@ -391,9 +391,19 @@ async fn live(State(state): State<AppState>, op: Operator) -> Response {
     }
 }
 
-/// `GET /console/operator`.
-async fn view(State(state): State<AppState>, op: Operator) -> Response {
-    render(&state, &op, None, StatusCode::OK).await
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// `GET /console/operator` (`?cursor=`: the next page of organizations).
+async fn view(
+    State(state): State<AppState>,
+    op: Operator,
+    Query(q): Query<CursorQuery>,
+) -> Response {
+    render_page(&state, &op, None, StatusCode::OK, q.cursor).await
 }
 
 async fn render(
@@ -402,6 +412,16 @@ async fn render(
     note: Option<Markup>,
     status: StatusCode,
 ) -> Response {
+    render_page(state, op, note, status, None).await
+}
+
+async fn render_page(
+    state: &AppState,
+    op: &Operator,
+    note: Option<Markup>,
+    status: StatusCode,
+    cursor: Option<String>,
+) -> Response {
     let live = match live_part(state).await {
         Ok(part) => part,
         Err(e) => return op_error(op, &e),
@@ -409,10 +429,12 @@ async fn render(
     let orgs = match data(
         admin::list_organizations(
             State(state.clone()),
-            ApiQuery(match super::pages::req(json!({ "limit": 100 })) {
-                Ok(q) => q,
-                Err(e) => return op_error(op, &e),
-            }),
+            ApiQuery(
+                match super::pages::req(json!({ "limit": 100, "cursor": cursor })) {
+                    Ok(q) => q,
+                    Err(e) => return op_error(op, &e),
+                },
+            ),
         )
         .await,
     )
@@ -435,7 +457,7 @@ async fn render(
                     @let active = o["isActive"] == json!(true);
                     tr data-org=(id) {
                         td { (id) } td { a href={ "/console/operator/organizations/" (id) } { (text(&o["name"])) } } td { (text(&o["defaultCountry"])) } td { (text(&o["timezone"])) }
-                        td { @if o["creditBalance"].is_null() { "unlimited" } @else { (text(&o["currency"])) " " (text(&o["creditBalance"])) } }
+                        td { @if o["creditBalance"].is_null() { "no limit" } @else { (text(&o["currency"])) " " (text(&o["creditBalance"])) } }
                         td {
                             (if active { "yes" } else { "no" }) " "
                             form.inline method="post" action={ "/console/operator/organizations/" (id) "/active" } {
@@ -445,6 +467,9 @@ async fn render(
                         }
                     }
                 } }
+            }
+            @if let Some(next) = orgs["nextCursor"].as_str() {
+                p { a href={ "/console/operator?cursor=" (super::pages::urlencode(next)) } { "more →" } }
             }
         }
         section.panel {

@@ -33,7 +33,14 @@ pub(super) fn routes() -> Router<AppState> {
             get(key_page).post(edit_key),
         )
         .route("/console/settings/api-keys/{id}/rotate", post(rotate_key))
-        .route("/console/settings/webhooks/{id}", get(webhook_page))
+        .route(
+            "/console/settings/webhooks/{id}",
+            get(webhook_page).post(edit_webhook),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/rotate-secret",
+            post(rotate_webhook_secret),
+        )
         .route("/console/settings/webhooks/{id}/test", post(test_webhook))
 }
 
@@ -579,6 +586,27 @@ async fn webhook_view(
             }
         }
         section.panel {
+            h2 { "Edit" }
+            @let events: Vec<String> = w["events"].as_array().into_iter().flatten().map(text).collect();
+            form method="post" action={ "/console/settings/webhooks/" (wid) } {
+                (csrf(console))
+                label for="wurl" { "URL" }
+                input #wurl type="url" name="url" value=(text(&w["url"])) required;
+                fieldset { legend { "Events" }
+                    @for e in admin::WEBHOOK_EVENTS {
+                        label { input type="checkbox" name="events" value=(e) checked[events.iter().any(|x| x == e || x == "*")]; " " (e) }
+                    }
+                }
+                label { input type="checkbox" name="isActive" value="true" checked[w["isActive"] == true]; " Active (re-enabling starts the failure count over)" }
+                div { button type="submit" { "Save" } }
+            }
+            form method="post" action={ "/console/settings/webhooks/" (wid) "/rotate-secret" } {
+                (csrf(console))
+                p.hint { "A new signing secret replaces the current one at once; update the receiver." }
+                button.secondary type="submit" { "Rotate signing secret" }
+            }
+        }
+        section.panel {
             h2 { "Delivery log (" (text(&log["total"])) ")" }
             table #deliveries {
                 thead { tr { th { "When" } th { "Event" } th { "Attempt" } th { "Result" } th { "HTTP" } th { "Latency" } th { "Response" } } }
@@ -603,6 +631,73 @@ async fn webhook_view(
     let mut r = page(console, ACTIVE, "Webhook", body);
     *r.status_mut() = status;
     Ok(r)
+}
+
+/// `POST /console/settings/webhooks/{id}`: `PUT /api/sms/webhooks/{id}` with the URL, the
+/// events and whether it is active.
+async fn edit_webhook(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    console.require_admin()?;
+    let f = Form::parse(&body);
+    let request = json!({
+        "url": f.json("url"), "events": f.all("events"),
+        "isActive": f.get("isActive") == Some("true"),
+    });
+    let result = match req(request) {
+        Ok(r) => {
+            data(
+                admin::update_webhook(
+                    State(state.clone()),
+                    console.principal.clone(),
+                    Path(id.clone()),
+                    ApiJson(r),
+                )
+                .await,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let (note, status) = match result {
+        Ok(_) => ((false, "Saved.".to_owned()), StatusCode::OK),
+        Err(e) if e.status == StatusCode::NOT_FOUND => return Err(e).page(&console),
+        Err(e) => ((true, e.message.into_owned()), e.status),
+    };
+    webhook_view(&state, &console, &id, None, Some(note), status).await
+}
+
+/// `POST /console/settings/webhooks/{id}/rotate-secret`: the new secret, shown once.
+async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> PageResult {
+    console.require_admin()?;
+    let w = data(
+        admin::update_webhook(
+            State(state.clone()),
+            console.principal.clone(),
+            Path(id.clone()),
+            ApiJson(req(json!({ "rotateSecret": true })).page(&console)?),
+        )
+        .await,
+    )
+    .await
+    .page(&console)?;
+    let body = html! {
+        h1 { "Signing secret rotated" }
+        div.panel role="status" {
+            p { "The new signing secret — copy it now, it is shown only once:" }
+            p.secret #secret { (text(&w["secret"])) }
+            button.secondary type="button" data-copy="secret" { "Copy" }
+        }
+        p { a href={ "/console/settings/webhooks/" (text(&w["id"])) } { "Back to the webhook" } }
+    };
+    Ok(page(&console, ACTIVE, "Secret rotated", body))
 }
 
 /// `POST /console/settings/webhooks/{id}/test`: `POST /api/sms/webhooks/{id}/test`; the
