@@ -24,7 +24,8 @@
 //! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
 //! - [`console`]: the web console under `/console/` (server-rendered, assets embedded), its
-//!   users and sessions.
+//!   users and sessions, and the superadmin's operator view.
+//! - `throughput`: providers' messages per second between looks at `GET /api/admin/status`.
 //! - [`smpp_server`]: the SMPP 3.4 server customers bind to, on the same state as the API.
 //! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
