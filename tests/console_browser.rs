@@ -38,8 +38,8 @@ fn find_driver() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The demo: its URL and printed console login.
-fn start_demo(dir: &Path) -> (Killed, String, String, String) {
+/// The demo: its URL, printed console login and superadmin token.
+fn start_demo(dir: &Path) -> (Killed, String, String, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sairex"))
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
@@ -49,7 +49,7 @@ fn start_demo(dir: &Path) -> (Killed, String, String, String) {
         .spawn()
         .expect("spawn sairex serve --demo");
     let stdout = child.stdout.take().expect("stdout");
-    let (mut url, mut login) = (None, None);
+    let (mut url, mut login, mut token) = (None, None, None);
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("line");
         if let Some(rest) = line.split("is running: ").nth(1) {
@@ -62,12 +62,23 @@ fn start_demo(dir: &Path) -> (Killed, String, String, String) {
                 rest.trim_end_matches(')').trim().to_owned(),
             ));
         }
+        if line.starts_with("Superadmin token")
+            && let Some((_, t)) = line.rsplit_once(": ")
+        {
+            token = Some(t.trim().to_owned());
+        }
         if line.starts_with("Stop with") {
             break;
         }
     }
     let (email, password) = login.expect("a console login");
-    (Killed(child), url.expect("url"), email, password)
+    (
+        Killed(child),
+        url.expect("url"),
+        email,
+        password,
+        token.expect("the superadmin token"),
+    )
 }
 
 struct Browser {
@@ -234,6 +245,51 @@ impl Page<'_> {
             .unwrap_or_default()
             .to_owned()
     }
+    async fn attr(&self, css: &str, name: &str) -> String {
+        let e = self.find(css).await;
+        self.b
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}/element/{e}/attribute/{name}", self.s),
+                Value::Null,
+            )
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    /// Waits until `css`'s text satisfies `ok`, without reloading; answers the last text.
+    async fn wait_for(&self, css: &str, ok: impl Fn(&str) -> bool, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = if self.count(css).await > 0 {
+                self.text(css).await
+            } else {
+                String::new()
+            };
+            if ok(&got) || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    /// Saves a screenshot of the current page as `out/name.png`.
+    async fn screenshot(&self, out: &Path, name: &str) {
+        let png = self
+            .b
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}/screenshot", self.s),
+                Value::Null,
+            )
+            .await;
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            png.as_str().expect("base64 png"),
+        )
+        .expect("png");
+        std::fs::write(out.join(format!("{name}.png")), bytes).expect("write png");
+    }
     /// Waits until `css`'s text is `want`, without reloading.
     async fn wait_text(&self, css: &str, want: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
@@ -258,7 +314,7 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_demo, url, email, password) = start_demo(dir.path());
+    let (_demo, url, email, password, token) = start_demo(dir.path());
     let (browser, session) = Browser::start(&driver).await;
     let page = Page {
         b: &browser,
@@ -308,6 +364,43 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
     page.go(&format!("{url}/console/messages")).await;
     assert_eq!(page.text("td .pill").await, "DELIVERED");
 
+    // A CSV import with its progress bar: the script sends the file, moves the bar to 100%
+    // and shows the report in place, without leaving the page.
+    let csv_path = dir.path().join("contacts.csv");
+    let mut csv = String::from("phone,name,fee\n");
+    for i in 0..5_000u32 {
+        csv.push_str(&format!(
+            "+92301{:07},Student {i},{}\n",
+            1_000_000 + i,
+            1000 + i
+        ));
+    }
+    std::fs::write(&csv_path, csv).expect("csv");
+    page.go(&format!("{url}/console/contacts")).await;
+    page.click("#preview").await;
+    page.type_in("#file", csv_path.to_str().expect("utf-8 path"))
+        .await;
+    page.click("form[data-progress] button[type=submit]").await;
+    let h1 = page
+        .wait_for(
+            "main h1",
+            |t| t == "Contact import",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(h1, "Contact import");
+    assert!(
+        page.url().await.ends_with("/console/contacts"),
+        "no navigation"
+    );
+    assert_eq!(page.attr("main", "data-upload-progress").await, "100");
+    assert_eq!(page.attr("main", "data-upload-status").await, "200");
+    let report = page.text("main .ok").await;
+    assert!(
+        report.starts_with("5000 created, 0 updated, 0 skipped of 5000 row(s)"),
+        "{report}"
+    );
+
     // Screenshots of the main pages for the docs, when asked for:
     // SAIREX_CONSOLE_SCREENSHOTS=docs/console cargo test -p sairex --test console_browser
     if let Some(out) = std::env::var_os("SAIREX_CONSOLE_SCREENSHOTS") {
@@ -332,19 +425,7 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
             ("settings", "/console/settings"),
         ] {
             page.go(&format!("{url}{path}")).await;
-            let png = browser
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/session/{session}/screenshot"),
-                    Value::Null,
-                )
-                .await;
-            let bytes = base64::Engine::decode(
-                &base64::engine::general_purpose::STANDARD,
-                png.as_str().expect("base64 png"),
-            )
-            .expect("png");
-            std::fs::write(out.join(format!("{name}.png")), bytes).expect("write png");
+            page.screenshot(&out, name).await;
         }
     }
 
@@ -352,6 +433,34 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
     page.click("form.logout button").await;
     page.go(&format!("{url}/console/messages")).await;
     assert!(page.url().await.ends_with("/console/login"));
+
+    // The superadmin signs in with the token: the operator view shows the simulator's bind
+    // bound, and its live part reloads itself until the throughput is measured.
+    page.go(&format!("{url}/console/operator/login")).await;
+    page.type_in("#token", &token).await;
+    page.click("button[type=submit]").await;
+    assert!(
+        page.url().await.ends_with("/console/operator"),
+        "{}",
+        page.url().await
+    );
+    assert_eq!(page.text("main h1").await, "Operator view");
+    assert_eq!(page.text("#binds td.bind-state").await, "bound");
+    assert_eq!(page.text("#binds td.rate").await, "measuring…");
+    let rate = page
+        .wait_for(
+            "#binds td.rate",
+            |t| t.ends_with(" msg/s"),
+            Duration::from_secs(15),
+        )
+        .await;
+    assert!(rate.ends_with(" msg/s"), "{rate}");
+    if let Some(out) = std::env::var_os("SAIREX_CONSOLE_SCREENSHOTS") {
+        page.screenshot(Path::new(&out), "operator").await;
+    }
+    page.click("form.logout button").await;
+    page.go(&format!("{url}/console/operator")).await;
+    assert!(page.url().await.ends_with("/console/operator/login"));
     browser
         .call(
             reqwest::Method::DELETE,

@@ -1,6 +1,6 @@
 //! Measures the web console's pages: N outbound messages (default 20,000) in a fresh store,
 //! then each page requested 50 times over loopback with a signed-in session; prints the
-//! median and p99 server round trip per page.
+//! median and p99 server round trip per page; then the superadmin's operator view.
 //!
 //! `cargo run --release -p sairex-http-api --example console_pages -- [messages]`
 
@@ -36,6 +36,71 @@ impl EngineLink for NoEngine {
     ) -> BoxFuture<'static, Result<WebhookTestResult, String>> {
         Box::pin(async { Err("no engine".to_owned()) })
     }
+}
+
+/// The superadmin token of the bench, for the operator view.
+const OPERATOR_TOKEN: &str = "bench operator token";
+
+/// Requests `path` 50 times with `cookie` and prints the median and p99.
+async fn measure(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    path: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        let r = client
+            .get(format!("{base}{path}"))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "{path}");
+        r.bytes().await?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "{path:<40} {:>10.1?} {:>10.1?}",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
+    Ok(())
+}
+
+/// The `sairex_session=…` pair a sign-in answered.
+fn session_of(r: &reqwest::Response) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sairex_session="))
+        .and_then(|v| v.split(';').next())
+        .ok_or("no session")?
+        .to_owned())
+}
+
+/// The login form's CSRF cookie pair and hidden field.
+async fn login_form(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<(String, String), Box<dyn std::error::Error>> {
+    let form = client.get(url).send().await?;
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sairex_login="))
+        .and_then(|v| v.split(';').next())
+        .ok_or("no login cookie")?
+        .to_owned();
+    let html = form.text().await?;
+    let marker = "name=\"_csrf\" value=\"";
+    let at = html.find(marker).ok_or("no csrf field")? + marker.len();
+    let token = html[at..].split('"').next().unwrap_or_default().to_owned();
+    Ok((cookie, token))
 }
 
 #[tokio::main]
@@ -82,7 +147,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = sairex_http_api::router(
         store.clone(),
         std::sync::Arc::new(NoEngine(broadcast::channel(16).0)),
-        ApiSettings::default(),
+        ApiSettings {
+            admin_token: Some(sairex_http_api::Secret::new(OPERATOR_TOKEN)),
+            ..ApiSettings::default()
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -90,22 +158,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = sairex_engine::http_client::builder()?
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let form = client.get(format!("{base}/console/login")).send().await?;
-    let cookie = form.headers()["set-cookie"]
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let html = form.text().await?;
-    let marker = "name=\"_csrf\" value=\"";
-    let at = html.find(marker).ok_or("no csrf")? + marker.len();
-    let token = &html[at..at + html[at..].find('"').ok_or("csrf end")?];
+    let (cookie, token) = login_form(&client, &format!("{base}/console/login")).await?;
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("email", "bench@example.com"),
             ("password", "bench password"),
-            ("_csrf", token),
+            ("_csrf", token.as_str()),
         ])
         .finish();
     let login = client
@@ -115,15 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .body(body)
         .send()
         .await?;
-    let session = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sairex_session="))
-        .and_then(|v| v.split(';').next())
-        .ok_or("no session")?
-        .to_owned();
+    let session = session_of(&login)?;
     println!("{:<40} {:>10} {:>10}", "page", "median", "p99");
     for path in [
         "/console/",
@@ -136,25 +186,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/console/campaigns",
         "/console/reports",
         "/console/settings",
+        "/console/settings/organization",
     ] {
-        let mut times: Vec<Duration> = Vec::new();
-        for _ in 0..50 {
-            let t = Instant::now();
-            let r = client
-                .get(format!("{base}{path}"))
-                .header("cookie", &session)
-                .send()
-                .await?;
-            assert_eq!(r.status(), 200, "{path}");
-            r.bytes().await?;
-            times.push(t.elapsed());
-        }
-        times.sort();
-        println!(
-            "{path:<40} {:>10.1?} {:>10.1?}",
-            times[times.len() / 2],
-            times[times.len() * 99 / 100]
-        );
+        measure(&client, &base, &session, path).await?;
+    }
+    // The superadmin's operator view (binds, queue depths per organization, store size).
+    let (cookie, token) = login_form(&client, &format!("{base}/console/operator/login")).await?;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("token", OPERATOR_TOKEN), ("_csrf", token.as_str())])
+        .finish();
+    let signed_in = client
+        .post(format!("{base}/console/operator/login"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await?;
+    let operator = session_of(&signed_in)?;
+    for path in ["/console/operator", "/console/operator/live"] {
+        measure(&client, &base, &operator, path).await?;
     }
     Ok(())
 }

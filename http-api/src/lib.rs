@@ -24,7 +24,8 @@
 //! - `phone`, `text`, `time`: E.164 normalisation, body cleaning and templates, RFC 3339.
 //! - [`ssrf`]: the rule that refuses private, loopback and link-local targets.
 //! - [`console`]: the web console under `/console/` (server-rendered, assets embedded), its
-//!   users and sessions.
+//!   users and sessions, and the superadmin's operator view.
+//! - `throughput`: providers' messages per second between looks at `GET /api/admin/status`.
 //! - [`smpp_server`]: the SMPP 3.4 server customers bind to, on the same state as the API.
 //! - `routes`: the route table (`routes::callbacks`: the HTTP providers' signed callbacks) (one list: the router and `/openapi.json` both come from it).
 #![warn(missing_docs)]
@@ -44,6 +45,7 @@ pub mod smpp_server;
 pub mod ssrf;
 mod state;
 mod text;
+mod throughput;
 mod time;
 mod zone;
 
@@ -101,6 +103,10 @@ pub struct ProviderRuntime {
     pub provider_id: Id,
     /// Its SMPP binds in order (empty for an HTTP provider).
     pub binds: Vec<BindRuntime>,
+    /// Messages it accepted (each change to SENT) since the gateway started, as the engine
+    /// counts them in `sms_messages_total`; `None` when no metrics recorder runs. The
+    /// operator view's throughput is the change of this count over time.
+    pub sent_total: Option<u64>,
 }
 
 /// One SMPP bind now.

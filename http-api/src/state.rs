@@ -61,6 +61,7 @@ struct Inner {
     console_throttle: crate::console::users::Throttle,
     in_flight: crate::idempotency::InFlight,
     smpp: crate::smpp_server::Registry,
+    throughput: crate::throughput::Throughput,
 }
 
 /// An estimate of the ready messages in the store: the last count (bounded by the limit, done
@@ -98,6 +99,7 @@ impl AppState {
                 console_throttle: crate::console::users::Throttle::default(),
                 in_flight: crate::idempotency::InFlight::default(),
                 smpp: crate::smpp_server::Registry::default(),
+                throughput: crate::throughput::Throughput::default(),
             }),
         }
     }
@@ -135,6 +137,11 @@ impl AppState {
     /// The SMPP server's bound sessions (empty when it does not run).
     pub(crate) fn smpp_sessions(&self) -> &crate::smpp_server::Registry {
         &self.inner.smpp
+    }
+
+    /// The providers' sent counts seen by the status, for their throughput.
+    pub(crate) fn throughput(&self) -> &crate::throughput::Throughput {
+        &self.inner.throughput
     }
 
     /// The HTTP providers' records, for their callbacks.

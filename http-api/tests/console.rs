@@ -1180,3 +1180,919 @@ async fn times_follow_the_org_zone_and_the_message_log_pages_by_cursor() {
     assert!(second.body.contains("← newest"));
     assert!(!second.body.contains("older →"));
 }
+
+impl Console {
+    /// Signs in at the operator's login form with `token`.
+    async fn try_operator_login(&self, token: &str) -> Page {
+        let form = self.get("/console/operator/login", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let login_cookie = form.cookie("sairex_login").unwrap();
+        assert!(login_cookie.contains("Path=/console/operator/login"));
+        let pair = login_cookie.split(';').next().unwrap().to_owned();
+        let r = self
+            .client
+            .post(format!("{}/console/operator/login", self.base))
+            .header("cookie", pair)
+            .form_body(&[("token", token), ("_csrf", &form.csrf())]);
+        self.page(r).await
+    }
+
+    async fn operator_login(&self) -> Session {
+        let page = self.try_operator_login(ADMIN_TOKEN).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(page.location(), "/console/operator");
+        let cookie = page.cookie("sairex_session").unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+        let mut session = Session {
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+            csrf: String::new(),
+        };
+        let view = self.get("/console/operator", Some(&session)).await;
+        assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+        session.csrf = view.csrf();
+        session
+    }
+}
+
+/// The text of the element with `id` (its first text run), for the operator view's figures.
+fn by_id<'a>(body: &'a str, id: &str) -> &'a str {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    &rest[..rest.find('<').unwrap()]
+}
+
+/// The superadmin signs in with the `[admin]` token and sees every bind's state and window,
+/// each provider's throughput (from the engine's sent counts), the queue depths and the
+/// store's size; organizations and users it creates go through the admin API's rules.
+#[tokio::test]
+async fn the_superadmin_signs_in_with_the_token_and_sees_the_operator_view() {
+    let c = Console::start().await;
+    let (org, key) = c.org("school").await;
+    c.user(org, "ana@school.pk", "admin").await;
+
+    // Signed out, or with a wrong token: the operator's login form, saying only that.
+    let out = c.get("/console/operator", None).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/console/operator/login");
+    let wrong = c.try_operator_login("not-the-token").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong superadmin token."));
+    assert!(wrong.cookie("sairex_session").is_none());
+    // An organization's admin is no operator: its session does not open the view.
+    let ana = c.login("ana@school.pk").await;
+    let refused = c.get("/console/operator", Some(&ana)).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(refused.location(), "/console/operator/login");
+
+    // One SMPP provider with two binds: one bound with 3 of 10 in flight, one reconnecting.
+    let r = c
+        .client
+        .post(format!("{}/api/sms/providers", c.base))
+        .bearer_auth(&key)
+        .json_body(&json!({ "providerName": "smpp", "displayName": "Jazz",
+            "credentials": { "host": "smsc.example.com", "port": 2775, "systemId": "school", "password": "secret" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let provider = c.store.active_providers(org).unwrap()[0].id;
+    let bind = |bound: bool, in_use: u32, error: Option<&str>| sairex_http_api::BindRuntime {
+        bound,
+        connected: bound,
+        window_in_use: in_use,
+        window: 10,
+        reconnects: u64::from(!bound),
+        last_error: error.map(str::to_owned),
+    };
+    let set_runtime = |sent: u64| {
+        *c.engine.runtime.lock().unwrap() = vec![sairex_http_api::ProviderRuntime {
+            provider_id: provider,
+            binds: vec![
+                bind(true, 3, None),
+                bind(false, 0, Some("connection refused")),
+            ],
+            sent_total: Some(sent),
+        }];
+    };
+    set_runtime(100);
+    // Two messages wait in the queue (the test engine takes none).
+    for to in ["+923001234567", "+923001234568"] {
+        let r = c
+            .client
+            .post(format!("{}/api/sms/send", c.base))
+            .bearer_auth(&key)
+            .json_body(&json!({ "to": to, "body": "Fee reminder" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+
+    let op = c.operator_login().await;
+    let view = c.get("/console/operator", Some(&op)).await;
+    assert_eq!(view.headers["cache-control"], "no-store");
+    let row = |bind: u32| {
+        let marker = format!("data-provider=\"{provider}\" data-bind=\"{bind}\"");
+        let at = view
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("{marker}"));
+        view.body[at..at + view.body[at..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        row(0).contains(">bound<") && row(0).contains("3 / 10"),
+        "{}",
+        row(0)
+    );
+    assert!(
+        row(1).contains(">reconnecting<") && row(1).contains("connection refused"),
+        "{}",
+        row(1)
+    );
+    assert!(row(0).contains("measuring…"), "no rate on the first look");
+    assert!(row(0).contains(">degraded<"), "one bind of two is up");
+    assert_eq!(by_id(&view.body, "ready-total"), "2");
+    assert!(
+        view.body.contains("school (#"),
+        "queue depth per organization"
+    );
+    let store_size = c.store.size_on_disk().unwrap();
+    assert!(store_size > 0);
+    assert!(
+        by_id(&view.body, "store-size").ends_with("iB")
+            || by_id(&view.body, "store-size").ends_with("bytes")
+    );
+    assert!(view.body.contains("data-org=\"") && view.body.contains(">school<"));
+    assert!(
+        !view.body.contains(ADMIN_TOKEN),
+        "the token is never shown back"
+    );
+
+    // 60 more messages accepted over ~1.2 s: the live part shows about 50 msg/s.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    set_runtime(160);
+    let live = c.get("/console/operator/live", Some(&op)).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert!(
+        live.body.starts_with("<div id=\"operator-live\""),
+        "a fragment: {}",
+        &live.body[..80]
+    );
+    let rate: f64 = {
+        let row0 = &live.body[live.body.find("data-bind=\"0\"").unwrap()..];
+        let cell = &row0[row0.find("class=\"rate\">").unwrap() + 13..];
+        cell[..cell.find(" msg/s").unwrap()].parse().unwrap()
+    };
+    assert!((30.0..=55.0).contains(&rate), "{rate}");
+    // The JSON API reports the same figures.
+    let (_, status) = c
+        .admin(reqwest::Method::GET, "/api/admin/status", Value::Null)
+        .await;
+    let p = &status["data"]["providers"][0];
+    assert_eq!(p["sentTotal"], 160);
+    assert!(p["throughput"].as_f64().unwrap() > 0.0, "{p}");
+    assert_eq!(p["binds"][0]["windowInUse"], 3);
+
+    // The operator session opens no organization's pages.
+    let home = c.get("/console/", Some(&op)).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.location(), "/console/operator");
+
+    // Forms need the session's CSRF token.
+    let forged = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[("name", "forged"), ("_csrf", "wrong")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // The API's rules: an unknown country is refused with the API's message.
+    let bad = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[("name", "clinic"), ("defaultCountry", "XX")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("defaultCountry: an ISO 3166-1 alpha-2 code")
+    );
+    let made = c
+        .post(
+            "/console/operator/organizations",
+            &op,
+            &[
+                ("name", "clinic"),
+                ("defaultCountry", "pk"),
+                ("timezone", "Asia/Karachi"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let clinic_key = by_id(&made.body, "new-org-key").to_owned();
+    assert!(clinic_key.starts_with("sk_live_"), "{clinic_key}");
+    let r = c
+        .client
+        .get(format!("{}/api/sms/messages", c.base))
+        .bearer_auth(&clinic_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the key shown once works");
+    let clinic = c
+        .store
+        .all_organizations()
+        .unwrap()
+        .into_iter()
+        .find(|o| o.name == "clinic")
+        .unwrap();
+    assert_eq!(clinic.time_zone, "Asia/Karachi");
+
+    // A user added from the operator view signs in to its organization.
+    let short = c
+        .post(
+            "/console/operator/users",
+            &op,
+            &[
+                ("organizationId", &clinic.id.to_string()),
+                ("email", "doc@clinic.pk"),
+                ("role", "MEMBER"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("password: at least 8 characters"));
+    let added = c
+        .post(
+            "/console/operator/users",
+            &op,
+            &[
+                ("organizationId", &clinic.id.to_string()),
+                ("email", "doc@clinic.pk"),
+                ("name", "Doctor"),
+                ("role", "MEMBER"),
+                ("password", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let doc = c.login("doc@clinic.pk").await;
+    let home = c.get("/console/", Some(&doc)).await;
+    assert!(home.body.contains("clinic"));
+
+    // Deactivating the organization ends its users' console sessions.
+    let off = c
+        .post(
+            &format!("/console/operator/organizations/{}/active", clinic.id),
+            &op,
+            &[("active", "false")],
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::SEE_OTHER, "{}", off.body);
+    let gone = c.get("/console/", Some(&doc)).await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.location(), "/console/login");
+
+    // Sign-out ends the operator session.
+    let bye = c.post("/console/logout", &op, &[]).await;
+    assert_eq!(bye.status, StatusCode::SEE_OTHER);
+    let after = c.get("/console/operator", Some(&op)).await;
+    assert_eq!(after.location(), "/console/operator/login");
+}
+
+/// Wrong tokens are throttled per address: the sixth try is refused even with the right one.
+#[tokio::test]
+async fn operator_sign_in_is_throttled_per_address() {
+    let c = Console::start().await;
+    for _ in 0..5 {
+        let wrong = c.try_operator_login("guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = c.try_operator_login(ADMIN_TOKEN).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    assert!(locked.cookie("sairex_session").is_none());
+}
+
+/// Without a configured token there is no operator sign-in.
+#[tokio::test]
+async fn no_operator_without_a_token() {
+    let c = Console::start_with(ApiSettings {
+        admin_token: None,
+        ..settings()
+    })
+    .await;
+    let page = c.try_operator_login("").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.cookie("sairex_session").is_none());
+}
+
+#[derive(Default)]
+struct CountingSink(std::sync::atomic::AtomicU64);
+
+impl sairex_engine::campaigns::CampaignSink for CountingSink {
+    fn queued(&self, _: &sairex_store::model::Message) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn nudge(&self) {}
+}
+
+/// A MEMBER creates an A/B campaign from the form (the API's rules refuse shares that do not
+/// add up to 100); once the campaign runner has queued it, the detail page shows each
+/// variant's counts as the store has them.
+#[tokio::test]
+async fn ab_variants_are_created_from_the_form_and_shown_per_variant() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "mo@school.pk", "member").await;
+    let s = c.login("mo@school.pk").await;
+    let t = c
+        .post(
+            "/console/templates",
+            &s,
+            &[
+                ("name", "long"),
+                ("body", "Dear parent, the fee is due on Friday."),
+            ],
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.body);
+    let template = c.store.list_templates(org, page()).unwrap().items[0].id;
+    let g = c
+        .post("/console/contacts/groups", &s, &[("name", "Class 5")])
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    let group = c.store.list_groups(org, page()).unwrap().items[0].id;
+    let mut ids = Vec::new();
+    for i in 0..40u64 {
+        let contact = c
+            .store
+            .create_contact(Contact {
+                organization_id: org,
+                phone_number: format!("+9230012{i:05}"),
+                ..Contact::default()
+            })
+            .await
+            .unwrap();
+        ids.push(contact.id);
+    }
+    c.store.add_group_members(org, group, ids).await.unwrap();
+    let form = c.get("/console/campaigns", Some(&s)).await;
+    assert!(form.body.contains("name=\"variantPercent\""));
+    assert!(
+        form.body
+            .contains(&format!("<option value=\"{template}\">long</option>"))
+    );
+
+    let group = group.to_string();
+    let template = template.to_string();
+    let with = |a: &'static str, b: &'static str| {
+        vec![
+            ("name", "AB"),
+            ("groupId", group.as_str()),
+            ("variantName", "short"),
+            ("variantPercent", a),
+            ("variantBody", "Fee due Friday"),
+            ("variantTemplateId", ""),
+            ("variantName", ""),
+            ("variantPercent", b),
+            ("variantBody", ""),
+            ("variantTemplateId", template.as_str()),
+            // An empty row is left out.
+            ("variantName", ""),
+            ("variantPercent", ""),
+            ("variantBody", ""),
+            ("variantTemplateId", ""),
+        ]
+    };
+    let bad = c.post("/console/campaigns", &s, &with("50", "40")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("percentages must sum to 100, not 90"),
+        "{}",
+        bad.body
+    );
+    let created = c.post("/console/campaigns", &s, &with("30", "70")).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let path = created.location().to_owned();
+    let id: Id = path.rsplit('/').next().unwrap().parse().unwrap();
+    let stored = c.store.campaign(org, id).unwrap();
+    assert_eq!(stored.variants.len(), 2);
+    assert_eq!(stored.variants[0].name, "short");
+    assert_eq!(stored.variants[1].name, "B", "the API's default name");
+    assert_eq!(
+        stored.variants[1].template_id,
+        Some(template.parse().unwrap())
+    );
+
+    let sink = Arc::new(CountingSink::default());
+    let runner = sairex_engine::campaigns::CampaignRunner::start(
+        c.store.clone(),
+        sink.clone(),
+        sairex_engine::campaigns::RunnerConfig {
+            poll_interval: Duration::from_millis(20),
+            chunk: 25,
+            queue_ahead: 100,
+            stats_every: Duration::from_millis(50),
+        },
+    );
+    let started = c.post(&format!("{path}/start"), &s, &[]).await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sink.0.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner queued the campaign"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runner.shutdown().await;
+
+    let detail = c.get(&path, Some(&s)).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let messages = c
+        .store
+        .list_messages(
+            org,
+            &sairex_store::MessageFilter {
+                campaign_id: Some(id),
+                ..Default::default()
+            },
+            sairex_store::PageRequest {
+                offset: 0,
+                limit: 100,
+            },
+        )
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 40);
+    let mut total = 0;
+    for (i, name) in [(0u8, "short"), (1, "B")] {
+        let want = messages
+            .iter()
+            .filter(|m| m.campaign_variant == Some(i))
+            .count();
+        total += want;
+        let at = detail
+            .body
+            .find(&format!("data-variant=\"{i}\""))
+            .unwrap_or_else(|| panic!("variant {i}: {}", detail.body));
+        let row = &detail.body[at..at + detail.body[at..].find("</tr>").unwrap()];
+        assert!(row.contains(&format!("<td>{name}</td>")), "{row}");
+        assert!(
+            row.contains(&format!("<td class=\"v-messages\">{want}</td>")),
+            "{want}: {row}"
+        );
+        assert!(
+            row.contains(&format!("<td class=\"v-queued\">{want}</td>")),
+            "{row}"
+        );
+        assert!(want > 0, "both variants have recipients");
+    }
+    assert_eq!(total, 40, "everyone in exactly one variant");
+    assert!(detail.body.contains("Fee due Friday") && detail.body.contains("template #"));
+}
+
+/// The first `sk_live_…` key in a page.
+fn key_in(body: &str) -> String {
+    let at = body.find("sk_live_").expect("a key shown");
+    body[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric_or_underscore)
+        .collect()
+}
+
+/// Settings of one object: a provider edited (credentials kept when left empty, the API's
+/// checks), reordered, with its health; an API key's scopes edited and the key rotated (the
+/// old one refused at once); a webhook created with the API's events, its delivery log and a
+/// test event; the organization's settings read-only for its admin and edited by the operator.
+/// A MEMBER is refused and another organization's objects are 404 by URL.
+#[tokio::test]
+async fn settings_edit_providers_keys_webhooks_and_the_organization_through_the_api() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    let (other, other_key) = c.org("rival").await;
+    c.user(org, "ana@school.pk", "admin").await;
+    c.user(org, "mo@school.pk", "member").await;
+    let s = c.login("ana@school.pk").await;
+    let member = c.login("mo@school.pk").await;
+
+    // Two providers at the same priority: in the dispatcher's order, by id.
+    for name in ["Jazz", "Zong"] {
+        let added = c
+            .post(
+                "/console/settings/providers",
+                &s,
+                &[
+                    ("providerName", "smpp"),
+                    ("displayName", name),
+                    ("priority", "1"),
+                    ("host", "smsc.example.com"),
+                    ("port", "2775"),
+                    ("systemId", "school"),
+                    ("password", "secret"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    }
+    let mut ps = c.store.active_providers(org).unwrap();
+    ps.sort_by_key(|p| p.id);
+    let (jazz, zong) = (ps[0].id, ps[1].id);
+    let path = format!("/console/settings/providers/{zong}");
+    let view = c.get(&path, Some(&s)).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert!(view.body.contains("not checked yet"));
+    assert_eq!(by_id(&view.body, "health-failures"), "0");
+    assert!(!view.body.contains("secret"), "no secret shown back");
+    let bad = c
+        .post(&path, &s, &[("displayName", "Zong"), ("priority", "first")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    let long = c
+        .post(
+            &path,
+            &s,
+            &[
+                ("displayName", "Zong"),
+                ("isActive", "true"),
+                ("password", "toolong99"),
+            ],
+        )
+        .await;
+    assert_eq!(long.status, StatusCode::BAD_REQUEST);
+    assert!(
+        long.body
+            .contains("credentials.password: a string of 1 to 8"),
+        "{}",
+        long.body
+    );
+    let saved = c
+        .post(
+            &path,
+            &s,
+            &[
+                ("displayName", "Zong 2"),
+                ("priority", "1"),
+                ("isActive", "true"),
+                ("host", "smsc2.example.com"),
+                ("port", "2776"),
+                ("costPerSegment", "0.45"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let stored = c.store.provider(org, zong).unwrap();
+    assert_eq!(stored.display_name, "Zong 2");
+    assert_eq!(stored.credentials["host"], "smsc2.example.com");
+    assert_eq!(stored.credentials["port"], 2776);
+    assert_eq!(
+        stored.credentials["password"], "secret",
+        "empty keeps the stored"
+    );
+    assert_eq!(stored.cost_per_segment, Some(450_000));
+    let before = c
+        .engine
+        .provider_changes
+        .load(std::sync::atomic::Ordering::SeqCst);
+    // Zong moves ahead of Jazz: priorities renumbered 1, 2 in the new order.
+    let moved = c.post(&format!("{path}/move?dir=up"), &s, &[]).await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    assert_eq!(c.store.provider(org, zong).unwrap().priority, 1);
+    assert_eq!(c.store.provider(org, jazz).unwrap().priority, 2);
+    assert!(
+        c.engine
+            .provider_changes
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > before
+    );
+    let list = c.get("/console/settings", Some(&s)).await;
+    assert!(
+        list.body
+            .find(&format!("data-provider=\"{zong}\""))
+            .unwrap()
+            < list
+                .body
+                .find(&format!("data-provider=\"{jazz}\""))
+                .unwrap(),
+        "listed in the dispatch order"
+    );
+
+    // An API key: scopes edited through the API's rules, then rotated.
+    let created = c
+        .post(
+            "/console/settings/api-keys",
+            &s,
+            &[
+                ("name", "fees app"),
+                ("scopes", "sms:send"),
+                ("scopes", "sms:read"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let old_key = key_in(&created.body);
+    let key_id = c
+        .store
+        .list_api_keys(org, page())
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|k| k.name == "fees app")
+        .unwrap()
+        .id;
+    let kpath = format!("/console/settings/api-keys/{key_id}");
+    let kview = c.get(&kpath, Some(&s)).await;
+    assert_eq!(kview.status, StatusCode::OK, "{}", kview.body);
+    assert!(kview.body.contains("value=\"sms:send\" checked"));
+    let none = c.post(&kpath, &s, &[("name", "fees app")]).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST);
+    assert!(none.body.contains("scopes: at least one"), "{}", none.body);
+    let edited = c
+        .post(
+            &kpath,
+            &s,
+            &[
+                ("name", "fees reader"),
+                ("scopes", "sms:read"),
+                ("rateLimitPerMin", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let k = c.store.api_key(org, key_id).unwrap();
+    assert_eq!(
+        (k.name.as_str(), k.scopes.clone(), k.rate_limit_per_min),
+        ("fees reader", vec!["sms:read".to_owned()], 30)
+    );
+    let send = c
+        .client
+        .post(format!("{}/api/sms/send", c.base))
+        .bearer_auth(&old_key)
+        .json_body(&json!({ "to": "+923001234567", "body": "hi" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        send.status(),
+        StatusCode::FORBIDDEN,
+        "sms:send was taken away"
+    );
+    let rotated = c.post(&format!("{kpath}/rotate"), &s, &[]).await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.body);
+    let new_key = key_in(&rotated.body);
+    assert_ne!(new_key, old_key);
+    for (key, want) in [
+        (&old_key, StatusCode::UNAUTHORIZED),
+        (&new_key, StatusCode::OK),
+    ] {
+        let r = c
+            .client
+            .get(format!("{}/api/sms/messages", c.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+    }
+    let again = c.post(&format!("{kpath}/rotate"), &s, &[]).await;
+    assert_eq!(
+        again.status,
+        StatusCode::BAD_REQUEST,
+        "a revoked key is not rotated"
+    );
+
+    // A webhook with the form's default events (the API's list), its log and a test event.
+    let hook = c
+        .post(
+            "/console/settings/webhooks",
+            &s,
+            &[
+                ("url", "http://127.0.0.1:9/hook"),
+                ("events", "message.delivered"),
+                ("events", "message.inbound"),
+            ],
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
+    let settings_page = c.get("/console/settings", Some(&s)).await;
+    for e in [
+        "message.queued",
+        "message.sent",
+        "message.delivered",
+        "message.failed",
+        "message.inbound",
+    ] {
+        assert!(
+            settings_page.body.contains(&format!("value=\"{e}\"")),
+            "{e}"
+        );
+    }
+    assert!(!settings_page.body.contains("value=\"message.status\""));
+    let webhook = c.store.list_webhooks(org, page()).unwrap().items[0].id;
+    for (i, ok) in [(1, false), (2, true)] {
+        c.store
+            .record_webhook_delivery(sairex_store::model::WebhookDelivery {
+                organization_id: org,
+                webhook_id: webhook,
+                event_type: "message.delivered".into(),
+                payload: json!({}),
+                http_status: Some(if ok { 200 } else { 500 }),
+                response_body: Some(if ok { "fine" } else { "boom" }.into()),
+                latency_ms: Some(12),
+                attempt: i,
+                success: ok,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let wpath = format!("/console/settings/webhooks/{webhook}");
+    let wview = c.get(&wpath, Some(&s)).await;
+    assert_eq!(wview.status, StatusCode::OK, "{}", wview.body);
+    assert!(wview.body.contains("Delivery log (2)"));
+    assert!(
+        wview.body.find("fine").unwrap() < wview.body.find("boom").unwrap(),
+        "newest first"
+    );
+    let tested = c.post(&format!("{wpath}/test"), &s, &[]).await;
+    assert_eq!(tested.status, StatusCode::OK, "{}", tested.body);
+    assert!(
+        tested
+            .body
+            .contains("Test event delivered: HTTP 200 in 1 ms."),
+        "{}",
+        tested.body
+    );
+
+    // The organization's settings: read-only here, edited by the operator through the API.
+    let op = c.operator_login().await;
+    let opath = format!("/console/operator/organizations/{org}");
+    let bad = c
+        .post(
+            &opath,
+            &op,
+            &[
+                ("name", "school"),
+                ("defaultCountry", "PK"),
+                ("quietStart", "25:00"),
+                ("quietEnd", "07:00"),
+                ("quietTimeZone", "Asia/Karachi"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("quietHours.start: a time of day"),
+        "{}",
+        bad.body
+    );
+    let saved = c
+        .post(
+            &opath,
+            &op,
+            &[
+                ("name", "school"),
+                ("defaultCountry", "PK"),
+                ("timezone", "Asia/Karachi"),
+                ("quietStart", "21:00"),
+                ("quietEnd", "07:30"),
+                ("quietTimeZone", "Asia/Karachi"),
+                ("dltEnabled", "true"),
+                ("retentionDays", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let o = c.store.organization(org).unwrap();
+    assert!(o.dlt_enabled);
+    assert_eq!(o.retention_days, Some(90));
+    let q = o.quiet_hours.unwrap();
+    assert_eq!((q.start_minute, q.end_minute), (21 * 60, 7 * 60 + 30));
+    let shown = c.get("/console/settings/organization", Some(&s)).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(
+        by_id(&shown.body, "org-quiet"),
+        "21:00–07:30 (Asia/Karachi)"
+    );
+    assert_eq!(by_id(&shown.body, "org-dlt"), "on");
+    assert_eq!(by_id(&shown.body, "org-retention"), "90 days");
+    // An organization's admin has no operator form.
+    let refused = c.post(&opath, &s, &[("dltEnabled", "false")]).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(c.store.organization(org).unwrap().dlt_enabled);
+
+    // A MEMBER is refused every settings page and form.
+    for get in [
+        format!("/console/settings/providers/{zong}"),
+        format!("/console/settings/api-keys/{key_id}"),
+        format!("/console/settings/webhooks/{webhook}"),
+        "/console/settings/organization".to_owned(),
+    ] {
+        assert_eq!(
+            c.get(&get, Some(&member)).await.status,
+            StatusCode::FORBIDDEN,
+            "{get}"
+        );
+    }
+    for post in [
+        format!("/console/settings/providers/{zong}"),
+        format!("/console/settings/providers/{zong}/move?dir=down"),
+        format!("/console/settings/api-keys/{key_id}/rotate"),
+        format!("/console/settings/webhooks/{webhook}/test"),
+        format!("/console/settings/webhooks/{webhook}/rotate-secret"),
+    ] {
+        let r = c.post(&post, &member, &[("displayName", "x")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{post}");
+    }
+    assert_eq!(c.store.provider(org, zong).unwrap().display_name, "Zong 2");
+
+    // Another organization's objects are not found, by URL too.
+    let r = c
+        .client
+        .post(format!("{}/api/sms/webhooks", c.base))
+        .bearer_auth(&other_key)
+        .json_body(&json!({ "url": "http://127.0.0.1:9/x", "events": ["message.sent"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let their_hook = c.store.list_webhooks(other, page()).unwrap().items[0].id;
+    let their_key = c.store.list_api_keys(other, page()).unwrap().items[0].id;
+    for get in [
+        format!("/console/settings/webhooks/{their_hook}"),
+        format!("/console/settings/api-keys/{their_key}"),
+    ] {
+        assert_eq!(
+            c.get(&get, Some(&s)).await.status,
+            StatusCode::NOT_FOUND,
+            "{get}"
+        );
+    }
+    for post in [
+        format!("/console/settings/webhooks/{their_hook}/test"),
+        format!("/console/settings/api-keys/{their_key}/rotate"),
+        format!("/console/settings/api-keys/{their_key}"),
+    ] {
+        let r = c
+            .post(&post, &s, &[("name", "mine"), ("scopes", "admin")])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{post}: {}", r.body);
+    }
+    assert!(c.store.api_key(other, their_key).unwrap().is_active);
+}
+
+/// A CSV over the API's general body limit (1 MiB) imports through the console as through
+/// the API's own import route, whose limit is the import's.
+#[tokio::test]
+async fn a_large_csv_imports_through_the_console() {
+    let c = Console::start().await;
+    let (org, _) = c.org("school").await;
+    c.user(org, "ana@school.pk", "member").await;
+    let s = c.login("ana@school.pk").await;
+    let mut csv = String::from("phone,name,class,fee_amount,guardian\n");
+    for i in 0..25_000u32 {
+        csv.push_str(&format!(
+            "+923{:09},Student number {i},Class {},{}.00,Guardian of student {i}\n",
+            100_000_000 + i,
+            i % 12,
+            1000 + i % 5000
+        ));
+    }
+    assert!(csv.len() > 1024 * 1024 + 100_000, "{}", csv.len());
+    let imported = c.upload("/console/contacts/import", &s, &[], &csv).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert!(
+        imported
+            .body
+            .contains("25000 created, 0 updated, 0 skipped of 25000 row(s)"),
+        "{}",
+        imported.body
+    );
+    assert_eq!(
+        c.store
+            .list_contacts(org, &Default::default(), page())
+            .unwrap()
+            .total,
+        25_000
+    );
+    // The contacts page's import form reports its progress (the script's progress bar).
+    let form = c.get("/console/contacts", Some(&s)).await;
+    assert!(
+        form.body.contains("data-progress=\"import-progress\""),
+        "{}",
+        form.body
+    );
+    assert!(form.body.contains("<progress id=\"import-progress\""));
+}

@@ -26,10 +26,12 @@ struct EngineAdapter {
     dispatcher: DispatcherHandle,
     webhooks: WebhookHandle,
     reload: Arc<Notify>,
+    /// The engine's metrics, for the providers' sent counts.
+    metrics: PrometheusHandle,
 }
 
 impl EngineAdapter {
-    fn new(control: EngineControl, webhooks: WebhookHandle) -> Self {
+    fn new(control: EngineControl, webhooks: WebhookHandle, metrics: PrometheusHandle) -> Self {
         let reload = Arc::new(Notify::new());
         // Reloads run one at a time in the background; a burst of provider changes while one
         // runs coalesces into one more.
@@ -54,8 +56,44 @@ impl EngineAdapter {
             control,
             webhooks,
             reload,
+            metrics,
         }
     }
+}
+
+/// Messages each provider accepted, from the engine's `sms_messages_total` counter (the
+/// series with `status="SENT"` and `direction="outbound"`), read from the Prometheus text the
+/// exporter renders: the engine publishes nothing else per provider that counts sends.
+fn sent_totals(rendered: &str) -> std::collections::HashMap<Id, u64> {
+    let mut totals = std::collections::HashMap::new();
+    for line in rendered.lines() {
+        let Some(rest) = line.strip_prefix("sms_messages_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels.split(',').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().trim_matches('"'))
+            })
+        };
+        if label("status") != Some("SENT") || label("direction") != Some("outbound") {
+            continue;
+        }
+        let (Some(provider), Ok(count)) = (
+            label("provider").and_then(|p| p.parse::<Id>().ok()),
+            value.trim().parse::<f64>(),
+        ) else {
+            continue;
+        };
+        // Counters render as whole numbers; the cast only drops a fraction never present.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let count = count.max(0.0) as u64;
+        *totals.entry(provider).or_insert(0) += count;
+    }
+    totals
 }
 
 impl EngineLink for EngineAdapter {
@@ -107,12 +145,15 @@ impl EngineLink for EngineAdapter {
 
     fn runtime(&self) -> BoxFuture<'static, Vec<sairex_http_api::ProviderRuntime>> {
         let control = self.control.clone();
+        let metrics = self.metrics.clone();
         async move {
+            let sent = sent_totals(&metrics.render());
             let mut out = Vec::new();
             for provider_id in control.running_providers().await {
                 let mut runtime = sairex_http_api::ProviderRuntime {
                     provider_id,
                     binds: Vec::new(),
+                    sent_total: Some(sent.get(&provider_id).copied().unwrap_or(0)),
                 };
                 if let Some(actor) = control.provider_actor(provider_id).await {
                     // A provider busy for over a second is reported without its binds.
@@ -166,7 +207,8 @@ pub fn router(
         public_base_url: config.server.public_base_url.clone(),
         ..ApiSettings::default()
     };
-    let engine: Arc<dyn EngineLink> = Arc::new(EngineAdapter::new(control, webhooks));
+    let engine: Arc<dyn EngineLink> =
+        Arc::new(EngineAdapter::new(control, webhooks, metrics.clone()));
     let (api, handle) = sairex_http_api::build(store, engine, settings);
     let api = if config.server.metrics_listen.is_none() {
         // On the public port: only for the superadmin.
@@ -271,4 +313,24 @@ pub async fn demo_organization(store: &Store, name: &str) -> anyhow::Result<(Id,
         .await
         .context("creating the admin key")?;
     Ok((org.id, DemoKey::New(raw)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_totals_sum_each_providers_outbound_sent_series_only() {
+        let text = "# TYPE sms_messages_total counter\n\
+            sms_messages_total{status=\"SENT\",direction=\"outbound\",provider=\"3\"} 40\n\
+            sms_messages_total{direction=\"outbound\",provider=\"3\",status=\"SENT\"} 2\n\
+            sms_messages_total{status=\"DELIVERED\",direction=\"outbound\",provider=\"3\"} 39\n\
+            sms_messages_total{status=\"SENT\",direction=\"outbound\",provider=\"none\"} 5\n\
+            sms_messages_total{status=\"SENT\",direction=\"outbound\",provider=\"7\"} 11\n\
+            sms_messages_total_other{status=\"SENT\",direction=\"outbound\",provider=\"7\"} 99\n";
+        let totals = sent_totals(text);
+        assert_eq!(totals.get(&3), Some(&42));
+        assert_eq!(totals.get(&7), Some(&11));
+        assert_eq!(totals.len(), 2);
+    }
 }

@@ -20,7 +20,7 @@ const NAV: [(&str, &str, bool); 10] = [
     ("/console/settings/users", "Users", true),
 ];
 
-fn head(title: &str) -> Markup {
+pub(super) fn head(title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";

@@ -20,11 +20,15 @@
 //! # Layout
 //! - `users`: passwords, user creation, the superadmin JSON routes, the login throttle.
 //! - `layout`: the page shell (maud), navigation, small view helpers; `assets`: CSS and JS.
-//! - `pages`: one function per page and form.
+//! - `pages`: one function per page and form; `settings`: the pages of one provider, API key
+//!   or webhook, and the organization's settings.
+//! - `operator`: the superadmin's sign-in (with the `[admin]` token) and operator view.
 
 mod assets;
 mod layout;
+mod operator;
 mod pages;
+mod settings;
 pub(crate) mod users;
 
 use std::net::{IpAddr, SocketAddr};
@@ -157,7 +161,7 @@ impl<T, E: Into<PageError>> WithConsole<T> for Result<T, E> {
 
 /// The console's routes; `/` redirects to it.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let protected = pages::routes().route_layer(from_fn_with_state(state, require_session));
+    let protected = pages::routes().route_layer(from_fn_with_state(state.clone(), require_session));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
@@ -165,6 +169,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/console/logout", post(logout))
         .route("/console/assets/console.css", get(assets::css))
         .route("/console/assets/console.js", get(assets::js))
+        .merge(operator::router(state))
         .merge(protected)
 }
 
@@ -242,6 +247,51 @@ fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
 
+/// A state-changing request with the session's CSRF token (the `X-CSRF-Token` header,
+/// `?_csrf=`, or the `_csrf` field of a urlencoded form, whose body is read and put back) and
+/// no cross-site `Origin`; otherwise the 403 page.
+async fn checked_csrf(
+    state: &AppState,
+    request: Request,
+    expected: &str,
+) -> Result<Request, Response> {
+    if !origin_ok(request.headers()) {
+        return Err(forbidden_page("Cross-site request refused."));
+    }
+    let (parts, body) = request.into_parts();
+    let header_token = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let query_token = parts
+        .uri
+        .query()
+        .and_then(|q| form_field(q.as_bytes(), "_csrf"));
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (token, body) = match (header_token.or(query_token), is_form) {
+        (Some(token), _) => (Some(token), body),
+        (None, true) => {
+            let limit = state.settings().body_limit;
+            let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+                return Err(forbidden_page("The form could not be read."));
+            };
+            (form_field(&bytes, "_csrf"), Body::from(bytes))
+        }
+        (None, false) => (None, body),
+    };
+    if !token.is_some_and(|t| same(&t, expected)) {
+        return Err(forbidden_page(
+            "This form has expired or did not come from this console; reload the page and try again.",
+        ));
+    }
+    Ok(Request::from_parts(parts, body))
+}
+
 /// Loads the session of the cookie, its user and organization; checks CSRF and rate limits of
 /// state-changing requests; puts a [`Console`] in the request.
 async fn require_session(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -254,6 +304,10 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         Ok(None) => return to_login(),
         Err(e) => return PageError::from(ApiError::from(e)).into_response(),
     };
+    // The superadmin's session opens the operator view, never an organization's pages.
+    if session.organization_id == operator::OPERATOR_ORG {
+        return Redirect::to("/console/operator").into_response();
+    }
     let user = match state
         .store()
         .console_user(session.organization_id, session.user_id)
@@ -274,40 +328,10 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
         .unwrap_or_else(|_| (String::new(), jiff::tz::TimeZone::UTC));
     let mut request = request;
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        if !origin_ok(request.headers()) {
-            return forbidden_page("Cross-site request refused.");
-        }
-        let (parts, body) = request.into_parts();
-        let header_token = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let query_token = parts
-            .uri
-            .query()
-            .and_then(|q| form_field(q.as_bytes(), "_csrf"));
-        let is_form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        let (token, body) = match (header_token.or(query_token), is_form) {
-            (Some(token), _) => (Some(token), body),
-            (None, true) => {
-                let limit = state.settings().body_limit;
-                let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-                    return forbidden_page("The form could not be read.");
-                };
-                (form_field(&bytes, "_csrf"), Body::from(bytes))
-            }
-            (None, false) => (None, body),
+        request = match checked_csrf(&state, request, &session.csrf_token).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
         };
-        if !token.is_some_and(|t| same(&t, &session.csrf_token)) {
-            return forbidden_page(
-                "This form has expired or did not come from this console; reload the page and try again.",
-            );
-        }
         let verdict = state.limiter().check_user(
             user.id,
             (
@@ -333,7 +357,6 @@ async fn require_session(State(state): State<AppState>, request: Request, next: 
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             return response;
         }
-        request = Request::from_parts(parts, body);
     }
     let admin = user.role == ConsoleRole::Admin;
     let console = Console {

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -15,6 +15,7 @@ use super::layout::{self, csrf, dir_of, notice, shell, status_pill, text, when};
 use super::{Console, PageError, PageResult, WithConsole, users};
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListParams;
+use crate::routes::import::MAX_IMPORT_BYTES;
 use crate::routes::{
     ApiJson, ApiQuery, admin, campaigns, contacts, events, groups, read, send, templates,
 };
@@ -35,11 +36,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/messages/{id}/status", get(message_status))
         .route("/console/contacts", get(contacts_page).post(add_contact))
         .route("/console/contacts/groups", get(groups_page).post(add_group))
-        .route("/console/contacts/import", post(import_contacts))
+        // The import's own limit, as on the API's import routes (the router's is 1 MiB).
+        .route(
+            "/console/contacts/import",
+            post(import_contacts).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .route("/console/contacts/export", get(export_contacts))
         .route(
             "/console/campaigns/{id}/recipients",
-            post(upload_recipients),
+            post(upload_recipients).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
         )
         .route("/console/settings/providers", post(add_provider))
         .route("/console/templates", get(templates_page).post(add_template))
@@ -54,10 +59,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/console/settings/providers/{id}/test", post(test_provider))
         .route("/console/settings/users", get(users_page).post(add_user))
         .route("/console/settings/users/{id}/delete", post(delete_user))
+        .merge(super::settings::routes())
 }
 
 /// The `data` of an API handler's answer, or its error.
-async fn data(result: ApiResult) -> Result<Value, ApiError> {
+pub(super) async fn data(result: ApiResult) -> Result<Value, ApiError> {
     let response = result?;
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -73,29 +79,29 @@ async fn data(result: ApiResult) -> Result<Value, ApiError> {
 }
 
 /// A request type of the API from JSON built by a form.
-fn req<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+pub(super) fn req<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 /// The fields of a urlencoded form (a field may repeat).
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn parse(bytes: &[u8]) -> Self {
+    pub(super) fn parse(bytes: &[u8]) -> Self {
         Self(
             form_urlencoded::parse(bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
     }
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     }
-    fn all(&self, name: &str) -> Vec<String> {
+    pub(super) fn all(&self, name: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -103,12 +109,12 @@ impl Form {
             .collect()
     }
     /// A JSON string, or null when empty.
-    fn json(&self, name: &str) -> Value {
+    pub(super) fn json(&self, name: &str) -> Value {
         self.get(name).map_or(Value::Null, |v| json!(v))
     }
 }
 
-fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response {
+pub(super) fn page(console: &Console, active: &str, title: &str, body: Markup) -> Response {
     shell(console, active, title, body).into_response()
 }
 
@@ -589,7 +595,7 @@ async fn inbox_view(
     Ok(page(console, "/console/inbox", "Inbox", body))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -824,11 +830,12 @@ async fn contacts_view(
         }
         section.panel {
             h2 { "Import a CSV" }
-            form method="post" enctype="multipart/form-data" action={ "/console/contacts/import?_csrf=" (console.csrf) } {
+            form method="post" enctype="multipart/form-data" action={ "/console/contacts/import?_csrf=" (console.csrf) } data-progress="import-progress" {
                 label for="preview" { input #preview type="checkbox" name="preview" value="true" checked; " Preview the first 10 rows only" }
                 label for="file" { "CSV file (columns such as phone, name, email; others become variables)" }
                 input #file type="file" name="file" accept=".csv,text/csv" required;
                 div { button type="submit" { "Upload" } }
+                (upload_progress("import-progress"))
             }
             p { a href="/console/contacts/export" download { "Export every contact as CSV" } }
         }
@@ -964,6 +971,20 @@ async fn import_contacts(
         p { a href="/console/contacts" { "Back to contacts" } }
     };
     Ok(page(&console, "/console/contacts", "Contact import", body))
+}
+
+/// The progress bar of a CSV upload form (`data-progress`): the script shows it and moves
+/// it as the file is sent. The import reads the upload no faster than it stores the rows
+/// (bounded channels between the socket, the parser and the store), so the bytes sent follow
+/// the rows imported; at the end the bar waits for the report.
+fn upload_progress(id: &str) -> Markup {
+    html! {
+        div.upload-progress hidden {
+            label for=(id) { "Importing…" }
+            progress id=(id) max="100" value="0" { "0%" }
+            span.hint aria-live="polite" {}
+        }
+    }
 }
 
 /// An import's preview (the first rows, rendered into `template` when given) or report.
@@ -1158,6 +1179,16 @@ async fn campaigns_view(
     let groups = data(
         groups::list(
             State(state.clone()),
+            p.clone(),
+            ApiQuery(req(json!({ "limit": 100 })).page(console)?),
+        )
+        .await,
+    )
+    .await
+    .page(console)?;
+    let templates = data(
+        templates::list(
+            State(state.clone()),
             p,
             ApiQuery(req(json!({ "limit": 100 })).page(console)?),
         )
@@ -1192,9 +1223,29 @@ async fn campaigns_view(
                         option value=(text(&g["id"])) { (text(&g["name"])) " (" (text(&g["memberCount"])) ")" }
                     }
                 }
-                label for="cbody" { "Message" }
-                textarea #cbody name="messageBody" data-preview="cpreview" dir="auto" required {}
+                label for="cbody" { "Message (leave empty for an A/B test)" }
+                textarea #cbody name="messageBody" data-preview="cpreview" dir="auto" {}
                 p.hint #cpreview aria-live="polite" {}
+                details.variants {
+                    summary { "A/B test: variants (optional)" }
+                    p.hint { "2 to " (VARIANT_ROWS) " variants whose shares add up to 100%; each with its own message or template. Each recipient always gets the same variant." }
+                    table {
+                        thead { tr { th { "Name" } th { "Share %" } th { "Message" } th { "or template" } } }
+                        tbody { @for i in 0..VARIANT_ROWS {
+                            tr {
+                                td { input id={ "vname" (i) } type="text" name="variantName" aria-label={ "Variant " (i + 1) " name" } placeholder=(char::from(b'A' + u8::try_from(i).unwrap_or(0))); }
+                                td { input id={ "vpercent" (i) } type="number" name="variantPercent" min="1" max="100" aria-label={ "Variant " (i + 1) " share in percent" }; }
+                                td { textarea id={ "vbody" (i) } name="variantBody" dir="auto" rows="2" aria-label={ "Variant " (i + 1) " message" } {} }
+                                td { select id={ "vtemplate" (i) } name="variantTemplateId" aria-label={ "Variant " (i + 1) " template" } {
+                                    option value="" { "—" }
+                                    @for t in templates["items"].as_array().into_iter().flatten() {
+                                        option value=(text(&t["id"])) { (text(&t["name"])) }
+                                    }
+                                } }
+                            }
+                        } }
+                    }
+                }
                 label for="scheduledAt" { "Schedule (" (zone_name(console)) ", optional)" }
                 input #scheduledAt type="datetime-local" name="scheduledAt";
                 label { input type="checkbox" name="start" value="true"; " Start now (otherwise saved as a draft)" }
@@ -1207,13 +1258,65 @@ async fn campaigns_view(
     Ok(r)
 }
 
+/// Rows of the variant table in the new-campaign form.
+const VARIANT_ROWS: usize = 4;
+
+/// The A/B variants of the new-campaign form: its filled rows, in order, as the API's
+/// `variants` (a number the API cannot read goes as given, for the API to refuse).
+fn form_variants(f: &Form) -> Vec<Value> {
+    let (names, percents, bodies, templates) = (
+        f.all("variantName"),
+        f.all("variantPercent"),
+        f.all("variantBody"),
+        f.all("variantTemplateId"),
+    );
+    let cell = |v: &[String], i: usize| v.get(i).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let number = |raw: String| raw.parse::<u64>().map_or_else(|_| json!(raw), |n| json!(n));
+    (0..percents.len().max(bodies.len()).max(templates.len()))
+        .filter_map(|i| {
+            let (name, percent, body, template) = (
+                cell(&names, i),
+                cell(&percents, i),
+                cell(&bodies, i),
+                cell(&templates, i),
+            );
+            if percent.is_empty() && body.is_empty() && template.is_empty() {
+                return None;
+            }
+            let mut v = Map::new();
+            if !name.is_empty() {
+                v.insert("name".into(), json!(name));
+            }
+            v.insert(
+                "percent".into(),
+                if percent.is_empty() {
+                    Value::Null
+                } else {
+                    number(percent)
+                },
+            );
+            if !body.is_empty() {
+                v.insert("messageBody".into(), json!(body));
+            }
+            if !template.is_empty() {
+                v.insert("templateId".into(), number(template));
+            }
+            Some(Value::Object(v))
+        })
+        .collect()
+}
+
 async fn add_campaign(State(state): State<AppState>, console: Console, body: Bytes) -> PageResult {
     let f = Form::parse(&body);
-    let request = json!({
+    let mut request = json!({
         "name": f.json("name"), "messageBody": f.json("messageBody"),
         "groupId": f.get("groupId").and_then(|v| v.parse::<u64>().ok()),
         "scheduledAt": local_time(f.get("scheduledAt"), &console), "start": f.get("start") == Some("true"),
     });
+    let variants = form_variants(&f);
+    if !variants.is_empty() {
+        request["variants"] = Value::Array(variants);
+    }
     match data(
         campaigns::create(
             State(state.clone()),
@@ -1288,16 +1391,38 @@ async fn campaign(
                 }
             }
         }
+        @if let Some(variants) = s["variants"].as_array().filter(|v| !v.is_empty()) {
+            section.panel {
+                h2 { "A/B variants" }
+                table #variant-stats {
+                    thead { tr { th { "Variant" } th { "Share" } th { "Message" } th { "Messages" } th { "Queued" } th { "Sent" } th { "Delivered" } th { "Failed" } th { "Rejected" } th { "Delivery rate" } } }
+                    tbody { @for v in variants {
+                        @let def = &c["variants"][v["index"].as_u64().and_then(|i| usize::try_from(i).ok()).unwrap_or(usize::MAX)];
+                        tr data-variant=(text(&v["index"])) {
+                            td { (text(&v["name"])) } td { (text(&v["percent"])) "%" }
+                            td dir=(dir_of(&text(&def["messageBody"]))) {
+                                @if def["messageBody"].is_null() { "template #" (text(&def["templateId"])) } @else { (text(&def["messageBody"])) }
+                            }
+                            @for k in ["messages", "queued", "sent", "delivered", "failed", "rejected"] {
+                                td class={ "v-" (k) } { (text(&v[k])) }
+                            }
+                            td { (format!("{:.1}", v["deliveryRate"].as_f64().unwrap_or(0.0) * 100.0)) "%" }
+                        }
+                    } }
+                }
+            }
+        }
         @if status == "DRAFT" || status == "SCHEDULED" || status == "PAUSED" {
             section.panel {
                 h2 { "Upload recipients (CSV)" }
-                form method="post" enctype="multipart/form-data" action={ "/console/campaigns/" (text(&c["id"])) "/recipients?_csrf=" (console.csrf) } {
+                form method="post" enctype="multipart/form-data" action={ "/console/campaigns/" (text(&c["id"])) "/recipients?_csrf=" (console.csrf) } data-progress="upload-progress" {
                     label for="mapping" { "Column mapping (optional JSON, e.g. {\"phone\": \"mobile_num\", \"name\": \"student_name\"})" }
                     input #mapping type="text" name="mapping";
                     label { input type="checkbox" name="preview" value="true" checked; " Preview the first 10 messages only" }
                     label for="file" { "CSV file" }
                     input #file type="file" name="file" accept=".csv,text/csv" required;
                     div { button type="submit" { "Upload" } }
+                    (upload_progress("upload-progress"))
                 }
             }
         }
@@ -1408,9 +1533,17 @@ async fn settings_view(
         data(admin::list_providers(State(state.clone()), p, ApiQuery(q().page(console)?)).await)
             .await
             .page(console)?;
+    // In the dispatcher's order: priority, then id.
+    let mut ordered = providers["items"].as_array().cloned().unwrap_or_default();
+    ordered.sort_by_key(|p| {
+        (
+            p["priority"].as_i64().unwrap_or(0),
+            p["id"].as_u64().unwrap_or(0),
+        )
+    });
     let body = html! {
         h1 { "Settings" }
-        p { a href="/console/settings/users" { "Users" } }
+        p { a href="/console/settings/users" { "Users" } " · " a href="/console/settings/organization" { "Organization" } }
         (notice(note.as_ref()))
         @if let Some((what, value)) = &secret {
             div.panel role="status" {
@@ -1421,9 +1554,15 @@ async fn settings_view(
         }
         section.panel #providers {
             h2 { "Providers" }
-            table { thead { tr { th { "Name" } th { "Kind" } th { "Priority" } th { "Health" } th { "Test" } } }
-            tbody { @for pr in providers["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&pr["displayName"])) } td { (text(&pr["providerName"])) } td { (text(&pr["priority"])) }
+            table { thead { tr { th { "Name" } th { "Kind" } th { "Priority" } th { "Order" } th { "Health" } th { "Test" } } }
+            tbody { @for pr in &ordered {
+                @let pid = text(&pr["id"]);
+                tr data-provider=(pid) { td { a href={ "/console/settings/providers/" (pid) } { (text(&pr["displayName"])) } } td { (text(&pr["providerName"])) } td.priority { (text(&pr["priority"])) }
+                     td { @for (dir, label, name) in [("up", "↑", "earlier"), ("down", "↓", "later")] {
+                        form.inline method="post" action={ "/console/settings/providers/" (pid) "/move?dir=" (dir) } {
+                            (csrf(console)) button.secondary type="submit" aria-label={ "Try " (text(&pr["displayName"])) " " (name) } { (label) }
+                        } " "
+                     } }
                      td { (status_pill(&text(&pr["healthStatus"]), None)) }
                      td { form.inline method="post" action={ "/console/settings/providers/" (text(&pr["id"])) "/test" } {
                         (csrf(console))
@@ -1468,7 +1607,7 @@ async fn settings_view(
             h2 { "API keys" }
             table { thead { tr { th { "Name" } th { "Prefix" } th { "Scopes" } th { "Last used" } th { "State" } th {} } }
             tbody { @for k in keys["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&k["name"])) } td { code { (text(&k["keyPrefix"])) "…" } }
+                tr { td { a href={ "/console/settings/api-keys/" (text(&k["id"])) } { (text(&k["name"])) } } td { code { (text(&k["keyPrefix"])) "…" } }
                      td { (k["scopes"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                      td { (when(&k["lastUsedAt"], &console.zone)) }
                      td { @if k["isActive"] == true { "active" } @else { "revoked" } }
@@ -1494,7 +1633,7 @@ async fn settings_view(
             h2 { "Webhooks" }
             table { thead { tr { th { "URL" } th { "Events" } th { "Failures in a row" } } }
             tbody { @for w in hooks["items"].as_array().into_iter().flatten() {
-                tr { td { (text(&w["url"])) } td { (w["events"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                tr { td { a href={ "/console/settings/webhooks/" (text(&w["id"])) } { (text(&w["url"])) } } td { (w["events"].as_array().map(|v| v.iter().map(text).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
                      td { (text(&w["consecutiveFails"])) } }
             } } }
             form method="post" action="/console/settings/webhooks" {
@@ -1502,7 +1641,7 @@ async fn settings_view(
                 label for="url" { "URL" }
                 input #url type="url" name="url" required;
                 fieldset { legend { "Events" }
-                    @for e in ["message.status", "message.delivered", "message.failed", "message.inbound"] {
+                    @for e in admin::WEBHOOK_EVENTS {
                         label { input type="checkbox" name="events" value=(e) checked; " " (e) }
                     }
                 }

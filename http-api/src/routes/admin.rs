@@ -1286,6 +1286,12 @@ struct ProviderStatus {
     /// `up`, `degraded`, `down` or `inactive`.
     state: &'static str,
     binds: Vec<BindView>,
+    /// Messages it accepted since the gateway started (null without metrics or when not
+    /// running).
+    sent_total: Option<u64>,
+    /// Messages per second it accepted over up to the last minute of looks at the status
+    /// (null on the first look).
+    throughput: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -1314,6 +1320,11 @@ fn priority_name(p: u8) -> String {
 /// DOWN, or the engine stopped).
 pub(crate) async fn status(State(state): State<AppState>) -> ApiResult {
     let runtime = state.engine().runtime().await;
+    let totals = runtime
+        .iter()
+        .filter_map(|r| Some((r.provider_id, r.sent_total?)))
+        .collect();
+    let rates = state.throughput().sample(sairex_store::now_ms(), totals);
     let store = state.store().clone();
     let engine_running = state.engine().is_running();
     let data = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -1377,6 +1388,8 @@ pub(crate) async fn status(State(state): State<AppState>) -> ApiResult {
                 running: live.is_some(),
                 state: provider_state,
                 binds,
+                sent_total: live.and_then(|r| r.sent_total),
+                throughput: rates.get(&p.id).map(|r| (r * 10.0).round() / 10.0),
             });
         }
         let mut queues = Vec::new();

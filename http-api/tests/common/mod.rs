@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use sairex_engine::dispatch::EngineEvent;
-use sairex_http_api::{ApiSettings, EngineLink, Secret, WebhookTestResult};
+use sairex_http_api::{ApiSettings, EngineLink, ProviderRuntime, Secret, WebhookTestResult};
 use sairex_store::model::Id;
 use sairex_store::{MasterKey, Store, StoreOptions};
 use serde_json::Value;
@@ -24,6 +24,8 @@ pub struct FakeEngine {
     pub nudges: AtomicU64,
     pub provider_changes: AtomicU64,
     pub running: AtomicBool,
+    /// What `runtime` reports (the providers running and their binds).
+    pub runtime: std::sync::Mutex<Vec<ProviderRuntime>>,
 }
 
 impl FakeEngine {
@@ -33,6 +35,7 @@ impl FakeEngine {
             nudges: AtomicU64::new(0),
             provider_changes: AtomicU64::new(0),
             running: AtomicBool::new(true),
+            runtime: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -52,6 +55,10 @@ impl EngineLink for FakeEngine {
     }
     fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
+    }
+    fn runtime(&self) -> BoxFuture<'static, Vec<ProviderRuntime>> {
+        let now = self.runtime.lock().unwrap().clone();
+        Box::pin(async move { now })
     }
     fn send_test_webhook(
         &self,

@@ -27,6 +27,67 @@
     });
   });
 
+  // CSV uploads with a progress bar: sent with XMLHttpRequest (whose upload reports its
+  // progress), the answer's page shown in place of this one's content.
+  document.querySelectorAll("form[data-progress]").forEach((form) => {
+    const bar = document.getElementById(form.dataset.progress);
+    if (!bar || !window.XMLHttpRequest || !window.FormData) return;
+    const box = bar.parentElement;
+    const note = box.querySelector(".hint");
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      box.hidden = false;
+      form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      xhr.upload.addEventListener("progress", (p) => {
+        if (!p.lengthComputable) return;
+        const pct = Math.floor((p.loaded * 100) / p.total);
+        bar.value = pct;
+        bar.textContent = pct + "%";
+        if (note) note.textContent = pct + "% of " + Math.ceil(p.total / 1024) + " KiB sent";
+      });
+      xhr.upload.addEventListener("load", () => {
+        bar.value = 100;
+        if (note) note.textContent = "Sent; finishing the import…";
+      });
+      xhr.addEventListener("load", () => {
+        const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        const main = page.getElementById("main");
+        const here = document.getElementById("main");
+        if (main && here) {
+          here.innerHTML = main.innerHTML;
+          here.dataset.uploadProgress = String(bar.value);
+          here.dataset.uploadStatus = String(xhr.status);
+          here.focus();
+        } else {
+          form.submit();
+        }
+      });
+      xhr.addEventListener("error", () => {
+        if (note) note.textContent = "The upload failed; check the connection and try again.";
+        form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      });
+      xhr.send(new FormData(form));
+    });
+  });
+
+  // Parts that reload themselves (the operator view's binds and queues).
+  document.querySelectorAll("[data-refresh]").forEach((el) => {
+    const every = Math.max(1, Number(el.dataset.every) || 5) * 1000;
+    const reload = () => {
+      fetch(el.dataset.refresh, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+        .then((html) => {
+          const next = new DOMParser().parseFromString(html, "text/html").getElementById(el.id);
+          if (next) el.innerHTML = next.innerHTML;
+        })
+        .catch(() => {})
+        .finally(() => setTimeout(reload, every));
+    };
+    setTimeout(reload, every);
+  });
+
   // Live updates from the organization's event stream.
   if (!csrf || !window.EventSource) return;
   const es = new EventSource("/console/events");
