@@ -830,6 +830,53 @@ async fn provider_settings_the_engine_cannot_use_are_refused_with_the_key() {
     assert_eq!(api.engine.provider_changes.load(Ordering::SeqCst), 0);
 }
 
+/// The HTTP kinds are read by the engine's own parser too: a typo in a settings key or a
+/// missing credential is a 400 naming it, not a provider the engine silently never starts.
+#[tokio::test]
+async fn http_provider_settings_the_engine_cannot_use_are_refused_with_the_key() {
+    let api = Api::start().await;
+    let (_, key) = api.org("school").await;
+    let twilio = json!({ "accountSid": "AC123", "authToken": "t0psecret" });
+    for (body, named) in [
+        (
+            json!({ "providerName": "twilio", "credentials": twilio, "settings": { "fromm": "+15005550006" } }),
+            "fromm",
+        ),
+        (
+            json!({ "providerName": "twilio", "credentials": { "accountSid": "AC123" } }),
+            "credentials.authToken",
+        ),
+        (
+            json!({ "providerName": "twilio", "credentials": twilio, "settings": { "validityPeriod": 0 } }),
+            "settings.validityPeriod",
+        ),
+        (
+            json!({ "providerName": "vonage", "credentials": { "apiKey": "k" } }),
+            "apiSecret",
+        ),
+        (
+            json!({ "providerName": "veevo", "credentials": {} }),
+            "credentials.hash",
+        ),
+    ] {
+        let r = api.post("/api/sms/providers", &key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.json);
+        assert_eq!(r.json["error"]["code"], "VALIDATION_ERROR", "{body}");
+        let message = r.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{body}: {message}");
+        assert!(!r.json.to_string().contains("t0psecret"));
+    }
+    assert_eq!(api.engine.provider_changes.load(Ordering::SeqCst), 0);
+    let r = api
+        .post(
+            "/api/sms/providers",
+            &key,
+            json!({ "providerName": "twilio", "displayName": "Twilio", "credentials": twilio, "settings": { "from": "+15005550006" } }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.json);
+}
+
 #[tokio::test]
 async fn providers_crud_masks_credentials_and_tells_the_engine() {
     let api = Api::start().await;

@@ -831,6 +831,13 @@ fn apply_provider_request(p: &mut ProviderConfig, r: ProviderRequest) -> Result<
         if let Err(e) = sairex_engine::provider::settings::smpp_config(p) {
             return Err(ApiError::invalid(e.problem));
         }
+    } else {
+        // The same for the HTTP kinds: an unknown or mistyped settings key, a missing
+        // credential. The callback base URL does not change what is valid, so none is given.
+        // The engine's errors never contain a credential.
+        if let Err(e) = sairex_engine::provider::http::settings::http_config(p, None) {
+            return Err(ApiError::invalid(e.problem));
+        }
     }
     Ok(())
 }
