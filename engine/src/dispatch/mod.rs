@@ -397,6 +397,16 @@ enum OnNone {
     WaitThenRetry,
 }
 
+/// A receipt from a provider with its deliver_sm answer, not applied yet.
+type PendingReceipt = (Id, Box<DeliverSm>, DeliverAck);
+
+/// Where the first wave of a run puts the receipts that must wait for the run's acceptances:
+/// unknown ids, and receipts of the messages being accepted.
+struct Defer<'a> {
+    to: &'a mut Vec<PendingReceipt>,
+    accepting: &'a HashSet<(Id, Id)>,
+}
+
 /// Receipts to write together, one per message, and their answers to the SMSC.
 #[derive(Default)]
 struct Wave {
@@ -1514,7 +1524,7 @@ impl Dispatcher {
     }
 
     /// Applies a run of receipts, each answering its deliver_sm (see [`Dispatcher::settle`]).
-    async fn receipts_all(&mut self, receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>) {
+    async fn receipts_all(&mut self, receipts: &mut Vec<PendingReceipt>) {
         self.settle(&mut Vec::new(), receipts).await;
     }
 
@@ -1523,12 +1533,14 @@ impl Dispatcher {
     /// the acceptances, and the receipts whose message is known already. A receipt whose id is
     /// not known yet may belong to an acceptance of this run (the SMSC often sends both back to
     /// back), so it is looked up again once the acceptances are recorded, and only then held
-    /// as early. Acceptances are applied (published) before any receipt of the run is, so a
-    /// message is never reported delivered before it is reported sent.
+    /// as early; so is a receipt for a message with an acceptance in the run (it must see the
+    /// parts and ids that acceptance records). Acceptances are applied (published) before any
+    /// receipt of the run is, so a message is never reported delivered before it is reported
+    /// sent.
     async fn settle(
         &mut self,
         acks: &mut Vec<(Attempt, Vec<String>)>,
-        receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
+        receipts: &mut Vec<PendingReceipt>,
     ) {
         if acks.is_empty() && receipts.is_empty() {
             return;
@@ -1538,7 +1550,18 @@ impl Dispatcher {
         let mut pending = std::mem::take(receipts);
         let mut later = Vec::new();
         let mut unknown = Vec::new();
-        let wave = self.receipt_wave(&mut pending, &mut later, Some(&mut unknown));
+        // A receipt for a message whose acceptance is in this run (another part of it, or an
+        // earlier submission) waits for it: it must see the message as the acceptance leaves
+        // it (its parts and ids), not as it was before.
+        let accepting: HashSet<(Id, Id)> = acks.iter().map(|(a, _)| (a.org, a.id)).collect();
+        let wave = self.receipt_wave(
+            &mut pending,
+            &mut later,
+            Some(Defer {
+                to: &mut unknown,
+                accepting: &accepting,
+            }),
+        );
         let (ack_results, applied) =
             futures::future::join(self.ack_writes(acks), self.apply_wave(wave.work)).await;
         self.acks_recorded(acks, ack_results).await;
@@ -1634,19 +1657,26 @@ impl Dispatcher {
     // ---- receipts ------------------------------------------------------------------------
 
     /// Sorts receipts: a wave of at most one per message whose message is found (to write
-    /// together), `later` for another receipt of a message already in the wave, `unknown` (when
-    /// given) for ids not found yet; without `unknown`, such receipts are held as early.
+    /// together), `later` for another receipt of a message already in the wave. `deferred`,
+    /// when given, takes ids not found yet and receipts of the messages it lists (whose
+    /// acceptances are being recorded); without it, unknown ids are held as early.
     fn receipt_wave(
         &mut self,
-        receipts: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
-        later: &mut Vec<(Id, Box<DeliverSm>, DeliverAck)>,
-        mut unknown: Option<&mut Vec<(Id, Box<DeliverSm>, DeliverAck)>>,
+        receipts: &mut Vec<PendingReceipt>,
+        later: &mut Vec<PendingReceipt>,
+        mut deferred: Option<Defer<'_>>,
     ) -> Wave {
         let mut wave = Wave::default();
         let mut seen = HashSet::new();
         for (provider, deliver, ack) in receipts.drain(..) {
             match self.lookup_receipt(provider, &deliver) {
                 Lookup::Found(receipt, m, spelling) => {
+                    if let Some(defer) = deferred.as_mut()
+                        && defer.accepting.contains(&(m.organization_id, m.id))
+                    {
+                        defer.to.push((provider, deliver, ack));
+                        continue;
+                    }
                     self.learn_spelling(provider, spelling);
                     if m.status.is_final() {
                         // A duplicate, or the receipt of a new message that reuses the id and
@@ -1661,8 +1691,8 @@ impl Dispatcher {
                     }
                 }
                 Lookup::Unknown(receipt) => {
-                    if let Some(unknown) = unknown.as_deref_mut() {
-                        unknown.push((provider, deliver, ack));
+                    if let Some(defer) = deferred.as_mut() {
+                        defer.to.push((provider, deliver, ack));
                         continue;
                     }
                     // Held, and its answer held back for a short while (see `receipts`):
