@@ -199,11 +199,17 @@ async fn shutdown_under_load_loses_nothing_and_recovery_requeues_the_rest() {
         }
         ids = v;
         engine.handle().nudge();
-        // Let some go out, then stop while responses are still 200 ms away.
+        // Let some be accepted, then stop while the responses to later ones are still 200 ms
+        // away. (Waiting for the first submit alone raced the enqueue loop: once enqueues got
+        // faster than the simulator's 200 ms, nothing was accepted yet at the shutdown.)
         let deadline = Instant::now() + WAIT;
-        while sim.received().is_empty() {
-            assert!(Instant::now() < deadline);
-            sleep(Duration::from_millis(10)).await;
+        while !ids.iter().any(|id| {
+            store
+                .message(org, *id)
+                .is_ok_and(|m| m.status == MessageStatus::Submitted)
+        }) {
+            assert!(Instant::now() < deadline, "nothing was accepted");
+            sleep(Duration::from_millis(5)).await;
         }
         engine.shutdown().await;
         store.flush().await.unwrap();
