@@ -141,6 +141,19 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        match self.try_call(method.clone(), path, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
+    /// The command's value, or the WebDriver error object.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let mut r = self
             .http
             .request(method.clone(), format!("{}{path}", self.base));
@@ -154,12 +167,11 @@ impl Browser {
             .json()
             .await
             .expect("json");
-        assert!(
-            v["value"]["error"].is_null(),
-            "{method} {path}: {}",
-            v["value"]
-        );
-        v["value"].clone()
+        if v["value"]["error"].is_null() {
+            Ok(v["value"].clone())
+        } else {
+            Err(v["value"].clone())
+        }
     }
 }
 
@@ -221,17 +233,26 @@ impl Page<'_> {
             .await;
     }
     async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.b
-            .call(
-                reqwest::Method::GET,
-                &format!("/session/{}/element/{e}/text", self.s),
-                Value::Null,
-            )
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        // Live parts of a page are swapped in place (SSE updates): the element found may be
+        // replaced before its text is read, which WebDriver answers "stale element
+        // reference". Find it again then.
+        for _ in 0..5 {
+            let e = self.find(css).await;
+            let read = self
+                .b
+                .try_call(
+                    reqwest::Method::GET,
+                    &format!("/session/{}/element/{e}/text", self.s),
+                    Value::Null,
+                )
+                .await;
+            match read {
+                Ok(v) => return v.as_str().unwrap_or_default().to_owned(),
+                Err(e) if e["error"] == "stale element reference" => continue,
+                Err(e) => panic!("text of {css}: {e}"),
+            }
+        }
+        panic!("text of {css}: the element was replaced five times in a row");
     }
     async fn url(&self) -> String {
         self.b
@@ -290,6 +311,19 @@ impl Page<'_> {
         .expect("png");
         std::fs::write(out.join(format!("{name}.png")), bytes).expect("write png");
     }
+    /// Waits until the browser is at a URL ending with `suffix` and returns it: a click on a
+    /// form's button only starts its request, and reading the URL (or navigating) at once can
+    /// overtake it.
+    async fn wait_url(&self, suffix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let at = self.url().await;
+            if at.ends_with(suffix) || Instant::now() > deadline {
+                return at;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     /// Waits until `css`'s text is `want`, without reloading.
     async fn wait_text(&self, css: &str, want: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
@@ -331,11 +365,8 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
     page.type_in("#email", &email).await;
     page.type_in("#password", &password).await;
     page.click("button[type=submit]").await;
-    assert!(
-        page.url().await.ends_with("/console/"),
-        "{}",
-        page.url().await
-    );
+    let at = page.wait_url("/console/").await;
+    assert!(at.ends_with("/console/"), "{at}");
     assert_eq!(page.text("main h1").await, "Dashboard");
     // Phone width: the navigation is still there, every entry reachable.
     assert!(page.count("nav a").await >= 8);
@@ -431,6 +462,7 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
 
     // Sign out: the console is closed again.
     page.click("form.logout button").await;
+    page.wait_url("/console/login").await;
     page.go(&format!("{url}/console/messages")).await;
     assert!(page.url().await.ends_with("/console/login"));
 
@@ -439,11 +471,8 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
     page.go(&format!("{url}/console/operator/login")).await;
     page.type_in("#token", &token).await;
     page.click("button[type=submit]").await;
-    assert!(
-        page.url().await.ends_with("/console/operator"),
-        "{}",
-        page.url().await
-    );
+    let at = page.wait_url("/console/operator").await;
+    assert!(at.ends_with("/console/operator"), "{at}");
     assert_eq!(page.text("main h1").await, "Operator view");
     assert_eq!(page.text("#binds td.bind-state").await, "bound");
     assert_eq!(page.text("#binds td.rate").await, "measuring…");
@@ -459,6 +488,11 @@ async fn a_browser_signs_in_sends_and_watches_the_message_become_delivered() {
         page.screenshot(Path::new(&out), "operator").await;
     }
     page.click("form.logout button").await;
+    let at = page.wait_url("/console/login").await;
+    assert!(
+        at.ends_with("/console/login"),
+        "logout never redirected: {at}"
+    );
     page.go(&format!("{url}/console/operator")).await;
     assert!(page.url().await.ends_with("/console/operator/login"));
     browser
