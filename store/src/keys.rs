@@ -104,6 +104,18 @@ pub(crate) mod space {
     /// `[SMPP_PARTS][account][group]\0[seq]` → SmppPart: parts of a concatenated submit
     /// waiting for their siblings.
     pub const SMPP_PARTS: u8 = 0x55;
+
+    // 0x56–0x59: durable holds and the receipt due index (issue 14, in progress).
+
+    /// `[OUTBOX][org][seq]` → OutboxEntry: one per status change and inbound message, written
+    /// in the batch of the change; `seq` is a store id, so key order is the order of changes.
+    pub const OUTBOX: u8 = 0x60;
+    /// `[OUTBOX_CURSOR][org][consumer]` → seq: every entry up to it is handled by the consumer
+    /// (a webhook by its id; 0 is the organization's `callbackUrl` deliveries).
+    pub const OUTBOX_CURSOR: u8 = 0x61;
+    /// `[OUTBOX_PENDING][org][consumer][seq]` → PendingDelivery: an entry behind the cursor not
+    /// yet delivered (retrying, or waiting behind an earlier event of its message).
+    pub const OUTBOX_PENDING: u8 = 0x62;
 }
 
 /// A key under construction.

@@ -23,7 +23,7 @@ use crate::error::{Result, StoreError};
 
 /// The keyspaces, each with the key prefix bytes it holds (inclusive ranges, in byte order, so
 /// walking them in this order walks every key in key order).
-const KEYSPACES: [(&str, u8, u8); 9] = [
+const KEYSPACES: [(&str, u8, u8); 11] = [
     ("meta", 0x00, 0x0F),
     ("entities", 0x10, 0x1F),
     ("messages", 0x20, 0x20),
@@ -32,8 +32,12 @@ const KEYSPACES: [(&str, u8, u8); 9] = [
     ("ready", 0x30, 0x30),
     ("due", 0x31, 0x31),
     ("in_flight", 0x32, 0x32),
-    // Room for the prefixes later issues add (the outbox, per-account SMPP queues).
-    ("other", 0x33, 0xFF),
+    ("other", 0x33, 0x5F),
+    // Its own keyspace: entries are written once and trimmed in order, and its tombstones
+    // stay out of every other scan.
+    ("outbox", 0x60, 0x6F),
+    // Room for the prefixes later issues add.
+    ("rest", 0x70, 0xFF),
 ];
 
 /// The file sled wrote at the root of a store directory; fjall never writes one.

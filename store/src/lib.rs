@@ -15,6 +15,8 @@
 //! - [`model`]: the records (blueprint §3.2 field names).
 //! - `writer`: the single writer thread and group commit.
 //! - `messages`: enqueue, read, list and transition messages; indexes derived from the record.
+//! - `outbox`: the durable event outbox (an entry in the batch of every status change and
+//!   inbound message), consumers' cursors and pending deliveries, trimming.
 //! - `queue`: lease, ack, retry, finalize, due promotion and crash recovery.
 //! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
 //!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
@@ -58,6 +60,7 @@ mod keys;
 mod kv;
 mod messages;
 pub mod model;
+mod outbox;
 mod queue;
 pub mod raw;
 mod retention;
@@ -85,6 +88,7 @@ pub use entities::{
 };
 pub use error::{Result, StoreError};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
+pub use outbox::{CALLBACKS, OutboxEntry, OutboxProgress, PendingDelivery};
 pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
@@ -165,6 +169,7 @@ pub struct Store {
 struct Inner {
     kv: Kv,
     floors: Arc<floors::Floors>,
+    heads: Arc<outbox::Heads>,
     writer: Writer,
     recovery: Recovery,
     sealer: Option<Sealer>,
@@ -199,11 +204,15 @@ impl Store {
         let mut ctx = Ctx::new(kv.clone(), floors.clone())?;
         let recovery = queue::recover(&mut ctx, options.recovery, now_ms())?;
         kv.persist()?;
+        // Everything written so far is durable: the outbox is readable up to the last id.
+        let heads = ctx.heads.clone();
+        heads.durable(ctx.last_id());
         let writer = Writer::start(ctx, options.sync)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 kv,
                 floors,
+                heads,
                 writer,
                 recovery,
                 sealer,
@@ -261,6 +270,10 @@ impl Store {
 
     pub(crate) fn floors(&self) -> &floors::Floors {
         &self.inner.floors
+    }
+
+    pub(crate) fn heads(&self) -> &outbox::Heads {
+        &self.inner.heads
     }
 
     pub(crate) fn writer(&self) -> &Writer {

@@ -6,6 +6,7 @@ use crate::kv::{Batch, Kv};
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space, trailing_id, u64_at};
 use crate::model::{Direction, Id, Message, MessageEvent, MessageStatus, Millis, QueuePlace};
+use crate::outbox;
 use crate::value::{decode, encode};
 use crate::writer::Ctx;
 use crate::{Store, now_ms};
@@ -388,8 +389,10 @@ pub(crate) fn enqueue_op(ctx: &mut Ctx, mut m: Message, now: Millis) -> Result<E
         }
     };
     let mut batch = Batch::default();
+    let event_type = event.event_type.clone();
     push_event(&mut batch, &mut m, event, now)?;
     write_message(&ctx.kv, &mut batch, None, Some(&m))?;
+    outbox::record(ctx, &mut batch, &m, &event_type, now)?;
     ctx.apply(batch)?;
     Ok(Enqueued::Created(m))
 }
@@ -413,8 +416,13 @@ pub(crate) fn update_op(
     }
     validate(&new)?;
     let mut batch = Batch::default();
+    let event_type = (new.status != old.status).then(|| update.event_type.clone());
     push_event(&mut batch, &mut new, update, now)?;
     write_message(&ctx.kv, &mut batch, Some(&old), Some(&new))?;
+    // Every status change is announced through the outbox, in the change's own batch.
+    if let Some(event_type) = event_type {
+        outbox::record(ctx, &mut batch, &new, &event_type, now)?;
+    }
     ctx.apply(batch)?;
     Ok(new)
 }

@@ -129,6 +129,7 @@ fn anonymise_chunk(
     let more = ids.len() > CHUNK;
     let mut batch = Batch::default();
     let mut changed = 0u64;
+    let mut snapshots = std::collections::HashMap::new();
     for id in ids.into_iter().take(CHUNK) {
         let old = load_message(&ctx.kv, org, id)?;
         let mut new = old.clone();
@@ -145,8 +146,11 @@ fn anonymise_chunk(
         }
         new.updated_at = now;
         write_message(&ctx.kv, &mut batch, Some(&old), Some(&new))?;
+        snapshots.insert(id, new);
         changed += 1;
     }
+    // The outbox's copies of these messages are erased with them.
+    crate::outbox::rewrite_snapshots(ctx, &mut batch, org, &snapshots)?;
     ctx.apply(batch)?;
     Ok((changed, more))
 }
@@ -204,9 +208,10 @@ impl Store {
         let mut purged = 0;
         for org in self.all_organizations()? {
             let days = org.retention_days.unwrap_or(default_days);
-            purged += self
-                .purge_messages_before(org.id, now.saturating_sub(days_ms(days)))
-                .await?;
+            let cutoff = now.saturating_sub(days_ms(days));
+            purged += self.purge_messages_before(org.id, cutoff).await?;
+            // The outbox keeps no copy of a message longer than the message itself is kept.
+            self.trim_outbox_org(org.id, cutoff, false).await?;
         }
         Ok(purged)
     }

@@ -30,7 +30,10 @@ const MAX_GROUP: usize = 4096;
 /// Operations waiting for the writer; senders wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
-/// `[META]"ids"` → the last id handed out (u64 BE).
+/// Ids reserved at a time: the counter is written once per block, not with every record.
+const ID_BLOCK: Id = 1024;
+
+/// `[META]"ids"` → the id reservation (u64 BE): a reopened store hands out ids after it.
 const META_IDS: &[u8] = b"ids";
 
 /// What the writer thread owns.
@@ -40,8 +43,12 @@ pub(crate) struct Ctx {
     pub(crate) floors: Arc<Floors>,
     /// The last id handed out.
     last_id: Id,
-    /// The last id written to `META_IDS`.
+    /// The reservation written to `META_IDS`: ids up to it may be handed out without writing it.
     persisted_id: Id,
+    /// The outbox's positions, moved when a group is durable.
+    pub(crate) heads: Arc<crate::outbox::Heads>,
+    /// The last outbox entry written.
+    pub(crate) outbox_last: u64,
 }
 
 impl Ctx {
@@ -60,7 +67,14 @@ impl Ctx {
             floors,
             last_id,
             persisted_id: last_id,
+            heads: Arc::new(crate::outbox::Heads::new(last_id)),
+            outbox_last: last_id,
         })
+    }
+
+    /// The last id handed out.
+    pub(crate) fn last_id(&self) -> Id {
+        self.last_id
     }
 
     /// A new id: larger than every id handed out before, across restarts. It is made durable
@@ -73,12 +87,15 @@ impl Ctx {
         Ok(self.last_id)
     }
 
-    /// Applies one operation's batch, with the id counter when ids were handed out since the
-    /// last one: a crash can never leave a record whose id a restarted store hands out again.
+    /// Applies one operation's batch, with a new id reservation when ids were handed out past
+    /// the last one: a crash can never leave a record whose id a restarted store hands out
+    /// again (it starts after the reservation), and only one batch in [`ID_BLOCK`] carries the
+    /// counter.
     pub(crate) fn apply(&mut self, mut batch: Batch) -> Result<()> {
-        let ids_moved = self.last_id != self.persisted_id;
-        if ids_moved {
-            batch.insert(ids_key(), self.last_id.to_be_bytes());
+        let reserve =
+            (self.last_id > self.persisted_id).then(|| self.last_id.saturating_add(ID_BLOCK));
+        if let Some(reserved) = reserve {
+            batch.insert(ids_key(), reserved.to_be_bytes());
         }
         for key in batch.inserted_keys() {
             if matches!(key.first(), Some(&space::READY | &space::DUE)) {
@@ -86,8 +103,8 @@ impl Ctx {
             }
         }
         self.kv.apply(batch)?;
-        if ids_moved {
-            self.persisted_id = self.last_id;
+        if let Some(reserved) = reserve {
+            self.persisted_id = reserved;
         }
         Ok(())
     }
@@ -115,7 +132,7 @@ impl Writer {
     pub(crate) fn start(ctx: Ctx, policy: SyncPolicy) -> Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let syncer = match policy {
-            SyncPolicy::Batch => Some(Syncer::start(ctx.kv.journal_sync())?),
+            SyncPolicy::Batch => Some(Syncer::start(ctx.kv.journal_sync(), ctx.heads.clone())?),
             SyncPolicy::Always | SyncPolicy::None => None,
         };
         let thread = std::thread::Builder::new()
@@ -217,6 +234,7 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy, syncer: Op
         done.push(job(&mut ctx));
         match (&syncer, policy) {
             (_, SyncPolicy::None) => {
+                ctx.heads.durable(ctx.outbox_last);
                 complete(&mut done, &Ok(()));
                 // Hand the journal to the OS once the queue is drained, so a crashed process
                 // (not machine) loses nothing acknowledged.
@@ -236,12 +254,15 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy, syncer: Op
                 // The group's bytes go to the OS now; the syncer makes them durable and
                 // answers the callers, coalescing the groups that queue up behind an fsync.
                 match ctx.kv.hand_to_os() {
-                    Ok(()) => syncer.hand(std::mem::take(&mut done)),
+                    Ok(()) => syncer.hand(std::mem::take(&mut done), ctx.outbox_last),
                     Err(e) => complete(&mut done, &Err(e)),
                 }
             }
             (None, _) => {
                 let flushed = flush(&ctx);
+                if flushed.is_ok() {
+                    ctx.heads.durable(ctx.outbox_last);
+                }
                 complete(&mut done, &flushed);
             }
         }
@@ -249,7 +270,9 @@ fn run(mut ctx: Ctx, mut rx: mpsc::Receiver<Job>, policy: SyncPolicy, syncer: Op
     // Queue closed: answer what the syncer holds, then make everything applied durable
     // whatever the policy.
     drop(syncer);
-    let _ = flush(&ctx);
+    if flush(&ctx).is_ok() {
+        ctx.heads.durable(ctx.outbox_last);
+    }
 }
 
 /// Groups waiting for an fsync; more than this and the writer waits (back-pressure).
@@ -257,24 +280,33 @@ const SYNC_QUEUE: usize = 256;
 
 /// The fsync thread of group commit.
 struct Syncer {
-    groups: Option<std::sync::mpsc::SyncSender<Vec<Completion>>>,
+    groups: Option<std::sync::mpsc::SyncSender<(Vec<Completion>, u64)>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Syncer {
-    fn start(mut journal: crate::kv::JournalSync) -> Result<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Completion>>(SYNC_QUEUE);
+    fn start(
+        mut journal: crate::kv::JournalSync,
+        heads: Arc<crate::outbox::Heads>,
+    ) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Completion>, u64)>(SYNC_QUEUE);
         let thread = std::thread::Builder::new()
             .name("sairex-store-sync".into())
             .spawn(move || {
                 let mut waiting: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
-                while let Ok(group) = rx.recv() {
+                while let Ok((group, mut head)) = rx.recv() {
                     waiting.extend(group);
                     // Every group handed over before this fsync starts is covered by it.
-                    while let Ok(group) = rx.try_recv() {
+                    while let Ok((group, later)) = rx.try_recv() {
                         waiting.extend(group);
+                        head = head.max(later);
                     }
                     let synced = journal.sync();
+                    if synced.is_ok() {
+                        // Readers are told before callers are answered: an answered change's
+                        // event is readable.
+                        heads.durable(head);
+                    }
                     complete(&mut waiting, &synced);
                 }
             })
@@ -288,12 +320,13 @@ impl Syncer {
     }
 
     /// Hands over a group whose batches are with the OS.
-    fn hand(&self, group: Vec<Completion>) {
+    /// `head` is the last outbox entry the group wrote (or an earlier one).
+    fn hand(&self, group: Vec<Completion>, head: u64) {
         if group.is_empty() {
             return;
         }
         if let Some(groups) = &self.groups
-            && let Err(std::sync::mpsc::SendError(mut group)) = groups.send(group)
+            && let Err(std::sync::mpsc::SendError((mut group, _))) = groups.send((group, head))
         {
             // The thread is gone (it cannot panic short of a bug): these were never synced.
             complete(

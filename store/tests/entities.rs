@@ -1015,8 +1015,9 @@ async fn webhooks_and_their_deliveries() {
     assert_eq!(log.items[0].response_body.as_ref().unwrap().len(), 1024);
 
     // A stream of successes appends to the log without rewriting the webhook each time: its
-    // `lastTriggeredAt` is kept to the second (two keys per delivery: the entry and the id
-    // counter; a third only when the second turns over during the burst).
+    // `lastTriggeredAt` is kept to the second (one key per delivery, the entry; ids are
+    // reserved in blocks, so the counter rarely rides along; the record only when the second
+    // turns over during the burst).
     store
         .record_webhook_delivery(delivery(A, w.id, true))
         .await
@@ -1032,9 +1033,12 @@ async fn webhooks_and_their_deliveries() {
     let written = store.keys_written() - before;
     let now = store.webhook(A, w.id).unwrap();
     if now.last_triggered_at == Some(triggered) {
-        assert_eq!(written, 20, "ten successes, webhook unchanged");
+        assert!(
+            written <= 11,
+            "{written} keys for ten successes, webhook unchanged"
+        );
     } else {
-        assert!(written <= 21, "{written} keys for ten successes");
+        assert!(written <= 12, "{written} keys for ten successes");
     }
     assert_eq!(now.consecutive_fails, 0);
     // A failure always moves the streak, at once.

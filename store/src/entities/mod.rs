@@ -41,6 +41,7 @@ pub use render::render_template;
 pub use smpp_accounts::{MAX_SYSTEM_ID, ReceiptIdFormat, SmppAccount, SmppBindType};
 pub use smpp_outbox::{SmppLink, SmppOwed, SmppOwedKind, receipt_wanted};
 pub use smpp_parts::{NewPart, PartOutcome, SmppPart};
+pub(crate) use webhooks::log_deliveries;
 
 use crate::crypto::{Sealer, Stored};
 use crate::error::{Result, StoreError};

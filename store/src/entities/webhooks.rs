@@ -89,49 +89,79 @@ const LAST_TRIGGERED_PRECISION_MS: Millis = 1000;
 // `delivery_op` reads and writes the record in its sealed form.
 const _: () = assert!(Webhook::SEALED);
 
-fn delivery_op(
+fn delivery_op(ctx: &mut Ctx, delivery: WebhookDelivery, now: Millis) -> Result<WebhookDelivery> {
+    let mut batch = Batch::default();
+    let (_, mut logged) = log_deliveries(
+        ctx,
+        &mut batch,
+        delivery.organization_id,
+        delivery.webhook_id,
+        vec![delivery],
+        now,
+    )?;
+    ctx.apply(batch)?;
+    logged
+        .pop()
+        .ok_or_else(|| crate::StoreError::Storage("delivery not logged".into()))
+}
+
+/// Adds attempts (oldest first) to a webhook's delivery log in `batch`, and moves its failure
+/// streak and `lastTriggeredAt` with them. Returns the streak after them, and the attempts as
+/// logged (with ids).
+pub(crate) fn log_deliveries(
     ctx: &mut Ctx,
-    mut delivery: WebhookDelivery,
+    batch: &mut Batch,
+    org: Id,
+    webhook_id: Id,
+    deliveries: Vec<WebhookDelivery>,
     now: Millis,
-) -> Result<WebhookDelivery> {
-    let org = delivery.organization_id;
+) -> Result<(u32, Vec<WebhookDelivery>)> {
     // The webhook's plain fields only: its secret stays sealed as stored (no decryption, no
     // new nonce), since a delivery never changes it.
-    let key = Webhook::key(org, delivery.webhook_id);
+    let key = Webhook::key(org, webhook_id);
     let Some(bytes) = ctx.kv.get(&key)? else {
-        return Err(not_found(Webhook::ENTITY, delivery.webhook_id));
+        return Err(not_found(Webhook::ENTITY, webhook_id));
     };
     let mut stored: Stored<Webhook> = decode(&key, &bytes)?;
-    delivery.id = next_id(ctx)?;
-    if delivery.created_at == 0 {
-        delivery.created_at = now;
-    }
-    if let Some(body) = &mut delivery.response_body {
-        truncate(body, MAX_RESPONSE_BODY);
-    }
     let webhook = &mut stored.record;
-    let fails = if delivery.success {
-        0
-    } else {
-        webhook.consecutive_fails.saturating_add(1)
+    let mut fails = webhook.consecutive_fails;
+    let mut last = webhook.last_triggered_at;
+    let mut logged = Vec::with_capacity(deliveries.len());
+    for mut delivery in deliveries {
+        delivery.id = next_id(ctx)?;
+        delivery.organization_id = org;
+        delivery.webhook_id = webhook_id;
+        if delivery.created_at == 0 {
+            delivery.created_at = now;
+        }
+        if let Some(body) = &mut delivery.response_body {
+            truncate(body, MAX_RESPONSE_BODY);
+        }
+        fails = if delivery.success {
+            0
+        } else {
+            fails.saturating_add(1)
+        };
+        last = Some(last.map_or(delivery.created_at, |at| at.max(delivery.created_at)));
+        batch.insert(
+            keys::webhook_delivery(org, webhook_id, delivery.id),
+            encode(&delivery)?,
+        );
+        logged.push(delivery);
+    }
+    let stale = match (webhook.last_triggered_at, last) {
+        (None, Some(_)) => true,
+        (Some(before), Some(after)) => after.saturating_sub(before) >= LAST_TRIGGERED_PRECISION_MS,
+        _ => false,
     };
-    let stale = webhook
-        .last_triggered_at
-        .is_none_or(|at| delivery.created_at.saturating_sub(at) >= LAST_TRIGGERED_PRECISION_MS);
-    let mut batch = Batch::default();
-    batch.insert(
-        keys::webhook_delivery(org, webhook.id, delivery.id),
-        encode(&delivery)?,
-    );
-    // The failure streak moves with the delivery that changes it, in one batch.
+    // The failure streak moves with the attempts that change it, in one batch.
     if fails != webhook.consecutive_fails || stale {
         webhook.consecutive_fails = fails;
-        webhook.last_triggered_at = Some(delivery.created_at);
+        webhook.last_triggered_at = last;
         webhook.updated_at = now;
         batch.insert(key.as_slice(), encode(&stored)?);
     }
-    ctx.apply(batch)?;
-    Ok(delivery)
+    Ok((fails, logged))
 }
 
 impl Store {
@@ -174,7 +204,7 @@ impl Store {
             .await
     }
 
-    /// Deletes a webhook and its delivery log.
+    /// Deletes a webhook, its delivery log and its place in the outbox.
     ///
     /// # Errors
     /// [`StoreError::NotFound`](crate::StoreError::NotFound), storage errors.
@@ -183,7 +213,8 @@ impl Store {
         self.writer()
             .run(move |ctx| {
                 delete_op(ctx, sealer.as_ref(), org, id, |tree, batch, _: &Webhook| {
-                    forget_deliveries(tree, batch, org, id)
+                    forget_deliveries(tree, batch, org, id)?;
+                    crate::outbox::forget_consumer(tree, batch, org, id)
                 })
             })
             .await
