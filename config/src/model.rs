@@ -96,6 +96,10 @@ pub struct StoreConfig {
     pub master_key: Option<MasterKey>,
     /// Days a message is kept (`retention_days`), 1..=36500.
     pub retention_days: u32,
+    /// How long the event outbox keeps an entry once every webhook is past it
+    /// (`outbox_retention`), 1 hour..=365 days: how long a webhook receiver may be down and
+    /// still get its backlog, and how far back the event stream resumes.
+    pub outbox_retention: Duration,
 }
 
 impl Default for StoreConfig {
@@ -108,6 +112,7 @@ impl Default for StoreConfig {
             master_key_file: None,
             master_key: None,
             retention_days: 365,
+            outbox_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

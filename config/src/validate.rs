@@ -192,6 +192,9 @@ fn store(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut StoreConfig) {
     s.set(cx, "retention_days", &mut out.retention_days, |v| {
         int_in(v, 1, 36500)
     });
+    s.set(cx, "outbox_retention", &mut out.outbox_retention, |v| {
+        duration_in(v, secs(3600), secs(365 * 24 * 3600))
+    });
 }
 
 /// `SAIREX_MASTER_KEY`, which wins over `master_key_file`.

@@ -74,6 +74,10 @@ fn full_fixture_parses_every_key() {
     // parse() reads no file.
     assert_eq!(config.store.master_key, None);
     assert_eq!(config.store.retention_days, 90);
+    assert_eq!(
+        config.store.outbox_retention,
+        Duration::from_secs(3 * 24 * 3600)
+    );
 
     assert_eq!(
         config.admin.token.as_ref().unwrap().expose(),

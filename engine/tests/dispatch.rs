@@ -523,7 +523,7 @@ async fn happy_path_queued_submitted_delivered_by_receipt() {
         vec!["QUEUED", "SUBMITTED", "DELIVERED"]
     );
 
-    // The store shows DELIVERED a moment before the dispatcher publishes it: wait for it.
+    // The store shows DELIVERED a moment before its outbox entry is relayed: wait for it.
     let mut statuses = Vec::new();
     while statuses.last() != Some(&MessageStatus::Delivered) {
         match tokio::time::timeout(WAIT, h.events.recv()).await {
@@ -539,7 +539,11 @@ async fn happy_path_queued_submitted_delivered_by_receipt() {
     }
     assert_eq!(
         statuses,
-        vec![MessageStatus::Submitted, MessageStatus::Delivered]
+        vec![
+            MessageStatus::Queued,
+            MessageStatus::Submitted,
+            MessageStatus::Delivered
+        ]
     );
     h.assert_no_credit_violation();
     assert_eq!(h.stop().await.unanswered, 0);
@@ -914,7 +918,11 @@ async fn an_acceptance_and_its_receipt_in_one_run_apply_in_order_without_a_hold(
     }
     assert_eq!(
         statuses,
-        vec![MessageStatus::Submitted, MessageStatus::Delivered]
+        vec![
+            MessageStatus::Queued,
+            MessageStatus::Submitted,
+            MessageStatus::Delivered
+        ]
     );
     assert_eq!(
         h.event_types(ORG, id),

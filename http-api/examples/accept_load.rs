@@ -19,9 +19,6 @@ struct NoEngine(broadcast::Sender<EngineEvent>);
 
 impl EngineLink for NoEngine {
     fn nudge(&self) {}
-    fn publish(&self, event: EngineEvent) {
-        let _ = self.0.send(event);
-    }
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.0.subscribe()
     }

@@ -21,7 +21,6 @@ struct NoEngine(broadcast::Sender<EngineEvent>);
 
 impl EngineLink for NoEngine {
     fn nudge(&self) {}
-    fn publish(&self, _: EngineEvent) {}
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.0.subscribe()
     }

@@ -10,8 +10,9 @@
 //!   `{"success": false, "error": {"code": …, "message": …}}` ([`ApiError`]).
 //! - `/api/sms/*` takes `Authorization: Bearer sk_live_…` (an API key of one organization,
 //!   scopes checked per route); `/api/admin/*` takes the superadmin token.
-//! - A 202 from `POST /api/sms/send` means the message is durable in the store; the engine is
-//!   then told ([`EngineLink::publish`] of a QUEUED event, then [`EngineLink::nudge`]).
+//! - A 202 from `POST /api/sms/send` means the message is durable in the store, with its QUEUED
+//!   event in the outbox (webhooks and the event stream read it there); the engine is then
+//!   nudged ([`EngineLink::nudge`]).
 //! - Another organization's object is a 404, and lists never include it.
 //!
 //! # Layout
@@ -67,10 +68,8 @@ pub use routes::{RouteInfo, route_table};
 pub trait EngineLink: Send + Sync + 'static {
     /// New messages are ready in the store.
     fn nudge(&self);
-    /// Publishes an event the API produced (QUEUED on accept) to the engine's subscribers
-    /// (webhooks, the event stream).
-    fn publish(&self, event: EngineEvent);
-    /// Every engine event from now on (status changes, inbound messages).
+    /// Every engine event from now on (status changes, inbound messages), relayed from the
+    /// store's outbox.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EngineEvent>;
     /// A provider configuration was created, changed or deleted: re-read them from the store
     /// (start, stop or rebind).

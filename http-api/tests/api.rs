@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::{ADMIN_TOKEN, Api, settings};
 use reqwest::{Method, StatusCode};
-use sairex_engine::dispatch::EngineEvent;
 use sairex_http_api::{ApiSettings, route_table};
 use sairex_store::model::{Contact, Direction, Message, MessageStatus};
 use sairex_store::{MessageFilter, PageRequest};
@@ -19,7 +18,6 @@ use serde_json::json;
 async fn send_is_durable_announced_and_has_a_status() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;
-    let mut events = api.engine.events.subscribe();
     let reply = api
         .post(
             "/api/sms/send",
@@ -45,21 +43,13 @@ async fn send_is_durable_announced_and_has_a_status() {
     assert_eq!(stored.metadata, Some(json!({ "studentId": 42 })));
     assert!(stored.api_key_id.is_some());
 
-    // The engine heard of it: a QUEUED event and a nudge.
-    let event = tokio::time::timeout(Duration::from_secs(2), events.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        event,
-        EngineEvent::StatusChanged {
-            org,
-            message_id: id,
-            status: MessageStatus::Queued,
-            provider_id: None,
-            error_code: None
-        }
-    );
+    // Announced: its QUEUED event is in the outbox with it (for webhooks and the event
+    // stream), and the engine was nudged.
+    let events = api.store.outbox_after(org, 0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "QUEUED");
+    assert_eq!(events[0].message.id, id);
+    assert_eq!(events[0].message.status, MessageStatus::Queued);
     assert!(api.engine.nudges.load(Ordering::SeqCst) >= 1);
 
     // Rate-limit headers on an authenticated answer.
@@ -1132,10 +1122,49 @@ async fn private_webhook_and_callback_targets_are_refused() {
     );
 }
 
+/// Reads the event stream until `done` holds for the text so far (and a whole event is in).
+async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    while !done(&text) || !text.ends_with("\n\n") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event within 5 s; so far: {text}"))
+            .unwrap()
+            .expect("stream ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
+
+/// The `id:` of each event in a stream's text, in order.
+fn event_ids(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .map(|id| id.trim().parse().unwrap())
+        .collect()
+}
+
+async fn move_to(api: &Api, org: u64, id: u64, status: MessageStatus) {
+    api.store
+        .update_message(
+            org,
+            id,
+            sairex_store::MessageUpdate::new(status.as_str()),
+            move |m| {
+                m.status = status;
+                m.provider_id = Some(3);
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn event_stream_carries_the_organizations_status_changes_only() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;
+    let (other_org, _) = api.org("other school").await;
     let mut response = api
         .client
         .get(format!("{}/api/sms/events", api.base))
@@ -1150,23 +1179,29 @@ async fn event_stream_carries_the_organizations_status_changes_only() {
             .unwrap()
             .starts_with("text/event-stream")
     );
-    // Subscribed once the headers are out; another tenant's event first, then ours.
-    let other = EngineEvent::StatusChanged {
-        org: org + 1000,
-        message_id: 1,
-        status: MessageStatus::Delivered,
-        provider_id: None,
-        error_code: None,
-    };
-    let ours = EngineEvent::StatusChanged {
-        org,
-        message_id: 77,
-        status: MessageStatus::Delivered,
-        provider_id: Some(3),
-        error_code: None,
-    };
-    api.engine.events.send(other).unwrap();
-    api.engine.events.send(ours).unwrap();
+    // Another tenant's change first, then ours: real store changes, read from the outbox.
+    let theirs = api
+        .store
+        .enqueue(Message {
+            organization_id: other_org,
+            to_number: "+923005555555".into(),
+            body: "theirs".into(),
+            ..Message::default()
+        })
+        .await
+        .unwrap();
+    let ours = api
+        .store
+        .enqueue(Message {
+            organization_id: org,
+            to_number: "+923001234567".into(),
+            body: "ours".into(),
+            ..Message::default()
+        })
+        .await
+        .unwrap();
+    let ours = ours.message().id;
+    move_to(&api, org, ours, MessageStatus::Delivered).await;
     let inbound = api
         .store
         .enqueue(Message {
@@ -1179,28 +1214,92 @@ async fn event_stream_carries_the_organizations_status_changes_only() {
         })
         .await
         .unwrap();
-    api.engine
-        .events
-        .send(EngineEvent::Inbound {
-            org,
-            message_id: inbound.message().id,
-        })
-        .unwrap();
-    let mut text = String::new();
-    while !text.contains("event: message.inbound") || !text.ends_with("\n\n") {
-        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
-            .await
-            .expect("no event within 5 s")
-            .unwrap()
-            .expect("stream ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let text = read_events(&mut response, |t| t.contains("event: message.inbound")).await;
     assert!(text.contains("event: message.status"), "{text}");
-    assert!(text.contains("\"messageId\":77"), "{text}");
+    assert!(text.contains(&format!("\"messageId\":{ours}")), "{text}");
+    assert!(text.contains("\"status\":\"QUEUED\""), "{text}");
     assert!(text.contains("\"status\":\"DELIVERED\""), "{text}");
-    assert!(!text.contains("\"messageId\":1,"), "{text}");
+    assert!(text.contains("\"providerId\":3"), "{text}");
+    let theirs = theirs.message().id;
+    assert!(!text.contains(&format!("\"messageId\":{theirs}")), "{text}");
+    assert!(text.contains(&format!("\"messageId\":{}", inbound.message().id)));
     assert!(text.contains("\"from\":\"+923001111111\""), "{text}");
     assert!(text.contains("\"body\":\"STOP\""), "{text}");
+    // Every event has an id, increasing.
+    let ids = event_ids(&text);
+    assert_eq!(ids.len(), 3, "{text}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// A client that drops and comes back with `Last-Event-ID` gets what it missed, in order,
+/// exactly once; one whose position was trimmed is told so.
+#[tokio::test]
+async fn event_stream_resumes_after_last_event_id_without_gaps_or_repeats() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let connect = async |last: Option<u64>| {
+        let mut req = api
+            .client
+            .get(format!("{}/api/sms/events", api.base))
+            .bearer_auth(&key);
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last.to_string());
+        }
+        req.send().await.unwrap()
+    };
+    let mut first = connect(None).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let m = api
+            .store
+            .enqueue(Message {
+                organization_id: org,
+                to_number: format!("+92300123450{n}"),
+                body: "hi".into(),
+                ..Message::default()
+            })
+            .await
+            .unwrap();
+        ids.push(m.message().id);
+    }
+    let text = read_events(&mut first, |t| event_ids(t).len() >= 2).await;
+    let seen = event_ids(&text);
+    let resume_from = seen[1];
+    drop(first);
+    // Missed while away: the rest of the queued events, and two deliveries.
+    move_to(&api, org, ids[0], MessageStatus::Delivered).await;
+    move_to(&api, org, ids[4], MessageStatus::Delivered).await;
+    let all: Vec<u64> = api
+        .store
+        .outbox_after(org, 0, 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(all.len(), 7);
+    let expected: Vec<u64> = all.iter().copied().filter(|s| *s > resume_from).collect();
+    let mut again = connect(Some(resume_from)).await;
+    let text = read_events(&mut again, |t| event_ids(t).len() >= expected.len()).await;
+    assert_eq!(event_ids(&text), expected, "{text}");
+    assert!(text.contains("\"status\":\"DELIVERED\""), "{text}");
+    drop(again);
+
+    // Everything trimmed (the client was away past the retention): one `lagged`, then the end.
+    api.store
+        .trim_outbox(sairex_store::now_ms() + 1_000, 1)
+        .await
+        .unwrap();
+    let mut late = connect(Some(resume_from)).await;
+    let mut text = String::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), late.chunk())
+        .await
+        .expect("the stream ends")
+        .unwrap()
+    {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: lagged"), "{text}");
+    assert!(event_ids(&text).is_empty(), "{text}");
 }
 
 #[tokio::test]

@@ -58,9 +58,6 @@ impl EngineLink for Link {
     fn nudge(&self) {
         self.handle.nudge();
     }
-    fn publish(&self, event: EngineEvent) {
-        self.handle.publish(event);
-    }
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.handle.subscribe()
     }

@@ -50,9 +50,6 @@ impl EngineLink for Link {
     fn nudge(&self) {
         self.0.nudge();
     }
-    fn publish(&self, event: EngineEvent) {
-        self.0.publish(event);
-    }
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.0.subscribe()
     }

@@ -60,9 +60,6 @@ impl EngineLink for Link {
     fn nudge(&self) {
         self.handle.nudge();
     }
-    fn publish(&self, event: EngineEvent) {
-        let _ = self.events.send(event);
-    }
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
     }

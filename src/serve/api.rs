@@ -101,10 +101,6 @@ impl EngineLink for EngineAdapter {
         self.dispatcher.nudge();
     }
 
-    fn publish(&self, event: EngineEvent) {
-        self.dispatcher.publish(event);
-    }
-
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.dispatcher.subscribe()
     }

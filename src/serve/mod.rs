@@ -34,6 +34,7 @@ use sairex_store::{MasterKey, Store, StoreOptions, SyncPolicy};
 /// How often the retention job runs (issue 7: daily); the first run is shortly after start.
 const RETENTION_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 const RETENTION_FIRST: Duration = Duration::from_secs(60);
+const OUTBOX_TRIM_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// `sairex serve` arguments. Flags override the config file.
 #[derive(Debug, Args)]
@@ -275,12 +276,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("starting the engine")?;
     let control = engine.control();
-    let webhooks = WebhookDispatcher::start(
-        store.clone(),
-        engine.handle().subscribe(),
-        webhook_config(&config),
-    )
-    .context("starting the webhook dispatcher")?;
+    let webhooks = WebhookDispatcher::start(store.clone(), webhook_config(&config))
+        .context("starting the webhook dispatcher")?;
     // Campaigns started through the API are picked up from the store by the runner.
     let campaigns = CampaignRunner::start(
         store.clone(),
@@ -291,6 +288,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(retention_job(
         store.clone(),
         config.store.retention_days,
+        stop_jobs.clone(),
+    ));
+    tokio::spawn(outbox_trim_job(
+        store.clone(),
+        config.store.outbox_retention,
         stop_jobs.clone(),
     ));
 
@@ -432,6 +434,25 @@ async fn retention_job(store: Store, default_days: u32, stop: CancellationToken)
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "retention: old messages purged"),
             Err(e) => tracing::error!(error = %e, "retention job failed"),
+        }
+    }
+}
+
+/// Trims the event outbox hourly: entries older than `retention` that every active webhook is
+/// past (docs/webhooks.md, "Outbox retention").
+async fn outbox_trim_job(store: Store, retention: Duration, stop: CancellationToken) {
+    let max_age = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+    let mut wait = RETENTION_FIRST;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = OUTBOX_TRIM_EVERY;
+        match store.trim_outbox(sairex_store::now_ms(), max_age).await {
+            Ok(0) => {}
+            Ok(trimmed) => tracing::info!(trimmed, "outbox: old events trimmed"),
+            Err(e) => tracing::error!(error = %e, "outbox trim failed"),
         }
     }
 }

@@ -31,6 +31,10 @@ use crate::{Store, now_ms};
 /// start at 1).
 pub const CALLBACKS: Id = 0;
 
+/// The consumer id under which an organization's trim mark is kept (the last position
+/// trimmed), so a reader resuming before it knows it missed events.
+const TRIMMED: Id = u64::MAX;
+
 /// Entries trimmed per writer turn, so other operations are not held up long.
 const TRIM_CHUNK: u64 = 4096;
 
@@ -259,6 +263,7 @@ fn trim_chunk(
     let mut batch = Batch::default();
     let mut trimmed = 0u64;
     let mut more = false;
+    let mut mark = None;
     for entry in ctx.kv.scan_prefix(&prefix) {
         let (key, value) = entry?;
         let seq = u64_at(&key, 9).unwrap_or(u64::MAX);
@@ -274,7 +279,11 @@ fn trim_chunk(
             break;
         }
         batch.remove(key.as_ref());
+        mark = Some(seq);
         trimmed += 1;
+    }
+    if let Some(seq) = mark {
+        batch.insert(cursor_key(org, TRIMMED), seq.to_be_bytes());
     }
     ctx.apply(batch)?;
     Ok((trimmed, more))
@@ -343,6 +352,17 @@ impl Store {
             .copied()
     }
 
+    /// Every organization with entries written since the store was opened, with its last one.
+    pub fn outbox_org_heads(&self) -> Vec<(Id, u64)> {
+        self.heads()
+            .orgs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(org, seq)| (*org, *seq))
+            .collect()
+    }
+
     /// Up to `limit` durable entries of the organization after position `after`, in order.
     ///
     /// # Errors
@@ -387,6 +407,19 @@ impl Store {
             Some(key) => Ok(u64_at(&key?, 9)),
             None => Ok(None),
         }
+    }
+
+    /// The last position trimmed from the organization's outbox (0: none): a reader resuming
+    /// before it missed events.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn outbox_trimmed(&self, org: Id) -> Result<u64> {
+        Ok(self
+            .kv()
+            .get(cursor_key(org, TRIMMED))?
+            .and_then(|v| u64_at(&v, 0))
+            .unwrap_or(0))
     }
 
     /// A consumer's cursor, if it has one.

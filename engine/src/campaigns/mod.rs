@@ -49,8 +49,7 @@ use std::time::Duration;
 
 use sairex_pdu::text::{Encoding, count_segments};
 use sairex_store::model::{
-    Campaign, CampaignStatus, Contact, Id, Message, MessageStatus, Millis, Priority,
-    TemplateCategory,
+    Campaign, CampaignStatus, Contact, Id, Message, Millis, Priority, TemplateCategory,
 };
 use sairex_store::{Enqueued, Recipient, Store, StoreError, now_ms, render_template};
 use serde::{Deserialize, Serialize};
@@ -61,30 +60,18 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::compliance::{DLT_TEMPLATE_NOT_APPROVED, DltRefusal, check_dlt};
-use crate::dispatch::{DispatcherHandle, EngineEvent};
+use crate::dispatch::DispatcherHandle;
 
 pub use quiet::{in_quiet_hours, is_known_time_zone};
 pub use unfilled::{Unfilled, unfilled_variable};
 
 /// Where the runner's new messages are announced.
 pub trait CampaignSink: Send + Sync + 'static {
-    /// A message was queued (for webhooks and the event stream).
-    fn queued(&self, message: &Message);
     /// Messages are ready in the store.
     fn nudge(&self);
 }
 
 impl CampaignSink for DispatcherHandle {
-    fn queued(&self, message: &Message) {
-        self.publish(EngineEvent::StatusChanged {
-            org: message.organization_id,
-            message_id: message.id,
-            status: MessageStatus::Queued,
-            provider_id: None,
-            error_code: None,
-        });
-    }
-
     fn nudge(&self) {
         DispatcherHandle::nudge(self);
     }
@@ -598,10 +585,7 @@ impl CampaignRunner {
         if !messages.is_empty() {
             for result in self.store.enqueue_many(messages).await? {
                 match result {
-                    Ok(Enqueued::Created(m)) => {
-                        run.queued += 1;
-                        self.sink.queued(&m);
-                    }
+                    Ok(Enqueued::Created(_)) => run.queued += 1,
                     // Queued before a crash that lost the cursor: the same message.
                     Ok(Enqueued::Duplicate(_)) => run.queued += 1,
                     Err(StoreError::Invalid { .. }) => run.skipped_invalid += 1,

@@ -94,8 +94,11 @@
 //! others (holding the carrier's ack for those could stall its window).
 //!
 //! # Events
-//! Every status change the dispatcher makes, and every inbound message, is published as an
-//! [`EngineEvent`] on a broadcast channel ([`DispatcherHandle::subscribe`]).
+//! Every status change (the dispatcher's, the API's, the campaign runner's) and every inbound
+//! message writes an entry to the store's outbox in the batch of the change; webhooks and the
+//! event stream read it from there. For in-process listeners the dispatcher also relays each
+//! entry, once durable, as an [`EngineEvent`] on a broadcast channel
+//! ([`DispatcherHandle::subscribe`]; see `relay`).
 //!
 //! # Shutdown and the at-least-once contract
 //! [`DispatcherHandle::shutdown`] stops leasing and sending. The dispatcher then waits, up to
@@ -112,6 +115,7 @@ mod inbound;
 mod limits;
 mod parts;
 mod receipts;
+mod relay;
 mod route;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -331,13 +335,7 @@ impl DispatcherHandle {
         let _ = self.control.send(Control::Lost(provider));
     }
 
-    /// Publishes an event to every subscriber, as if the dispatcher had (for changes made
-    /// outside it: a message accepted by the API is QUEUED).
-    pub fn publish(&self, event: EngineEvent) {
-        let _ = self.events.send(event);
-    }
-
-    /// Receives every [`EngineEvent`] published from now on.
+    /// Receives every [`EngineEvent`] relayed from the outbox from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
     }
@@ -478,6 +476,9 @@ pub struct Dispatcher {
     metrics: crate::metrics::DispatchMetrics,
     health: HealthMonitor,
     control: mpsc::UnboundedReceiver<Control>,
+    /// Where the relay of outbox entries to [`EngineEvent`]s starts: the changes made after the
+    /// dispatcher was created.
+    relay_from: u64,
 }
 
 impl Dispatcher {
@@ -491,6 +492,7 @@ impl Dispatcher {
         config: DispatcherConfig,
     ) -> Self {
         let (tx, _) = broadcast::channel(config.event_capacity.max(1));
+        let relay_from = store.outbox_head();
         let (control_tx, control) = mpsc::unbounded_channel();
         let handle = DispatcherHandle {
             cancel: CancellationToken::new(),
@@ -518,6 +520,7 @@ impl Dispatcher {
             limiter: Limiter::new(&config.limits),
             health,
             control,
+            relay_from,
             config,
             clock: Arc::new(SystemClock),
             handle,
@@ -562,6 +565,14 @@ impl Dispatcher {
         self.due_at = self.next_due();
         let cancel = self.handle.cancel.clone();
         let nudge = Arc::clone(&self.handle.nudge);
+        let stop_relay = CancellationToken::new();
+        let _relay_guard = stop_relay.clone().drop_guard();
+        tokio::spawn(relay::run(
+            self.store.clone(),
+            self.handle.events.clone(),
+            self.relay_from,
+            stop_relay,
+        ));
         let mut batch = Vec::with_capacity(MAX_EVENTS_PER_TURN);
         loop {
             let wait = self.wait();
@@ -610,20 +621,9 @@ impl Dispatcher {
         }
     }
 
-    fn publish(&self, event: EngineEvent) {
-        // No subscriber is fine: nobody is listening yet.
-        let _ = self.handle.events.send(event);
-    }
-
-    fn publish_status(&self, m: &Message) {
+    /// A status change this dispatcher made, for the metrics (its event is in the outbox).
+    fn status_metrics(&self, m: &Message) {
         self.metrics.status_changed(m);
-        self.publish(EngineEvent::StatusChanged {
-            org: m.organization_id,
-            message_id: m.id,
-            status: m.status,
-            provider_id: m.provider_id,
-            error_code: m.error_code.clone(),
-        });
     }
 
     fn next_due(&self) -> Option<Millis> {
@@ -1229,7 +1229,7 @@ impl Dispatcher {
             .finalize(org, id, status, error_code, Some(reason))
             .await
         {
-            Ok(m) => self.publish_status(&m),
+            Ok(m) => self.status_metrics(&m),
             Err(e) => self.store_error("finalize", org, id, &e),
         }
     }
@@ -1620,7 +1620,7 @@ impl Dispatcher {
                 Ok(m) => {
                     self.count(|c| c.submitted += 1);
                     crate::metrics::submitted(&m);
-                    self.publish_status(&m);
+                    self.status_metrics(&m);
                     if let Some(change) = self.health.success(provider) {
                         self.apply_health(change).await;
                     }
@@ -1891,7 +1891,7 @@ impl Dispatcher {
                     MessageStatus::Rejected => c.rejected += 1,
                     _ => {}
                 });
-                self.publish_status(&m);
+                self.status_metrics(&m);
                 DeliverStatus::Done
             }
             Err(StoreError::InvalidState(_)) => {
@@ -2079,10 +2079,6 @@ impl Dispatcher {
             Ok(stored) => {
                 self.count(|c| c.inbound += 1);
                 crate::metrics::status_changed(stored.message());
-                self.publish(EngineEvent::Inbound {
-                    org,
-                    message_id: stored.message().id,
-                });
                 DeliverStatus::Done
             }
             Err(e) => {

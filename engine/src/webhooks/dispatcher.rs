@@ -1,19 +1,20 @@
-//! The dispatcher task and its handle.
+//! The dispatcher: a supervisor that keeps one consumer task per active webhook, and one per
+//! organization for `callbackUrl` deliveries, each following the organization's outbox from
+//! its durable cursor.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as Atomic};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use reqwest::{Client, Url};
-use sairex_store::model::{Direction, Id, MessageStatus, Webhook, WebhookDelivery};
-use sairex_store::{Store, StoreError};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::{JoinError, JoinSet};
-use tokio::time::{Duration, Instant, sleep_until, timeout_at};
+use sairex_store::model::{Direction, Id, Millis, Webhook, WebhookDelivery};
+use sairex_store::{CALLBACKS, OutboxEntry, OutboxProgress, PendingDelivery, Store, StoreError};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::{Duration, Instant, sleep, timeout_at};
+use tokio_util::sync::CancellationToken;
 
 use super::deliver::{self, AttemptResult, Request, Secret};
 use super::payload::{
@@ -22,45 +23,37 @@ use super::payload::{
 };
 use super::target::{TargetError, check_target_resolved};
 use super::{DeliveryOutcome, WebhookConfig, WebhookError, WebhookStats, metrics};
-use crate::dispatch::EngineEvent;
 
-/// Organizations whose webhook lists are cached before expired entries are swept.
-const CACHE_SWEEP_AT: usize = 4_096;
+/// Outbox entries a consumer reads per round.
+const ROUND: usize = 256;
 
 /// Starts the dispatcher (see the [module docs](super)).
 #[derive(Debug)]
 pub struct WebhookDispatcher;
 
 impl WebhookDispatcher {
-    /// Spawns the dispatcher on the current tokio runtime, reading `events`. It runs until
+    /// Spawns the dispatcher on the current tokio runtime. It runs until
     /// [`WebhookHandle::shutdown`], or until every handle is dropped.
     ///
     /// # Errors
     /// [`WebhookError::Client`] when the HTTP client cannot be built (TLS roots).
-    pub fn start(
-        store: Store,
-        events: broadcast::Receiver<EngineEvent>,
-        config: WebhookConfig,
-    ) -> Result<WebhookHandle, WebhookError> {
+    pub fn start(store: Store, config: WebhookConfig) -> Result<WebhookHandle, WebhookError> {
         let client = deliver::client(&config)?;
         let shared = Arc::new(Shared {
             store,
             client,
+            slots: Semaphore::new(config.max_in_flight.max(1)),
             config,
             counters: Counters::default(),
-            hooks: Mutex::new(HashMap::new()),
         });
-        let (commands, command_rx) = mpsc::channel(8);
-        let runner = Runner {
+        let (commands, command_rx) = mpsc::channel(256);
+        let supervisor = Supervisor {
             shared: shared.clone(),
-            events,
-            events_open: true,
-            commands: command_rx,
+            stop: CancellationToken::new(),
+            consumers: HashMap::new(),
             tasks: JoinSet::new(),
-            retries: BinaryHeap::new(),
-            seq: 0,
         };
-        tokio::spawn(runner.run());
+        tokio::spawn(supervisor.run(command_rx));
         Ok(WebhookHandle { shared, commands })
     }
 }
@@ -155,10 +148,11 @@ impl WebhookHandle {
         Ok(url)
     }
 
-    /// Forgets the cached webhook list of `org`, so a webhook created, changed or deleted a
-    /// moment ago is seen by the next event (else within `webhook_cache_ttl`).
+    /// Looks at the organization's webhooks again now (a webhook created, changed, activated or
+    /// deleted a moment ago), rather than at the next periodic look.
     pub fn invalidate(&self, org: Id) {
-        self.shared.invalidate(org);
+        // A full queue means a look is coming anyway.
+        let _ = self.commands.try_send(Command::Refresh(org));
     }
 
     /// What the dispatcher did so far.
@@ -166,8 +160,9 @@ impl WebhookHandle {
         self.shared.counters.snapshot()
     }
 
-    /// Stops reading events, drops pending retries (counted), waits up to
-    /// `shutdown_grace` for attempts in flight, then returns. Later calls return at once.
+    /// Stops the consumers, waits up to `shutdown_grace` for attempts in flight, then returns.
+    /// Nothing pending is lost: cursors and retries are in the store, and a restarted
+    /// dispatcher goes on from them. Later calls return at once.
     pub async fn shutdown(&self) {
         let (reply, done) = oneshot::channel();
         if self.commands.send(Command::Shutdown(reply)).await.is_ok() {
@@ -178,47 +173,20 @@ impl WebhookHandle {
 
 #[derive(Debug)]
 enum Command {
+    Refresh(Id),
     Shutdown(oneshot::Sender<()>),
-}
-
-/// One webhook as the dispatcher needs it: no clear-text secret in a `Debug` string.
-#[derive(Debug)]
-struct HookEntry {
-    id: Id,
-    url: String,
-    secret: Option<Secret>,
-    events: Vec<String>,
 }
 
 fn secret_of(hook: &Webhook) -> Option<Secret> {
     (!hook.secret.is_empty()).then(|| Secret(Arc::from(hook.secret.as_bytes())))
 }
 
-impl From<Webhook> for HookEntry {
-    fn from(hook: Webhook) -> Self {
-        Self {
-            id: hook.id,
-            secret: secret_of(&hook),
-            url: hook.url,
-            events: hook.events,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct CachedHooks {
-    until: Instant,
-    hooks: Arc<[HookEntry]>,
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     events: AtomicU64,
-    events_lagged: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
     retries_scheduled: AtomicU64,
-    retries_dropped: AtomicU64,
     exhausted: AtomicU64,
     disabled: AtomicU64,
     pending_retries: AtomicU64,
@@ -234,11 +202,9 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Atomic::Relaxed);
         WebhookStats {
             events: get(&self.events),
-            events_lagged: get(&self.events_lagged),
             succeeded: get(&self.succeeded),
             failed: get(&self.failed),
             retries_scheduled: get(&self.retries_scheduled),
-            retries_dropped: get(&self.retries_dropped),
             exhausted: get(&self.exhausted),
             disabled: get(&self.disabled),
             pending_retries: get(&self.pending_retries),
@@ -250,55 +216,13 @@ impl Counters {
 struct Shared {
     store: Store,
     client: Client,
+    /// Attempts in flight across every consumer.
+    slots: Semaphore,
     config: WebhookConfig,
     counters: Counters,
-    hooks: Mutex<HashMap<Id, CachedHooks>>,
 }
 
 impl Shared {
-    /// The organization's active webhooks, oldest first, cached for `webhook_cache_ttl`.
-    fn hooks(&self, org: Id) -> Result<Arc<[HookEntry]>, StoreError> {
-        let ttl = self.config.webhook_cache_ttl;
-        let now = Instant::now();
-        if !ttl.is_zero()
-            && let Some(cached) = self.cache().get(&org)
-            && now < cached.until
-        {
-            return Ok(cached.hooks.clone());
-        }
-        let hooks: Arc<[HookEntry]> = self
-            .store
-            .active_webhooks(org)?
-            .into_iter()
-            .map(HookEntry::from)
-            .collect();
-        if !ttl.is_zero() {
-            let mut cache = self.cache();
-            if cache.len() >= CACHE_SWEEP_AT {
-                cache.retain(|_, c| c.until > now);
-                if cache.len() >= CACHE_SWEEP_AT {
-                    cache.clear();
-                }
-            }
-            cache.insert(
-                org,
-                CachedHooks {
-                    until: now + ttl,
-                    hooks: hooks.clone(),
-                },
-            );
-        }
-        Ok(hooks)
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Id, CachedHooks>> {
-        self.hooks.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn invalidate(&self, org: Id) {
-        self.cache().remove(&org);
-    }
-
     fn count_attempt(&self, result: &AttemptResult) {
         let label = if result.success {
             Counters::add(&self.counters.succeeded, 1);
@@ -310,7 +234,7 @@ impl Shared {
         metrics::attempt(label, result.latency);
     }
 
-    /// Writes the attempt to the webhook's delivery log (which moves `consecutiveFails`).
+    /// Writes one attempt to the webhook's delivery log (which moves `consecutiveFails`).
     async fn record(
         &self,
         org: Id,
@@ -320,25 +244,8 @@ impl Shared {
         attempt: u32,
         result: &AttemptResult,
     ) -> Result<WebhookDelivery, StoreError> {
-        // Without an answer the log's responseBody says why the attempt failed.
-        let response_body = match (&result.response_body, &result.error) {
-            (Some(body), _) => Some(body.clone()),
-            (None, Some(error)) if result.http_status.is_none() => Some(format!("error: {error}")),
-            _ => None,
-        };
         self.store
-            .record_webhook_delivery(WebhookDelivery {
-                organization_id: org,
-                webhook_id: webhook,
-                event_type: event.to_owned(),
-                payload: serde_json::from_slice(body).unwrap_or_default(),
-                http_status: result.http_status,
-                response_body,
-                latency_ms: Some(u32::try_from(result.latency.as_millis()).unwrap_or(u32::MAX)),
-                attempt,
-                success: result.success,
-                ..WebhookDelivery::default()
-            })
+            .record_webhook_delivery(log_entry(org, webhook, event, body, attempt, result))
             .await
     }
 
@@ -375,7 +282,6 @@ impl Shared {
             .await;
         match result {
             Ok(_) => {
-                self.invalidate(org);
                 if flipped.load(Atomic::Relaxed) {
                     Counters::add(&self.counters.disabled, 1);
                     metrics::disabled();
@@ -397,39 +303,741 @@ impl Shared {
     }
 }
 
-/// Where one delivery goes.
-#[derive(Debug)]
-enum JobTarget {
-    Webhook {
-        id: Id,
-        url: String,
-        secret: Option<Secret>,
-    },
-    Callback {
-        url: String,
-        secret: Option<Secret>,
-    },
-}
-
-/// One delivery (one event to one target), across its attempts.
-#[derive(Debug)]
-struct Job {
+/// A delivery log entry for one attempt.
+fn log_entry(
     org: Id,
-    target: JobTarget,
-    event: &'static str,
-    delivery_id: Arc<str>,
-    body: Bytes,
-    /// The attempt about to be made, from 1.
+    webhook: Id,
+    event: &str,
+    body: &Bytes,
     attempt: u32,
+    result: &AttemptResult,
+) -> WebhookDelivery {
+    // Without an answer the log's responseBody says why the attempt failed.
+    let response_body = match (&result.response_body, &result.error) {
+        (Some(body), _) => Some(body.clone()),
+        (None, Some(error)) if result.http_status.is_none() => Some(format!("error: {error}")),
+        _ => None,
+    };
+    WebhookDelivery {
+        organization_id: org,
+        webhook_id: webhook,
+        event_type: event.to_owned(),
+        payload: serde_json::from_slice(body).unwrap_or_default(),
+        http_status: result.http_status,
+        response_body,
+        latency_ms: Some(u32::try_from(result.latency.as_millis()).unwrap_or(u32::MAX)),
+        attempt,
+        success: result.success,
+        ..WebhookDelivery::default()
+    }
 }
 
-/// Makes one attempt; returns the job for its next attempt when it should be retried.
-async fn run_job(shared: Arc<Shared>, mut job: Job) -> Option<Job> {
-    let (url, secret, webhook) = match &job.target {
-        JobTarget::Webhook { id, url, secret } => (url, secret.as_ref(), Some(*id)),
-        JobTarget::Callback { url, secret } => (url, secret.as_ref(), None),
+/// Keeps a consumer running for every active webhook and every organization's callbacks.
+struct Supervisor {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    consumers: HashMap<(Id, Id), CancellationToken>,
+    tasks: JoinSet<(Id, Id)>,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let every = self
+            .shared
+            .config
+            .webhook_cache_ttl
+            .clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut look = tokio::time::interval(every);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reply = loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Refresh(org)) => self.reconcile(org),
+                    Some(Command::Shutdown(reply)) => break Some(reply),
+                    None => break None,
+                },
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    // A consumer that stopped (its webhook went, or the store failed) is
+                    // started again at the next look if it is still wanted.
+                    if let Ok(key) = joined {
+                        self.consumers.remove(&key);
+                    }
+                }
+                _ = look.tick() => self.reconcile_all(),
+            }
+        };
+        self.stop.cancel();
+        let deadline = Instant::now() + self.shared.config.shutdown_grace;
+        while !self.tasks.is_empty() {
+            match timeout_at(deadline, self.tasks.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        consumers = self.tasks.len(),
+                        "webhook attempts still running at the shutdown deadline: aborted \
+                         (they are delivered again after the restart)"
+                    );
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn reconcile_all(&mut self) {
+        let orgs = match self.shared.store.all_organizations() {
+            Ok(orgs) => orgs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list organizations for webhooks");
+                return;
+            }
+        };
+        let mut seen = HashSet::new();
+        for org in orgs {
+            seen.insert(org.id);
+            self.reconcile(org.id);
+        }
+        let gone: Vec<Id> = self
+            .consumers
+            .keys()
+            .map(|(org, _)| *org)
+            .filter(|org| !seen.contains(org))
+            .collect();
+        for org in gone {
+            self.reconcile(org);
+        }
+    }
+
+    /// Starts the consumers the organization needs and stops the ones it no longer does.
+    fn reconcile(&mut self, org: Id) {
+        let hooks = match self.shared.store.active_webhooks(org) {
+            Ok(hooks) => hooks,
+            Err(e) => {
+                tracing::error!(org, error = %e, "cannot read webhooks");
+                return;
+            }
+        };
+        let exists = self.shared.store.organization(org).is_ok();
+        let mut wanted: HashSet<Id> = hooks.iter().map(|h| h.id).collect();
+        if exists {
+            wanted.insert(CALLBACKS);
+        }
+        let stale: Vec<(Id, Id)> = self
+            .consumers
+            .keys()
+            .filter(|(o, c)| *o == org && !wanted.contains(c))
+            .copied()
+            .collect();
+        for key in stale {
+            if let Some(cancel) = self.consumers.remove(&key) {
+                cancel.cancel();
+            }
+        }
+        for consumer in wanted {
+            if self.consumers.contains_key(&(org, consumer)) {
+                continue;
+            }
+            let cancel = self.stop.child_token();
+            self.consumers.insert((org, consumer), cancel.clone());
+            let worker = Consumer {
+                shared: self.shared.clone(),
+                org,
+                id: consumer,
+                cancel,
+                cursor: 0,
+                pending: BTreeMap::new(),
+                backoff: 0,
+                read_after: None,
+            };
+            self.tasks.spawn(async move {
+                worker.run().await;
+                (org, consumer)
+            });
+        }
+    }
+}
+
+/// Where a consumer's deliveries go this round.
+enum Target {
+    Webhook {
+        url: String,
+        secret: Option<Secret>,
+        events: Vec<String>,
+    },
+    /// Each message's own `callbackUrl`, signed with the organization's oldest active
+    /// webhook's secret (none: unsigned).
+    Callbacks { secret: Option<Secret> },
+}
+
+/// One event ready to send.
+struct Item {
+    seq: u64,
+    message_id: Id,
+    event: &'static str,
+    url: String,
+    body: Bytes,
+    /// Attempts made before this one.
+    attempts: u32,
+}
+
+/// What became of an item this round.
+enum Fate {
+    Delivered(AttemptResult),
+    Failed(AttemptResult),
+    /// Not tried: an earlier attempt this round found the receiver failing.
+    Untried,
+    /// Not tried: an earlier event of its message did not get through.
+    Behind,
+}
+
+/// One organization's deliveries to one webhook (or to its messages' callback URLs).
+struct Consumer {
+    shared: Arc<Shared>,
+    org: Id,
+    id: Id,
+    cancel: CancellationToken,
+    /// Every entry up to here is delivered, given up, or pending.
+    cursor: u64,
+    pending: BTreeMap<u64, PendingDelivery>,
+    /// Rounds in a row whose every attempt failed: new entries wait `retry_delay(backoff)`.
+    backoff: u32,
+    /// New entries are not read before this (the receiver is failing).
+    read_after: Option<Instant>,
+}
+
+/// The round's changes, written in one batch.
+#[derive(Default)]
+struct Round {
+    cursor: Option<u64>,
+    deliveries: Vec<WebhookDelivery>,
+    pending: HashMap<u64, PendingDelivery>,
+    settled: HashSet<u64>,
+    successes: u64,
+    failures: u64,
+}
+
+impl Round {
+    fn is_empty(&self) -> bool {
+        self.cursor.is_none()
+            && self.deliveries.is_empty()
+            && self.pending.is_empty()
+            && self.settled.is_empty()
+    }
+}
+
+fn is_receiver_failing(result: &AttemptResult) -> bool {
+    // No answer, a server error or "slow down": the receiver, not this event, is the problem.
+    result
+        .http_status
+        .is_none_or(|s| s >= 500 || s == 429 || s == 408)
+}
+
+fn millis_from_now(delay: Duration) -> Millis {
+    now_millis().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Consumer {
+    async fn run(mut self) {
+        let store = self.shared.store.clone();
+        // A webhook's ids and outbox positions share one counter: a new webhook starts with
+        // the first change after its creation. Callbacks start at the beginning.
+        let start = match store.outbox_cursor(self.org, self.id) {
+            Ok(cursor) => cursor.unwrap_or(self.id),
+            Err(e) => {
+                tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read a webhook cursor");
+                return;
+            }
+        };
+        self.cursor = start;
+        match store.outbox_pending(self.org, self.id) {
+            Ok(pending) => {
+                for p in pending {
+                    self.pending.insert(p.seq, p);
+                }
+                self.gauge(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
+            }
+            Err(e) => {
+                tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read pending webhook deliveries");
+                return;
+            }
+        }
+        let mut watch = store.outbox_watch();
+        let mut more = true;
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            watch.borrow_and_update();
+            let Some(target) = self.target() else {
+                break;
+            };
+            let mut round = Round::default();
+            self.run_due(&target, &mut round).await;
+            let can_read = self.pending.len() < self.shared.config.max_pending_retries.max(1)
+                && self.read_after.is_none_or(|at| Instant::now() >= at);
+            let news = more
+                || store
+                    .outbox_org_head(self.org)
+                    .is_some_and(|head| head > self.cursor);
+            if can_read && news {
+                match store.outbox_after(self.org, self.cursor, ROUND) {
+                    Ok(entries) => {
+                        more = entries.len() == ROUND;
+                        round.cursor = entries.last().map(|e| e.seq);
+                        self.deliver_new(&target, entries, &mut round).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read the outbox");
+                        break;
+                    }
+                }
+            }
+            if !self.write(round).await {
+                break;
+            }
+            if more && can_read {
+                continue;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                () = self.cancel.cancelled() => break,
+                changed = watch.changed() => if changed.is_err() { break },
+                () = sleep(wake.unwrap_or(Duration::ZERO)), if wake.is_some() => {}
+            }
+        }
+        self.gauge(-i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
+    }
+
+    fn gauge(&self, delta: i64) {
+        let counter = &self.shared.counters.pending_retries;
+        if delta >= 0 {
+            counter.fetch_add(delta.unsigned_abs(), Atomic::Relaxed);
+        } else {
+            counter.fetch_sub(delta.unsigned_abs(), Atomic::Relaxed);
+        }
+        metrics::pending(usize::try_from(counter.load(Atomic::Relaxed)).unwrap_or(usize::MAX));
+    }
+
+    /// How long until a pending entry is due or new entries may be read again.
+    fn next_wake(&self) -> Option<Duration> {
+        let now = now_millis();
+        let due = self
+            .pending
+            .values()
+            .filter_map(|p| p.due_at)
+            .min()
+            .map(|at| Duration::from_millis(at.saturating_sub(now)));
+        let read = self
+            .read_after
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        match (due, read) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The webhook as it is now (its URL, secret or events may have changed); `None` when it
+    /// is gone or inactive, which ends this consumer.
+    fn target(&self) -> Option<Target> {
+        let store = &self.shared.store;
+        if self.id == CALLBACKS {
+            let secret = match store.active_webhooks(self.org) {
+                Ok(hooks) => hooks.first().and_then(secret_of),
+                Err(e) => {
+                    tracing::warn!(org = self.org, error = %e, "cannot read webhooks to sign callbacks");
+                    None
+                }
+            };
+            return Some(Target::Callbacks { secret });
+        }
+        match store.webhook(self.org, self.id) {
+            Ok(hook) if hook.is_active => Some(Target::Webhook {
+                secret: secret_of(&hook),
+                url: hook.url,
+                events: hook.events,
+            }),
+            Ok(_) | Err(StoreError::NotFound { .. }) => None,
+            Err(e) => {
+                tracing::error!(org = self.org, webhook = self.id, error = %e, "cannot read webhook");
+                None
+            }
+        }
+    }
+
+    /// The delivery of `entry` to this consumer, if it wants it.
+    fn item(&self, target: &Target, entry: &OutboxEntry, attempts: u32) -> Option<Item> {
+        let m = &entry.message;
+        let event = if entry.is_inbound() {
+            MESSAGE_INBOUND
+        } else {
+            event_name(m.status)?
+        };
+        let url = match target {
+            Target::Webhook { url, events, .. } => {
+                if !subscribes(events, event) {
+                    return None;
+                }
+                url.clone()
+            }
+            Target::Callbacks { .. } => match (&m.direction, &m.callback_url) {
+                (Direction::Outbound, Some(url)) if !url.trim().is_empty() => url.trim().to_owned(),
+                _ => return None,
+            },
+        };
+        let payload = message_payload(
+            &format!("evt_{}", entry.seq),
+            entry.occurred_at,
+            &StatusEvent {
+                event,
+                status: m.status,
+                provider_id: m.provider_id,
+                error_code: m.error_code.as_deref(),
+            },
+            m,
+        );
+        Some(Item {
+            seq: entry.seq,
+            message_id: m.id,
+            event,
+            url,
+            body: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+            attempts,
+        })
+    }
+
+    fn blocked(&self, message: Id) -> bool {
+        self.pending.values().any(|p| p.message_id == message)
+    }
+
+    fn pend(&mut self, round: &mut Round, pending: PendingDelivery) {
+        round.settled.remove(&pending.seq);
+        round.pending.insert(pending.seq, pending.clone());
+        if self.pending.insert(pending.seq, pending).is_none() {
+            self.gauge(1);
+        }
+    }
+
+    fn settle(&mut self, round: &mut Round, seq: u64) {
+        round.pending.remove(&seq);
+        if self.pending.remove(&seq).is_some() {
+            round.settled.insert(seq);
+            self.gauge(-1);
+        }
+    }
+
+    /// The next entry of `message` waiting behind a settled one becomes due now.
+    fn release_next(&mut self, round: &mut Round, message: Id) {
+        let next = self
+            .pending
+            .values()
+            .find(|p| p.message_id == message)
+            .cloned();
+        if let Some(mut next) = next
+            && next.due_at.is_none()
+        {
+            next.due_at = Some(now_millis());
+            self.pend(round, next);
+        }
+    }
+
+    /// Retries whose time has come.
+    async fn run_due(&mut self, target: &Target, round: &mut Round) {
+        let now = now_millis();
+        let due: Vec<PendingDelivery> = self
+            .pending
+            .values()
+            .filter(|p| p.due_at.is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut chains = Vec::new();
+        for p in due {
+            match self.shared.store.outbox_entry(self.org, p.seq) {
+                Ok(Some(entry)) => match self.item(target, &entry, p.attempts) {
+                    Some(item) => chains.push(vec![item]),
+                    // No longer subscribed to: nothing to deliver.
+                    None => {
+                        self.settle(round, p.seq);
+                        self.release_next(round, p.message_id);
+                    }
+                },
+                Ok(None) => {
+                    tracing::warn!(
+                        org = self.org,
+                        consumer = self.id,
+                        seq = p.seq,
+                        "pending webhook event trimmed from the outbox before delivery"
+                    );
+                    self.settle(round, p.seq);
+                    self.release_next(round, p.message_id);
+                }
+                Err(e) => {
+                    tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read a pending event");
+                }
+            }
+        }
+        let results = self.attempt(target, chains).await;
+        let before = round.successes;
+        self.settle_all(round, results);
+        if round.successes > before && self.backoff > 0 {
+            self.recovered(round);
+        }
+    }
+
+    async fn deliver_new(&mut self, target: &Target, entries: Vec<OutboxEntry>, round: &mut Round) {
+        Counters::add(&self.shared.counters.events, entries.len() as u64);
+        let mut chains: Vec<Vec<Item>> = Vec::new();
+        let mut chain_of: HashMap<Id, usize> = HashMap::new();
+        for entry in &entries {
+            let Some(item) = self.item(target, entry, 0) else {
+                continue;
+            };
+            if self.blocked(item.message_id) {
+                // An earlier event of this message is retrying: this one waits behind it.
+                self.pend(
+                    round,
+                    PendingDelivery {
+                        seq: item.seq,
+                        message_id: item.message_id,
+                        attempts: 0,
+                        due_at: None,
+                    },
+                );
+                continue;
+            }
+            let index = *chain_of.entry(item.message_id).or_insert_with(|| {
+                chains.push(Vec::new());
+                chains.len() - 1
+            });
+            chains[index].push(item);
+        }
+        if chains.is_empty() {
+            return;
+        }
+        let (successes, failures) = (round.successes, round.failures);
+        let results = self.attempt(target, chains).await;
+        self.settle_all(round, results);
+        let (successes, failures) = (round.successes - successes, round.failures - failures);
+        if successes == 0 && failures > 0 {
+            // Every attempt failed: the receiver is down or refusing. New entries wait (they
+            // stay in the outbox), so its backlog is delivered when it is back.
+            self.backoff = self.backoff.saturating_add(1);
+            let delay = self.shared.config.retry_delay(self.backoff);
+            self.read_after = Some(Instant::now() + delay);
+        } else if successes > 0 && self.backoff > 0 {
+            self.recovered(round);
+        }
+    }
+
+    /// The receiver answers again: what was waiting for it is due now.
+    fn recovered(&mut self, round: &mut Round) {
+        self.backoff = 0;
+        self.read_after = None;
+        let now = now_millis();
+        let waiting: Vec<PendingDelivery> = self
+            .pending
+            .values()
+            .filter(|p| p.due_at.is_some_and(|at| at > now))
+            .cloned()
+            .collect();
+        for mut p in waiting {
+            p.due_at = Some(now);
+            self.pend(round, p);
+        }
+    }
+
+    fn settle_all(&mut self, round: &mut Round, results: Vec<(Item, Fate)>) {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let max_attempts = config.max_attempts.max(1);
+        let first_retry = millis_from_now(config.retry_delay(self.backoff.max(1)));
+        for (item, fate) in results {
+            match fate {
+                Fate::Delivered(result) => {
+                    round.successes += 1;
+                    self.log(round, &item, &result);
+                    self.settle(round, item.seq);
+                    self.release_next(round, item.message_id);
+                }
+                Fate::Failed(result) => {
+                    round.failures += 1;
+                    self.log(round, &item, &result);
+                    let attempts = item.attempts.saturating_add(1);
+                    if attempts >= max_attempts {
+                        Counters::add(&self.shared.counters.exhausted, 1);
+                        tracing::warn!(
+                            org = self.org,
+                            consumer = self.id,
+                            seq = item.seq,
+                            event = item.event,
+                            attempts,
+                            "webhook event given up after its last attempt"
+                        );
+                        self.settle(round, item.seq);
+                        self.release_next(round, item.message_id);
+                    } else {
+                        Counters::add(&self.shared.counters.retries_scheduled, 1);
+                        let due = millis_from_now(config.retry_delay(attempts));
+                        self.pend(
+                            round,
+                            PendingDelivery {
+                                seq: item.seq,
+                                message_id: item.message_id,
+                                attempts,
+                                due_at: Some(due),
+                            },
+                        );
+                    }
+                }
+                Fate::Untried => self.pend(
+                    round,
+                    PendingDelivery {
+                        seq: item.seq,
+                        message_id: item.message_id,
+                        attempts: item.attempts,
+                        due_at: Some(first_retry),
+                    },
+                ),
+                Fate::Behind => self.pend(
+                    round,
+                    PendingDelivery {
+                        seq: item.seq,
+                        message_id: item.message_id,
+                        attempts: item.attempts,
+                        due_at: None,
+                    },
+                ),
+            }
+        }
+    }
+
+    /// A webhook's attempt goes to its delivery log (callbacks have none).
+    fn log(&self, round: &mut Round, item: &Item, result: &AttemptResult) {
+        if self.id == CALLBACKS {
+            return;
+        }
+        round.deliveries.push(log_entry(
+            self.org,
+            self.id,
+            item.event,
+            &item.body,
+            item.attempts.saturating_add(1),
+            result,
+        ));
+    }
+
+    /// Sends the chains at once (each chain in order: one message's events), as many attempts
+    /// in flight as the dispatcher allows. A chain stops at its first failure; the rest of it
+    /// waits behind. Once an attempt finds the receiver failing, attempts not yet started are
+    /// not made this round.
+    async fn attempt(&self, target: &Target, chains: Vec<Vec<Item>>) -> Vec<(Item, Fate)> {
+        let secret = match target {
+            Target::Webhook { secret, .. } | Target::Callbacks { secret } => secret.clone(),
+        };
+        let tripped = Arc::new(AtomicBool::new(false));
+        let mut set = JoinSet::new();
+        for chain in chains {
+            let shared = self.shared.clone();
+            let secret = secret.clone();
+            let tripped = tripped.clone();
+            let consumer = self.id;
+            set.spawn(async move {
+                let mut out = Vec::with_capacity(chain.len());
+                let mut items = chain.into_iter();
+                for item in items.by_ref() {
+                    if tripped.load(Atomic::Relaxed) {
+                        out.push((item, Fate::Untried));
+                        break;
+                    }
+                    let result = send(&shared, consumer, secret.as_ref(), &item).await;
+                    if result.success {
+                        out.push((item, Fate::Delivered(result)));
+                    } else {
+                        if is_receiver_failing(&result) {
+                            tripped.store(true, Atomic::Relaxed);
+                        }
+                        out.push((item, Fate::Failed(result)));
+                        break;
+                    }
+                }
+                out.extend(items.map(|item| (item, Fate::Behind)));
+                out
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(out) => results.extend(out),
+                Err(e) => tracing::error!(error = %e, "webhook attempt task failed"),
+            }
+        }
+        // Settled in outbox order, so a message's events are released in order.
+        results.sort_by_key(|(item, _)| item.seq);
+        results
+    }
+
+    /// Writes the round; false when this consumer must stop (its webhook is gone, disabled, or
+    /// the store failed: it is started again from what is durable).
+    async fn write(&mut self, round: Round) -> bool {
+        if round.is_empty() {
+            return true;
+        }
+        let failed = round.failures > 0;
+        let cursor = round.cursor;
+        let progress = OutboxProgress {
+            organization_id: self.org,
+            consumer: self.id,
+            cursor,
+            deliveries: round.deliveries,
+            pending: round.pending.into_values().collect(),
+            settled: round.settled.into_iter().collect(),
+        };
+        match self.shared.store.record_outbox_progress(progress).await {
+            Ok(fails) => {
+                if let Some(cursor) = cursor {
+                    self.cursor = cursor;
+                }
+                let threshold = self.shared.config.disable_after_failures;
+                if failed && threshold > 0 && fails >= threshold {
+                    return !self.shared.disable_if_failing(self.org, self.id).await;
+                }
+                true
+            }
+            Err(StoreError::NotFound { .. }) => false,
+            Err(e) => {
+                tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot record webhook progress; the consumer restarts from what is durable");
+                false
+            }
+        }
+    }
+}
+
+/// One attempt, in a slot of the dispatcher's limit.
+async fn send(
+    shared: &Shared,
+    consumer: Id,
+    secret: Option<&Secret>,
+    item: &Item,
+) -> AttemptResult {
+    let Ok(_slot) = shared.slots.acquire().await else {
+        return AttemptResult {
+            http_status: None,
+            success: false,
+            latency: Duration::ZERO,
+            response_body: None,
+            error: Some("the dispatcher is stopping".into()),
+            refused: false,
+        };
     };
-    let result = match Url::parse(url) {
+    shared.counters.in_flight.fetch_add(1, Atomic::Relaxed);
+    let delivery_id = format!("dlv_{consumer}_{}", item.seq);
+    let result = match Url::parse(&item.url) {
         Ok(url) => {
             deliver::attempt(
                 &shared.client,
@@ -437,9 +1045,9 @@ async fn run_job(shared: Arc<Shared>, mut job: Job) -> Option<Job> {
                 Request {
                     url: &url,
                     secret,
-                    event: job.event,
-                    delivery_id: &job.delivery_id,
-                    body: &job.body,
+                    event: item.event,
+                    delivery_id: &delivery_id,
+                    body: &item.body,
                 },
             )
             .await
@@ -453,355 +1061,18 @@ async fn run_job(shared: Arc<Shared>, mut job: Job) -> Option<Job> {
             refused: true,
         },
     };
+    shared.counters.in_flight.fetch_sub(1, Atomic::Relaxed);
     shared.count_attempt(&result);
-    let mut retry = !result.success;
-    if let Some(id) = webhook {
-        match shared
-            .record(job.org, id, job.event, &job.body, job.attempt, &result)
-            .await
-        {
-            Ok(_) => {}
-            // Deleted meanwhile: nothing left to deliver to.
-            Err(StoreError::NotFound { .. }) => retry = false,
-            Err(e) => {
-                tracing::error!(org = job.org, webhook = id, error = %e, "webhook delivery not logged");
-            }
-        }
-        if !result.success && shared.disable_if_failing(job.org, id).await {
-            retry = false;
-        }
-    }
-    if result.success {
-        tracing::debug!(
-            org = job.org,
-            webhook,
-            event = job.event,
-            delivery = %job.delivery_id,
-            attempt = job.attempt,
-            "webhook delivered"
+    if !result.success {
+        tracing::info!(
+            consumer,
+            event = item.event,
+            delivery = %delivery_id,
+            attempt = item.attempts + 1,
+            status = result.http_status,
+            error = result.error.as_deref().unwrap_or(""),
+            "webhook attempt failed"
         );
-        return None;
     }
-    let last = job.attempt >= shared.config.max_attempts;
-    tracing::info!(
-        org = job.org,
-        webhook,
-        callback = webhook.is_none(),
-        event = job.event,
-        delivery = %job.delivery_id,
-        attempt = job.attempt,
-        status = result.http_status,
-        error = result.error.as_deref().unwrap_or(""),
-        "webhook attempt failed{}",
-        if retry && !last { "; will retry" } else { "" }
-    );
-    if retry && !last {
-        job.attempt += 1;
-        Some(job)
-    } else {
-        if retry {
-            Counters::add(&shared.counters.exhausted, 1);
-        }
-        None
-    }
-}
-
-/// A retry waiting for its time; the heap pops the earliest first.
-#[derive(Debug)]
-struct Pending {
-    due: Instant,
-    seq: u64,
-    job: Job,
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.seq) == (other.due, other.seq)
-    }
-}
-
-impl Eq for Pending {}
-
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.due, other.seq).cmp(&(self.due, self.seq))
-    }
-}
-
-struct Runner {
-    shared: Arc<Shared>,
-    events: broadcast::Receiver<EngineEvent>,
-    events_open: bool,
-    commands: mpsc::Receiver<Command>,
-    tasks: JoinSet<Option<Job>>,
-    retries: BinaryHeap<Pending>,
-    seq: u64,
-}
-
-impl Runner {
-    async fn run(mut self) {
-        let reply = self.serve().await;
-        // Everything (the event receiver included) is let go before shutdown returns.
-        drop(self);
-        if let Some(reply) = reply {
-            let _ = reply.send(());
-        }
-    }
-
-    /// Runs until shutdown (its reply returned) or until every handle is gone (`None`).
-    async fn serve(&mut self) -> Option<oneshot::Sender<()>> {
-        loop {
-            let next_due = self.retries.peek().map(|p| p.due);
-            tokio::select! {
-                biased;
-                command = self.commands.recv() => {
-                    self.drain().await;
-                    return command.map(|Command::Shutdown(reply)| reply);
-                }
-                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    self.finished(joined);
-                }
-                () = sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
-                    self.run_due().await;
-                }
-                event = self.events.recv(), if self.events_open => self.on_event(event).await,
-            }
-        }
-    }
-
-    fn publish_gauges(&self) {
-        let c = &self.shared.counters;
-        c.in_flight.store(self.tasks.len() as u64, Atomic::Relaxed);
-        c.pending_retries
-            .store(self.retries.len() as u64, Atomic::Relaxed);
-        metrics::pending(self.retries.len());
-    }
-
-    async fn on_event(&mut self, event: Result<EngineEvent, RecvError>) {
-        match event {
-            Ok(event) => {
-                Counters::add(&self.shared.counters.events, 1);
-                self.fan_out(event).await;
-            }
-            Err(RecvError::Lagged(missed)) => {
-                Counters::add(&self.shared.counters.events_lagged, missed);
-                metrics::lagged(missed);
-                tracing::warn!(missed, "webhook dispatcher fell behind: events missed");
-            }
-            Err(RecvError::Closed) => {
-                tracing::info!("engine events closed; webhook retries continue");
-                self.events_open = false;
-            }
-        }
-    }
-
-    async fn fan_out(&mut self, event: EngineEvent) {
-        let (org, message_id, name, status, provider_id, error_code) = match event {
-            EngineEvent::StatusChanged {
-                org,
-                message_id,
-                status,
-                provider_id,
-                error_code,
-            } => match event_name(status) {
-                Some(name) => (org, message_id, name, status, provider_id, error_code),
-                None => return,
-            },
-            EngineEvent::Inbound { org, message_id } => (
-                org,
-                message_id,
-                MESSAGE_INBOUND,
-                MessageStatus::Received,
-                None,
-                None,
-            ),
-            #[allow(unreachable_patterns)]
-            _ => return,
-        };
-        let hooks = match self.shared.hooks(org) {
-            Ok(hooks) => hooks,
-            Err(e) => {
-                tracing::error!(org, error = %e, "cannot read webhooks; event not delivered");
-                return;
-            }
-        };
-        let message = match self.shared.store.message(org, message_id) {
-            Ok(message) => message,
-            Err(StoreError::NotFound { .. }) => return,
-            Err(e) => {
-                tracing::error!(org, message = message_id, error = %e, "cannot read message for webhooks");
-                return;
-            }
-        };
-        let callback = match (&message.direction, &message.callback_url) {
-            (Direction::Outbound, Some(url)) if !url.trim().is_empty() => {
-                Some(url.trim().to_owned())
-            }
-            _ => None,
-        };
-        let subscribed = hooks.iter().filter(|h| subscribes(&h.events, name));
-        if subscribed.clone().next().is_none() && callback.is_none() {
-            return;
-        }
-        let payload = message_payload(
-            &new_id("evt"),
-            now_millis(),
-            &StatusEvent {
-                event: name,
-                status,
-                provider_id,
-                error_code: error_code.as_deref(),
-            },
-            &message,
-        );
-        let body = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
-        let mut jobs: Vec<Job> = subscribed
-            .map(|h| Job {
-                org,
-                target: JobTarget::Webhook {
-                    id: h.id,
-                    url: h.url.clone(),
-                    secret: h.secret.clone(),
-                },
-                event: name,
-                delivery_id: new_id("dlv").into(),
-                body: body.clone(),
-                attempt: 1,
-            })
-            .collect();
-        if let Some(url) = callback {
-            jobs.push(Job {
-                org,
-                target: JobTarget::Callback {
-                    url,
-                    // The oldest active webhook's secret signs callbacks (module docs).
-                    secret: hooks.first().and_then(|h| h.secret.clone()),
-                },
-                event: name,
-                delivery_id: new_id("dlv").into(),
-                body,
-                attempt: 1,
-            });
-        }
-        for job in jobs {
-            self.spawn(job).await;
-        }
-    }
-
-    /// Starts an attempt, first waiting for a free slot (finishing attempts meanwhile).
-    async fn spawn(&mut self, job: Job) {
-        let max = self.shared.config.max_in_flight.max(1);
-        while self.tasks.len() >= max {
-            match self.tasks.join_next().await {
-                Some(joined) => self.finished(joined),
-                None => break,
-            }
-        }
-        self.tasks.spawn(run_job(self.shared.clone(), job));
-        self.publish_gauges();
-    }
-
-    fn finished(&mut self, joined: Result<Option<Job>, JoinError>) {
-        match joined {
-            Ok(Some(job)) => self.schedule_retry(job),
-            Ok(None) => {}
-            Err(e) if e.is_panic() => tracing::error!(error = %e, "webhook attempt panicked"),
-            Err(_) => {}
-        }
-        self.publish_gauges();
-    }
-
-    fn schedule_retry(&mut self, job: Job) {
-        let counters = &self.shared.counters;
-        if self.retries.len() >= self.shared.config.max_pending_retries {
-            Counters::add(&counters.retries_dropped, 1);
-            metrics::retries_dropped(1);
-            tracing::warn!(
-                org = job.org,
-                event = job.event,
-                delivery = %job.delivery_id,
-                "webhook retry dropped: too many pending retries"
-            );
-            return;
-        }
-        Counters::add(&counters.retries_scheduled, 1);
-        let delay = self
-            .shared
-            .config
-            .retry_delay(job.attempt.saturating_sub(1));
-        self.seq += 1;
-        self.retries.push(Pending {
-            due: Instant::now() + delay,
-            seq: self.seq,
-            job,
-        });
-    }
-
-    async fn run_due(&mut self) {
-        let now = Instant::now();
-        while let Some(first) = self.retries.peek()
-            && first.due <= now
-        {
-            let Some(pending) = self.retries.pop() else {
-                break;
-            };
-            if let Some(job) = self.refresh(pending.job) {
-                self.spawn(job).await;
-            }
-        }
-        self.publish_gauges();
-    }
-
-    /// A webhook retry uses the webhook as it is now; none if it was deactivated or deleted.
-    fn refresh(&self, mut job: Job) -> Option<Job> {
-        if let JobTarget::Webhook { id, url, secret } = &mut job.target {
-            match self.shared.store.webhook(job.org, *id) {
-                Ok(hook) if hook.is_active => {
-                    *secret = secret_of(&hook);
-                    *url = hook.url;
-                }
-                Ok(_) | Err(StoreError::NotFound { .. }) => return None,
-                Err(e) => {
-                    // Try with what we had: the store error is likely passing.
-                    tracing::warn!(org = job.org, webhook = *id, error = %e, "cannot re-read webhook for a retry");
-                }
-            }
-        }
-        Some(job)
-    }
-
-    async fn drain(&mut self) {
-        let dropped = self.retries.len() as u64;
-        self.retries.clear();
-        let deadline = Instant::now() + self.shared.config.shutdown_grace;
-        let mut late = 0;
-        while !self.tasks.is_empty() {
-            match timeout_at(deadline, self.tasks.join_next()).await {
-                Ok(Some(Ok(Some(_retry)))) => late += 1,
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    tracing::warn!(
-                        in_flight = self.tasks.len(),
-                        "webhook attempts still running at the shutdown deadline: aborted"
-                    );
-                    self.tasks.abort_all();
-                    break;
-                }
-            }
-        }
-        let dropped = dropped + late;
-        if dropped > 0 {
-            Counters::add(&self.shared.counters.retries_dropped, dropped);
-            metrics::retries_dropped(dropped);
-            tracing::warn!(dropped, "webhook retries dropped at shutdown");
-        }
-        self.publish_gauges();
-    }
+    result
 }

@@ -4,10 +4,8 @@
 //! |---|---|---|---|
 //! | [`DELIVERIES`] | counter | `result` = `success`, `failure`, `refused` | each attempt (`refused`: the SSRF rules stopped it) |
 //! | [`DURATION`] | histogram | | each attempt's round trip, seconds |
-//! | [`EVENTS_LAGGED`] | counter | | engine events missed because the dispatcher fell behind |
-//! | [`RETRIES_DROPPED`] | counter | | retries not kept (pending set full, or shutdown) |
 //! | [`DISABLED`] | counter | | webhooks deactivated after failing in a row |
-//! | [`PENDING_RETRIES`] | gauge | | retries waiting |
+//! | [`PENDING_RETRIES`] | gauge | | events pending (retrying, or behind a retry of their message) |
 
 use metrics::{counter, gauge, histogram};
 use tokio::time::Duration;
@@ -16,10 +14,6 @@ use tokio::time::Duration;
 pub const DELIVERIES: &str = "sms_webhook_deliveries_total";
 /// Attempt round trip, seconds (histogram).
 pub const DURATION: &str = "sms_webhook_delivery_duration_seconds";
-/// Engine events missed by lag (counter).
-pub const EVENTS_LAGGED: &str = "sms_webhook_events_lagged_total";
-/// Retries dropped (counter).
-pub const RETRIES_DROPPED: &str = "sms_webhook_retries_dropped_total";
 /// Webhooks auto-disabled (counter).
 pub const DISABLED: &str = "sms_webhook_disabled_total";
 /// Retries waiting (gauge).
@@ -28,14 +22,6 @@ pub const PENDING_RETRIES: &str = "sms_webhook_retries_pending";
 pub(crate) fn attempt(result: &'static str, latency: Duration) {
     counter!(DELIVERIES, "result" => result).increment(1);
     histogram!(DURATION).record(latency.as_secs_f64());
-}
-
-pub(crate) fn lagged(n: u64) {
-    counter!(EVENTS_LAGGED).increment(n);
-}
-
-pub(crate) fn retries_dropped(n: u64) {
-    counter!(RETRIES_DROPPED).increment(n);
 }
 
 pub(crate) fn disabled() {

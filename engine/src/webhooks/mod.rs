@@ -1,35 +1,44 @@
-//! The WebhookDispatcher: signed outbound webhooks and per-message `callbackUrl` deliveries,
-//! with retries, a delivery log and auto-disable (issue 5; operator docs in `docs/webhooks.md`).
+//! The WebhookDispatcher: signed outbound webhooks and per-message `callbackUrl` deliveries from
+//! the durable outbox, with retries, a delivery log and auto-disable (issues 5 and 14; operator
+//! docs in `docs/webhooks.md`).
 //!
 //! # Flow
-//! [`WebhookDispatcher::start`] spawns one task that reads [`EngineEvent`](crate::dispatch::EngineEvent)s from the engine's
-//! broadcast channel. For each status change or inbound message it reads the message from the
-//! store, names the event ([`event_name`]: QUEUED → `message.queued`, SUBMITTED/SENT →
+//! Events come from the store's durable outbox ([`sairex_store::OutboxEntry`]): every status
+//! change and inbound message writes one in the batch of the change, so no writer publishes by
+//! hand and nothing is missed by a slow reader. [`WebhookDispatcher::start`] spawns a
+//! supervisor that keeps one consumer per active webhook, and one per organization for its
+//! messages' `callbackUrl`s. A consumer reads its organization's entries after its durable
+//! cursor, names each ([`event_name`]: QUEUED → `message.queued`, SUBMITTED/SENT →
 //! `message.sent`, DELIVERED → `message.delivered`, FAILED/REJECTED/EXPIRED → `message.failed`,
-//! inbound → `message.inbound`), builds one payload ([`payload`]), and POSTs it to every active
-//! webhook of the message's organization subscribed to the event, and to the message's own
-//! `callbackUrl` if it has one. Each POST is signed (`X-Sairex-Signature`, see [`sign`]).
+//! inbound → `message.inbound`), builds the payload from the entry's snapshot ([`payload`]),
+//! and POSTs the ones it subscribes to, signed (`X-Sairex-Signature`, see [`sign`]).
+//!
+//! Each event's payload `id` is `evt_<outbox position>` and its `X-Sairex-Delivery` header
+//! `dlv_<webhook>_<position>`, the same on every attempt and after a restart: delivery is at
+//! least once, and a receiver de-duplicates on the id. A message's events are delivered in
+//! order (queued before sent before delivered); different messages' concurrently, at most
+//! [`WebhookConfig::max_in_flight`] attempts at once across all consumers.
 //!
 //! # Deliveries and retries
-//! At most [`WebhookConfig::max_in_flight`] attempts run at once; when all are busy the task
-//! stops reading events until one finishes. A non-2xx answer, a timeout, a connection error or
-//! a refused target is a failure, retried after [`WebhookConfig::retry_delays`] (10 s, 30 s,
-//! 2 min, 10 min, 1 h, then 1 h) until [`WebhookConfig::max_attempts`]. Every attempt on a
-//! webhook is written to its delivery log (status, latency, start of the response body or the
-//! error, attempt number), which also moves its `consecutiveFails` (0 after a success); after
-//! [`WebhookConfig::disable_after_failures`] failures in a row the webhook is deactivated and
-//! its pending retries dropped. A retry re-reads the webhook, so a changed URL or secret, or a
-//! webhook deactivated or deleted meanwhile, is honoured.
+//! A round reads up to 256 entries, delivers them, and writes in one store batch: the attempts
+//! to the webhook's delivery log (which move `consecutiveFails`; after
+//! [`WebhookConfig::disable_after_failures`] failures in a row the webhook is deactivated), the
+//! new cursor, and the pending entries. A failed event (non-2xx, timeout, connection error,
+//! refused target) becomes pending, retried after [`WebhookConfig::retry_delays`] (10 s, 30 s,
+//! 2 min, 10 min, 1 h, then 1 h) until [`WebhookConfig::max_attempts`]; later events of the same
+//! message wait behind it. Pending entries are in the store: a restart or a crash loses none.
 //!
-//! Pending retries live in memory, at most [`WebhookConfig::max_pending_retries`] (a retry over
-//! that is dropped, counted and logged), and are lost on restart: delivery is at least once
-//! while the process runs, best effort across restarts.
+//! When a round's every attempt fails, or an attempt finds the receiver down (no answer, 5xx,
+//! 408, 429), the consumer stops reading new events for the next retry delay: they stay in the
+//! outbox, and a receiver that was down gets its backlog when it answers again (its pending
+//! retries are then due at once). At most [`WebhookConfig::max_pending_retries`] events are
+//! pending per webhook; at that many it reads nothing new until some settle. What a receiver
+//! down for longer than the outbox retention (`[store] outbox_retention`, 7 days) missed is
+//! trimmed and lost; an inactive webhook does not hold the outbox back, and when activated
+//! again it goes on from its cursor.
 //!
-//! # Missed events
-//! The engine's broadcast channel has a fixed capacity (`DispatcherConfig::event_capacity`).
-//! A dispatcher that falls further behind than that loses the oldest events: it logs how many
-//! and counts them in [`metrics::EVENTS_LAGGED`] and [`WebhookStats::events_lagged`]. The
-//! capacity should cover a few seconds of peak status changes (about three per message sent).
+//! A webhook created now starts with the next event. A changed URL, secret or event list is
+//! used from the next round; a deactivated or deleted webhook's consumer stops.
 //!
 //! # callbackUrl
 //! A message's `callbackUrl` receives the same payloads for that message's status events.
@@ -69,7 +78,8 @@ pub struct WebhookConfig {
     pub max_attempts: u32,
     /// Wait before attempt n + 1 is `retry_delays[n - 1]`, the last entry repeating.
     pub retry_delays: Vec<Duration>,
-    /// Most retries waiting in memory.
+    /// Most events one webhook keeps pending (retrying, or waiting behind a retry of their
+    /// message); at that many it reads no new events until some are settled.
     pub max_pending_retries: usize,
     /// Failures in a row (the webhook's `consecutiveFails`) that deactivate a webhook; 0 never.
     pub disable_after_failures: u32,
@@ -169,23 +179,19 @@ pub struct DeliveryOutcome {
 /// What the dispatcher did since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WebhookStats {
-    /// Engine events read.
+    /// Outbox entries read (each consumer counts its own).
     pub events: u64,
-    /// Engine events missed because the dispatcher lagged.
-    pub events_lagged: u64,
     /// Attempts answered 2xx.
     pub succeeded: u64,
     /// Attempts that failed.
     pub failed: u64,
     /// Retries scheduled.
     pub retries_scheduled: u64,
-    /// Retries dropped (the pending set was full, or shutdown).
-    pub retries_dropped: u64,
     /// Deliveries given up after their last attempt.
     pub exhausted: u64,
     /// Webhooks deactivated after failing in a row.
     pub disabled: u64,
-    /// Retries waiting now.
+    /// Events waiting for a retry, or behind one of their message's, now.
     pub pending_retries: u64,
     /// Attempts in flight now.
     pub in_flight: u64,

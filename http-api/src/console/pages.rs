@@ -266,9 +266,14 @@ fn message_table(messages: &Value, zone: &jiff::tz::TimeZone) -> Markup {
     }
 }
 
-/// `GET /console/events`: the organization's event stream, for the live parts of pages.
-async fn live(State(state): State<AppState>, console: Console) -> Response {
-    match events::stream(State(state), console.principal.clone()).await {
+/// `GET /console/events`: the organization's event stream, for the live parts of pages (the
+/// browser's EventSource resumes with `Last-Event-ID` by itself).
+async fn live(
+    State(state): State<AppState>,
+    console: Console,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match events::stream(State(state), console.principal.clone(), headers).await {
         Ok(r) => r,
         Err(e) => PageError::from(e).into_response(),
     }

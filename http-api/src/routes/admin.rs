@@ -978,15 +978,6 @@ pub(crate) async fn test_provider(
         Enqueued::Created(m) | Enqueued::Duplicate(m) => m,
     };
     state.accepted(ticket, 1);
-    state
-        .engine()
-        .publish(sairex_engine::dispatch::EngineEvent::StatusChanged {
-            org: org.id,
-            message_id: message.id,
-            status: sairex_store::model::MessageStatus::Queued,
-            provider_id: None,
-            error_code: None,
-        });
     state.engine().nudge();
     Ok(envelope(
         StatusCode::ACCEPTED,

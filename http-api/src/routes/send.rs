@@ -7,10 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sairex_engine::compliance;
-use sairex_engine::dispatch::EngineEvent;
-use sairex_store::model::{
-    Campaign, CampaignStatus, Id, Message, MessageStatus, Micros, Millis, Priority,
-};
+use sairex_store::model::{Campaign, CampaignStatus, Id, Message, Micros, Millis, Priority};
 use sairex_store::{Enqueued, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -354,17 +351,6 @@ pub(crate) fn queue_full(state: &AppState) -> Result<DepthTicket, ApiError> {
     Ok(ticket)
 }
 
-/// Tells the engine about a new durable message.
-pub(crate) fn announce(state: &AppState, message: &Message) {
-    state.engine().publish(EngineEvent::StatusChanged {
-        org: message.organization_id,
-        message_id: message.id,
-        status: MessageStatus::Queued,
-        provider_id: None,
-        error_code: None,
-    });
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Accepted<'a> {
@@ -472,7 +458,6 @@ pub(crate) async fn accept_one(
         }
     };
     state.accepted(ticket, 1);
-    announce(state, &message);
     state.engine().nudge();
     Ok(AcceptedOne {
         message,
@@ -693,9 +678,7 @@ pub(crate) async fn accept_bulk(
     let results = futures::future::join_all(writes).await;
     let mut message_ids = Vec::with_capacity(results.len());
     for result in results {
-        let message = result?.message().clone();
-        announce(state, &message);
-        message_ids.push(message.id);
+        message_ids.push(result?.message().id);
     }
     state.accepted(ticket, message_ids.len() as u64);
     state.engine().nudge();

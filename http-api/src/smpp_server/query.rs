@@ -1,7 +1,6 @@
 //! query_sm and cancel_sm, on the account's own messages only: another account's id (or an
 //! id that is not one) is answered as if it did not exist.
 
-use sairex_engine::dispatch::EngineEvent;
 use sairex_pdu::CommandStatus;
 use sairex_pdu::receipt::MessageState;
 use sairex_store::model::{Id, Message, MessageStatus, QueuePlace};
@@ -91,7 +90,7 @@ pub(crate) async fn cancel(
     let Some(m) = own_message(state, account, text_id)? else {
         return Err(CommandStatus::ESME_RCANCELFAIL);
     };
-    let cancelled = state
+    state
         .store()
         .update_message(
             m.organization_id,
@@ -112,12 +111,5 @@ pub(crate) async fn cancel(
         )
         .await
         .map_err(|_| CommandStatus::ESME_RCANCELFAIL)?;
-    state.engine().publish(EngineEvent::StatusChanged {
-        org: cancelled.organization_id,
-        message_id: cancelled.id,
-        status: cancelled.status,
-        provider_id: None,
-        error_code: cancelled.error_code.clone(),
-    });
     Ok(())
 }

@@ -11,7 +11,7 @@ use super::metrics;
 use super::smpp_time;
 use crate::error::ApiError;
 use crate::limits::Verdict;
-use crate::routes::send::{Checked, announce, check_credit, draft, queue_full};
+use crate::routes::send::{Checked, check_credit, draft, queue_full};
 use crate::state::AppState;
 use crate::text;
 
@@ -174,9 +174,8 @@ pub(crate) async fn submit(
             .await
             .map_err(|e| store_status(&e))?,
     };
-    if let Some(message) = message {
+    if message.is_some() {
         state.accepted(ticket, 1);
-        announce(state, &message);
         state.engine().nudge();
     }
     metrics::submitted(account.id);

@@ -44,9 +44,6 @@ impl EngineLink for FakeEngine {
     fn nudge(&self) {
         self.nudges.fetch_add(1, Ordering::SeqCst);
     }
-    fn publish(&self, event: EngineEvent) {
-        let _ = self.events.send(event);
-    }
     fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
     }
