@@ -87,9 +87,11 @@ pub use entities::{
     SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
 };
 pub use error::{Result, StoreError};
-pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
+pub use messages::{
+    Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest, Transition,
+};
 pub use outbox::{CALLBACKS, OutboxEntry, OutboxProgress, PendingDelivery};
-pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};
+pub use queue::{PartsAccepted, ReceiptUpdate, Recovery, RecoveryPolicy, Submitted};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};

@@ -1,5 +1,6 @@
-//! Messages: enqueue, read, list, and the one way to change a message ([`Store::update_message`]),
-//! which rewrites the record, its event and every index entry derived from it in one batch.
+//! Messages: enqueue, read, list, and the one way to change a message ([`transition_op`], under
+//! every named transition), which rewrites the record, its event, its outbox entry and every
+//! index entry derived from it in one batch.
 
 use crate::kv::{Batch, Kv};
 
@@ -405,9 +406,82 @@ pub(crate) fn update_op(
     now: Millis,
     change: impl FnOnce(&mut Message) -> Result<()>,
 ) -> Result<Message> {
+    let outcome = transition_op(ctx, org, id, now, |m| {
+        change(m)?;
+        Ok(Step::Apply(update))
+    })?;
+    Ok(outcome.into_message())
+}
+
+/// What a transition decides, looking at the message (a copy it may change).
+pub(crate) enum Step {
+    /// Write the changed copy, with an event of this type.
+    Apply(MessageUpdate),
+    /// The message already is where the transition would take it: write nothing.
+    Duplicate,
+    /// The message has moved on and the transition no longer applies: write nothing.
+    Stale,
+}
+
+/// The outcome of a named transition of a message (an acknowledgement, a receipt, a retry,
+/// …). None is an error: a repeated receipt or an answer for a message that moved on are
+/// normal, and the caller reads which it was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Written: the message as it is now.
+    Applied(Message),
+    /// Nothing to do, the message already is there (a repeated receipt): as it is.
+    Duplicate(Message),
+    /// Nothing done, the message has moved on (no longer in flight, already final): as it is.
+    Stale(Message),
+}
+
+impl Transition {
+    /// Whether it was written.
+    pub fn is_applied(&self) -> bool {
+        matches!(self, Self::Applied(_))
+    }
+
+    /// The message as it is now, whatever the outcome.
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Applied(m) | Self::Duplicate(m) | Self::Stale(m) => m,
+        }
+    }
+
+    /// The message as it is now, whatever the outcome.
+    pub fn into_message(self) -> Message {
+        match self {
+            Self::Applied(m) | Self::Duplicate(m) | Self::Stale(m) => m,
+        }
+    }
+}
+
+impl std::ops::Deref for Transition {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        self.message()
+    }
+}
+
+/// Runs one transition: `step` looks at (and may change) a copy of the message; when it
+/// applies, the record, its event, its outbox entry (when the status changed) and every index
+/// entry are written in one batch.
+pub(crate) fn transition_op(
+    ctx: &mut Ctx,
+    org: Id,
+    id: Id,
+    now: Millis,
+    step: impl FnOnce(&mut Message) -> Result<Step>,
+) -> Result<Transition> {
     let old = load_message(&ctx.kv, org, id)?;
     let mut new = old.clone();
-    change(&mut new)?;
+    let update = match step(&mut new)? {
+        Step::Apply(update) => update,
+        Step::Duplicate => return Ok(Transition::Duplicate(old)),
+        Step::Stale => return Ok(Transition::Stale(old)),
+    };
     new.id = old.id;
     new.organization_id = old.organization_id;
     new.updated_at = now;
@@ -424,7 +498,7 @@ pub(crate) fn update_op(
         outbox::record(ctx, &mut batch, &new, &event_type, now)?;
     }
     ctx.apply(batch)?;
-    Ok(new)
+    Ok(Transition::Applied(new))
 }
 
 impl Store {
@@ -451,14 +525,18 @@ impl Store {
             .run_blocking(move |ctx| enqueue_op(ctx, message, now_ms()))
     }
 
-    /// Changes a message: `change` edits a copy (status, queue place, provider ids, …), and the
-    /// record, an event of `update`'s type with the new status, and every index entry are
-    /// written in one batch. Setting `queue` to `Ready { seq: 0 }` puts the message at the back
-    /// of its priority's ready queue.
+    /// Changes a message any way `change` likes, outside the state machine: for tests and
+    /// tools that need a message in a given state. The gateway itself changes messages only
+    /// through the named transitions ([`Store::ack_submitted`], [`Store::apply_receipt`],
+    /// [`Store::retry_at`], …), which check the state machine. `change` edits a copy; the
+    /// record, an event of `update`'s type, its outbox entry (when the status changed) and every
+    /// index entry are written in one batch. Setting `queue` to `Ready { seq: 0 }` puts the
+    /// message at the back of its priority's ready queue.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the organization has no such message, or what `change`
     /// returns (nothing is written then).
+    #[doc(hidden)]
     pub async fn update_message(
         &self,
         org: Id,

@@ -231,6 +231,9 @@ pub struct Message {
     /// sends only the rest (see [`PartialSend`]); `None` for a message sent in one go. Kept once
     /// the rest is accepted: it says which provider each early part went through.
     pub partial: Option<PartialSend>,
+    /// Parts (from 0) of a multipart message whose receipt said delivered, while others have
+    /// not yet: the message is DELIVERED once every part is.
+    pub delivered_parts: Vec<u32>,
 }
 
 /// A multipart message some of whose parts a provider accepted while others were throttled,
@@ -320,6 +323,7 @@ impl Default for Message {
             queue: QueuePlace::Done,
             event_count: 0,
             partial: None,
+            delivered_parts: Vec::new(),
         }
     }
 }

@@ -8,7 +8,9 @@ use crate::kv::{Batch, Kv};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{Key, prefix_end, space, u64_at};
-use crate::messages::{MessageUpdate, load_message, update_op, write_message};
+use crate::messages::{
+    MessageUpdate, Step, Transition, load_message, transition_op, update_op, write_message,
+};
 use crate::model::{AcceptedPart, Id, Message, MessageStatus, Millis, PartialSend, QueuePlace};
 use crate::value::FORMAT_VERSION;
 use crate::writer::Ctx;
@@ -161,14 +163,67 @@ fn promote_op(ctx: &mut Ctx, now: Millis, max: usize) -> Result<Vec<Id>> {
     Ok(orgs)
 }
 
-fn require_in_flight(m: &Message) -> Result<()> {
-    match m.queue {
-        QueuePlace::InFlight { .. } => Ok(()),
-        other => Err(StoreError::InvalidState(format!(
-            "message {} is not in flight ({other:?})",
-            m.id
-        ))),
+fn in_flight(m: &Message) -> bool {
+    matches!(m.queue, QueuePlace::InFlight { .. })
+}
+
+/// What a receipt says, for [`Store::apply_receipt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptUpdate {
+    /// The status it reports (SENT, DELIVERED, FAILED, REJECTED, EXPIRED).
+    pub status: MessageStatus,
+    /// The part it is for (from 0; 0 for a single-part message).
+    pub part: u32,
+    /// The message's part count.
+    pub parts: u32,
+    /// For the timeline: who sent it and what it said.
+    pub detail: String,
+    /// The provider's error code, for a failure.
+    pub error_code: Option<String>,
+    /// When it was applied (the dispatcher's clock), for `deliveredAt`.
+    pub at: Millis,
+}
+
+/// The state machine of a receipt (see [`Store::apply_receipt`]).
+fn receipt_step(m: &mut Message, r: ReceiptUpdate) -> Step {
+    if m.status.is_final() || (r.status == MessageStatus::Sent && m.status == r.status) {
+        return Step::Duplicate;
     }
+    // A part accepted while the rest is still to be sent: the message has not left as a
+    // whole, so a part's intermediate receipt does not make it SENT.
+    if m.status == MessageStatus::Queued && !r.status.is_final() {
+        return Step::Stale;
+    }
+    if r.status == MessageStatus::Delivered && r.parts > 1 {
+        if m.delivered_parts.contains(&r.part) {
+            return Step::Duplicate;
+        }
+        if m.delivered_parts.len() + 1 < r.parts as usize {
+            m.delivered_parts.push(r.part);
+            m.delivered_parts.sort_unstable();
+            return Step::Apply(MessageUpdate {
+                event_type: "PART_DELIVERED".into(),
+                detail: Some(format!("part {} of {}: {}", r.part + 1, r.parts, r.detail)),
+                metadata: Some(serde_json::json!({ "part": r.part })),
+            });
+        }
+    }
+    m.status = r.status;
+    if r.status.is_final() {
+        m.queue = QueuePlace::Done;
+        m.status_message = Some(r.detail.clone());
+        if r.status != MessageStatus::Delivered && r.error_code.is_some() {
+            m.error_code = r.error_code;
+        }
+        if r.status == MessageStatus::Delivered {
+            m.delivered_at = Some(r.at);
+            if r.parts > 1 && !m.delivered_parts.contains(&r.part) {
+                m.delivered_parts.push(r.part);
+                m.delivered_parts.sort_unstable();
+            }
+        }
+    }
+    Step::Apply(MessageUpdate::new(r.status.as_str()).detail(r.detail))
 }
 
 /// What a provider said when it accepted a message.
@@ -261,20 +316,29 @@ impl Store {
             .await
     }
 
+    /// Runs a named transition on the writer.
+    async fn transition(
+        &self,
+        org: Id,
+        id: Id,
+        step: impl FnOnce(&mut Message) -> Result<Step> + Send + 'static,
+    ) -> Result<Transition> {
+        self.writer()
+            .run(move |ctx| transition_op(ctx, org, id, now_ms(), step))
+            .await
+    }
+
     /// Acknowledges an in-flight message as SUBMITTED with the provider's ids, and indexes them
-    /// for receipt correlation.
+    /// for receipt correlation. [`Transition::Stale`] when it is no longer in flight.
     ///
     /// # Errors
-    /// [`StoreError::InvalidState`] if it is not in flight.
-    pub async fn ack_submitted(&self, org: Id, id: Id, submitted: Submitted) -> Result<Message> {
+    /// [`StoreError::NotFound`], storage errors.
+    pub async fn ack_submitted(&self, org: Id, id: Id, submitted: Submitted) -> Result<Transition> {
         let now = now_ms();
-        let update = MessageUpdate {
-            event_type: "SUBMITTED".into(),
-            detail: submitted.detail.clone(),
-            metadata: None,
-        };
-        self.update_message(org, id, update, move |m| {
-            require_in_flight(m)?;
+        self.transition(org, id, move |m| {
+            if !in_flight(m) {
+                return Ok(Step::Stale);
+            }
             m.status = MessageStatus::Submitted;
             m.queue = QueuePlace::Done;
             m.provider_id = Some(submitted.provider_id);
@@ -285,7 +349,11 @@ impl Store {
                 m.cost_per_segment = Some(cost);
                 m.total_cost = Some(cost.saturating_mul(i64::from(m.segments)));
             }
-            Ok(())
+            Ok(Step::Apply(MessageUpdate {
+                event_type: "SUBMITTED".into(),
+                detail: submitted.detail,
+                metadata: None,
+            }))
         })
         .await
     }
@@ -293,17 +361,18 @@ impl Store {
     /// Records the parts a provider accepted of an in-flight multipart message it did not
     /// accept whole, with a PARTS_ACCEPTED event, and indexes their ids for receipts. The
     /// message stays in flight: the caller then requeues, retries, fails over or finalizes it.
+    /// [`Transition::Stale`] when it is no longer in flight.
     ///
     /// # Errors
-    /// [`StoreError::InvalidState`] if it is not in flight; [`StoreError::Invalid`] when the
-    /// parts do not continue those recorded before (another part count, reference or layout)
-    /// or an index is out of range. Nothing is written then.
+    /// [`StoreError::Invalid`] when the parts do not continue those recorded before (another
+    /// part count, reference or layout) or an index is out of range: nothing is written then.
+    /// [`StoreError::NotFound`], storage errors.
     pub async fn record_accepted_parts(
         &self,
         org: Id,
         id: Id,
         accepted: PartsAccepted,
-    ) -> Result<Message> {
+    ) -> Result<Transition> {
         let indexes: Vec<u32> = accepted.parts.iter().map(|(i, _)| *i).collect();
         let update = MessageUpdate {
             event_type: "PARTS_ACCEPTED".into(),
@@ -315,66 +384,97 @@ impl Store {
                 "reference": accepted.reference,
             })),
         };
-        self.update_message(org, id, update, move |m| {
-            require_in_flight(m)?;
-            merge_parts(m, accepted)
+        self.transition(org, id, move |m| {
+            if !in_flight(m) {
+                return Ok(Step::Stale);
+            }
+            merge_parts(m, accepted)?;
+            Ok(Step::Apply(update))
         })
         .await
     }
 
     /// Sends an in-flight message back to wait until `due` (a retry): QUEUED, `retryCount`
-    /// incremented, RETRY event with the reason.
+    /// incremented, RETRY event with the reason. [`Transition::Stale`] when it is no longer in
+    /// flight.
     ///
     /// # Errors
-    /// [`StoreError::InvalidState`] if it is not in flight.
-    pub async fn retry_at(&self, org: Id, id: Id, due: Millis, reason: String) -> Result<Message> {
-        self.update_message(
-            org,
-            id,
-            MessageUpdate::new("RETRY").detail(reason),
-            move |m| {
-                require_in_flight(m)?;
-                m.status = MessageStatus::Queued;
-                m.retry_count += 1;
-                m.next_retry_at = Some(due);
-                m.queue = QueuePlace::Due { at: due };
-                Ok(())
-            },
-        )
+    /// [`StoreError::NotFound`], storage errors.
+    pub async fn retry_at(
+        &self,
+        org: Id,
+        id: Id,
+        due: Millis,
+        reason: String,
+    ) -> Result<Transition> {
+        self.transition(org, id, move |m| {
+            if !in_flight(m) {
+                return Ok(Step::Stale);
+            }
+            m.status = MessageStatus::Queued;
+            m.retry_count += 1;
+            m.next_retry_at = Some(due);
+            m.queue = QueuePlace::Due { at: due };
+            Ok(Step::Apply(MessageUpdate::new("RETRY").detail(reason)))
+        })
         .await
     }
 
     /// Puts an in-flight message back at the end of the ready queue without counting a retry
     /// (its session died before it was sent), with an event of `event_type` saying why.
+    /// [`Transition::Stale`] when it is no longer in flight.
     ///
     /// # Errors
-    /// [`StoreError::InvalidState`] if it is not in flight.
+    /// [`StoreError::NotFound`], storage errors.
     pub async fn requeue(
         &self,
         org: Id,
         id: Id,
         event_type: &str,
         reason: String,
-    ) -> Result<Message> {
-        self.update_message(
-            org,
-            id,
-            MessageUpdate::new(event_type).detail(reason),
-            |m| {
-                require_in_flight(m)?;
-                m.status = MessageStatus::Queued;
-                m.queue = QueuePlace::Ready { seq: 0 };
-                Ok(())
-            },
-        )
+    ) -> Result<Transition> {
+        let update = MessageUpdate::new(event_type).detail(reason);
+        self.transition(org, id, move |m| {
+            if !in_flight(m) {
+                return Ok(Step::Stale);
+            }
+            m.status = MessageStatus::Queued;
+            m.queue = QueuePlace::Ready { seq: 0 };
+            Ok(Step::Apply(update))
+        })
+        .await
+    }
+
+    /// Adds an event to an in-flight message's timeline without changing it (a failover, an
+    /// in-doubt answer). [`Transition::Stale`] when it is no longer in flight.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], storage errors.
+    pub async fn note_in_flight(
+        &self,
+        org: Id,
+        id: Id,
+        event_type: &str,
+        detail: String,
+    ) -> Result<Transition> {
+        let update = MessageUpdate::new(event_type).detail(detail);
+        self.transition(org, id, move |m| {
+            Ok(if in_flight(m) {
+                Step::Apply(update)
+            } else {
+                Step::Stale
+            })
+        })
         .await
     }
 
     /// Puts a message in a final status (FAILED, REJECTED, EXPIRED, DELIVERED) and out of the
-    /// queue, wherever it was.
+    /// queue, wherever it was. [`Transition::Duplicate`] when it already is in that status,
+    /// [`Transition::Stale`] when it already is in another final one.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] for a status that is not final.
+    /// [`StoreError::Invalid`] for a status that is not final; [`StoreError::NotFound`],
+    /// storage errors.
     pub async fn finalize(
         &self,
         org: Id,
@@ -382,7 +482,7 @@ impl Store {
         status: MessageStatus,
         error_code: Option<String>,
         reason: Option<String>,
-    ) -> Result<Message> {
+    ) -> Result<Transition> {
         if !status.is_final() {
             return Err(StoreError::Invalid {
                 field: "status",
@@ -395,7 +495,13 @@ impl Store {
             metadata: None,
         };
         let now = now_ms();
-        self.update_message(org, id, update, move |m| {
+        self.transition(org, id, move |m| {
+            if m.status == status {
+                return Ok(Step::Duplicate);
+            }
+            if m.status.is_final() {
+                return Ok(Step::Stale);
+            }
             m.status = status;
             m.queue = QueuePlace::Done;
             m.status_message = reason;
@@ -405,9 +511,54 @@ impl Store {
             if status == MessageStatus::Delivered {
                 m.delivered_at = Some(now);
             }
-            Ok(())
+            Ok(Step::Apply(update))
         })
         .await
+    }
+
+    /// Fails a message still waiting in the queue (ready, due or held) before it is sent: a
+    /// customer's cancel. [`Transition::Stale`] when it already left the queue.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], storage errors.
+    pub async fn cancel_queued(
+        &self,
+        org: Id,
+        id: Id,
+        error_code: &str,
+        reason: String,
+    ) -> Result<Transition> {
+        let error_code = error_code.to_owned();
+        self.transition(org, id, move |m| {
+            if !matches!(m.queue, QueuePlace::Ready { .. } | QueuePlace::Due { .. }) {
+                return Ok(Step::Stale);
+            }
+            m.status = MessageStatus::Failed;
+            m.queue = QueuePlace::Done;
+            m.error_code = Some(error_code);
+            m.status_message = Some(reason.clone());
+            Ok(Step::Apply(MessageUpdate::new("FAILED").detail(reason)))
+        })
+        .await
+    }
+
+    /// Applies a delivery receipt (blueprint §8.1: SUBMITTED → SENT → DELIVERED, or a failure
+    /// status). A receipt for one part of a multipart message records that part
+    /// (PART_DELIVERED, status unchanged) until every part is delivered, then the message is.
+    /// [`Transition::Duplicate`] for a receipt already applied (the message is final, or it
+    /// repeats SENT or a part already recorded); [`Transition::Stale`] for an intermediate
+    /// receipt of a part while the rest of the message still waits to be sent.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], storage errors.
+    pub async fn apply_receipt(
+        &self,
+        org: Id,
+        id: Id,
+        receipt: ReceiptUpdate,
+    ) -> Result<Transition> {
+        self.transition(org, id, move |m| Ok(receipt_step(m, receipt)))
+            .await
     }
 
     /// Moves scheduled and retry messages whose time has come into the ready queue (at most

@@ -4,7 +4,7 @@
 use sairex_store::model::{Direction, Message, MessageStatus, Priority, QueuePlace};
 use sairex_store::{
     Enqueued, MessageFilter, PageRequest, PartsAccepted, RecoveryPolicy, Store, StoreError,
-    StoreOptions, Submitted, now_ms,
+    StoreOptions, Submitted, Transition, now_ms,
 };
 
 fn message(org: u64, to: &str, priority: Priority) -> Message {
@@ -127,11 +127,14 @@ async fn ack_retry_and_final_move_the_message_and_record_events() {
     );
     assert!(store.message_by_provider_id(4, "5A02").unwrap().is_none());
 
-    let err = store
+    // Acknowledged again (a late duplicate answer): not in flight any more, nothing written.
+    let events_before = store.events(7, id).unwrap().len();
+    let again = store
         .ack_submitted(7, id, Submitted::default())
         .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::InvalidState(_)), "{err}");
+        .unwrap();
+    assert!(matches!(again, Transition::Stale(_)), "{again:?}");
+    assert_eq!(store.events(7, id).unwrap().len(), events_before);
 
     let delivered = store
         .finalize(7, id, MessageStatus::Delivered, None, None)
@@ -650,7 +653,7 @@ async fn parts_accepted_in_pieces_are_recorded_and_indexed_under_their_provider(
         store
             .record_accepted_parts(1, id, parts(6, &[(2, "b3")]))
             .await,
-        Err(StoreError::InvalidState(_))
+        Ok(Transition::Stale(_))
     ));
 }
 
@@ -775,4 +778,110 @@ async fn a_promotion_of_nothing_leaves_due_messages_due() {
     assert!(store.promote_due(now, 0).await.unwrap().is_empty());
     assert_eq!(store.next_due().unwrap(), Some(now - 1_000));
     assert_eq!(store.promote_due(now, 10).await.unwrap(), vec![1]);
+}
+
+/// The receipt state machine (blueprint §8.1) is the store's: a part's receipt records the
+/// part on the message (not in its events), the last part delivers it, and repeats are
+/// duplicates, never errors.
+#[tokio::test]
+async fn receipts_move_the_state_machine_and_repeats_are_duplicates() {
+    use sairex_store::ReceiptUpdate;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = store
+        .enqueue(message(1, "+923001234567", Priority::TRANSACTIONAL))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    let receipt = |status, part, parts| ReceiptUpdate {
+        status,
+        part,
+        parts,
+        detail: "receipt from sim".into(),
+        error_code: None,
+        at: 1_000,
+    };
+    // Still queued: an intermediate receipt of a part does not make it SENT.
+    let early = store
+        .apply_receipt(1, id, receipt(MessageStatus::Sent, 0, 3))
+        .await
+        .unwrap();
+    assert!(matches!(early, Transition::Stale(_)), "{early:?}");
+    store.lease(1, 1).await.unwrap();
+    store
+        .ack_submitted(
+            1,
+            id,
+            Submitted {
+                provider_id: 7,
+                provider_msg_ids: vec!["a".into(), "b".into(), "c".into()],
+                ..Submitted::default()
+            },
+        )
+        .await
+        .unwrap();
+    let sent = store
+        .apply_receipt(1, id, receipt(MessageStatus::Sent, 0, 3))
+        .await
+        .unwrap();
+    assert!(sent.is_applied());
+    assert_eq!(sent.status, MessageStatus::Sent);
+    let again = store
+        .apply_receipt(1, id, receipt(MessageStatus::Sent, 1, 3))
+        .await
+        .unwrap();
+    assert!(matches!(again, Transition::Duplicate(_)), "{again:?}");
+    // Parts 2 and 0 delivered: recorded on the message, still SENT.
+    for part in [2, 0] {
+        let t = store
+            .apply_receipt(1, id, receipt(MessageStatus::Delivered, part, 3))
+            .await
+            .unwrap();
+        assert!(t.is_applied());
+        assert_eq!(t.status, MessageStatus::Sent);
+    }
+    assert_eq!(store.message(1, id).unwrap().delivered_parts, vec![0, 2]);
+    let repeat = store
+        .apply_receipt(1, id, receipt(MessageStatus::Delivered, 2, 3))
+        .await
+        .unwrap();
+    assert!(matches!(repeat, Transition::Duplicate(_)), "{repeat:?}");
+    // The last part delivers the message, once.
+    let done = store
+        .apply_receipt(1, id, receipt(MessageStatus::Delivered, 1, 3))
+        .await
+        .unwrap();
+    assert!(done.is_applied());
+    assert_eq!(done.status, MessageStatus::Delivered);
+    assert_eq!(done.delivered_at, Some(1_000));
+    assert_eq!(done.delivered_parts, vec![0, 1, 2]);
+    let late = store
+        .apply_receipt(1, id, receipt(MessageStatus::Failed, 1, 3))
+        .await
+        .unwrap();
+    assert!(matches!(late, Transition::Duplicate(_)), "{late:?}");
+    let events: Vec<String> = store
+        .events(1, id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "QUEUED",
+            "SUBMITTED",
+            "SENT",
+            "PART_DELIVERED",
+            "PART_DELIVERED",
+            "DELIVERED"
+        ]
+    );
+    // Finalizing a final message is not an error either.
+    let twice = store
+        .finalize(1, id, MessageStatus::Failed, None, None)
+        .await
+        .unwrap();
+    assert!(matches!(twice, Transition::Stale(_)), "{twice:?}");
 }

@@ -123,8 +123,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sairex_pdu::DeliverSm;
 use sairex_pdu::receipt::{Receipt, ids_match, same_spelling};
-use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, PartialSend, QueuePlace};
-use sairex_store::{MessageUpdate, PartsAccepted, Store, StoreError, Submitted};
+use sairex_store::model::{Direction, Id, Message, MessageStatus, Millis, PartialSend};
+use sairex_store::{PartsAccepted, ReceiptUpdate, Store, StoreError, Submitted, Transition};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -611,10 +611,16 @@ impl Dispatcher {
             .unwrap_or_else(PoisonError::into_inner));
     }
 
+    /// A transition that no longer applied (the message moved on: answered twice, already
+    /// final): normal, nothing written.
+    fn stale(what: &str, org: Id, id: Id) {
+        tracing::debug!(org, message = id, "{what}: message moved on");
+    }
+
     fn store_error(&self, what: &str, org: Id, id: Id, e: &StoreError) {
         self.count(|c| c.store_errors += 1);
         match e {
-            StoreError::InvalidState(_) | StoreError::NotFound { .. } => {
+            StoreError::NotFound { .. } => {
                 tracing::debug!(org, message = id, error = %e, "{what}: message moved on");
             }
             _ => tracing::error!(org, message = id, error = %e, "{what} failed"),
@@ -1172,10 +1178,11 @@ impl Dispatcher {
 
     async fn requeue(&mut self, org: Id, id: Id, event: &str, reason: String) {
         match self.store.requeue(org, id, event, reason).await {
-            Ok(_) => {
+            Ok(Transition::Applied(_)) => {
                 self.count(|c| c.requeued += 1);
                 self.more_work = true;
             }
+            Ok(_) => Self::stale("requeue", org, id),
             Err(e) => self.store_error("requeue", org, id, &e),
         }
     }
@@ -1192,10 +1199,11 @@ impl Dispatcher {
                     delay.as_secs()
                 );
                 match self.store.retry_at(org, id, due, detail).await {
-                    Ok(_) => {
+                    Ok(Transition::Applied(_)) => {
                         self.count(|c| c.retries += 1);
                         self.due_at = Some(self.due_at.map_or(due, |d| d.min(due)));
                     }
+                    Ok(_) => Self::stale("retry", org, id),
                     Err(e) => self.store_error("retry", org, id, &e),
                 }
             }
@@ -1229,29 +1237,24 @@ impl Dispatcher {
             .finalize(org, id, status, error_code, Some(reason))
             .await
         {
-            Ok(m) => self.status_metrics(&m),
+            Ok(Transition::Applied(m)) => self.status_metrics(&m),
+            Ok(_) => Self::stale("finalize", org, id),
             Err(e) => self.store_error("finalize", org, id, &e),
         }
     }
 
     /// Writes an event without changing the status (the message must still be in flight).
     async fn note(&mut self, attempt: &Attempt, event: &str, detail: String) -> bool {
-        let update = MessageUpdate::new(event).detail(detail);
         let result = self
             .store
-            .update_message(attempt.org, attempt.id, update, |m| {
-                if matches!(m.queue, QueuePlace::InFlight { .. }) {
-                    Ok(())
-                } else {
-                    Err(StoreError::InvalidState(format!(
-                        "message {} is not in flight",
-                        m.id
-                    )))
-                }
-            })
+            .note_in_flight(attempt.org, attempt.id, event, detail)
             .await;
         match result {
-            Ok(_) => true,
+            Ok(Transition::Applied(_)) => true,
+            Ok(_) => {
+                Self::stale(event, attempt.org, attempt.id);
+                false
+            }
             Err(e) => {
                 self.store_error(event, attempt.org, attempt.id, &e);
                 false
@@ -1500,7 +1503,7 @@ impl Dispatcher {
         };
         let (org, id) = (attempt.org, attempt.id);
         match self.store.record_accepted_parts(org, id, record).await {
-            Ok(m) => {
+            Ok(Transition::Applied(m)) => {
                 attempt.partial = m.partial;
                 self.apply_early(org, id, provider, &ids).await;
                 Some(
@@ -1510,6 +1513,10 @@ impl Dispatcher {
                         .map(resend_note)
                         .unwrap_or_default(),
                 )
+            }
+            Ok(_) => {
+                Self::stale("parts", org, id);
+                None
             }
             Err(e) => {
                 self.store_error("parts", org, id, &e);
@@ -1586,7 +1593,7 @@ impl Dispatcher {
     fn ack_writes(
         &self,
         acks: &[(Attempt, Vec<String>)],
-    ) -> impl std::future::Future<Output = Vec<sairex_store::Result<Message>>> + use<> {
+    ) -> impl std::future::Future<Output = Vec<sairex_store::Result<Transition>>> + use<> {
         let writes: Vec<_> = acks
             .iter()
             .map(|(attempt, ids)| {
@@ -1612,18 +1619,22 @@ impl Dispatcher {
     async fn acks_recorded(
         &mut self,
         acks: &mut Vec<(Attempt, Vec<String>)>,
-        results: Vec<sairex_store::Result<Message>>,
+        results: Vec<sairex_store::Result<Transition>>,
     ) {
         for ((attempt, ids), result) in acks.drain(..).zip(results) {
             let (org, id, provider) = (attempt.org, attempt.id, attempt.provider);
             match result {
-                Ok(m) => {
+                Ok(Transition::Applied(m)) => {
                     self.count(|c| c.submitted += 1);
                     crate::metrics::submitted(&m);
                     self.status_metrics(&m);
                     if let Some(change) = self.health.success(provider) {
                         self.apply_health(change).await;
                     }
+                }
+                Ok(_) => {
+                    Self::stale("ack", org, id);
+                    continue;
                 }
                 Err(e) => {
                     self.store_error("ack", org, id, &e);
@@ -1754,7 +1765,7 @@ impl Dispatcher {
     /// (not found, already final) is no reason for the carrier to resend.
     fn store_error_status(e: &StoreError) -> DeliverStatus {
         match e {
-            StoreError::InvalidState(_) | StoreError::NotFound { .. } => DeliverStatus::Done,
+            StoreError::NotFound { .. } => DeliverStatus::Done,
             _ => DeliverStatus::Retry,
         }
     }
@@ -1816,73 +1827,25 @@ impl Dispatcher {
             return DeliverStatus::Reject;
         };
         let status = receipt_status(state);
-        if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
-            self.count(|c| c.receipts_duplicate += 1);
-            return DeliverStatus::Done;
-        }
-        // A part accepted while the rest is still to be sent: the message has not left as a
-        // whole, so a part's intermediate receipt does not make it SENT.
-        if m.status == MessageStatus::Queued && !status.is_final() {
-            return DeliverStatus::Done;
-        }
         let err = receipt.err.clone().unwrap_or_default();
         let detail = format!(
             "receipt from {}: stat:{} err:{err}",
             self.providers.describe(provider),
             receipt.stat
         );
-        let part = part_of(&m, provider, &receipt.id).unwrap_or(0);
-        let parts = part_count(&m);
-        if status == MessageStatus::Delivered && parts > 1 {
-            let delivered = match self.delivered_parts(org, id) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.store_error("receipt", org, id, &e);
-                    return Self::store_error_status(&e);
-                }
-            };
-            if delivered.contains(&part) {
-                self.count(|c| c.receipts_duplicate += 1);
-                return DeliverStatus::Done;
-            }
-            if delivered.len() + 1 < parts {
-                let update = MessageUpdate {
-                    event_type: "PART_DELIVERED".into(),
-                    detail: Some(format!("part {} of {parts}: {detail}", part + 1)),
-                    metadata: Some(serde_json::json!({ "part": part })),
-                };
-                if let Err(e) = self.store.update_message(org, id, update, |_| Ok(())).await {
-                    self.store_error("receipt", org, id, &e);
-                    return Self::store_error_status(&e);
-                }
-                return DeliverStatus::Done;
-            }
-        }
-        let error_code = (status != MessageStatus::Delivered && !err.is_empty()).then_some(err);
-        let now = self.clock.now_ms();
-        let update = MessageUpdate::new(status.as_str()).detail(detail.clone());
-        let result = self
-            .store
-            .update_message(org, id, update, move |m| {
-                if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
-                    return Err(StoreError::InvalidState("receipt already applied".into()));
-                }
-                m.status = status;
-                if status.is_final() {
-                    m.queue = QueuePlace::Done;
-                    m.status_message = Some(detail);
-                    if error_code.is_some() {
-                        m.error_code = error_code;
-                    }
-                    if status == MessageStatus::Delivered {
-                        m.delivered_at = Some(now);
-                    }
-                }
-                Ok(())
-            })
-            .await;
-        match result {
-            Ok(m) => {
+        let update = ReceiptUpdate {
+            status,
+            part: part_of(&m, provider, &receipt.id)
+                .and_then(|p| u32::try_from(p).ok())
+                .unwrap_or(0),
+            parts: u32::try_from(part_count(&m)).unwrap_or(u32::MAX),
+            detail,
+            error_code: (!err.is_empty()).then_some(err),
+            at: self.clock.now_ms(),
+        };
+        let now = update.at;
+        match self.store.apply_receipt(org, id, update).await {
+            Ok(Transition::Applied(m)) => {
                 if m.status.is_final() {
                     crate::metrics::receipt_final(&m, now);
                 }
@@ -1894,27 +1857,17 @@ impl Dispatcher {
                 self.status_metrics(&m);
                 DeliverStatus::Done
             }
-            Err(StoreError::InvalidState(_)) => {
+            Ok(Transition::Duplicate(_)) => {
                 self.count(|c| c.receipts_duplicate += 1);
                 DeliverStatus::Done
             }
+            // An intermediate receipt of a part while the rest waits to be sent.
+            Ok(Transition::Stale(_)) => DeliverStatus::Done,
             Err(e) => {
                 self.store_error("receipt", org, id, &e);
                 Self::store_error_status(&e)
             }
         }
-    }
-
-    /// Parts (0-based) of a message already reported delivered.
-    fn delivered_parts(&self, org: Id, id: Id) -> sairex_store::Result<HashSet<usize>> {
-        Ok(self
-            .store
-            .events(org, id)?
-            .into_iter()
-            .filter(|e| e.event_type == "PART_DELIVERED")
-            .filter_map(|e| e.metadata?.get("part")?.as_u64())
-            .filter_map(|p| usize::try_from(p).ok())
-            .collect())
     }
 
     // ---- inbound -------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 
 use sairex_pdu::CommandStatus;
 use sairex_pdu::receipt::MessageState;
-use sairex_store::model::{Id, Message, MessageStatus, QueuePlace};
-use sairex_store::{MessageUpdate, SmppAccount, StoreError};
+use sairex_store::model::{Id, Message, MessageStatus};
+use sairex_store::{SmppAccount, StoreError};
 
 use super::smpp_time;
 use crate::state::AppState;
@@ -90,26 +90,19 @@ pub(crate) async fn cancel(
     let Some(m) = own_message(state, account, text_id)? else {
         return Err(CommandStatus::ESME_RCANCELFAIL);
     };
-    state
+    let outcome = state
         .store()
-        .update_message(
+        .cancel_queued(
             m.organization_id,
             m.id,
-            MessageUpdate::new("FAILED").detail("cancelled by the customer (cancel_sm)"),
-            |m| {
-                if !matches!(m.queue, QueuePlace::Ready { .. } | QueuePlace::Due { .. }) {
-                    return Err(StoreError::InvalidState(
-                        "no longer in the queue".to_owned(),
-                    ));
-                }
-                m.status = MessageStatus::Failed;
-                m.queue = QueuePlace::Done;
-                m.status_message = Some("cancelled by the customer".to_owned());
-                m.error_code = Some("CANCELLED".to_owned());
-                Ok(())
-            },
+            "CANCELLED",
+            "cancelled by the customer (cancel_sm)".to_owned(),
         )
         .await
         .map_err(|_| CommandStatus::ESME_RCANCELFAIL)?;
+    // Already handed to a provider (or final): too late to cancel.
+    if !outcome.is_applied() {
+        return Err(CommandStatus::ESME_RCANCELFAIL);
+    }
     Ok(())
 }

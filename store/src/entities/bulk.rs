@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::keys::{self, Key, prefix_end, space, trailing_id, u64_at};
-use crate::messages::{Enqueued, MessageUpdate, NO_VARIANT, enqueue_op, next_id};
+use crate::messages::{
+    Enqueued, MessageUpdate, NO_VARIANT, Step, Transition, enqueue_op, next_id, transition_op,
+};
 use crate::model::{
     Campaign, CampaignStatus, Contact, Group, Id, Message, MessageStatus, Millis, QueuePlace,
 };
@@ -608,10 +610,10 @@ impl Store {
             match m.queue {
                 QueuePlace::Ready { .. } => {}
                 QueuePlace::Due { at } if at != HELD => {}
-                _ => return Err(StoreError::InvalidState("not waiting in the queue".into())),
+                _ => return false,
             }
             m.queue = QueuePlace::Due { at: HELD };
-            Ok(())
+            true
         })
         .await
     }
@@ -623,10 +625,10 @@ impl Store {
     pub async fn release_campaign_messages(&self, org: Id, campaign: Id) -> Result<u64> {
         self.change_queued_campaign_messages(org, campaign, "CAMPAIGN_RESUMED", |m| {
             if m.queue != (QueuePlace::Due { at: HELD }) {
-                return Err(StoreError::InvalidState("not held".into()));
+                return false;
             }
             m.queue = QueuePlace::Ready { seq: 0 };
-            Ok(())
+            true
         })
         .await
     }
@@ -639,25 +641,25 @@ impl Store {
     pub async fn cancel_campaign_messages(&self, org: Id, campaign: Id) -> Result<u64> {
         self.change_queued_campaign_messages(org, campaign, "FAILED", |m| {
             if !matches!(m.queue, QueuePlace::Ready { .. } | QueuePlace::Due { .. }) {
-                return Err(StoreError::InvalidState("not waiting in the queue".into()));
+                return false;
             }
             m.status = MessageStatus::Failed;
             m.queue = QueuePlace::Done;
             m.error_code = Some("CAMPAIGN_CANCELLED".into());
             m.status_message = Some("the campaign was cancelled before it was sent".into());
-            Ok(())
+            true
         })
         .await
     }
 
     /// Applies `change` to each QUEUED message of the campaign, concurrently in groups (they
-    /// share group commits); one it refuses (moved on meanwhile) is left alone.
+    /// share group commits); one it refuses (returns false: moved on meanwhile) is left alone.
     async fn change_queued_campaign_messages(
         &self,
         org: Id,
         campaign: Id,
         event_type: &'static str,
-        change: fn(&mut Message) -> Result<()>,
+        change: fn(&mut Message) -> bool,
     ) -> Result<u64> {
         let prefix = Key::new(space::MSG_BY_CAMPAIGN)
             .u64(org)
@@ -672,14 +674,21 @@ impl Store {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut changed = 0;
         for group in ids.chunks(256) {
-            let updates = group
-                .iter()
-                .flatten()
-                .map(|&id| self.update_message(org, id, MessageUpdate::new(event_type), change));
+            let updates = group.iter().flatten().map(|&id| {
+                self.writer().run(move |ctx| {
+                    transition_op(ctx, org, id, now_ms(), |m| {
+                        Ok(if change(m) {
+                            Step::Apply(MessageUpdate::new(event_type))
+                        } else {
+                            Step::Stale
+                        })
+                    })
+                })
+            });
             for result in futures::future::join_all(updates).await {
                 match result {
-                    Ok(_) => changed += 1,
-                    Err(StoreError::InvalidState(_) | StoreError::NotFound { .. }) => {}
+                    Ok(Transition::Applied(_)) => changed += 1,
+                    Ok(_) | Err(StoreError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sairex_store::model::{Message, MessageStatus, Priority, QueuePlace};
-use sairex_store::{PartsAccepted, Store, StoreError, StoreOptions, Submitted, SyncPolicy, now_ms};
+use sairex_store::{
+    PartsAccepted, Store, StoreError, StoreOptions, Submitted, SyncPolicy, Transition, now_ms,
+};
 
 /// Organizations the ops use (1..=ORGS).
 pub const ORGS: u64 = 3;
@@ -245,10 +247,24 @@ impl Harness {
                     return;
                 };
                 let org = self.model.messages[&id].org;
-                let m = self
+                let before = self.model.messages[&id].status;
+                let outcome = self
                     .rt
                     .block_on(self.store().finalize(org, id, status, None, None))
                     .unwrap();
+                // A final status is never left for another: the same one is a duplicate,
+                // another one stale, and neither writes anything.
+                if before == status {
+                    assert!(matches!(outcome, Transition::Duplicate(_)), "{outcome:?}");
+                    return;
+                }
+                if before.is_final() {
+                    assert!(matches!(outcome, Transition::Stale(_)), "{outcome:?}");
+                    return;
+                }
+                let Transition::Applied(m) = outcome else {
+                    panic!("finalize of {id} ({before:?}): {outcome:?}");
+                };
                 assert_eq!((m.status, m.queue), (status, QueuePlace::Done));
                 let mm = self.model.messages.get_mut(&id).unwrap();
                 mm.status = status;
@@ -310,11 +326,12 @@ impl Harness {
         }
     }
 
-    /// An op that needs the message in flight: the model predicts success or InvalidState.
+    /// An op that needs the message in flight: the model predicts whether it applies or is
+    /// stale.
     fn in_flight_op<F, Fut>(&mut self, pick: Pick, event: &str, op: F)
     where
         F: FnOnce(Store, u64, u64) -> Fut,
-        Fut: std::future::Future<Output = Result<Message, StoreError>>,
+        Fut: std::future::Future<Output = Result<Transition, StoreError>>,
     {
         let Some(id) = self.model.pick(pick) else {
             return;
@@ -322,13 +339,16 @@ impl Harness {
         let org = self.model.messages[&id].org;
         let result = self.rt.block_on(op(self.store().clone(), org, id));
         if self.model.messages[&id].place != Place::InFlight {
+            // Not an error: the transition no longer applies, and nothing was written.
             assert!(
-                matches!(result, Err(StoreError::InvalidState(_))),
+                matches!(result, Ok(Transition::Stale(_))),
                 "{event} of message {id} not in flight: {result:?}"
             );
             return;
         }
-        let m = result.unwrap();
+        let Ok(Transition::Applied(m)) = result else {
+            panic!("{event} of in-flight message {id}: {result:?}");
+        };
         let now = self.now;
         match event {
             "SUBMITTED" => {
