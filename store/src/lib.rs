@@ -54,12 +54,14 @@ mod crypto;
 mod entities;
 mod error;
 mod floors;
+mod holds;
 mod keys;
 mod kv;
 mod messages;
 pub mod model;
 mod queue;
 pub mod raw;
+mod receipt_due;
 mod retention;
 mod value;
 mod verify;
@@ -84,8 +86,10 @@ pub use entities::{
     SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
 };
 pub use error::{Result, StoreError};
+pub use holds::{HeldPart, HeldReceipt};
 pub use messages::{Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest};
 pub use queue::{PartsAccepted, Recovery, RecoveryPolicy, Submitted};
+pub use receipt_due::{Overdue, RECEIPT_TIMEOUT};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};

@@ -231,6 +231,10 @@ pub struct Message {
     /// sends only the rest (see [`PartialSend`]); `None` for a message sent in one go. Kept once
     /// the rest is accepted: it says which provider each early part went through.
     pub partial: Option<PartialSend>,
+    /// When a SUBMITTED (or SENT) message whose receipt has not come becomes EXPIRED with a
+    /// RECEIPT_TIMEOUT event: its validity end plus a grace, set when it is submitted asking
+    /// for a receipt. Kept after that, so a late receipt can still record the real outcome.
+    pub receipt_due_at: Option<Millis>,
 }
 
 /// A multipart message some of whose parts a provider accepted while others were throttled,
@@ -320,6 +324,7 @@ impl Default for Message {
             queue: QueuePlace::Done,
             event_count: 0,
             partial: None,
+            receipt_due_at: None,
         }
     }
 }

@@ -182,6 +182,8 @@ pub struct Submitted {
     pub cost_per_segment: Option<crate::model::Micros>,
     /// Detail for the event.
     pub detail: Option<String>,
+    /// When the message expires if its receipt has not come (`None`: no receipt asked for).
+    pub receipt_due_at: Option<Millis>,
 }
 
 /// What a provider accepted of a multipart message it did not accept whole (see
@@ -281,6 +283,7 @@ impl Store {
             m.provider_msg_id = submitted.provider_msg_ids.first().cloned();
             m.provider_msg_ids = submitted.provider_msg_ids;
             m.submitted_at = Some(now);
+            m.receipt_due_at = submitted.receipt_due_at;
             if let Some(cost) = submitted.cost_per_segment {
                 m.cost_per_segment = Some(cost);
                 m.total_cost = Some(cost.saturating_mul(i64::from(m.segments)));

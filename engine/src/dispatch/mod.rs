@@ -108,9 +108,11 @@
 pub mod callbacks;
 mod clock;
 pub mod health;
+mod holds;
 mod inbound;
 mod limits;
 mod parts;
+mod receipt_timeout;
 mod receipts;
 mod route;
 
@@ -141,7 +143,7 @@ use health::HealthMonitor;
 use inbound::{Keyword, PartsKey, Reassembly};
 use limits::Limiter;
 use parts::{part_count, part_of};
-use receipts::{EarlyReceipts, Hold};
+use receipts::{EarlyReceipts, Hold, Taken};
 use route::{Choice, Providers};
 
 /// The dispatcher's settings.
@@ -179,6 +181,11 @@ pub struct DispatcherConfig {
     pub event_capacity: usize,
     /// Whether to ask providers for delivery receipts.
     pub request_receipts: bool,
+    /// How long after the end of its validity a message SUBMITTED (or SENT) waits for its
+    /// receipt before it becomes EXPIRED with a RECEIPT_TIMEOUT event.
+    pub receipt_grace: Duration,
+    /// The validity of a message that has none, for the receipt timeout.
+    pub default_validity: Duration,
     /// The global TPS and per-organization limits (see [`RateLimits`]); none by default.
     pub limits: RateLimits,
     /// When a provider is DEGRADED or DOWN (see [`health`]).
@@ -202,6 +209,8 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             event_capacity: 4_096,
             request_receipts: true,
+            receipt_grace: Duration::from_secs(3_600),
+            default_validity: Duration::from_secs(48 * 3_600),
             limits: RateLimits::default(),
             health: HealthRules::default(),
         }
@@ -283,6 +292,8 @@ pub struct Counters {
     pub opt_ins: u64,
     /// Store operations that failed (the message stays where it was; recovery covers it).
     pub store_errors: u64,
+    /// EXPIRED because no receipt came by the end of the validity plus the grace.
+    pub receipt_timeouts: u64,
 }
 
 /// What shutdown left behind.
@@ -386,6 +397,8 @@ struct Attempt {
     /// The parts accepted before, when the message went out in pieces: only the others are
     /// sent, with the same reference, through a provider that splits the same way.
     partial: Option<PartialSend>,
+    /// The end of its validity, if it has one (see [`receipt_timeout`]).
+    expires_at: Option<Millis>,
 }
 
 /// What to do when no provider can take a message now.
@@ -471,6 +484,8 @@ pub struct Dispatcher {
     next_token: u64,
     rr_after: Id,
     due_at: Option<Millis>,
+    /// Receipt timeouts before this time are handled (see [`receipt_timeout`]).
+    receipt_floor: Millis,
     more_work: bool,
     draining: bool,
     last_refresh: Millis,
@@ -526,6 +541,7 @@ impl Dispatcher {
             next_token: 1,
             rr_after: 0,
             due_at: None,
+            receipt_floor: 0,
             more_work: true,
             draining: false,
             last_refresh: 0,
@@ -560,6 +576,7 @@ impl Dispatcher {
             self.health.seed(id, status, now);
         }
         self.due_at = self.next_due();
+        self.load_holds().await;
         let cancel = self.handle.cancel.clone();
         let nudge = Arc::clone(&self.handle.nudge);
         let mut batch = Vec::with_capacity(MAX_EVENTS_PER_TURN);
@@ -664,13 +681,16 @@ impl Dispatcher {
             if released.duplicates > 0 {
                 self.count(|c| c.receipts_duplicate += released.duplicates as u64);
             }
-            let dropped = self.early.sweep(now);
-            if dropped > 0 {
-                self.count(|c| c.receipts_dropped += dropped as u64);
+            self.store_released(released.to_store).await;
+            let swept = self.early.sweep(now);
+            if swept.dropped > 0 {
+                self.count(|c| c.receipts_dropped += swept.dropped as u64);
+                self.release_holds(Vec::new(), swept.stored).await;
             }
             for partial in self.parts.sweep(now) {
                 self.store_partial(partial).await;
             }
+            self.expire_overdue_receipts(now).await;
             for change in self.health.tick(now) {
                 self.apply_health(change).await;
             }
@@ -984,6 +1004,7 @@ impl Dispatcher {
             failover: None,
             waiting_since: now,
             partial: m.partial,
+            expires_at: m.expires_at,
         };
         self.route(attempt, OnNone::Requeue).await;
     }
@@ -1598,6 +1619,7 @@ impl Dispatcher {
                         .by_id(attempt.provider)
                         .and_then(|s| s.config.cost_per_segment),
                     detail: Some(attempt.route.clone()),
+                    receipt_due_at: self.receipt_due_at(attempt.expires_at),
                 };
                 let store = self.store.clone();
                 let (org, id) = (attempt.org, attempt.id);
@@ -1636,9 +1658,11 @@ impl Dispatcher {
 
     /// Applies receipts held for ids `provider` gave the message, now that they are recorded.
     async fn apply_early(&mut self, org: Id, id: Id, provider: Id, ids: &[String]) {
+        let mut applied = Vec::new();
         for msg_id in ids {
             let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
-            for (receipt, ack) in self.early.take(provider, msg_id, same_only) {
+            let taken: Vec<Taken> = self.early.take(provider, msg_id, same_only);
+            for (receipt, ack, stored) in taken {
                 self.count(|c| c.receipts_early_matched += 1);
                 let status = match self.store.message(org, id) {
                     Ok(m) => self.apply_receipt(provider, &receipt, m).await,
@@ -1650,8 +1674,17 @@ impl Dispatcher {
                 if let Some(ack) = ack {
                     ack.complete(status);
                 }
+                match (stored, status) {
+                    // Kept for the next start to apply again.
+                    (Some(_), DeliverStatus::Retry) => {}
+                    (Some(held), _) => applied.push(held),
+                    (None, _) => {}
+                }
             }
         }
+        // Right after the receipt's own write: a crash between the two applies it again at
+        // start, which changes nothing (a duplicate).
+        self.release_holds(Vec::new(), applied).await;
     }
 
     // ---- receipts ------------------------------------------------------------------------
@@ -1678,7 +1711,7 @@ impl Dispatcher {
                         continue;
                     }
                     self.learn_spelling(provider, spelling);
-                    if m.status.is_final() {
+                    if !Self::awaits_receipt(&m) {
                         // A duplicate, or the receipt of a new message that reuses the id and
                         // whose submit_sm_resp is not recorded yet: held briefly.
                         let now = self.clock.now_ms();
@@ -1699,12 +1732,13 @@ impl Dispatcher {
                     // answered once applied, or "retry" so the SMSC keeps it.
                     let receipt_id = receipt.id.clone();
                     match self.early.hold(provider, receipt, ack, self.clock.now_ms()) {
-                        Hold::Held { dropped } => {
+                        Hold::Held => {
                             tracing::info!(provider, %receipt_id, "receipt for an unknown id; held");
-                            self.count(|c| {
-                                c.receipts_held += 1;
-                                c.receipts_dropped += dropped as u64;
-                            });
+                            self.count(|c| c.receipts_held += 1);
+                        }
+                        Hold::Full => {
+                            tracing::warn!(provider, %receipt_id, "receipt for an unknown id; the hold is full, answered retry");
+                            self.count(|c| c.receipts_dropped += 1);
                         }
                         Hold::Redelivered => {
                             tracing::debug!(provider, %receipt_id, "held receipt delivered again");
@@ -1783,7 +1817,7 @@ impl Dispatcher {
             let taken_as_respelled = match learned {
                 Some(Spelling::Same) => false,
                 Some(Spelling::Respelled) => true,
-                None => !m.status.is_final(),
+                None => Self::awaits_receipt(&m),
             };
             if respelled.is_none() && taken_as_respelled {
                 respelled = Some(m);
@@ -1816,8 +1850,13 @@ impl Dispatcher {
             return DeliverStatus::Reject;
         };
         let status = receipt_status(state);
-        if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
+        if !Self::awaits_receipt(&m) || (status == MessageStatus::Sent && m.status == status) {
             self.count(|c| c.receipts_duplicate += 1);
+            return DeliverStatus::Done;
+        }
+        // After the receipt timeout only the outcome matters: an intermediate one says nothing
+        // new about a message already reported EXPIRED.
+        if holds::timed_out(&m) && !status.is_final() {
             return DeliverStatus::Done;
         }
         // A part accepted while the rest is still to be sent: the message has not left as a
@@ -1864,8 +1903,15 @@ impl Dispatcher {
         let result = self
             .store
             .update_message(org, id, update, move |m| {
-                if m.status.is_final() || (status == MessageStatus::Sent && m.status == status) {
+                let late = holds::timed_out(m);
+                if (m.status.is_final() && !(late && status.is_final()))
+                    || (status == MessageStatus::Sent && m.status == status)
+                {
                     return Err(StoreError::InvalidState("receipt already applied".into()));
+                }
+                if late {
+                    // The real outcome replaces the timeout's.
+                    m.error_code = None;
                 }
                 m.status = status;
                 if status.is_final() {
@@ -1949,33 +1995,7 @@ impl Dispatcher {
                     reference: concat.reference,
                     wide: concat.wide,
                 };
-                let now = self.clock.now_ms();
-                let added = self
-                    .parts
-                    .add(key, concat, decoded.text, decoded.encoding, now);
-                for partial in added.evicted {
-                    self.store_partial(partial).await;
-                }
-                match added.complete {
-                    Some(whole) => {
-                        let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
-                        let body = whole.text();
-                        self.store_inbound(
-                            org,
-                            provider,
-                            whole.key.from,
-                            whole.key.to,
-                            body,
-                            whole.encoding,
-                            segments,
-                            None,
-                        )
-                        .await
-                    }
-                    // Buffered in memory until its siblings come: acknowledged now (holding
-                    // the carrier's ack could stall a small window that must send the rest).
-                    None => DeliverStatus::Done,
-                }
+                self.inbound_part(org, key, concat, decoded).await
             }
             _ => {
                 self.store_inbound(
@@ -1987,6 +2007,7 @@ impl Dispatcher {
                     decoded.encoding,
                     1,
                     decoded.note,
+                    Vec::new(),
                 )
                 .await
             }
@@ -1999,7 +2020,18 @@ impl Dispatcher {
             Some(slot) if slot.config.organization_id != 0 => Some(slot.config.organization_id),
             _ => inbound::route(&self.config.inbound_routes, &partial.key.to),
         };
-        let Some(org) = org else { return };
+        let Some(org) = org else {
+            // No organization any more (its provider and route are gone): nothing to store
+            // it for, so its parts are not kept either.
+            tracing::warn!(
+                provider = partial.key.provider,
+                to = %partial.key.to,
+                "inbound parts with no organization; dropped"
+            );
+            self.count(|c| c.inbound_unroutable += 1);
+            self.release_holds(partial.held_ids(), Vec::new()).await;
+            return;
+        };
         let missing = partial.missing();
         let note = format!(
             "incomplete: parts {missing:?} of {} never arrived",
@@ -2007,21 +2039,32 @@ impl Dispatcher {
         );
         let segments = u32::try_from(partial.parts.len() - missing.len()).unwrap_or(u32::MAX);
         let body = partial.text();
-        self.store_inbound(
-            org,
-            partial.key.provider,
-            partial.key.from,
-            partial.key.to,
-            body,
-            partial.encoding,
-            segments,
-            Some(note),
-        )
-        .await;
+        let held = partial.held_ids();
+        let status = self
+            .store_inbound(
+                org,
+                partial.key.provider,
+                partial.key.from,
+                partial.key.to,
+                body,
+                partial.encoding,
+                segments,
+                Some(note),
+                held,
+            )
+            .await;
+        if status == DeliverStatus::Retry {
+            // Its parts stay in the store: read back, and given up again, at the next start.
+            tracing::warn!(
+                provider = partial.key.provider,
+                "an incomplete inbound message could not be stored; its parts stay held"
+            );
+        }
     }
 
-    /// Stores one inbound message: [`DeliverStatus::Done`] once it is in the store,
-    /// [`DeliverStatus::Retry`] when the store failed.
+    /// Stores one inbound message (made of the held parts `held`, removed with it):
+    /// [`DeliverStatus::Done`] once it is in the store, [`DeliverStatus::Retry`] when the store
+    /// failed.
     #[allow(clippy::too_many_arguments)]
     async fn store_inbound(
         &mut self,
@@ -2033,6 +2076,7 @@ impl Dispatcher {
         encoding: &str,
         segments: u32,
         note: Option<String>,
+        held: Vec<Id>,
     ) -> DeliverStatus {
         let contact_id = match inbound::keyword(&body) {
             Some(keyword) => {
@@ -2075,7 +2119,12 @@ impl Dispatcher {
             status_message: note,
             ..Message::default()
         };
-        match self.store.enqueue(message).await {
+        let stored = if held.is_empty() {
+            self.store.enqueue(message).await
+        } else {
+            self.store.enqueue_from_parts(message, held).await
+        };
+        match stored {
             Ok(stored) => {
                 self.count(|c| c.inbound += 1);
                 crate::metrics::status_changed(stored.message());
@@ -2116,9 +2165,8 @@ impl Dispatcher {
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        for partial in self.parts.drain() {
-            self.store_partial(partial).await;
-        }
+        // Parts still waiting for their siblings stay held in the store: read back at the
+        // next start, where the rest may still arrive.
         if let Err(e) = self.store.flush().await {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }
