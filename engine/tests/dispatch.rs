@@ -85,6 +85,8 @@ struct FakeState {
     fail_in_doubt: bool,
     /// The concatenation reference of each partial answer, in order.
     references: Vec<u16>,
+    /// Configured to ask for no receipts (an SMPP provider with registered_delivery 0).
+    no_receipts: bool,
 }
 
 /// A provider that answers per script, gives credit on demand and, with `refill`, one more
@@ -147,6 +149,10 @@ impl ProviderLink for Fake {
 
     fn part_layout(&self) -> Option<String> {
         self.layout.map(str::to_owned)
+    }
+
+    fn requests_receipts(&self) -> bool {
+        !self.state().no_receipts
     }
 
     fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
@@ -1360,7 +1366,7 @@ async fn a_submitted_message_without_a_receipt_expires_after_48_hours_plus_the_g
         ("RECEIPT_TIMEOUT", MessageStatus::Expired)
     );
     assert!(timeout.occurred_at >= due, "never before it is due");
-    assert_eq!(h.handle.counters().receipt_timeouts, 1);
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
 
     // The carrier's receipt, late: the real outcome replaces the timeout's.
     h.receipt(0, "late1", MessageState::Delivered).await;
@@ -1427,7 +1433,31 @@ async fn the_receipt_timeout_follows_the_validity_and_grace_and_a_late_failure_i
         h.event_types(ORG, ids[0]),
         vec!["QUEUED", "SUBMITTED", "RECEIPT_TIMEOUT", "FAILED"]
     );
-    assert_eq!(h.handle.counters().receipt_timeouts, 1);
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
+    h.stop().await;
+}
+
+/// No receipt asked for (by the gateway's setting, or by a provider that never asks the SMSC):
+/// nothing to wait for, so no receipt timeout.
+#[tokio::test]
+async fn a_message_sent_without_asking_for_a_receipt_never_times_out() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].state().no_receipts = true;
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.receipt_due_at, None);
+    h.stop().await;
+
+    let config = DispatcherConfig {
+        request_receipts: false,
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config, false).await;
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.receipt_due_at, None);
     h.stop().await;
 }
 
@@ -1468,7 +1498,7 @@ async fn a_message_of_several_parts_expires_only_when_a_parts_receipt_is_missing
             .contains("for every part")
     );
     assert_eq!(h.message(ORG, whole).status, MessageStatus::Delivered);
-    assert_eq!(h.handle.counters().receipt_timeouts, 1);
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
 
     h.receipt(0, &format!("{b}1"), MessageState::Delivered)
         .await;

@@ -74,13 +74,20 @@
 //! Found by (provider, id) under the id's spellings in decimal and hex, confirmed with
 //! `ids_match`. SENT is intermediate; a final status applies once, so a duplicate changes
 //! nothing. A message of several parts is DELIVERED once every part's receipt said so, FAILED
-//! as soon as one part failed. A receipt for an unknown id is held (bounded, with a TTL) and
-//! applied when an ack records that id.
+//! as soon as one part failed. A receipt for an unknown id is held (bounded, with a TTL; in the
+//! store once answered, see `holds`) and applied when an ack records that id.
+//!
+//! # Receipt timeout
+//! A message submitted asking for a receipt whose receipt (every part's) has not come by the
+//! end of its validity plus [`DispatcherConfig::receipt_grace`] becomes EXPIRED with a
+//! RECEIPT_TIMEOUT event, from a due-style store index walked every housekeeping tick (see
+//! `receipt_timeout`). A receipt after that still records the real outcome.
 //!
 //! # Inbound
 //! Stored as INBOUND for the provider's organization, or for a shared provider the one the
 //! routing table names for the destination. Concatenated parts are reassembled (bounded; parts
-//! that never complete are stored as they are, with a note). The sender's contact is linked;
+//! that never complete are stored as they are, with a note); each part waits in the store, so a
+//! restart between parts loses none (see `holds`). The sender's contact is linked;
 //! a whole-message STOP, UNSUBSCRIBE, CANCEL, END or QUIT opts it out, START or UNSTOP back in.
 //!
 //! # Acknowledgements
@@ -88,10 +95,10 @@
 //! is completed only after the store write: `Done` once the receipt is applied (or changed
 //! nothing: a duplicate, a message that moved on) or the inbound message stored; `Retry` when
 //! the store failed, so the carrier redelivers (`ESME_RX_T_APPN`); `Reject` when it can never be
-//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). Two
-//! cases are acknowledged while still only in memory, a crash losing them: a receipt held for
-//! an id not recorded yet, and one part of a concatenated inbound message waiting for the
-//! others (holding the carrier's ack for those could stall its window).
+//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). A
+//! part of a concatenated inbound message waiting for the others is answered once it is held
+//! in the store, and so is a receipt held for an id not recorded yet once its short ack hold
+//! is over: nothing answered OK is only in memory.
 //!
 //! # Events
 //! Every status change the dispatcher makes, and every inbound message, is published as an
@@ -1619,7 +1626,7 @@ impl Dispatcher {
                         .by_id(attempt.provider)
                         .and_then(|s| s.config.cost_per_segment),
                     detail: Some(attempt.route.clone()),
-                    receipt_due_at: self.receipt_due_at(attempt.expires_at),
+                    receipt_due_at: self.receipt_due_at(attempt.provider, attempt.expires_at),
                 };
                 let store = self.store.clone();
                 let (org, id) = (attempt.org, attempt.id);

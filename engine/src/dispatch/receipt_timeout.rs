@@ -11,7 +11,7 @@
 //! A receipt that comes after that still counts: it records the real outcome (DELIVERED,
 //! FAILED, ...) on the timeline and in the status (see `Dispatcher::awaits_receipt`).
 
-use sairex_store::model::Millis;
+use sairex_store::model::{Id, Millis};
 
 use super::{Dispatcher, millis};
 
@@ -33,9 +33,19 @@ pub(super) fn deadline(
 }
 
 impl Dispatcher {
-    /// The `receiptDueAt` of a message accepted now, `None` when no receipt is asked for.
-    pub(super) fn receipt_due_at(&self, expires_at: Option<Millis>) -> Option<Millis> {
-        self.config.request_receipts.then(|| {
+    /// The `receiptDueAt` of a message `provider` accepted now, `None` when no receipt is
+    /// asked for.
+    pub(super) fn receipt_due_at(
+        &self,
+        provider: Id,
+        expires_at: Option<Millis>,
+    ) -> Option<Millis> {
+        let asked = self.config.request_receipts
+            && self
+                .providers
+                .by_id(provider)
+                .is_none_or(|slot| slot.link.requests_receipts());
+        asked.then(|| {
             deadline(
                 self.clock.now_ms(),
                 expires_at,
