@@ -19,6 +19,8 @@
 //! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
 //!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
 //! - `crypto`: the [`MasterKey`] and the sealing of provider credentials and webhook secrets.
+//! - `holds`: inbound parts and early receipts the engine answered before it could use them.
+//! - `receipt_due`: the receipt timeout (EXPIRED with RECEIPT_TIMEOUT), from its index.
 //! - `retention`: retention purge, erasure of a number's messages.
 //! - `verify`: [`Store::check_consistency`], records against indexes, events and the queue.
 //!

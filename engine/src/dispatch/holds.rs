@@ -56,7 +56,7 @@ impl Dispatcher {
             }
         };
         let count = parts.len();
-        let mut stored_twice = Vec::new();
+        let mut release = Vec::new();
         for (id, part) in parts {
             let key = PartsKey {
                 provider: part.provider_id,
@@ -72,6 +72,15 @@ impl Dispatcher {
                 seq: part.seq,
             };
             let encoding = inbound::encoding_name(&part.encoding);
+            if !self.parts.fits(&key, concat) {
+                // Never written so (see `inbound_part`): nothing to join it to.
+                tracing::warn!(
+                    provider = key.provider,
+                    "a held inbound part does not fit its siblings; dropped"
+                );
+                release.push(id);
+                continue;
+            }
             let added =
                 self.parts
                     .add(key, concat, part.text, encoding, part.received_at, Some(id));
@@ -79,15 +88,17 @@ impl Dispatcher {
                 self.store_partial(partial).await;
             }
             if let Some(whole) = added.complete {
-                stored_twice.extend(whole.held_ids());
+                // Complete parts are never held (the last one is stored with its siblings):
+                // these were stored by a job that crashed before removing them.
+                release.extend(whole.held_ids());
             }
         }
-        if !stored_twice.is_empty() {
+        if !release.is_empty() {
             tracing::warn!(
-                parts = stored_twice.len(),
-                "held inbound parts of a message stored before a crash; released"
+                parts = release.len(),
+                "held inbound parts already stored as a message, or unusable; released"
             );
-            self.release_holds(stored_twice, Vec::new()).await;
+            self.release_holds(release, Vec::new()).await;
         }
 
         let receipts = match self.store.held_receipts() {
@@ -168,6 +179,26 @@ impl Dispatcher {
         concat: Concat,
         decoded: Decoded,
     ) -> DeliverStatus {
+        if !self.parts.fits(&key, concat) {
+            // Stored on its own rather than lost or mixed into another message's text.
+            let note = format!(
+                "part {} of {} under reference {}, which waiting parts use with another part count; stored alone",
+                concat.seq, concat.total, concat.reference
+            );
+            return self
+                .store_inbound(
+                    org,
+                    key.provider,
+                    key.from,
+                    key.to,
+                    decoded.text,
+                    decoded.encoding,
+                    1,
+                    Some(note),
+                    Vec::new(),
+                )
+                .await;
+        }
         if let Some(whole) =
             self.parts
                 .would_complete(&key, concat, &decoded.text, decoded.encoding)

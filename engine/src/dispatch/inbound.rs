@@ -218,6 +218,15 @@ impl Reassembly {
         }
     }
 
+    /// Whether the part belongs with the parts waiting under its key: same total, and a part
+    /// number within it (a carrier that reuses a reference for another message's parts, or
+    /// garbles the total, makes parts that do not).
+    pub(crate) fn fits(&self, key: &PartsKey, concat: Concat) -> bool {
+        let index = usize::from(concat.seq.max(1)) - 1;
+        let total = usize::from(concat.total.max(1));
+        index < total && self.pending.get(key).is_none_or(|p| p.parts.len() == total)
+    }
+
     /// The hold id of this part when a copy of it is waiting already (an SMSC resends parts).
     pub(crate) fn held_id(&self, key: &PartsKey, concat: Concat) -> Option<Id> {
         let index = usize::from(concat.seq.max(1)) - 1;
@@ -392,6 +401,29 @@ mod tests {
             "the held sibling is released with it"
         );
         assert!(r.remove(&key).is_some());
+    }
+
+    #[test]
+    fn a_part_with_another_total_or_out_of_range_does_not_fit() {
+        let key = PartsKey {
+            provider: 1,
+            from: "a".into(),
+            to: "b".into(),
+            reference: 5,
+            wide: false,
+        };
+        let part = |total: u8, seq: u8| Concat {
+            reference: 5,
+            wide: false,
+            total,
+            seq,
+        };
+        let mut r = Reassembly::new(4, 1_000);
+        assert!(r.fits(&key, part(3, 1)));
+        r.add(key.clone(), part(3, 1), "x".into(), "GSM-7", 0, Some(1));
+        assert!(r.fits(&key, part(3, 3)));
+        assert!(!r.fits(&key, part(2, 2)), "another part count");
+        assert!(!r.fits(&key, part(3, 4)), "past the total");
     }
 
     #[test]
