@@ -1320,6 +1320,62 @@ async fn an_inbound_part_held_across_a_restart_joins_its_sibling() {
     h.stop().await;
 }
 
+/// Parts read back after a restart keep their age: one whose siblings never come is given up
+/// after the reassembly time, stored with a note, and its hold released.
+#[tokio::test]
+async fn held_parts_that_never_complete_are_given_up_by_age_after_a_restart() {
+    const SHORT_CODE_ORG: Id = 7;
+    let config = || DispatcherConfig {
+        inbound_routes: HashMap::from([("8080".to_owned(), SHORT_CODE_ORG)]),
+        inbound_parts_ttl: Duration::from_millis(500),
+        ..DispatcherConfig::default()
+    };
+    let h = Harness::start(vec![spec(0, 1)], config(), false).await;
+    let mut sm = text::concat_udh8(43, 2, 1).to_vec();
+    sm.extend_from_slice(b"half a ");
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(DeliverSm {
+            esm_class: esm_class::UDHI,
+            ..mo("923001234567", "8080", &sm)
+        }),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+
+    let mut h = h.restart(config(), false).await;
+    h.wait_counters(|c| c.inbound_incomplete == 1 && c.inbound == 1)
+        .await;
+    let stored = h
+        .store
+        .list_messages(
+            SHORT_CODE_ORG,
+            &MessageFilter {
+                direction: Some(Direction::Inbound),
+                ..MessageFilter::default()
+            },
+            PageRequest::default(),
+        )
+        .expect("list")
+        .items;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body, "half a ");
+    assert!(
+        stored[0]
+            .status_message
+            .as_deref()
+            .is_some_and(|n| n.contains("parts [2] of 2 never arrived")),
+        "{:?}",
+        stored[0].status_message
+    );
+    assert!(h.store.held_inbound_parts().expect("held").is_empty());
+    h.stop().await;
+}
+
 // ---- receipt timeout ---------------------------------------------------------------------
 
 const HOUR: Duration = Duration::from_secs(3_600);

@@ -301,6 +301,9 @@ pub struct Counters {
     pub store_errors: u64,
     /// EXPIRED because no receipt came by the end of the validity plus the grace.
     pub receipt_timeouts: u64,
+    /// Concatenated inbound messages given up waiting for a part (the reassembly's TTL or
+    /// capacity) and stored with the parts that came.
+    pub inbound_incomplete: u64,
 }
 
 /// What shutdown left behind.
@@ -2047,6 +2050,14 @@ impl Dispatcher {
         let segments = u32::try_from(partial.parts.len() - missing.len()).unwrap_or(u32::MAX);
         let body = partial.text();
         let held = partial.held_ids();
+        tracing::info!(
+            org,
+            provider = partial.key.provider,
+            ?missing,
+            total = partial.parts.len(),
+            "inbound parts given up waiting; stored incomplete"
+        );
+        self.count(|c| c.inbound_incomplete += 1);
         let status = self
             .store_inbound(
                 org,
