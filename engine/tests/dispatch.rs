@@ -1237,6 +1237,69 @@ async fn a_held_receipt_whose_id_was_recorded_before_the_restart_is_applied_at_s
     h.stop().await;
 }
 
+/// A held receipt whose message is already final at start (applied, then the crash came
+/// before its hold was released) is a duplicate: released, and the message left alone.
+#[tokio::test]
+async fn a_held_receipt_already_applied_before_the_restart_is_released_as_a_duplicate() {
+    let config = || DispatcherConfig {
+        early_receipt_ack_hold: Duration::from_millis(50),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config(), false).await;
+    let provider = h.fakes[0].id;
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: provider,
+        deliver: Box::new(receipt_pdu("99", MessageState::Undeliverable)),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    h.stop().await;
+    let id = h
+        .store
+        .enqueue(Message {
+            organization_id: ORG,
+            to_number: TO.into(),
+            body: "hello".into(),
+            ..Message::default()
+        })
+        .await
+        .expect("enqueue")
+        .message()
+        .id;
+    h.store.lease(ORG, 1).await.expect("lease");
+    h.store
+        .ack_submitted(
+            ORG,
+            id,
+            Submitted {
+                provider_id: provider,
+                provider_msg_ids: vec!["99".into()],
+                ..Submitted::default()
+            },
+        )
+        .await
+        .expect("ack");
+    h.store
+        .finalize(ORG, id, MessageStatus::Delivered, None, None)
+        .await
+        .expect("final");
+
+    let mut h = h.restart(config(), false).await;
+    h.wait_counters(|c| c.receipts_duplicate == 1).await;
+    let deadline = Instant::now() + WAIT;
+    while !h.store.held_receipts().expect("held").is_empty() {
+        assert!(Instant::now() < deadline, "the duplicate is still held");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Delivered);
+    assert_eq!(h.handle.counters().receipts_early_matched, 0);
+    h.stop().await;
+}
+
 /// A part of a concatenated inbound message is answered OK once it is in the store; a
 /// restart before its sibling comes loses nothing, and the whole message is stored once.
 #[tokio::test]

@@ -121,16 +121,25 @@ impl Dispatcher {
                 "held inbound parts and early receipts read back"
             );
         }
-        // Recorded meanwhile (the crash came between the id's write and the receipt's).
+        // Recorded meanwhile (the crash came between the id's write and the receipt's), or
+        // applied already (the crash came before its hold was released).
+        let mut applied = Vec::new();
         for (provider, receipt_id) in self.early.stored_receipts() {
-            let found = self.find_by_provider_id(provider, &receipt_id);
-            if let Ok(Some((m, _))) = found
-                && Self::awaits_receipt(&m)
-            {
-                let (org, id) = (m.organization_id, m.id);
-                self.apply_early(org, id, provider, &[receipt_id]).await;
+            match self.find_by_provider_id(provider, &receipt_id) {
+                Ok(Some((m, _))) if Self::awaits_receipt(&m) => {
+                    let (org, id) = (m.organization_id, m.id);
+                    self.apply_early(org, id, provider, &[receipt_id]).await;
+                }
+                Ok(Some(_)) => {
+                    let taken = self.early.take(provider, &receipt_id, true);
+                    self.count(|c| c.receipts_duplicate += taken.len() as u64);
+                    applied.extend(taken.into_iter().filter_map(|(_, _, stored)| stored));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(provider, error = %e, "held receipt lookup failed"),
             }
         }
+        self.release_holds(Vec::new(), applied).await;
     }
 
     /// Writes the receipts released from the ack hold to the store, then answers each: OK once
