@@ -159,6 +159,10 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How long the engine's drain may take (`shutdown_grace`).
     pub shutdown_grace: Duration,
+    /// How long after the end of its validity (48 h from submission when it has none) a
+    /// message SUBMITTED with no receipt becomes EXPIRED with a RECEIPT_TIMEOUT event
+    /// (`receipt_grace`), 1 min..=30 days.
+    pub receipt_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -167,6 +171,7 @@ impl Default for EngineConfig {
             request_receipts: true,
             poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(10),
+            receipt_grace: Duration::from_secs(3_600),
         }
     }
 }

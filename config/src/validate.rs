@@ -290,6 +290,9 @@ fn engine(cx: &mut Ctx, s: &mut Section<'_, '_>, out: &mut EngineConfig) -> Opti
     s.set(cx, "poll_interval", &mut out.poll_interval, |v| {
         duration_in(v, MS, secs(10))
     });
+    s.set(cx, "receipt_grace", &mut out.receipt_grace, |v| {
+        duration_in(v, secs(60), secs(30 * 86_400))
+    });
     let (grace, span) = s.get_spanned(cx, "shutdown_grace", |v| {
         duration_in(v, 100 * MS, secs(3600))
     })?;

@@ -92,6 +92,7 @@ fn full_fixture_parses_every_key() {
     assert!(!config.engine.request_receipts);
     assert_eq!(config.engine.poll_interval, Duration::from_millis(50));
     assert_eq!(config.engine.shutdown_grace, Duration::from_secs(20));
+    assert_eq!(config.engine.receipt_grace, Duration::from_secs(7_200));
 
     assert!(config.webhooks.allow_private_targets);
     assert_eq!(config.webhooks.timeout, Duration::from_secs(5));
@@ -397,6 +398,7 @@ sync = "sometimes"
 path = ""
 [engine]
 poll_interval = "0s"
+receipt_grace = "5s"
 "#;
     let got = problems(text);
     assert!(
@@ -415,6 +417,7 @@ poll_interval = "0s"
             place("store.sync", 8),
             place("store.path", 9),
             place("engine.poll_interval", 11),
+            place("engine.receipt_grace", 12),
         ]
     );
     let sync = &got[5].2;

@@ -18,10 +18,11 @@ use sairex_engine::provider::{
 };
 use sairex_pdu::receipt::{MessageState, Receipt};
 use sairex_pdu::{CommandStatus, DeliverSm, ShortMessage, esm_class, text};
+use sairex_store::model::Direction;
 use sairex_store::model::{
     HealthStatus, Id, Message, MessageStatus, Priority, ProviderConfig, QueuePlace,
 };
-use sairex_store::{Store, StoreOptions, SyncPolicy};
+use sairex_store::{MessageFilter, PageRequest, Store, StoreOptions, Submitted, SyncPolicy};
 use tempfile::TempDir;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -84,6 +85,8 @@ struct FakeState {
     fail_in_doubt: bool,
     /// The concatenation reference of each partial answer, in order.
     references: Vec<u16>,
+    /// Configured to ask for no receipts (an SMPP provider with registered_delivery 0).
+    no_receipts: bool,
 }
 
 /// A provider that answers per script, gives credit on demand and, with `refill`, one more
@@ -146,6 +149,10 @@ impl ProviderLink for Fake {
 
     fn part_layout(&self) -> Option<String> {
         self.layout.map(str::to_owned)
+    }
+
+    fn requests_receipts(&self) -> bool {
+        !self.state().no_receipts
     }
 
     fn send(&self, message: Outbound) -> Result<(), (LinkError, Outbound)> {
@@ -262,6 +269,8 @@ struct Harness {
     join: Option<JoinHandle<DrainReport>>,
     /// Bound on waits: [`WAIT`], or an hour of virtual time under paused time.
     wait: Duration,
+    /// Each fake's provider configuration, refill and layout, to start again after a restart.
+    providers: Vec<(ProviderConfig, bool, Option<&'static str>)>,
 }
 
 /// A provider to set up: organization (0 = shared), priority, whether it refills credit.
@@ -284,14 +293,16 @@ fn spec(org: Id, priority: i32) -> Spec {
 }
 
 impl Harness {
-    async fn start(specs: Vec<Spec>, config: DispatcherConfig, paused: bool) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn open_store(dir: &TempDir) -> Store {
         let mut options = StoreOptions::new(dir.path());
         options.sync = SyncPolicy::None;
-        let store = Store::open(options).expect("store");
-        let (tx, rx) = mpsc::channel(10_000);
-        let mut entries = Vec::new();
-        let mut fakes = Vec::new();
+        Store::open(options).expect("store")
+    }
+
+    async fn start(specs: Vec<Spec>, config: DispatcherConfig, paused: bool) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Self::open_store(&dir);
+        let mut providers = Vec::new();
         for (i, s) in specs.into_iter().enumerate() {
             let config = store
                 .create_provider(ProviderConfig {
@@ -303,16 +314,48 @@ impl Harness {
                 })
                 .await
                 .expect("provider");
+            providers.push((config, s.refill, s.layout));
+        }
+        Self::launch(dir, store, providers, config, paused)
+    }
+
+    /// Stops the dispatcher, closes the store and opens it again (its recovery runs), then
+    /// starts a new dispatcher with new fakes for the same providers: nothing of the first
+    /// run is left but what the store kept.
+    async fn restart(mut self, config: DispatcherConfig, paused: bool) -> Self {
+        self.stop().await;
+        let Harness {
+            _dir: dir,
+            store,
+            providers,
+            ..
+        } = self;
+        drop(store);
+        let store = Self::open_store(&dir);
+        Self::launch(dir, store, providers, config, paused)
+    }
+
+    fn launch(
+        dir: TempDir,
+        store: Store,
+        providers: Vec<(ProviderConfig, bool, Option<&'static str>)>,
+        config: DispatcherConfig,
+        paused: bool,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(10_000);
+        let mut entries = Vec::new();
+        let mut fakes = Vec::new();
+        for (provider, refill, layout) in &providers {
             let fake = Arc::new(Fake {
-                id: config.id,
+                id: provider.id,
                 tx: tx.clone(),
-                refill: s.refill,
-                layout: s.layout,
+                refill: *refill,
+                layout: *layout,
                 state: Arc::default(),
             });
             entries.push(ProviderEntry {
                 link: fake.clone(),
-                config,
+                config: provider.clone(),
             });
             fakes.push(fake);
         }
@@ -336,6 +379,7 @@ impl Harness {
             } else {
                 WAIT
             },
+            providers,
         }
     }
 
@@ -447,7 +491,9 @@ impl Harness {
 
     async fn stop(&mut self) -> DrainReport {
         self.handle.shutdown();
-        let join = self.join.take().expect("running");
+        let Some(join) = self.join.take() else {
+            return DrainReport::default();
+        };
         // Polled rather than `timeout`: under paused time a timeout would fire while the
         // dispatcher waits for the store's writer thread (tokio advances time when idle).
         let deadline = Instant::now() + self.wait;
@@ -1054,7 +1100,7 @@ async fn receipts_in_another_base_match_when_that_is_how_the_provider_reports() 
 /// A receipt whose id is never recorded in time is answered "retry" after the hold, so the
 /// SMSC keeps it; it stays held to be applied if the id comes later.
 #[tokio::test]
-async fn an_early_receipt_not_matched_within_the_hold_is_answered_retry() {
+async fn an_early_receipt_not_matched_within_the_hold_is_stored_then_answered_ok() {
     let config = DispatcherConfig {
         early_receipt_ack_hold: Duration::from_millis(100),
         ..DispatcherConfig::default()
@@ -1071,8 +1117,530 @@ async fn an_early_receipt_not_matched_within_the_hold_is_answered_retry() {
     let status = tokio::time::timeout(Duration::from_secs(5), answer)
         .await
         .expect("answered within the housekeeping period after the hold");
-    assert_eq!(status.ok(), Some(DeliverStatus::Retry));
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    let held = h.store.held_receipts().expect("held receipts");
+    assert_eq!(held.len(), 1, "durable before it was answered");
+    assert_eq!(
+        (held[0].1.receipt_id.as_str(), held[0].1.provider_id),
+        ("nobody", h.fakes[0].id)
+    );
     assert_eq!(h.handle.counters().receipts_dropped, 0, "still held");
+    h.stop().await;
+}
+
+/// The crash case the hold is for: a receipt overtakes its submit_sm_resp, is answered OK
+/// once in the store, and the gateway stops before the submit_sm_resp comes. After the
+/// restart the message goes again (recovery), is accepted under the same id, and the receipt
+/// read back from the store applies to it.
+#[tokio::test]
+async fn an_early_receipt_held_in_the_store_survives_a_restart_and_is_applied_once_its_id_is_recorded()
+ {
+    let config = || DispatcherConfig {
+        early_receipt_ack_hold: Duration::from_millis(50),
+        shutdown_grace: Duration::from_millis(100),
+        ..DispatcherConfig::default()
+    };
+    let h = Harness::start(vec![spec(ORG, 1)], config(), false).await;
+    h.fakes[0].script([Answer::Hold]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_sent(0, 1).await;
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(receipt_pdu("77", MessageState::Delivered)),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+
+    let mut h = h.restart(config(), false).await;
+    assert_eq!(h.store.held_receipts().expect("held").len(), 1);
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Queued);
+    h.fakes[0].script([Answer::AcceptWith(vec!["77"])]);
+    h.fakes[0].grant(1).await;
+    h.handle.nudge();
+    let m = h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert!(m.delivered_at.is_some());
+    let types = h.event_types(ORG, id);
+    assert_eq!(
+        types[types.len() - 2..],
+        ["SUBMITTED".to_owned(), "DELIVERED".to_owned()],
+        "{types:?}"
+    );
+    assert_eq!(h.handle.counters().receipts_early_matched, 1);
+    let deadline = Instant::now() + WAIT;
+    while !h.store.held_receipts().expect("held").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the applied receipt is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.stop().await;
+}
+
+/// A receipt held in the store whose message was recorded before a restart (the crash came
+/// between the acceptance's write and the receipt's) is applied as soon as it is read back.
+#[tokio::test]
+async fn a_held_receipt_whose_id_was_recorded_before_the_restart_is_applied_at_start() {
+    let config = || DispatcherConfig {
+        early_receipt_ack_hold: Duration::from_millis(50),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config(), false).await;
+    let provider = h.fakes[0].id;
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: provider,
+        deliver: Box::new(receipt_pdu("88", MessageState::Undeliverable)),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    h.stop().await;
+    // What the stopped dispatcher had written of its acceptance, and no more.
+    let id = h
+        .store
+        .enqueue(Message {
+            organization_id: ORG,
+            to_number: TO.into(),
+            body: "hello".into(),
+            ..Message::default()
+        })
+        .await
+        .expect("enqueue")
+        .message()
+        .id;
+    h.store.lease(ORG, 1).await.expect("lease");
+    h.store
+        .ack_submitted(
+            ORG,
+            id,
+            Submitted {
+                provider_id: provider,
+                provider_msg_ids: vec!["88".into()],
+                ..Submitted::default()
+            },
+        )
+        .await
+        .expect("ack");
+
+    let mut h = h.restart(config(), false).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Failed).await;
+    assert_eq!(m.error_code.as_deref(), Some("0x0B"));
+    let deadline = Instant::now() + WAIT;
+    while !h.store.held_receipts().expect("held").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the applied receipt is still held"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.handle.counters().receipts_early_matched, 1);
+    h.stop().await;
+}
+
+/// A held receipt whose message is already final at start (applied, then the crash came
+/// before its hold was released) is a duplicate: released, and the message left alone.
+#[tokio::test]
+async fn a_held_receipt_already_applied_before_the_restart_is_released_as_a_duplicate() {
+    let config = || DispatcherConfig {
+        early_receipt_ack_hold: Duration::from_millis(50),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config(), false).await;
+    let provider = h.fakes[0].id;
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: provider,
+        deliver: Box::new(receipt_pdu("99", MessageState::Undeliverable)),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+    h.stop().await;
+    let id = h
+        .store
+        .enqueue(Message {
+            organization_id: ORG,
+            to_number: TO.into(),
+            body: "hello".into(),
+            ..Message::default()
+        })
+        .await
+        .expect("enqueue")
+        .message()
+        .id;
+    h.store.lease(ORG, 1).await.expect("lease");
+    h.store
+        .ack_submitted(
+            ORG,
+            id,
+            Submitted {
+                provider_id: provider,
+                provider_msg_ids: vec!["99".into()],
+                ..Submitted::default()
+            },
+        )
+        .await
+        .expect("ack");
+    h.store
+        .finalize(ORG, id, MessageStatus::Delivered, None, None)
+        .await
+        .expect("final");
+
+    let mut h = h.restart(config(), false).await;
+    h.wait_counters(|c| c.receipts_duplicate == 1).await;
+    let deadline = Instant::now() + WAIT;
+    while !h.store.held_receipts().expect("held").is_empty() {
+        assert!(Instant::now() < deadline, "the duplicate is still held");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Delivered);
+    assert_eq!(h.handle.counters().receipts_early_matched, 0);
+    h.stop().await;
+}
+
+/// A part of a concatenated inbound message is answered OK once it is in the store; a
+/// restart before its sibling comes loses nothing, and the whole message is stored once.
+#[tokio::test]
+async fn an_inbound_part_held_across_a_restart_joins_its_sibling() {
+    const SHORT_CODE_ORG: Id = 7;
+    let config = || DispatcherConfig {
+        inbound_routes: HashMap::from([("8080".to_owned(), SHORT_CODE_ORG)]),
+        ..DispatcherConfig::default()
+    };
+    let part = |seq: u8, text: &[u8]| {
+        let mut sm = text::concat_udh8(42, 3, seq).to_vec();
+        sm.extend_from_slice(text);
+        DeliverSm {
+            esm_class: esm_class::UDHI,
+            ..mo("923001234567", "8080", &sm)
+        }
+    };
+    let deliver = |h: &Harness, d: DeliverSm| {
+        let (ack, answer) = DeliverAck::channel();
+        let tx = h.tx.clone();
+        let provider_id = h.fakes[0].id;
+        async move {
+            tx.send(ProviderEvent::Deliver {
+                provider_id,
+                deliver: Box::new(d),
+                ack,
+            })
+            .await
+            .expect("send");
+            tokio::time::timeout(WAIT, answer)
+                .await
+                .expect("answered")
+                .ok()
+        }
+    };
+    let inbound = |h: &Harness| {
+        h.store
+            .list_messages(
+                SHORT_CODE_ORG,
+                &MessageFilter {
+                    direction: Some(Direction::Inbound),
+                    ..MessageFilter::default()
+                },
+                PageRequest::default(),
+            )
+            .expect("list")
+            .items
+    };
+    let h = Harness::start(vec![spec(0, 1)], config(), false).await;
+    assert_eq!(deliver(&h, part(3, b"!")).await, Some(DeliverStatus::Done));
+    assert_eq!(
+        deliver(&h, part(1, b"hello ")).await,
+        Some(DeliverStatus::Done)
+    );
+    assert_eq!(h.store.held_inbound_parts().expect("held").len(), 2);
+
+    // Stopped before the last part: the parts are not given up as an incomplete message.
+    let h = h.restart(config(), false).await;
+    assert!(inbound(&h).is_empty(), "nothing stored incomplete");
+    // The SMSC sends part 1 again (it did not hear our answer), then the last part.
+    assert_eq!(
+        deliver(&h, part(1, b"hello ")).await,
+        Some(DeliverStatus::Done)
+    );
+    assert_eq!(
+        deliver(&h, part(2, b"world")).await,
+        Some(DeliverStatus::Done)
+    );
+    let stored = inbound(&h);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (stored[0].body.as_str(), stored[0].segments),
+        ("hello world!", 3)
+    );
+    assert!(
+        h.store.held_inbound_parts().expect("held").is_empty(),
+        "released with the message"
+    );
+    let mut h = h.restart(config(), false).await;
+    assert_eq!(inbound(&h).len(), 1, "not stored again after a restart");
+    h.stop().await;
+}
+
+/// Parts read back after a restart keep their age: one whose siblings never come is given up
+/// after the reassembly time, stored with a note, and its hold released.
+#[tokio::test]
+async fn held_parts_that_never_complete_are_given_up_by_age_after_a_restart() {
+    const SHORT_CODE_ORG: Id = 7;
+    let config = || DispatcherConfig {
+        inbound_routes: HashMap::from([("8080".to_owned(), SHORT_CODE_ORG)]),
+        inbound_parts_ttl: Duration::from_millis(500),
+        ..DispatcherConfig::default()
+    };
+    let h = Harness::start(vec![spec(0, 1)], config(), false).await;
+    let mut sm = text::concat_udh8(43, 2, 1).to_vec();
+    sm.extend_from_slice(b"half a ");
+    let (ack, answer) = DeliverAck::channel();
+    h.tx.send(ProviderEvent::Deliver {
+        provider_id: h.fakes[0].id,
+        deliver: Box::new(DeliverSm {
+            esm_class: esm_class::UDHI,
+            ..mo("923001234567", "8080", &sm)
+        }),
+        ack,
+    })
+    .await
+    .expect("send");
+    let status = tokio::time::timeout(WAIT, answer).await.expect("answered");
+    assert_eq!(status.ok(), Some(DeliverStatus::Done));
+
+    let mut h = h.restart(config(), false).await;
+    h.wait_counters(|c| c.inbound_incomplete == 1 && c.inbound == 1)
+        .await;
+    let stored = h
+        .store
+        .list_messages(
+            SHORT_CODE_ORG,
+            &MessageFilter {
+                direction: Some(Direction::Inbound),
+                ..MessageFilter::default()
+            },
+            PageRequest::default(),
+        )
+        .expect("list")
+        .items;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body, "half a ");
+    assert!(
+        stored[0]
+            .status_message
+            .as_deref()
+            .is_some_and(|n| n.contains("parts [2] of 2 never arrived")),
+        "{:?}",
+        stored[0].status_message
+    );
+    assert!(h.store.held_inbound_parts().expect("held").is_empty());
+    h.stop().await;
+}
+
+// ---- receipt timeout ---------------------------------------------------------------------
+
+const HOUR: Duration = Duration::from_secs(3_600);
+
+/// Advances paused time by `by` in one jump, then lets the dispatcher's next housekeeping run.
+async fn jump(by: Duration) {
+    tokio::time::advance(by).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// A message with no validity of its own waits 48 h plus the grace (1 h) for its receipt,
+/// then is EXPIRED with a RECEIPT_TIMEOUT event; a receipt after that records the real outcome.
+#[tokio::test(start_paused = true)]
+async fn a_submitted_message_without_a_receipt_expires_after_48_hours_plus_the_grace() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].script([Answer::AcceptWith(vec!["late1"])]);
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    let due = m.receipt_due_at.expect("a receipt is asked for: due");
+    let submitted = m.submitted_at.expect("submitted");
+    // Due 49 h after submission (the dispatcher's clock and the store's differ by the virtual
+    // time the test has let pass, a few seconds at most).
+    let ms = |d: Duration| u64::try_from(d.as_millis()).expect("ms");
+    assert!(
+        due + 10_000 >= submitted + ms(49 * HOUR) && due < submitted + ms(49 * HOUR) + 600_000,
+        "due {due}, submitted {submitted}"
+    );
+
+    jump(48 * HOUR).await;
+    assert_eq!(
+        h.message(ORG, id).status,
+        MessageStatus::Submitted,
+        "not before the grace"
+    );
+    jump(HOUR + Duration::from_secs(600)).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Expired).await;
+    assert_eq!(m.error_code.as_deref(), Some("RECEIPT_TIMEOUT"));
+    assert_eq!(m.queue, QueuePlace::Done);
+    let events = h.store.events(ORG, id).expect("events");
+    let timeout = events.last().expect("an event");
+    assert_eq!(
+        (timeout.event_type.as_str(), timeout.status),
+        ("RECEIPT_TIMEOUT", MessageStatus::Expired)
+    );
+    assert!(timeout.occurred_at >= due, "never before it is due");
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
+
+    // The carrier's receipt, late: the real outcome replaces the timeout's.
+    h.receipt(0, "late1", MessageState::Delivered).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Delivered).await;
+    assert_eq!(m.error_code, None);
+    assert!(m.delivered_at.is_some());
+    assert_eq!(
+        h.event_types(ORG, id),
+        vec!["QUEUED", "SUBMITTED", "RECEIPT_TIMEOUT", "DELIVERED"]
+    );
+    // Once final by a receipt, another one is a duplicate.
+    h.receipt(0, "late1", MessageState::Undeliverable).await;
+    h.wait_counters(|c| c.receipts == 2).await;
+    assert_eq!(h.message(ORG, id).status, MessageStatus::Delivered);
+    h.stop().await;
+}
+
+/// A message's own validity and the configured grace set the deadline; a late failure receipt
+/// makes it FAILED with the carrier's code, and one that came in time is never expired.
+#[tokio::test(start_paused = true)]
+async fn the_receipt_timeout_follows_the_validity_and_grace_and_a_late_failure_is_recorded() {
+    let config = DispatcherConfig {
+        receipt_grace: Duration::from_secs(600),
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config, true).await;
+    h.fakes[0].script([
+        Answer::AcceptWith(vec!["v1"]),
+        Answer::AcceptWith(vec!["v2"]),
+    ]);
+    h.fakes[0].grant(2).await;
+    let expires = sairex_store::now_ms() + 3_600_000;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(
+            h.enqueue(Message {
+                organization_id: ORG,
+                to_number: TO.into(),
+                body: "valid for an hour".into(),
+                expires_at: Some(expires),
+                ..Message::default()
+            })
+            .await,
+        );
+    }
+    for id in &ids {
+        let m = h.wait_status(ORG, *id, MessageStatus::Submitted).await;
+        assert_eq!(m.receipt_due_at, Some(expires + 600_000));
+    }
+    h.receipt(0, "v2", MessageState::Delivered).await;
+    h.wait_status(ORG, ids[1], MessageStatus::Delivered).await;
+
+    jump(HOUR + Duration::from_secs(1_200)).await;
+    let m = h.wait_status(ORG, ids[0], MessageStatus::Expired).await;
+    assert_eq!(m.error_code.as_deref(), Some("RECEIPT_TIMEOUT"));
+    assert_eq!(h.message(ORG, ids[1]).status, MessageStatus::Delivered);
+
+    // An intermediate receipt after the timeout changes nothing; a failure is recorded.
+    h.receipt(0, "v1", MessageState::Enroute).await;
+    h.receipt(0, "v1", MessageState::Undeliverable).await;
+    let m = h.wait_status(ORG, ids[0], MessageStatus::Failed).await;
+    assert_eq!(m.error_code.as_deref(), Some("0x0B"));
+    assert_eq!(
+        h.event_types(ORG, ids[0]),
+        vec!["QUEUED", "SUBMITTED", "RECEIPT_TIMEOUT", "FAILED"]
+    );
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
+    h.stop().await;
+}
+
+/// No receipt asked for (by the gateway's setting, or by a provider that never asks the SMSC):
+/// nothing to wait for, so no receipt timeout.
+#[tokio::test]
+async fn a_message_sent_without_asking_for_a_receipt_never_times_out() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), false).await;
+    h.fakes[0].state().no_receipts = true;
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.receipt_due_at, None);
+    h.stop().await;
+
+    let config = DispatcherConfig {
+        request_receipts: false,
+        ..DispatcherConfig::default()
+    };
+    let mut h = Harness::start(vec![spec(ORG, 1)], config, false).await;
+    h.fakes[0].grant(1).await;
+    let id = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let m = h.wait_status(ORG, id, MessageStatus::Submitted).await;
+    assert_eq!(m.receipt_due_at, None);
+    h.stop().await;
+}
+
+/// Multipart: expired only when a part's receipt is missing. One message has every part
+/// delivered (DELIVERED, never expired); the other has one part's receipt missing (EXPIRED),
+/// and that part's late receipt then makes it DELIVERED.
+#[tokio::test(start_paused = true)]
+async fn a_message_of_several_parts_expires_only_when_a_parts_receipt_is_missing() {
+    let mut h = Harness::start(vec![spec(ORG, 1)], DispatcherConfig::default(), true).await;
+    h.fakes[0].script([
+        Answer::AcceptWith(vec!["a1", "a2"]),
+        Answer::AcceptWith(vec!["b1", "b2"]),
+    ]);
+    h.fakes[0].grant(2).await;
+    let whole = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    let missing = h.send(ORG, TO, Priority::TRANSACTIONAL).await;
+    h.wait_status(ORG, whole, MessageStatus::Submitted).await;
+    h.wait_status(ORG, missing, MessageStatus::Submitted).await;
+    let (a, b) = if h.message(ORG, whole).provider_msg_ids[0] == "a1" {
+        ("a", "b")
+    } else {
+        ("b", "a")
+    };
+    h.receipt(0, &format!("{a}1"), MessageState::Delivered)
+        .await;
+    h.receipt(0, &format!("{a}2"), MessageState::Delivered)
+        .await;
+    h.receipt(0, &format!("{b}2"), MessageState::Delivered)
+        .await;
+    h.wait_status(ORG, whole, MessageStatus::Delivered).await;
+    h.wait_counters(|c| c.receipts == 3).await;
+
+    jump(50 * HOUR).await;
+    let m = h.wait_status(ORG, missing, MessageStatus::Expired).await;
+    assert_eq!(m.error_code.as_deref(), Some("RECEIPT_TIMEOUT"));
+    assert!(
+        h.event_detail(ORG, missing, "RECEIPT_TIMEOUT")
+            .contains("for every part")
+    );
+    assert_eq!(h.message(ORG, whole).status, MessageStatus::Delivered);
+    h.wait_counters(|c| c.receipt_timeouts == 1).await;
+
+    h.receipt(0, &format!("{b}1"), MessageState::Delivered)
+        .await;
+    h.wait_status(ORG, missing, MessageStatus::Delivered).await;
+    let types = h.event_types(ORG, missing);
+    assert_eq!(
+        types,
+        vec![
+            "QUEUED",
+            "SUBMITTED",
+            "PART_DELIVERED",
+            "RECEIPT_TIMEOUT",
+            "DELIVERED"
+        ]
+    );
     h.stop().await;
 }
 

@@ -187,6 +187,7 @@ fn dispatcher_config(config: &Config, inbound_routes: HashMap<String, u64>) -> D
         poll_interval: config.engine.poll_interval,
         shutdown_grace: config.engine.shutdown_grace,
         request_receipts: config.engine.request_receipts,
+        receipt_grace: config.engine.receipt_grace,
         inbound_routes,
         // Webhooks and every SSE client read this channel; a burst (a bulk send of thousands)
         // must not make them lag and miss events. ~64 bytes an event: 4 MiB.

@@ -105,7 +105,16 @@ pub(crate) mod space {
     /// waiting for their siblings.
     pub const SMPP_PARTS: u8 = 0x55;
 
-    // 0x56–0x59: durable holds and the receipt due index (issue 14, in progress).
+    /// `[INBOUND_PART][id]` → HeldPart: one part of a concatenated inbound message, kept until
+    /// its siblings arrive (or it is given up), so a crash after its deliver_sm_resp loses
+    /// nothing.
+    pub const INBOUND_PART: u8 = 0x56;
+    /// `[EARLY_RECEIPT][id]` → HeldReceipt: a receipt answered before its message's provider id
+    /// was recorded, kept until that id is (or it is given up).
+    pub const EARLY_RECEIPT: u8 = 0x57;
+    /// `[RECEIPT_DUE][at][org][id]` → (): a SUBMITTED or SENT message whose receipt is overdue
+    /// at `at` (derived from `Message::receipt_due_at`).
+    pub const RECEIPT_DUE: u8 = 0x58;
 
     /// `[OUTBOX][org][seq]` → OutboxEntry: one per status change and inbound message, written
     /// in the batch of the change; `seq` is a store id, so key order is the order of changes.

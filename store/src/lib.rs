@@ -21,6 +21,8 @@
 //! - `entities`: organizations, API keys, providers, contacts, groups, templates, campaigns,
 //!   webhooks and their deliveries; unique indexes and counters kept in the record's batch.
 //! - `crypto`: the [`MasterKey`] and the sealing of provider credentials and webhook secrets.
+//! - `holds`: inbound parts and early receipts the engine answered before it could use them.
+//! - `receipt_due`: the receipt timeout (EXPIRED with RECEIPT_TIMEOUT), from its index.
 //! - `retention`: retention purge, erasure of a number's messages.
 //! - `verify`: [`Store::check_consistency`], records against indexes, events and the queue.
 //!
@@ -56,6 +58,7 @@ mod crypto;
 mod entities;
 mod error;
 mod floors;
+mod holds;
 mod keys;
 mod kv;
 mod messages;
@@ -63,6 +66,7 @@ pub mod model;
 mod outbox;
 mod queue;
 pub mod raw;
+mod receipt_due;
 mod retention;
 mod value;
 mod verify;
@@ -87,11 +91,13 @@ pub use entities::{
     SmppOwed, SmppOwedKind, SmppPart, receipt_wanted,
 };
 pub use error::{Result, StoreError};
+pub use holds::{HeldPart, HeldReceipt};
 pub use messages::{
     Enqueued, MAX_PAGE, MessageFilter, MessageUpdate, Page, PageRequest, Transition,
 };
 pub use outbox::{CALLBACKS, OutboxEntry, OutboxProgress, PendingDelivery};
 pub use queue::{PartsAccepted, ReceiptUpdate, Recovery, RecoveryPolicy, Submitted};
+pub use receipt_due::{Overdue, RECEIPT_TIMEOUT};
 pub use retention::{DEFAULT_RETENTION_DAYS, days_ms};
 pub use value::FORMAT_VERSION;
 pub use verify::{ConsistencyReport, MAX_LISTED, Problem, ProblemKind};

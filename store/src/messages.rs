@@ -243,6 +243,18 @@ pub(crate) fn derived_entries(m: &Message) -> Vec<(Vec<u8>, Vec<u8>)> {
         )),
         QueuePlace::Done => {}
     }
+    if let Some(at) = m.receipt_due_at
+        && matches!(m.status, MessageStatus::Submitted | MessageStatus::Sent)
+    {
+        out.push((
+            Key::new(space::RECEIPT_DUE)
+                .u64(at)
+                .u64(org)
+                .u64(m.id)
+                .build(),
+            Vec::new(),
+        ));
+    }
     out
 }
 

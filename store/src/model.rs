@@ -234,6 +234,10 @@ pub struct Message {
     /// Parts (from 0) of a multipart message whose receipt said delivered, while others have
     /// not yet: the message is DELIVERED once every part is.
     pub delivered_parts: Vec<u32>,
+    /// When a SUBMITTED (or SENT) message whose receipt has not come becomes EXPIRED with a
+    /// RECEIPT_TIMEOUT event: its validity end plus a grace, set when it is submitted asking
+    /// for a receipt. Kept after that, so a late receipt can still record the real outcome.
+    pub receipt_due_at: Option<Millis>,
 }
 
 /// A multipart message some of whose parts a provider accepted while others were throttled,
@@ -324,6 +328,7 @@ impl Default for Message {
             event_count: 0,
             partial: None,
             delivered_parts: Vec::new(),
+            receipt_due_at: None,
         }
     }
 }

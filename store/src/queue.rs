@@ -186,7 +186,13 @@ pub struct ReceiptUpdate {
 
 /// The state machine of a receipt (see [`Store::apply_receipt`]).
 fn receipt_step(m: &mut Message, r: ReceiptUpdate) -> Step {
-    if m.status.is_final() || (r.status == MessageStatus::Sent && m.status == r.status) {
+    // EXPIRED by the receipt timeout is the gateway's guess, not an outcome: a late final
+    // receipt still records the real one (an intermediate one says nothing new).
+    let late = m.status == MessageStatus::Expired
+        && m.error_code.as_deref() == Some(crate::receipt_due::RECEIPT_TIMEOUT);
+    if (m.status.is_final() && !(late && r.status.is_final()))
+        || (r.status == MessageStatus::Sent && m.status == r.status)
+    {
         return Step::Duplicate;
     }
     // A part accepted while the rest is still to be sent: the message has not left as a
@@ -209,6 +215,10 @@ fn receipt_step(m: &mut Message, r: ReceiptUpdate) -> Step {
         }
     }
     m.status = r.status;
+    if late {
+        // The real outcome replaces the timeout's.
+        m.error_code = None;
+    }
     if r.status.is_final() {
         m.queue = QueuePlace::Done;
         m.status_message = Some(r.detail.clone());
@@ -237,6 +247,8 @@ pub struct Submitted {
     pub cost_per_segment: Option<crate::model::Micros>,
     /// Detail for the event.
     pub detail: Option<String>,
+    /// When the message expires if its receipt has not come (`None`: no receipt asked for).
+    pub receipt_due_at: Option<Millis>,
 }
 
 /// What a provider accepted of a multipart message it did not accept whole (see
@@ -345,6 +357,7 @@ impl Store {
             m.provider_msg_id = submitted.provider_msg_ids.first().cloned();
             m.provider_msg_ids = submitted.provider_msg_ids;
             m.submitted_at = Some(now);
+            m.receipt_due_at = submitted.receipt_due_at;
             if let Some(cost) = submitted.cost_per_segment {
                 m.cost_per_segment = Some(cost);
                 m.total_cost = Some(cost.saturating_mul(i64::from(m.segments)));
@@ -546,7 +559,9 @@ impl Store {
     /// status). A receipt for one part of a multipart message records that part
     /// (PART_DELIVERED, status unchanged) until every part is delivered, then the message is.
     /// [`Transition::Duplicate`] for a receipt already applied (the message is final, or it
-    /// repeats SENT or a part already recorded); [`Transition::Stale`] for an intermediate
+    /// repeats SENT or a part already recorded): except that a message EXPIRED by the receipt
+    /// timeout takes a late final receipt, which records the real outcome and clears the
+    /// RECEIPT_TIMEOUT error code. [`Transition::Stale`] for an intermediate
     /// receipt of a part while the rest of the message still waits to be sent.
     ///
     /// # Errors

@@ -21,7 +21,7 @@ use crate::value::{decode, hex};
 pub const MAX_LISTED: usize = 100;
 
 /// Keyspaces whose every entry is derived from a message record (see `derived_entries`).
-const DERIVED_SPACES: [u8; 8] = [
+const DERIVED_SPACES: [u8; 9] = [
     space::MSG_BY_DIR,
     space::MSG_BY_STATUS,
     space::MSG_BY_TO,
@@ -30,6 +30,7 @@ const DERIVED_SPACES: [u8; 8] = [
     space::IDEMPOTENCY,
     space::READY,
     space::DUE,
+    space::RECEIPT_DUE,
 ];
 
 /// What kind of inconsistency a [`Problem`] is.
@@ -497,7 +498,7 @@ fn owner(space: u8, key: &[u8], value: &[u8]) -> Option<(Id, Id)> {
     match space {
         space::READY | space::IDEMPOTENCY => Some((u64_at(key, 1)?, u64_at(value, 0)?)),
         space::MSG_BY_PROVIDER_ID => Some((u64_at(value, 0)?, u64_at(value, 8)?)),
-        space::DUE => Some((u64_at(key, 9)?, trailing_id(key)?)),
+        space::DUE | space::RECEIPT_DUE => Some((u64_at(key, 9)?, trailing_id(key)?)),
         _ => Some((u64_at(key, 1)?, trailing_id(key)?)),
     }
 }

@@ -755,6 +755,31 @@ async fn keys_written_per_step_of_a_messages_life() {
             ("final".to_owned(), 5),
         ]
     );
+
+    // Asking for a receipt (the engine's default) adds the receipt-due index entry: written
+    // with the acceptance, removed by the final status.
+    let id = store
+        .enqueue(message(1, "+923000000002", Priority::TRANSACTIONAL))
+        .await
+        .unwrap()
+        .message()
+        .id;
+    store.lease(1, 1).await.unwrap();
+    let _ = step("enqueue and lease");
+    let submitted = Submitted {
+        provider_id: 7,
+        provider_msg_ids: vec!["abd".into()],
+        receipt_due_at: Some(now_ms() + 3_600_000),
+        ..Submitted::default()
+    };
+    store.ack_submitted(1, id, submitted).await.unwrap();
+    let ack = step("ack");
+    store
+        .finalize(1, id, MessageStatus::Delivered, None, None)
+        .await
+        .unwrap();
+    let fin = step("final");
+    assert_eq!([ack, fin], [("ack".to_owned(), 8), ("final".to_owned(), 6)]);
 }
 
 /// A promotion asked for no messages must not move the due floor past the messages that are due

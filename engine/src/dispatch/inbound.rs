@@ -153,6 +153,8 @@ pub(crate) struct PartsKey {
 pub(crate) struct Partial {
     pub(crate) key: PartsKey,
     pub(crate) parts: Vec<Option<String>>,
+    /// The store's hold id of each part received (see `Store::hold_inbound_part`).
+    pub(crate) held: Vec<Option<Id>>,
     pub(crate) encoding: &'static str,
     pub(crate) first_at: Millis,
 }
@@ -169,10 +171,28 @@ impl Partial {
             .filter(|i| self.parts.get(i - 1).is_some_and(Option::is_none))
             .collect()
     }
+
+    /// The hold ids of its parts, to remove once it is stored.
+    pub(crate) fn held_ids(&self) -> Vec<Id> {
+        self.held.iter().flatten().copied().collect()
+    }
+}
+
+/// The alphabet names `decode` gives, as `'static` (a held part read back names its own).
+pub(crate) fn encoding_name(name: &str) -> &'static str {
+    match name {
+        "UCS-2" => "UCS-2",
+        "LATIN-1" => "LATIN-1",
+        "BINARY" => "BINARY",
+        _ => "GSM-7",
+    }
 }
 
 /// Concatenated parts waiting for their siblings. Bounded: past `capacity` messages the oldest
 /// is given up (stored incomplete by the caller); past `ttl_ms` the same.
+///
+/// Each part is in the store too (held, before its deliver_sm is answered): this is the index
+/// of those holds, rebuilt from the store at start, and changed only after the store write.
 #[derive(Debug)]
 pub(crate) struct Reassembly {
     capacity: usize,
@@ -198,6 +218,59 @@ impl Reassembly {
         }
     }
 
+    /// Whether the part belongs with the parts waiting under its key: same total, and a part
+    /// number within it (a carrier that reuses a reference for another message's parts, or
+    /// garbles the total, makes parts that do not).
+    pub(crate) fn fits(&self, key: &PartsKey, concat: Concat) -> bool {
+        let index = usize::from(concat.seq.max(1)) - 1;
+        let total = usize::from(concat.total.max(1));
+        index < total && self.pending.get(key).is_none_or(|p| p.parts.len() == total)
+    }
+
+    /// The hold id of this part when a copy of it is waiting already (an SMSC resends parts).
+    pub(crate) fn held_id(&self, key: &PartsKey, concat: Concat) -> Option<Id> {
+        let index = usize::from(concat.seq.max(1)) - 1;
+        self.pending
+            .get(key)
+            .and_then(|p| p.held.get(index).copied().flatten())
+    }
+
+    /// The whole message this part would complete, without changing anything: the caller
+    /// stores it, then [`Reassembly::remove`]s the parts.
+    pub(crate) fn would_complete(
+        &self,
+        key: &PartsKey,
+        concat: Concat,
+        text: &str,
+        encoding: &'static str,
+    ) -> Option<Partial> {
+        let total = usize::from(concat.total.max(1));
+        let index = usize::from(concat.seq.max(1)) - 1;
+        let (mut parts, held, encoding, first_at) = match self.pending.get(key) {
+            Some(p) => (p.parts.clone(), p.held.clone(), p.encoding, p.first_at),
+            None => (vec![None; total], vec![None; total], encoding, 0),
+        };
+        let slot = parts.get_mut(index)?;
+        *slot = Some(text.to_owned());
+        if !parts.iter().all(Option::is_some) {
+            return None;
+        }
+        Some(Partial {
+            key: key.clone(),
+            parts,
+            held,
+            encoding,
+            first_at,
+        })
+    }
+
+    /// Forgets a message's parts (stored).
+    pub(crate) fn remove(&mut self, key: &PartsKey) -> Option<Partial> {
+        self.pending.remove(key)
+    }
+
+    /// Adds a part held under `held` (its store id).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn add(
         &mut self,
         key: PartsKey,
@@ -205,6 +278,7 @@ impl Reassembly {
         text: String,
         encoding: &'static str,
         now: Millis,
+        held: Option<Id>,
     ) -> Added {
         let mut added = Added::default();
         if !self.pending.contains_key(&key) {
@@ -224,13 +298,19 @@ impl Reassembly {
         let partial = self.pending.entry(key.clone()).or_insert_with(|| Partial {
             key: key.clone(),
             parts: vec![None; total],
+            held: vec![None; total],
             encoding,
             first_at: now,
         });
+        // Read back after a restart, parts come in id order, not arrival order.
+        partial.first_at = partial.first_at.min(now);
         let index = usize::from(concat.seq.max(1)) - 1;
         if let Some(slot) = partial.parts.get_mut(index) {
             // A repeated part replaces the earlier copy: SMSCs resend parts.
             *slot = Some(text);
+            if let Some(h) = partial.held.get_mut(index) {
+                *h = held.or(*h);
+            }
         }
         if partial.parts.iter().all(Option::is_some) {
             added.complete = self.pending.remove(&key);
@@ -250,11 +330,6 @@ impl Reassembly {
             .into_iter()
             .filter_map(|k| self.pending.remove(&k))
             .collect()
-    }
-
-    /// Everything still waiting (at shutdown).
-    pub(crate) fn drain(&mut self) -> Vec<Partial> {
-        std::mem::take(&mut self.pending).into_values().collect()
     }
 }
 
@@ -310,10 +385,45 @@ mod tests {
             wide: false,
         };
         let mut r = Reassembly::new(4, 1000);
-        assert!(r.add(key.clone(), c, d.text, "GSM-7", 0).complete.is_none());
+        assert!(r.would_complete(&key, c, &d.text, "GSM-7").is_none());
+        let added = r.add(key.clone(), c, d.text, "GSM-7", 0, Some(11));
+        assert!(added.complete.is_none());
         let first = Concat { seq: 1, ..c };
-        let done = r.add(key, first, "hello ".into(), "GSM-7", 5).complete;
-        assert_eq!(done.map(|p| p.text()), Some("hello world".to_owned()));
+        assert_eq!(r.held_id(&key, c), Some(11));
+        assert_eq!(r.held_id(&key, first), None);
+        let whole = r
+            .would_complete(&key, first, "hello ", "GSM-7")
+            .expect("complete");
+        assert_eq!(whole.text(), "hello world");
+        assert_eq!(
+            whole.held_ids(),
+            vec![11],
+            "the held sibling is released with it"
+        );
+        assert!(r.remove(&key).is_some());
+    }
+
+    #[test]
+    fn a_part_with_another_total_or_out_of_range_does_not_fit() {
+        let key = PartsKey {
+            provider: 1,
+            from: "a".into(),
+            to: "b".into(),
+            reference: 5,
+            wide: false,
+        };
+        let part = |total: u8, seq: u8| Concat {
+            reference: 5,
+            wide: false,
+            total,
+            seq,
+        };
+        let mut r = Reassembly::new(4, 1_000);
+        assert!(r.fits(&key, part(3, 1)));
+        r.add(key.clone(), part(3, 1), "x".into(), "GSM-7", 0, Some(1));
+        assert!(r.fits(&key, part(3, 3)));
+        assert!(!r.fits(&key, part(2, 2)), "another part count");
+        assert!(!r.fits(&key, part(3, 4)), "past the total");
     }
 
     #[test]
@@ -332,8 +442,8 @@ mod tests {
             wide: false,
         };
         let mut r = Reassembly::new(1, 100);
-        r.add(key(1), c, "x".into(), "GSM-7", 0);
-        let added = r.add(key(2), c, "y".into(), "GSM-7", 1);
+        r.add(key(1), c, "x".into(), "GSM-7", 0, Some(1));
+        let added = r.add(key(2), c, "y".into(), "GSM-7", 1, Some(2));
         assert_eq!(added.evicted.len(), 1);
         assert_eq!(added.evicted[0].missing(), vec![1, 3]);
         assert!(r.sweep(50).is_empty());

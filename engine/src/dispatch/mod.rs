@@ -74,13 +74,20 @@
 //! Found by (provider, id) under the id's spellings in decimal and hex, confirmed with
 //! `ids_match`. SENT is intermediate; a final status applies once, so a duplicate changes
 //! nothing. A message of several parts is DELIVERED once every part's receipt said so, FAILED
-//! as soon as one part failed. A receipt for an unknown id is held (bounded, with a TTL) and
-//! applied when an ack records that id.
+//! as soon as one part failed. A receipt for an unknown id is held (bounded, with a TTL; in the
+//! store once answered, see `holds`) and applied when an ack records that id.
+//!
+//! # Receipt timeout
+//! A message submitted asking for a receipt whose receipt (every part's) has not come by the
+//! end of its validity plus [`DispatcherConfig::receipt_grace`] becomes EXPIRED with a
+//! RECEIPT_TIMEOUT event, from a due-style store index walked every housekeeping tick (see
+//! `receipt_timeout`). A receipt after that still records the real outcome.
 //!
 //! # Inbound
 //! Stored as INBOUND for the provider's organization, or for a shared provider the one the
 //! routing table names for the destination. Concatenated parts are reassembled (bounded; parts
-//! that never complete are stored as they are, with a note). The sender's contact is linked;
+//! that never complete are stored as they are, with a note); each part waits in the store, so a
+//! restart between parts loses none (see `holds`). The sender's contact is linked;
 //! a whole-message STOP, UNSUBSCRIBE, CANCEL, END or QUIT opts it out, START or UNSTOP back in.
 //!
 //! # Acknowledgements
@@ -88,10 +95,10 @@
 //! is completed only after the store write: `Done` once the receipt is applied (or changed
 //! nothing: a duplicate, a message that moved on) or the inbound message stored; `Retry` when
 //! the store failed, so the carrier redelivers (`ESME_RX_T_APPN`); `Reject` when it can never be
-//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). Two
-//! cases are acknowledged while still only in memory, a crash losing them: a receipt held for
-//! an id not recorded yet, and one part of a concatenated inbound message waiting for the
-//! others (holding the carrier's ack for those could stall its window).
+//! used (no organization for an inbound message, an unreadable receipt: `ESME_RX_P_APPN`). A
+//! part of a concatenated inbound message waiting for the others is answered once it is held
+//! in the store, and so is a receipt held for an id not recorded yet once its short ack hold
+//! is over: nothing answered OK is only in memory.
 //!
 //! # Events
 //! Every status change (the dispatcher's, the API's, the campaign runner's) and every inbound
@@ -111,9 +118,11 @@
 pub mod callbacks;
 mod clock;
 pub mod health;
+mod holds;
 mod inbound;
 mod limits;
 mod parts;
+mod receipt_timeout;
 mod receipts;
 mod relay;
 mod route;
@@ -145,7 +154,7 @@ use health::HealthMonitor;
 use inbound::{Keyword, PartsKey, Reassembly};
 use limits::Limiter;
 use parts::{part_count, part_of};
-use receipts::{EarlyReceipts, Hold};
+use receipts::{EarlyReceipts, Hold, Taken};
 use route::{Choice, Providers};
 
 /// The dispatcher's settings.
@@ -183,6 +192,11 @@ pub struct DispatcherConfig {
     pub event_capacity: usize,
     /// Whether to ask providers for delivery receipts.
     pub request_receipts: bool,
+    /// How long after the end of its validity a message SUBMITTED (or SENT) waits for its
+    /// receipt before it becomes EXPIRED with a RECEIPT_TIMEOUT event.
+    pub receipt_grace: Duration,
+    /// The validity of a message that has none, for the receipt timeout.
+    pub default_validity: Duration,
     /// The global TPS and per-organization limits (see [`RateLimits`]); none by default.
     pub limits: RateLimits,
     /// When a provider is DEGRADED or DOWN (see [`health`]).
@@ -206,6 +220,8 @@ impl Default for DispatcherConfig {
             shutdown_grace: Duration::from_secs(10),
             event_capacity: 4_096,
             request_receipts: true,
+            receipt_grace: Duration::from_secs(3_600),
+            default_validity: Duration::from_secs(48 * 3_600),
             limits: RateLimits::default(),
             health: HealthRules::default(),
         }
@@ -287,6 +303,11 @@ pub struct Counters {
     pub opt_ins: u64,
     /// Store operations that failed (the message stays where it was; recovery covers it).
     pub store_errors: u64,
+    /// EXPIRED because no receipt came by the end of the validity plus the grace.
+    pub receipt_timeouts: u64,
+    /// Concatenated inbound messages given up waiting for a part (the reassembly's TTL or
+    /// capacity) and stored with the parts that came.
+    pub inbound_incomplete: u64,
 }
 
 /// What shutdown left behind.
@@ -384,6 +405,8 @@ struct Attempt {
     /// The parts accepted before, when the message went out in pieces: only the others are
     /// sent, with the same reference, through a provider that splits the same way.
     partial: Option<PartialSend>,
+    /// The end of its validity, if it has one (see [`receipt_timeout`]).
+    expires_at: Option<Millis>,
 }
 
 /// What to do when no provider can take a message now.
@@ -469,6 +492,8 @@ pub struct Dispatcher {
     next_token: u64,
     rr_after: Id,
     due_at: Option<Millis>,
+    /// Receipt timeouts before this time are handled (see [`receipt_timeout`]).
+    receipt_floor: Millis,
     more_work: bool,
     draining: bool,
     last_refresh: Millis,
@@ -529,6 +554,7 @@ impl Dispatcher {
             next_token: 1,
             rr_after: 0,
             due_at: None,
+            receipt_floor: 0,
             more_work: true,
             draining: false,
             last_refresh: 0,
@@ -563,6 +589,7 @@ impl Dispatcher {
             self.health.seed(id, status, now);
         }
         self.due_at = self.next_due();
+        self.load_holds().await;
         let cancel = self.handle.cancel.clone();
         let nudge = Arc::clone(&self.handle.nudge);
         let stop_relay = CancellationToken::new();
@@ -670,13 +697,16 @@ impl Dispatcher {
             if released.duplicates > 0 {
                 self.count(|c| c.receipts_duplicate += released.duplicates as u64);
             }
-            let dropped = self.early.sweep(now);
-            if dropped > 0 {
-                self.count(|c| c.receipts_dropped += dropped as u64);
+            self.store_released(released.to_store).await;
+            let swept = self.early.sweep(now);
+            if swept.dropped > 0 {
+                self.count(|c| c.receipts_dropped += swept.dropped as u64);
+                self.release_holds(Vec::new(), swept.stored).await;
             }
             for partial in self.parts.sweep(now) {
                 self.store_partial(partial).await;
             }
+            self.expire_overdue_receipts(now).await;
             for change in self.health.tick(now) {
                 self.apply_health(change).await;
             }
@@ -990,6 +1020,7 @@ impl Dispatcher {
             failover: None,
             waiting_since: now,
             partial: m.partial,
+            expires_at: m.expires_at,
         };
         self.route(attempt, OnNone::Requeue).await;
     }
@@ -1605,6 +1636,7 @@ impl Dispatcher {
                         .by_id(attempt.provider)
                         .and_then(|s| s.config.cost_per_segment),
                     detail: Some(attempt.route.clone()),
+                    receipt_due_at: self.receipt_due_at(attempt.provider, attempt.expires_at),
                 };
                 let store = self.store.clone();
                 let (org, id) = (attempt.org, attempt.id);
@@ -1647,9 +1679,11 @@ impl Dispatcher {
 
     /// Applies receipts held for ids `provider` gave the message, now that they are recorded.
     async fn apply_early(&mut self, org: Id, id: Id, provider: Id, ids: &[String]) {
+        let mut applied = Vec::new();
         for msg_id in ids {
             let same_only = self.spellings.get(&provider) == Some(&Spelling::Same);
-            for (receipt, ack) in self.early.take(provider, msg_id, same_only) {
+            let taken: Vec<Taken> = self.early.take(provider, msg_id, same_only);
+            for (receipt, ack, stored) in taken {
                 self.count(|c| c.receipts_early_matched += 1);
                 let status = match self.store.message(org, id) {
                     Ok(m) => self.apply_receipt(provider, &receipt, m).await,
@@ -1661,8 +1695,17 @@ impl Dispatcher {
                 if let Some(ack) = ack {
                     ack.complete(status);
                 }
+                match (stored, status) {
+                    // Kept for the next start to apply again.
+                    (Some(_), DeliverStatus::Retry) => {}
+                    (Some(held), _) => applied.push(held),
+                    (None, _) => {}
+                }
             }
         }
+        // Right after the receipt's own write: a crash between the two applies it again at
+        // start, which changes nothing (a duplicate).
+        self.release_holds(Vec::new(), applied).await;
     }
 
     // ---- receipts ------------------------------------------------------------------------
@@ -1689,7 +1732,7 @@ impl Dispatcher {
                         continue;
                     }
                     self.learn_spelling(provider, spelling);
-                    if m.status.is_final() {
+                    if !Self::awaits_receipt(&m) {
                         // A duplicate, or the receipt of a new message that reuses the id and
                         // whose submit_sm_resp is not recorded yet: held briefly.
                         let now = self.clock.now_ms();
@@ -1710,12 +1753,13 @@ impl Dispatcher {
                     // answered once applied, or "retry" so the SMSC keeps it.
                     let receipt_id = receipt.id.clone();
                     match self.early.hold(provider, receipt, ack, self.clock.now_ms()) {
-                        Hold::Held { dropped } => {
+                        Hold::Held => {
                             tracing::info!(provider, %receipt_id, "receipt for an unknown id; held");
-                            self.count(|c| {
-                                c.receipts_held += 1;
-                                c.receipts_dropped += dropped as u64;
-                            });
+                            self.count(|c| c.receipts_held += 1);
+                        }
+                        Hold::Full => {
+                            tracing::warn!(provider, %receipt_id, "receipt for an unknown id; the hold is full, answered retry");
+                            self.count(|c| c.receipts_dropped += 1);
                         }
                         Hold::Redelivered => {
                             tracing::debug!(provider, %receipt_id, "held receipt delivered again");
@@ -1794,7 +1838,7 @@ impl Dispatcher {
             let taken_as_respelled = match learned {
                 Some(Spelling::Same) => false,
                 Some(Spelling::Respelled) => true,
-                None => !m.status.is_final(),
+                None => Self::awaits_receipt(&m),
             };
             if respelled.is_none() && taken_as_respelled {
                 respelled = Some(m);
@@ -1902,33 +1946,7 @@ impl Dispatcher {
                     reference: concat.reference,
                     wide: concat.wide,
                 };
-                let now = self.clock.now_ms();
-                let added = self
-                    .parts
-                    .add(key, concat, decoded.text, decoded.encoding, now);
-                for partial in added.evicted {
-                    self.store_partial(partial).await;
-                }
-                match added.complete {
-                    Some(whole) => {
-                        let segments = u32::try_from(whole.parts.len()).unwrap_or(u32::MAX);
-                        let body = whole.text();
-                        self.store_inbound(
-                            org,
-                            provider,
-                            whole.key.from,
-                            whole.key.to,
-                            body,
-                            whole.encoding,
-                            segments,
-                            None,
-                        )
-                        .await
-                    }
-                    // Buffered in memory until its siblings come: acknowledged now (holding
-                    // the carrier's ack could stall a small window that must send the rest).
-                    None => DeliverStatus::Done,
-                }
+                self.inbound_part(org, key, concat, decoded).await
             }
             _ => {
                 self.store_inbound(
@@ -1940,6 +1958,7 @@ impl Dispatcher {
                     decoded.encoding,
                     1,
                     decoded.note,
+                    Vec::new(),
                 )
                 .await
             }
@@ -1952,7 +1971,18 @@ impl Dispatcher {
             Some(slot) if slot.config.organization_id != 0 => Some(slot.config.organization_id),
             _ => inbound::route(&self.config.inbound_routes, &partial.key.to),
         };
-        let Some(org) = org else { return };
+        let Some(org) = org else {
+            // No organization any more (its provider and route are gone): nothing to store
+            // it for, so its parts are not kept either.
+            tracing::warn!(
+                provider = partial.key.provider,
+                to = %partial.key.to,
+                "inbound parts with no organization; dropped"
+            );
+            self.count(|c| c.inbound_unroutable += 1);
+            self.release_holds(partial.held_ids(), Vec::new()).await;
+            return;
+        };
         let missing = partial.missing();
         let note = format!(
             "incomplete: parts {missing:?} of {} never arrived",
@@ -1960,21 +1990,40 @@ impl Dispatcher {
         );
         let segments = u32::try_from(partial.parts.len() - missing.len()).unwrap_or(u32::MAX);
         let body = partial.text();
-        self.store_inbound(
+        let held = partial.held_ids();
+        tracing::info!(
             org,
-            partial.key.provider,
-            partial.key.from,
-            partial.key.to,
-            body,
-            partial.encoding,
-            segments,
-            Some(note),
-        )
-        .await;
+            provider = partial.key.provider,
+            ?missing,
+            total = partial.parts.len(),
+            "inbound parts given up waiting; stored incomplete"
+        );
+        self.count(|c| c.inbound_incomplete += 1);
+        let status = self
+            .store_inbound(
+                org,
+                partial.key.provider,
+                partial.key.from,
+                partial.key.to,
+                body,
+                partial.encoding,
+                segments,
+                Some(note),
+                held,
+            )
+            .await;
+        if status == DeliverStatus::Retry {
+            // Its parts stay in the store: read back, and given up again, at the next start.
+            tracing::warn!(
+                provider = partial.key.provider,
+                "an incomplete inbound message could not be stored; its parts stay held"
+            );
+        }
     }
 
-    /// Stores one inbound message: [`DeliverStatus::Done`] once it is in the store,
-    /// [`DeliverStatus::Retry`] when the store failed.
+    /// Stores one inbound message (made of the held parts `held`, removed with it):
+    /// [`DeliverStatus::Done`] once it is in the store, [`DeliverStatus::Retry`] when the store
+    /// failed.
     #[allow(clippy::too_many_arguments)]
     async fn store_inbound(
         &mut self,
@@ -1986,6 +2035,7 @@ impl Dispatcher {
         encoding: &str,
         segments: u32,
         note: Option<String>,
+        held: Vec<Id>,
     ) -> DeliverStatus {
         let contact_id = match inbound::keyword(&body) {
             Some(keyword) => {
@@ -2028,7 +2078,12 @@ impl Dispatcher {
             status_message: note,
             ..Message::default()
         };
-        match self.store.enqueue(message).await {
+        let stored = if held.is_empty() {
+            self.store.enqueue(message).await
+        } else {
+            self.store.enqueue_from_parts(message, held).await
+        };
+        match stored {
             Ok(stored) => {
                 self.count(|c| c.inbound += 1);
                 crate::metrics::status_changed(stored.message());
@@ -2065,9 +2120,8 @@ impl Dispatcher {
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
-        for partial in self.parts.drain() {
-            self.store_partial(partial).await;
-        }
+        // Parts still waiting for their siblings stay held in the store: read back at the
+        // next start, where the rest may still arrive.
         if let Err(e) = self.store.flush().await {
             tracing::error!(error = %e, "flushing the store at shutdown failed");
         }

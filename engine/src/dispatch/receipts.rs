@@ -3,9 +3,12 @@
 //!
 //! A held receipt keeps its deliver_sm unanswered for a short while (`ack_hold`): matched in
 //! that time (the usual case: its submit_sm_resp was being written), it is answered ESME_ROK
-//! once applied. Past it, or when the gateway stops, it is answered ESME_RX_T_APPN, so the
-//! SMSC keeps it and delivers it again: a crash never loses a receipt we had only in memory.
-//! The receipt itself stays held (up to the TTL) to be applied as soon as its id is recorded.
+//! once applied. Past it, it is written to the store (`Store::hold_receipts`) and answered
+//! ESME_ROK once that is durable (ESME_RX_T_APPN if the write fails, so the SMSC keeps it). When
+//! the gateway stops, receipts still held back only in memory are answered ESME_RX_T_APPN: a
+//! crash never loses a receipt that was answered OK. The receipt stays held (up to the TTL),
+//! and is read back from the store at start, to be applied as soon as its id is recorded.
+//! A full hold answers a new receipt ESME_RX_T_APPN rather than dropping one already answered.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -53,13 +56,16 @@ struct Held {
     at: Millis,
     /// The deliver_sm's answer, while it is held back.
     ack: Option<DeliverAck>,
+    /// Its id in the store, once written there.
+    stored: Option<Id>,
     /// Its id belongs to a message already final: a duplicate, unless a new submission that
     /// reuses the id is recorded within the hold (it is then that message's receipt).
     duplicate: bool,
 }
 
 /// Receipts whose message is not known yet, matched again when an ack records the id.
-/// Bounded: past `capacity` the oldest is dropped; past `ttl_ms` entries are swept.
+/// Bounded: past `capacity` a new one is refused (answered "retry"); past `ttl_ms` entries are
+/// swept.
 ///
 /// A receipt the SMSC delivers again while it is held replaces the held one (one entry per
 /// id). One swept unmatched is remembered, and when it comes again it is answered OK and
@@ -86,22 +92,38 @@ pub(crate) struct EarlyReceipts {
 /// What [`EarlyReceipts::hold`] did with a receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hold {
-    /// Held; this many older receipts were dropped to make room.
-    Held { dropped: usize },
+    /// Held.
+    Held,
+    /// The hold is full: answered "retry", not held.
+    Full,
     /// Held already: the new delivery took the place of the old one.
     Redelivered,
     /// Its id expired unmatched before: answered OK and dropped.
     GaveUp,
 }
 
-/// What [`EarlyReceipts::release_acks`] answered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What [`EarlyReceipts::release_acks`] did.
+#[derive(Debug, Default)]
 pub(crate) struct Released {
-    /// Unknown ids answered "retry".
-    pub(crate) retry: usize,
+    /// Receipts of unknown ids held back past the ack hold: to write to the store, then answer
+    /// with [`EarlyReceipts::stored`].
+    pub(crate) to_store: Vec<(u64, Id, Receipt, Millis)>,
     /// Duplicates of final messages answered OK.
     pub(crate) duplicates: usize,
 }
+
+/// What [`EarlyReceipts::sweep`] dropped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Swept {
+    /// Receipts dropped.
+    pub(crate) dropped: usize,
+    /// Their store ids, to remove.
+    pub(crate) stored: Vec<Id>,
+}
+
+/// A receipt taken out of the hold for its message, with its deliver_sm's answer if still held
+/// back and its store id if written there.
+pub(crate) type Taken = (Receipt, Option<DeliverAck>, Option<Id>);
 
 impl Held {
     fn unmatched_answer(&self) -> DeliverStatus {
@@ -183,6 +205,11 @@ impl EarlyReceipts {
             .get(&id)
             .and_then(|seq| self.entries.get_mut(seq))
         {
+            if held.stored.is_some() {
+                // Durable already: the SMSC did not hear our OK; say it again.
+                ack.complete(DeliverStatus::Done);
+                return Hold::Redelivered;
+            }
             // Still first seen at `at`: its answer is due at the next release.
             if let Some(old) = held.ack.replace(ack) {
                 old.complete(held.unmatched_answer());
@@ -191,13 +218,10 @@ impl EarlyReceipts {
             held.receipt = receipt;
             return Hold::Redelivered;
         }
-        let mut dropped = 0;
-        while self.entries.len() >= self.capacity {
-            let Some(oldest) = self.entries.keys().next().copied() else {
-                break;
-            };
-            self.remove(oldest);
-            dropped += 1;
+        if self.entries.len() >= self.capacity {
+            // Dropping an older one would lose a receipt answered OK; this one the SMSC keeps.
+            ack.complete(DeliverStatus::Retry);
+            return Hold::Full;
         }
         let keys = id_candidates(&receipt.id);
         let seq = self.next;
@@ -217,15 +241,46 @@ impl EarlyReceipts {
                 receipt,
                 at: now,
                 ack: Some(ack),
+                stored: None,
                 duplicate,
             },
         );
-        Hold::Held { dropped }
+        Hold::Held
     }
 
-    /// Answers the receipts held back longer than `ack_hold`: ESME_RX_T_APPN for unknown ids
-    /// (the SMSC will deliver them again; they stay held for matching), OK for duplicates (no
-    /// longer held). Returns how many of each.
+    /// Puts back a receipt read from the store at start (answered before the restart), past
+    /// the capacity if need be: it was accepted within it.
+    pub(crate) fn restore(&mut self, provider: Id, receipt: Receipt, at: Millis, stored: Id) {
+        let id = id_key(provider, &receipt.id);
+        let keys = id_candidates(&receipt.id);
+        let seq = self.next;
+        self.next += 1;
+        // The same id stored twice (a crash before the first was released) keeps both
+        // entries, so both records are released: matching takes every entry of the id.
+        self.by_id.insert(id, seq);
+        for key in &keys {
+            self.by_key
+                .entry((provider, key.clone()))
+                .or_default()
+                .push(seq);
+        }
+        self.entries.insert(
+            seq,
+            Held {
+                provider,
+                keys,
+                receipt,
+                at,
+                ack: None,
+                stored: Some(stored),
+                duplicate: false,
+            },
+        );
+    }
+
+    /// Ends the ack hold of receipts held back longer than `ack_hold`: unknown ids are
+    /// returned to be written to the store (then answered by [`EarlyReceipts::stored`]; they
+    /// stay held for matching), duplicates are answered OK and no longer held.
     pub(crate) fn release_acks(&mut self, now: Millis) -> Released {
         let mut released = Released {
             duplicates: std::mem::take(&mut self.duplicates_answered),
@@ -234,14 +289,15 @@ impl EarlyReceipts {
         let mut done = Vec::new();
         for (seq, held) in &mut self.entries {
             if now.saturating_sub(held.at) < self.ack_hold_ms {
-                // Entries are in arrival order: the rest are younger.
+                // Entries are in arrival order (restored ones first): the rest are younger.
                 break;
             }
             if held.duplicate {
                 done.push(*seq);
-            } else if let Some(ack) = held.ack.take() {
-                ack.complete(DeliverStatus::Retry);
-                released.retry += 1;
+            } else if held.ack.is_some() && held.stored.is_none() {
+                released
+                    .to_store
+                    .push((*seq, held.provider, held.receipt.clone(), held.at));
             }
         }
         for seq in done {
@@ -253,14 +309,26 @@ impl EarlyReceipts {
         released
     }
 
+    /// Answers a receipt released by [`EarlyReceipts::release_acks`]: OK once written to the
+    /// store (`stored`), "retry" when that failed (the SMSC keeps it; held in memory still).
+    pub(crate) fn stored(&mut self, seq: u64, stored: Option<Id>) {
+        let Some(held) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        held.stored = stored;
+        if let Some(ack) = held.ack.take() {
+            ack.complete(if stored.is_some() {
+                DeliverStatus::Done
+            } else {
+                DeliverStatus::Retry
+            });
+        }
+    }
+
     /// Takes every held receipt of `provider` whose id matches `msg_id` (written the same way
-    /// when `same_only`), oldest first, with its deliver_sm's answer if still held back.
-    pub(crate) fn take(
-        &mut self,
-        provider: Id,
-        msg_id: &str,
-        same_only: bool,
-    ) -> Vec<(Receipt, Option<DeliverAck>)> {
+    /// when `same_only`), oldest first, with its deliver_sm's answer if still held back and
+    /// its store id if written there.
+    pub(crate) fn take(&mut self, provider: Id, msg_id: &str, same_only: bool) -> Vec<Taken> {
         let mut seqs: Vec<u64> = id_candidates(msg_id)
             .into_iter()
             .filter_map(|key| self.by_key.get(&(provider, key)).cloned())
@@ -277,30 +345,45 @@ impl EarlyReceipts {
         seqs.dedup();
         seqs.into_iter()
             .filter_map(|seq| self.remove(seq))
-            .map(|held| (held.receipt, held.ack))
+            .map(|held| (held.receipt, held.ack, held.stored))
             .collect()
     }
 
-    /// Drops receipts held longer than the TTL; returns how many.
-    pub(crate) fn sweep(&mut self, now: Millis) -> usize {
+    /// Every held receipt that is in the store, with its provider (to match at start).
+    pub(crate) fn stored_receipts(&self) -> Vec<(Id, String)> {
+        self.entries
+            .values()
+            .filter(|h| h.stored.is_some())
+            .map(|h| (h.provider, h.receipt.id.clone()))
+            .collect()
+    }
+
+    /// Drops receipts held longer than the TTL: how many, and their store ids to remove.
+    pub(crate) fn sweep(&mut self, now: Millis) -> Swept {
         let expired: Vec<u64> = self
             .entries
             .iter()
             .take_while(|(_, h)| now.saturating_sub(h.at) > self.ttl_ms)
             .map(|(seq, _)| *seq)
             .collect();
+        let mut swept = Swept {
+            dropped: expired.len(),
+            stored: Vec::new(),
+        };
         for seq in &expired {
             if let Some(mut held) = self.remove(*seq) {
                 if let Some(ack) = held.ack.take() {
                     ack.complete(held.unmatched_answer());
                 }
+                swept.stored.extend(held.stored);
                 if held.duplicate {
                     continue;
                 }
                 tracing::warn!(
                     provider = held.provider,
                     receipt_id = %held.receipt.id,
-                    "receipt for an unknown message id expired unmatched; dropped when it comes again"
+                    stat = %held.receipt.stat,
+                    "receipt for an unknown message id expired unmatched; dropped, and dropped when it comes again"
                 );
                 let id = id_key(held.provider, &held.receipt.id);
                 if self.expired_set.insert(id.clone()) {
@@ -313,7 +396,7 @@ impl EarlyReceipts {
                 }
             }
         }
-        expired.len()
+        swept
     }
 
     fn remove(&mut self, seq: u64) -> Option<Held> {
@@ -358,7 +441,7 @@ mod tests {
         let ack = DeliverAck::detached;
         assert_eq!(
             early.hold(1, Receipt::new("1234", MessageState::Delivered), ack(), 0),
-            Hold::Held { dropped: 0 }
+            Hold::Held
         );
         assert!(early.take(2, "4D2", false).is_empty(), "other provider");
         assert_eq!(early.take(1, "4D2", false).len(), 1);
@@ -366,14 +449,78 @@ mod tests {
 
         early.hold(1, Receipt::new("a1", MessageState::Delivered), ack(), 0);
         early.hold(1, Receipt::new("a2", MessageState::Delivered), ack(), 10);
+        let (full, mut full_answer) = DeliverAck::channel();
         assert_eq!(
-            early.hold(1, Receipt::new("a3", MessageState::Delivered), ack(), 20),
-            Hold::Held { dropped: 1 }
+            early.hold(1, Receipt::new("a3", MessageState::Delivered), full, 20),
+            Hold::Full
         );
-        assert!(early.take(1, "a1", false).is_empty(), "oldest dropped");
-        assert_eq!(early.sweep(1_015), 1);
+        assert_eq!(
+            full_answer.try_recv().ok(),
+            Some(DeliverStatus::Retry),
+            "refused, so the SMSC keeps it; nothing held is dropped"
+        );
+        assert!(early.take(1, "a3", false).is_empty());
+        // a1 (the second receipt held, seq 1) was written to the store as 70.
+        early.stored(1, Some(70));
+        assert_eq!(
+            early.sweep(1_005),
+            Swept {
+                dropped: 1,
+                stored: vec![70]
+            },
+            "past the TTL, and its record is to be removed"
+        );
         assert_eq!(early.len(), 1);
-        assert_eq!(early.take(1, "A3", false).len(), 1);
+        assert_eq!(early.take(1, "A2", false).len(), 1);
+    }
+
+    #[test]
+    fn past_the_ack_hold_a_receipt_is_stored_then_answered_ok_and_restored_after_a_restart() {
+        let mut early = EarlyReceipts::new(8, 60_000, 500);
+        let (ack, mut answer) = DeliverAck::channel();
+        early.hold(3, Receipt::new("m9", MessageState::Delivered), ack, 0);
+        assert!(early.release_acks(499).to_store.is_empty());
+        let released = early.release_acks(500);
+        assert_eq!(released.to_store.len(), 1);
+        let (seq, provider, receipt, at) = released.to_store[0].clone();
+        assert_eq!((provider, receipt.id.as_str(), at), (3, "m9", 0));
+        assert!(answer.try_recv().is_err(), "not before it is durable");
+        early.stored(seq, Some(41));
+        assert_eq!(answer.try_recv().ok(), Some(DeliverStatus::Done));
+        assert!(
+            early.release_acks(600).to_store.is_empty(),
+            "stored once, not again"
+        );
+        let (again, mut again_answer) = DeliverAck::channel();
+        assert_eq!(
+            early.hold(3, Receipt::new("m9", MessageState::Delivered), again, 700),
+            Hold::Redelivered
+        );
+        assert_eq!(
+            again_answer.try_recv().ok(),
+            Some(DeliverStatus::Done),
+            "durable already"
+        );
+        let taken = early.take(3, "m9", false);
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].2, Some(41), "its store id, to release");
+
+        // Read back at start, with no answer to give, and taken like any other.
+        let mut restarted = EarlyReceipts::new(8, 60_000, 500);
+        restarted.restore(3, Receipt::new("m9", MessageState::Delivered), 0, 41);
+        assert_eq!(restarted.stored_receipts(), vec![(3, "m9".to_owned())]);
+        assert!(restarted.release_acks(10_000).to_store.is_empty());
+        let taken = restarted.take(3, "m9", false);
+        assert!(taken[0].1.is_none());
+        assert_eq!(taken[0].2, Some(41));
+        restarted.restore(3, Receipt::new("old", MessageState::Delivered), 0, 42);
+        assert_eq!(
+            restarted.sweep(60_001),
+            Swept {
+                dropped: 1,
+                stored: vec![42]
+            }
+        );
     }
 
     #[test]
@@ -390,7 +537,7 @@ mod tests {
         assert_eq!(first_answer.try_recv().ok(), Some(DeliverStatus::Retry));
         assert!(again_answer.try_recv().is_err(), "the new delivery waits");
 
-        assert_eq!(early.sweep(1_001), 1);
+        assert_eq!(early.sweep(1_001).dropped, 1);
         assert_eq!(again_answer.try_recv().ok(), Some(DeliverStatus::Retry));
         let (late, mut late_answer) = DeliverAck::channel();
         assert_eq!(
@@ -412,7 +559,7 @@ mod tests {
                 other,
                 2_000
             ),
-            Hold::Held { dropped: 0 },
+            Hold::Held,
             "another provider's id is another id"
         );
     }
@@ -430,15 +577,10 @@ mod tests {
         );
         let (dup, mut dup_answer) = DeliverAck::channel();
         early.hold_duplicate(1, Receipt::new("r2", MessageState::Delivered), dup, 0);
-        assert_eq!(early.release_acks(499), Released::default());
+        assert_eq!(early.release_acks(499).duplicates, 0);
         assert!(dup_answer.try_recv().is_err());
-        assert_eq!(
-            early.release_acks(500),
-            Released {
-                retry: 0,
-                duplicates: 1
-            }
-        );
+        let released = early.release_acks(500);
+        assert_eq!((released.duplicates, released.to_store.len()), (1, 0));
         assert_eq!(dup_answer.try_recv().ok(), Some(DeliverStatus::Done));
         assert_eq!(early.len(), 0, "a duplicate is not kept past the hold");
         assert!(
@@ -473,21 +615,17 @@ mod tests {
     }
 
     #[test]
-    fn a_held_back_answer_is_ok_once_matched_and_retry_past_the_hold() {
+    fn a_held_back_answer_is_ok_once_matched_and_retry_if_it_cannot_be_stored() {
         let mut early = EarlyReceipts::new(10, 60_000, 2_000);
         let (ack, mut answer) = DeliverAck::channel();
         early.hold(1, Receipt::new("m1", MessageState::Delivered), ack, 0);
         let (late, mut late_answer) = DeliverAck::channel();
         early.hold(1, Receipt::new("m2", MessageState::Delivered), late, 1_500);
-        assert_eq!(early.release_acks(1_999), Released::default());
+        assert!(early.release_acks(1_999).to_store.is_empty());
         assert!(answer.try_recv().is_err(), "still held back");
-        assert_eq!(
-            early.release_acks(2_000),
-            Released {
-                retry: 1,
-                duplicates: 0
-            }
-        );
+        let released = early.release_acks(2_000);
+        assert_eq!(released.to_store.len(), 1);
+        early.stored(released.to_store[0].0, None);
         assert_eq!(answer.try_recv().ok(), Some(DeliverStatus::Retry));
         // Still matched later, with no answer left to give.
         let taken = early.take(1, "m1", false);
@@ -495,7 +633,7 @@ mod tests {
         assert!(taken[0].1.is_none());
         // m2 is matched in time: its answer comes back to the caller to complete.
         let taken = early.take(1, "m2", false);
-        let (_, Some(ack)) = taken.into_iter().next().expect("held") else {
+        let (_, Some(ack), None) = taken.into_iter().next().expect("held") else {
             panic!("its answer is held back");
         };
         ack.complete(DeliverStatus::Done);

@@ -221,6 +221,13 @@ pub trait ProviderLink: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// Whether a message this provider accepts asking for a receipt will get one (an SMPP
+    /// provider configured with `registered_delivery` 0 never asks the SMSC). Without a
+    /// receipt to wait for, the dispatcher does not expire the message when none comes.
+    fn requests_receipts(&self) -> bool {
+        true
+    }
+
     /// The dispatcher holds none of this provider's credit (it was just added, or replaced):
     /// announce all of it again. Credit announced before the dispatcher knew the provider
     /// was dropped, so without this a provider added while running could wait forever.

@@ -404,6 +404,7 @@ impl SmppProvider {
         let provider_id = config.provider_id;
         let in_doubt = config.in_doubt;
         let layout = config.part_layout();
+        let receipts = config.registered_delivery & 0x03 != 0;
         let args = SmppProviderArgs {
             config,
             events: events.clone(),
@@ -419,6 +420,7 @@ impl SmppProvider {
             closed,
             in_doubt,
             layout,
+            receipts,
             events,
         });
         Ok(SmppProviderHandle { actor, join, link })
@@ -516,6 +518,8 @@ pub struct SmppLink {
     in_doubt: InDoubtPolicy,
     /// [`SmppProviderConfig::part_layout`].
     layout: String,
+    /// `registered_delivery` asks the SMSC for a receipt.
+    receipts: bool,
     /// Only for the case the actor refuses a message without giving it back (it cannot for a
     /// local actor): the message is then answered `NotSent` rather than lost.
     events: ProviderEvents,
@@ -568,6 +572,10 @@ impl ProviderLink for SmppLink {
 
     fn part_layout(&self) -> Option<String> {
         Some(self.layout.clone())
+    }
+
+    fn requests_receipts(&self) -> bool {
+        self.receipts
     }
 
     fn resync(&self) {

@@ -53,4 +53,12 @@ pub enum SimError {
     /// `send_mo` found the pending-delivery limit reached.
     #[error("too many receipts and MOs pending")]
     TooManyPending,
+    /// `send_mo_part` was given a part number of 0 or above the total, or a total below 2.
+    #[error("invalid concatenated part {seq} of {total}")]
+    InvalidPart {
+        /// The part number given.
+        seq: u8,
+        /// The total given.
+        total: u8,
+    },
 }

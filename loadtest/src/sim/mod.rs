@@ -73,6 +73,7 @@ pub use config::{
     parse_command_status,
 };
 pub use error::SimError;
+pub use receipt::MoPart;
 pub use stats::SimStats;
 
 use delivery::{DELIVERER_INBOX, DelivererMsg, Delivery, DeliveryKind, Registry};
@@ -200,11 +201,36 @@ impl SimHandle {
     /// [`SimError::InvalidAddress`], [`SimError::TooManyPending`], or
     /// [`SimError::ShuttingDown`].
     pub async fn send_mo(&self, from: &str, to: &str, text: &str) -> Result<(), SimError> {
-        let address = |a: &str| {
-            COctetString::<21>::from_str_checked(a)
-                .map_err(|_| SimError::InvalidAddress(a.to_owned()))
-        };
-        let (from, to) = (address(from)?, address(to)?);
+        let (from, to) = (mo_address(from)?, mo_address(to)?);
+        self.schedule_mo(receipt::build_mo(from, to, text)).await
+    }
+
+    /// Sends one part of a concatenated mobile-originated message (UDHI, an 8-bit reference
+    /// UDH, then `text`), like [`SimHandle::send_mo`]: a test sends the parts one by one, with
+    /// whatever happens to the gateway in between.
+    ///
+    /// # Errors
+    /// As [`SimHandle::send_mo`]; [`SimError::InvalidPart`] for a part number of 0 or above
+    /// the total, or a total below 2.
+    pub async fn send_mo_part(
+        &self,
+        from: &str,
+        to: &str,
+        part: MoPart,
+        text: &str,
+    ) -> Result<(), SimError> {
+        if part.total < 2 || part.seq == 0 || part.seq > part.total {
+            return Err(SimError::InvalidPart {
+                seq: part.seq,
+                total: part.total,
+            });
+        }
+        let (from, to) = (mo_address(from)?, mo_address(to)?);
+        self.schedule_mo(receipt::build_mo_part(from, to, part, text))
+            .await
+    }
+
+    async fn schedule_mo(&self, pdu: sairex_pdu::DeliverSm) -> Result<(), SimError> {
         if !self.shared.registry.has_receiver() {
             return Err(SimError::NoReceiver);
         }
@@ -220,7 +246,7 @@ impl SimHandle {
         }
         let delivery = Delivery {
             kind: DeliveryKind::Mo,
-            pdu: Box::new(receipt::build_mo(from, to, text)),
+            pdu: Box::new(pdu),
             attempts: 0,
             give_up_at: Instant::now() + self.shared.config.delivery_hold,
         };
@@ -244,6 +270,10 @@ impl SimHandle {
         debug!(target: "sairex::loadtest::sim", "SMSC simulator stopped");
         self.stats()
     }
+}
+
+fn mo_address(a: &str) -> Result<COctetString<21>, SimError> {
+    COctetString::<21>::from_str_checked(a).map_err(|_| SimError::InvalidAddress(a.to_owned()))
 }
 
 impl Drop for SimHandle {

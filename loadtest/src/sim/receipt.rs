@@ -6,13 +6,27 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sairex_pdu::receipt::{MessageState, Receipt, ReceiptDate};
-use sairex_pdu::text::choose_encoding;
+use sairex_pdu::text::{choose_encoding, concat_udh8};
 use sairex_pdu::{COctetString, DeliverSm, NetworkErrorCode, ShortMessage, Tlvs};
 
 use crate::sim::config::FinalState;
 
+/// Which part of a concatenated mobile-originated message to send (see
+/// [`SimHandle::send_mo_part`](crate::sim::SimHandle::send_mo_part)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoPart {
+    /// The concatenation reference all parts share.
+    pub reference: u8,
+    /// Parts in all (2 or more).
+    pub total: u8,
+    /// This part's number, 1-based.
+    pub seq: u8,
+}
+
 /// `esm_class` of a delivery receipt: message type "SMSC Delivery Receipt" (SMPP 3.4 §5.2.12).
 pub(crate) const ESM_CLASS_RECEIPT: u8 = 0x04;
+/// `esm_class` UDHI: the short message begins with a user data header (SMPP 3.4 §5.2.12).
+const ESM_CLASS_UDHI: u8 = 0x40;
 /// `network_error_code` network type for GSM (SMPP 3.4 §5.3.2.31).
 const NETWORK_TYPE_GSM: u8 = 3;
 
@@ -103,9 +117,35 @@ pub(crate) fn build_receipt(
 /// A mobile-originated deliver_sm: GSM 03.38 (data_coding 0, unpacked) when every character
 /// fits, else UCS-2 (data_coding 8); text longer than 254 octets goes in `message_payload`.
 pub(crate) fn build_mo(from: COctetString<21>, to: COctetString<21>, text: &str) -> DeliverSm {
+    build_mo_with_udh(from, to, &[], text)
+}
+
+/// One part of a concatenated MO: the 8-bit-reference concatenation UDH (`05 00 03 ref total
+/// seq`), then the part's text; esm_class UDHI (0x40).
+pub(crate) fn build_mo_part(
+    from: COctetString<21>,
+    to: COctetString<21>,
+    part: MoPart,
+    text: &str,
+) -> DeliverSm {
+    let udh = concat_udh8(part.reference, part.total, part.seq);
+    DeliverSm {
+        esm_class: ESM_CLASS_UDHI,
+        ..build_mo_with_udh(from, to, &udh, text)
+    }
+}
+
+fn build_mo_with_udh(
+    from: COctetString<21>,
+    to: COctetString<21>,
+    udh: &[u8],
+    text: &str,
+) -> DeliverSm {
     let encoding = choose_encoding(text);
     // choose_encoding picks GSM-7 only when every character fits, and UCS-2 encodes any text.
-    let bytes = Bytes::from(encoding.encode(text).unwrap_or_default());
+    let mut bytes = udh.to_vec();
+    bytes.extend(encoding.encode(text).unwrap_or_default());
+    let bytes = Bytes::from(bytes);
     let data_coding = encoding.data_coding();
     let mut tlvs = Tlvs::new();
     let short_message = match ShortMessage::new(bytes.clone()) {
@@ -249,5 +289,22 @@ mod tests {
         let urdu = build_mo(from, to, "شکریہ");
         assert_eq!(urdu.data_coding, 8);
         assert_eq!(urdu.short_message.len(), 10);
+    }
+
+    #[test]
+    fn a_mo_part_carries_the_concatenation_udh_before_its_text() {
+        let from = COctetString::new(&b"923001234567"[..]).unwrap();
+        let to = COctetString::new(&b"8001"[..]).unwrap();
+        let part = MoPart {
+            reference: 7,
+            total: 3,
+            seq: 2,
+        };
+        let d = build_mo_part(from, to, part, "world");
+        assert_eq!(d.esm_class, 0x40);
+        let ud = sairex_pdu::text::parse_udh(d.short_message.as_bytes()).unwrap();
+        let concat = ud.concat.unwrap();
+        assert_eq!((concat.reference, concat.total, concat.seq), (7, 3, 2));
+        assert_eq!(ud.payload, b"world");
     }
 }
