@@ -1136,6 +1136,25 @@ async fn read_events(response: &mut reqwest::Response, done: impl Fn(&str) -> bo
     text
 }
 
+/// Reads the event stream until `n` event ids came; returns them (parsed as they arrive, so a
+/// long stream costs linear time).
+async fn read_ids(response: &mut reqwest::Response, n: usize) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(n);
+    let mut partial = String::new();
+    while ids.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event within 5 s after {} ids", ids.len()))
+            .unwrap()
+            .expect("stream ended");
+        partial.push_str(&String::from_utf8_lossy(&chunk));
+        let complete = partial.rfind('\n').map_or(0, |i| i + 1);
+        ids.extend(event_ids(&partial[..complete]));
+        partial.drain(..complete);
+    }
+    ids
+}
+
 /// The `id:` of each event in a stream's text, in order.
 fn event_ids(text: &str) -> Vec<u64> {
     text.lines()
@@ -1675,4 +1694,60 @@ async fn the_superadmin_changes_an_organization_and_the_next_request_sees_it() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(api.store.organization(org).unwrap(), before);
+}
+
+/// Issue 14's shape: a client drops for 10 s in the middle of a 10,000-message bulk send and
+/// resumes with `Last-Event-ID`: it sees every message's event exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_client_away_for_ten_seconds_of_a_bulk_send_misses_nothing() {
+    let api = Api::start().await;
+    let (org, key) = api.org("school").await;
+    let connect = async |last: Option<u64>| {
+        let mut req = api
+            .client
+            .get(format!("{}/api/sms/events", api.base))
+            .bearer_auth(&key);
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last.to_string());
+        }
+        req.send().await.unwrap()
+    };
+    let bulk = async |from: usize| {
+        let recipients: Vec<serde_json::Value> = (from..from + 1_000)
+            .map(|n| json!({ "to": format!("+9230{n:08}") }))
+            .collect();
+        let r = api
+            .post(
+                "/api/sms/send-bulk",
+                &key,
+                json!({ "body": "Fee due Friday", "recipients": recipients }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.json);
+        assert_eq!(r.data()["accepted"], 1_000);
+    };
+    let mut stream = connect(None).await;
+    bulk(0).await;
+    bulk(1_000).await;
+    // Read part of it, then drop the connection for 10 s while the send goes on.
+    let mut ids = read_ids(&mut stream, 1_500).await;
+    let last = *ids.last().unwrap();
+    drop(stream);
+    let away = tokio::time::Instant::now();
+    for batch in 2..10 {
+        bulk(batch * 1_000).await;
+    }
+    tokio::time::sleep_until(away + Duration::from_secs(10)).await;
+    let mut stream = connect(Some(last)).await;
+    ids.extend(read_ids(&mut stream, 10_000 - ids.len()).await);
+    assert_eq!(ids.len(), 10_000, "every event once");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, no repeat");
+    let all: Vec<u64> = api
+        .store
+        .outbox_after(org, 0, 20_000)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(ids, all, "exactly the outbox's events");
 }

@@ -48,8 +48,15 @@ pub(crate) async fn run(
     let mut cursors: HashMap<Id, u64> = HashMap::new();
     loop {
         watch.borrow_and_update();
+        let listened = events.receiver_count() > 0;
         for (org, head) in store.outbox_org_heads() {
             let cursor = cursors.entry(org).or_insert(from);
+            if !listened {
+                // Nobody listens: nothing to read, and nothing to catch up on later (the
+                // broadcast is live-only).
+                *cursor = head.min(store.outbox_head());
+                continue;
+            }
             while head > *cursor {
                 let entries = match store.outbox_after(org, *cursor, READ) {
                     Ok(entries) => entries,
