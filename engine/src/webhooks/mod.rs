@@ -87,8 +87,9 @@ pub struct WebhookConfig {
     pub connect_timeout: Duration,
     /// Whole-request limit, response included.
     pub request_timeout: Duration,
-    /// How long an organization's webhook list is reused before it is read again
-    /// ([`WebhookHandle::invalidate`] forgets it at once).
+    /// How often the dispatcher looks for webhooks created, activated, deactivated or deleted
+    /// (kept within 100 ms..5 s; [`WebhookHandle::invalidate`] makes it look at one
+    /// organization at once). A changed URL, secret or event list is read every round anyway.
     pub webhook_cache_ttl: Duration,
     /// How long shutdown waits for attempts in flight.
     pub shutdown_grace: Duration,
