@@ -13,7 +13,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use support::{
-    BINDS, Gateway, SENDERS, Sent, WINDOW, accepted_since, call, client, requeued_in, sender,
-    tenant, write_config,
+    BINDS, Gateway, Sent, WINDOW, accepted_since, call, client, requeued_in, spawn_senders, tenant,
+    write_config,
 };
 
 /// SIGKILLs (each followed by a restart).
@@ -72,21 +72,9 @@ async fn sigkill_mid_stream_loses_no_accepted_message() {
     let (_, key) = tenant(&client, &gateway.base).await;
 
     let (base_tx, base_rx) = watch::channel(Some(gateway.base.clone()));
-    let next = Arc::new(AtomicU64::new(1));
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|_| {
-            tokio::spawn(sender(
-                client.clone(),
-                key.clone(),
-                base_rx.clone(),
-                Arc::clone(&next),
-                Arc::clone(&stop),
-                Arc::clone(&sent),
-            ))
-        })
-        .collect();
+    let senders = spawn_senders(&client, &key, &base_rx, &stop, &sent);
 
     let mut requeued = Vec::new();
     let mut accepted_at_kill = Vec::new();

@@ -6,152 +6,32 @@
 //! Restarted on the same store, it gets the last part: exactly one inbound message must be
 //! stored, with the whole text. An acknowledged part is never lost, and never stored twice.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sairex_loadtest::sim::{MoPart, SimConfig, SimHandle, SimServer, SimStats};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const ADMIN_TOKEN: &str = "mo-crash-admin-token-0123456789";
-/// 32 bytes in hex: provider credentials in the store are encrypted with it.
-const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+use support::{ADMIN_TOKEN, Gateway, client};
+
 const ORG_NAME: &str = "moco";
 const SHORT_CODE: &str = "8080";
 const SENDER: &str = "923001234567";
 const PARTS: [&str; 3] = ["Fee due on ", "Friday at the ", "school office"];
 
-/// A running `sairex serve` child.
-struct Gateway {
-    child: Child,
-    base: String,
-}
-
-impl Gateway {
-    /// Starts the binary on `config`, its stderr appended to `log`; waits for its address.
-    fn start(config: &Path, log: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sairex"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("SAIREX_MASTER_KEY", MASTER_KEY)
-            .env_remove("SAIREX_ADMIN_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the sairex binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log_file = log.to_path_buf();
-        std::thread::spawn(move || {
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_file)
-                .expect("log file");
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = writeln!(file, "{line}");
-                if line.contains("serving") && line.contains("api_addr=") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => {
-                let addr = line
-                    .split("api_addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-                    .unwrap_or_else(|| panic!("no address in {line:?}"));
-                Self {
-                    child,
-                    base: format!("http://{addr}"),
-                }
-            }
-            Err(e) => {
-                let _ = child.kill();
-                panic!("the gateway did not start ({e}); see {}", log.display());
-            }
-        }
-    }
-
-    /// SIGKILL: no drain, no flush, no unbind.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Gateway {
-    /// A failed assertion must not leave the server running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The config; with `route`, the short code's inbound messages go to the organization (which
-/// must exist when the gateway starts: routes are resolved then).
+/// The crash tests' config; with `route`, the short code's inbound messages go to the
+/// organization (which must exist when the gateway starts: routes are resolved then).
 fn write_config(dir: &Path, sim: SocketAddr, route: bool) -> PathBuf {
     let route = if route {
         format!("[[inbound_routes]]\nnumber = \"{SHORT_CODE}\"\norganization = \"{ORG_NAME}\"\n")
     } else {
         String::new()
     };
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-shutdown_grace = "5s"
-
-[store]
-path = "{data}"
-sync = "batch"
-cache_mb = 16
-
-[admin]
-token = "{ADMIN_TOKEN}"
-
-[engine]
-poll_interval = "20ms"
-shutdown_grace = "2s"
-
-[[providers]]
-name = "sim"
-kind = "smpp"
-priority = 0
-
-[providers.smpp]
-host = "127.0.0.1"
-port = {port}
-system_id = "sairex"
-password = "secret"
-binds = 1
-window = 16
-response_timeout = "5s"
-reconnect_min = "50ms"
-reconnect_max = "500ms"
-
-{route}"#,
-        data = dir.join("data").display(),
-        port = sim.port(),
-    );
-    let path = dir.join("sairex.toml");
-    std::fs::write(&path, text).expect("config written");
-    path
-}
-
-fn client() -> reqwest::Client {
-    sairex_engine::http_client::builder()
-        .expect("tls config")
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
+    support::write_config(dir, sim, &route)
 }
 
 async fn sim_until(sim: &SimHandle, what: &str, log: &Path, check: impl Fn(&SimStats) -> bool) {

@@ -28,7 +28,7 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use support::{Gateway, SENDERS, Sent, call, client, sender, tenant, write_config};
+use support::{Gateway, Sent, call, client, spawn_senders, tenant, write_config};
 
 /// SIGKILLs (each followed by a restart).
 const KILLS: usize = 3;
@@ -166,21 +166,9 @@ async fn every_accepted_messages_webhooks_survive_three_sigkills() {
         .to_owned();
 
     let (base_tx, base_rx) = watch::channel(Some(gateway.base.clone()));
-    let next = Arc::new(AtomicU64::new(1));
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|_| {
-            tokio::spawn(sender(
-                client.clone(),
-                key.clone(),
-                base_rx.clone(),
-                Arc::clone(&next),
-                Arc::clone(&stop),
-                Arc::clone(&sent),
-            ))
-        })
-        .collect();
+    let senders = spawn_senders(&client, &key, &base_rx, &stop, &sent);
     let accepted = || sent.lock().expect("lock").accepted.len();
     let wait_accepted = async |n: usize| {
         let deadline = Instant::now() + Duration::from_secs(240);

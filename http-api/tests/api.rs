@@ -1155,6 +1155,18 @@ async fn read_ids(response: &mut reqwest::Response, n: usize) -> Vec<u64> {
     ids
 }
 
+/// Opens the event stream, resuming after `last` when given.
+async fn open_events(api: &Api, key: &str, last: Option<u64>) -> reqwest::Response {
+    let mut req = api
+        .client
+        .get(format!("{}/api/sms/events", api.base))
+        .bearer_auth(key);
+    if let Some(last) = last {
+        req = req.header("Last-Event-ID", last.to_string());
+    }
+    req.send().await.unwrap()
+}
+
 /// The `id:` of each event in a stream's text, in order.
 fn event_ids(text: &str) -> Vec<u64> {
     text.lines()
@@ -1256,16 +1268,7 @@ async fn event_stream_carries_the_organizations_status_changes_only() {
 async fn event_stream_resumes_after_last_event_id_without_gaps_or_repeats() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;
-    let connect = async |last: Option<u64>| {
-        let mut req = api
-            .client
-            .get(format!("{}/api/sms/events", api.base))
-            .bearer_auth(&key);
-        if let Some(last) = last {
-            req = req.header("Last-Event-ID", last.to_string());
-        }
-        req.send().await.unwrap()
-    };
+    let connect = async |last: Option<u64>| open_events(&api, &key, last).await;
     let mut first = connect(None).await;
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -1702,16 +1705,7 @@ async fn the_superadmin_changes_an_organization_and_the_next_request_sees_it() {
 async fn event_stream_client_away_for_ten_seconds_of_a_bulk_send_misses_nothing() {
     let api = Api::start().await;
     let (org, key) = api.org("school").await;
-    let connect = async |last: Option<u64>| {
-        let mut req = api
-            .client
-            .get(format!("{}/api/sms/events", api.base))
-            .bearer_auth(&key);
-        if let Some(last) = last {
-            req = req.header("Last-Event-ID", last.to_string());
-        }
-        req.send().await.unwrap()
-    };
+    let connect = async |last: Option<u64>| open_events(&api, &key, last).await;
     let bulk = async |from: usize| {
         let recipients: Vec<serde_json::Value> = (from..from + 1_000)
             .map(|n| json!({ "to": format!("+9230{n:08}") }))

@@ -420,14 +420,26 @@ async fn wait_for_signal() {
     }
 }
 
-async fn retention_job(store: Store, default_days: u32, stop: CancellationToken) {
+/// Runs `job` a minute after the start, then every `every`, until `stop`.
+async fn every<F, Fut>(every: Duration, stop: CancellationToken, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut wait = RETENTION_FIRST;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        wait = RETENTION_EVERY;
+        wait = every;
+        job().await;
+    }
+}
+
+/// Purges messages past their organization's retention, daily.
+async fn retention_job(store: Store, default_days: u32, stop: CancellationToken) {
+    every(RETENTION_EVERY, stop, || async {
         match store
             .apply_retention(sairex_store::now_ms(), default_days)
             .await
@@ -436,26 +448,22 @@ async fn retention_job(store: Store, default_days: u32, stop: CancellationToken)
             Ok(purged) => tracing::info!(purged, "retention: old messages purged"),
             Err(e) => tracing::error!(error = %e, "retention job failed"),
         }
-    }
+    })
+    .await;
 }
 
 /// Trims the event outbox hourly: entries older than `retention` that every active webhook is
-/// past (docs/webhooks.md, "Outbox retention").
+/// past (docs/webhooks.md, "Durability: the outbox").
 async fn outbox_trim_job(store: Store, retention: Duration, stop: CancellationToken) {
     let max_age = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
-    let mut wait = RETENTION_FIRST;
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-        wait = OUTBOX_TRIM_EVERY;
+    every(OUTBOX_TRIM_EVERY, stop, || async {
         match store.trim_outbox(sairex_store::now_ms(), max_age).await {
             Ok(0) => {}
             Ok(trimmed) => tracing::info!(trimmed, "outbox: old events trimmed"),
             Err(e) => tracing::error!(error = %e, "outbox trim failed"),
         }
-    }
+    })
+    .await;
 }
 
 fn random_token() -> String {

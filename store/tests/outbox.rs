@@ -126,7 +126,7 @@ async fn an_inbound_message_is_announced_and_entries_survive_a_reopen() {
 }
 
 #[tokio::test]
-async fn the_watch_moves_once_a_change_is_durable() {
+async fn the_watch_has_moved_when_the_caller_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let mut watch = store.outbox_watch();

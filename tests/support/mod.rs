@@ -294,6 +294,29 @@ pub async fn sender(
     }
 }
 
+/// [`SENDERS`] senders sharing one token counter, until `stop`.
+pub fn spawn_senders(
+    client: &reqwest::Client,
+    key: &str,
+    base: &watch::Receiver<Option<String>>,
+    stop: &Arc<AtomicBool>,
+    sent: &Arc<Mutex<Sent>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let next = Arc::new(AtomicU64::new(1));
+    (0..SENDERS)
+        .map(|_| {
+            tokio::spawn(sender(
+                client.clone(),
+                key.to_owned(),
+                base.clone(),
+                Arc::clone(&next),
+                Arc::clone(stop),
+                Arc::clone(sent),
+            ))
+        })
+        .collect()
+}
+
 /// Waits until more than `before` messages were accepted (a few more than that, in fact).
 pub async fn accepted_since(sent: &Mutex<Sent>, before: usize, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);

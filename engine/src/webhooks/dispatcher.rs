@@ -11,6 +11,7 @@ use bytes::Bytes;
 use reqwest::{Client, Url};
 use sairex_store::model::{Direction, Id, Millis, Webhook, WebhookDelivery};
 use sairex_store::{CALLBACKS, OutboxEntry, OutboxProgress, PendingDelivery, Store, StoreError};
+use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant, sleep, timeout_at};
@@ -111,7 +112,7 @@ impl WebhookHandle {
         .await;
         shared.count_attempt(&result);
         let log_id = match shared
-            .record(org, webhook_id, WEBHOOK_TEST, &body, 1, &result)
+            .record(org, webhook_id, WEBHOOK_TEST, &payload, 1, &result)
             .await
         {
             Ok(entry) => Some(entry.id),
@@ -240,12 +241,12 @@ impl Shared {
         org: Id,
         webhook: Id,
         event: &str,
-        body: &Bytes,
+        payload: &Value,
         attempt: u32,
         result: &AttemptResult,
     ) -> Result<WebhookDelivery, StoreError> {
         self.store
-            .record_webhook_delivery(log_entry(org, webhook, event, body, attempt, result))
+            .record_webhook_delivery(log_entry(org, webhook, event, payload, attempt, result))
             .await
     }
 
@@ -303,12 +304,12 @@ impl Shared {
     }
 }
 
-/// A delivery log entry for one attempt.
+/// A delivery log entry for one attempt (the payload as built, not parsed back from the body).
 fn log_entry(
     org: Id,
     webhook: Id,
     event: &str,
-    body: &Bytes,
+    payload: &Value,
     attempt: u32,
     result: &AttemptResult,
 ) -> WebhookDelivery {
@@ -322,7 +323,7 @@ fn log_entry(
         organization_id: org,
         webhook_id: webhook,
         event_type: event.to_owned(),
-        payload: serde_json::from_slice(body).unwrap_or_default(),
+        payload: payload.clone(),
         http_status: result.http_status,
         response_body,
         latency_ms: Some(u32::try_from(result.latency.as_millis()).unwrap_or(u32::MAX)),
@@ -480,6 +481,8 @@ struct Item {
     event: &'static str,
     url: String,
     body: Bytes,
+    /// What `body` serializes, for the delivery log.
+    payload: Value,
     /// Attempts made before this one.
     attempts: u32,
 }
@@ -572,27 +575,36 @@ impl Consumer {
                 break;
             }
             watch.borrow_and_update();
-            let Some(target) = self.target() else {
-                break;
-            };
-            let mut round = Round::default();
-            self.run_due(&target, &mut round).await;
+            let now = now_millis();
+            let due = self
+                .pending
+                .values()
+                .any(|p| p.due_at.is_some_and(|at| at <= now));
             let can_read = self.pending.len() < self.shared.config.max_pending_retries.max(1)
                 && self.read_after.is_none_or(|at| Instant::now() >= at);
             let news = more
                 || store
                     .outbox_org_head(self.org)
                     .is_some_and(|head| head > self.cursor);
-            if can_read && news {
-                match store.outbox_after(self.org, self.cursor, ROUND) {
-                    Ok(entries) => {
-                        more = entries.len() == ROUND;
-                        round.cursor = entries.last().map(|e| e.seq);
-                        self.deliver_new(&target, entries, &mut round).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read the outbox");
-                        break;
+            // Every durable group of any organization wakes every consumer: read the webhook
+            // (and unseal its secret) only when this one has something to send.
+            let mut round = Round::default();
+            if due || (can_read && news) {
+                let Some(target) = self.target() else {
+                    break;
+                };
+                self.run_due(&target, &mut round).await;
+                if can_read && news {
+                    match store.outbox_after(self.org, self.cursor, ROUND) {
+                        Ok(entries) => {
+                            more = entries.len() == ROUND;
+                            round.cursor = entries.last().map(|e| e.seq);
+                            self.deliver_new(&target, entries, &mut round).await;
+                        }
+                        Err(e) => {
+                            tracing::error!(org = self.org, consumer = self.id, error = %e, "cannot read the outbox");
+                            break;
+                        }
                     }
                 }
             }
@@ -705,6 +717,7 @@ impl Consumer {
             event,
             url,
             body: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+            payload,
             attempts,
         })
     }
@@ -926,7 +939,7 @@ impl Consumer {
             self.org,
             self.id,
             item.event,
-            &item.body,
+            &item.payload,
             item.attempts.saturating_add(1),
             result,
         ));
